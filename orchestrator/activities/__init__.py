@@ -1,0 +1,1 @@
+"""Activities, grouped by the worker (task queue) that runs them."""

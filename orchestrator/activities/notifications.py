@@ -1,0 +1,38 @@
+"""Notification service activity (task queue ``notifications``): email/SMS via the simulator."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio import activity
+
+from orchestrator.activities.http import post_json, refuse
+from orchestrator.models import NotificationRequest, NotificationResult
+
+
+class NotificationActivities:
+    """Sends one notification; the notification id makes a retried send idempotent."""
+
+    def __init__(self, base_url: str, client: httpx.AsyncClient) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = client
+
+    @activity.defn
+    async def send_notification(self, request: NotificationRequest) -> NotificationResult:
+        """Deliver the message for a payment's terminal state."""
+        message = f"Your payment {request.payment_id} is {request.state}"
+        if request.reason:
+            message += f" ({request.reason})"
+        response = await post_json(
+            self.client,
+            f"{self.base_url}/notifications",
+            {
+                "notification_id": request.notification_id,
+                "payment_id": request.payment_id,
+                "user_id": request.user_id,
+                "channel": request.channel,
+                "message": message,
+            },
+        )
+        if response.status_code >= 400:
+            raise refuse(f"notification refused ({response.status_code})", "NotificationRejected")
+        return NotificationResult(notification_id=request.notification_id, channel=request.channel)

@@ -1,0 +1,35 @@
+"""The root exception of the ``orchestrator`` package and its direct children."""
+
+
+class SagaError(Exception):
+    """Root of every error raised on purpose by this package."""
+
+
+class ConfigError(SagaError):
+    """A config file is missing, unreadable or fails validation."""
+
+
+class LedgerError(SagaError):
+    """The account ledger refused an operation."""
+
+
+class AccountNotFound(LedgerError):
+    """No account exists for the user."""
+
+
+class InsufficientFunds(LedgerError):
+    """The account balance does not cover the amount."""
+
+
+class StackError(SagaError):
+    """An embedded-stack process failed to start or to become ready."""
+
+
+class ApiClientError(SagaError):
+    """The API answered a CLI call with an error."""
+
+    def __init__(self, status: int, problem: dict[str, object]) -> None:
+        self.status = status
+        self.problem = problem
+        detail = problem.get("detail") or problem.get("title") or "error"
+        super().__init__(f"HTTP {status}: {detail}")

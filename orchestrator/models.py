@@ -1,0 +1,257 @@
+"""Inputs and outputs of every workflow, activity, signal and query (frozen dataclasses).
+
+These cross the Temporal data converter, so they hold only JSON-friendly fields. Changing a field
+here changes recorded histories: add fields with defaults, never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+PAYMENTS_QUEUE = "payments"
+ACCOUNTS_QUEUE = "accounts"
+FRAUD_QUEUE = "fraud"
+NOTIFICATIONS_QUEUE = "notifications"
+
+
+class PaymentState(StrEnum):
+    """Lifecycle states of a payment, also published as the ``PaymentStatus`` search attribute."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether no further transition can happen."""
+        return self in (PaymentState.SUCCEEDED, PaymentState.FAILED, PaymentState.CANCELLED)
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons a payment failed or was cancelled."""
+
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    ACCOUNT_INACTIVE = "account_inactive"
+    UNSUPPORTED_METHOD = "unsupported_method"
+    INVALID_AMOUNT = "invalid_amount"
+    AMOUNT_OVER_LIMIT = "amount_over_limit"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    PROVIDER_DECLINED = "provider_declined"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    CALLBACK_TIMEOUT = "callback_timeout"
+    FRAUD_REJECTED = "fraud_rejected"
+    FRAUD_CHECK_FAILED = "fraud_check_failed"
+    CANCEL_REQUESTED = "cancel_requested"
+
+
+class Compensation(StrEnum):
+    """Kinds of compensation the saga can run."""
+
+    VOID = "void"
+    REFUND = "refund"
+    FRAUD_CHECK_CANCELLED = "fraud_check_cancelled"
+
+
+@dataclass(frozen=True)
+class ChargeRetry:
+    """Exponential backoff for the provider charge."""
+
+    initial_interval_s: float = 1.0
+    backoff_coefficient: float = 2.0
+    maximum_interval_s: float = 30.0
+    maximum_attempts: int = 6
+
+
+@dataclass(frozen=True)
+class SagaOptions:
+    """Per-deployment tunables, fixed for a workflow at its start."""
+
+    callback_timeout_s: float = 300.0
+    charge_retry: ChargeRetry = field(default_factory=ChargeRetry)
+    max_amount: int = 1_000_000
+    fraud_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """Input of PaymentWorkflow."""
+
+    payment_id: str
+    user_id: str
+    amount: int
+    currency: str
+    payment_method: str
+    options: SagaOptions = field(default_factory=SagaOptions)
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """Result of PaymentWorkflow."""
+
+    payment_id: str
+    state: str
+    reason: str | None = None
+    compensations: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a payment's timeline (workflow time, ISO 8601)."""
+
+    at: str
+    event: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FraudCheckRequest:
+    """Input of FraudCheckWorkflow and of the scoring activity."""
+
+    payment_id: str
+    user_id: str
+    amount: int
+    payment_method: str
+
+
+@dataclass(frozen=True)
+class FraudVerdict:
+    """Result of FraudCheckWorkflow."""
+
+    passed: bool
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PaymentStatus:
+    """Answer of the ``status`` query."""
+
+    payment_id: str
+    user_id: str
+    amount: int
+    currency: str
+    payment_method: str
+    state: str
+    step: str
+    provider_attempts: int = 0
+    charge_id: str | None = None
+    fraud: FraudVerdict | None = None
+    reason: str | None = None
+    compensations: list[str] = field(default_factory=list)
+    notification: str | None = None
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProviderConfirmation:
+    """Signal: the provider's asynchronous confirmation of a charge."""
+
+    event_id: str
+    charge_id: str
+    status: str  # "succeeded" | "declined"
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """Signal: the user asked to cancel the payment."""
+
+    reason: str = "requested by user"
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    """Input of the ``validate_payment`` activity."""
+
+    user_id: str
+    amount: int
+    currency: str
+    payment_method: str
+    max_amount: int
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Result of ``validate_payment``: ``reason`` is set when the payment is invalid."""
+
+    valid: bool
+    reason: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerRequest:
+    """Input of ``debit_account`` and ``refund_account``."""
+
+    payment_id: str
+    user_id: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    """Result of a ledger movement.
+
+    ``amount`` is what moved (0 for a refund with no debit to undo); ``duplicate`` is true when
+    the movement had already been applied under the same idempotency key.
+    """
+
+    amount: int
+    balance_after: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """Input of the ``charge_payment`` activity."""
+
+    payment_id: str
+    user_id: str
+    amount: int
+    currency: str
+    payment_method: str
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """Result of ``charge_payment``: the provider accepted the charge and will call back."""
+
+    charge_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class VoidRequest:
+    """Input of ``void_charge``."""
+
+    payment_id: str
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    """Result of ``void_charge``: ``voided`` is false when the provider held nothing to void."""
+
+    voided: bool
+
+
+@dataclass(frozen=True)
+class NotificationRequest:
+    """Input of ``send_notification``."""
+
+    notification_id: str
+    payment_id: str
+    user_id: str
+    channel: str
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationResult:
+    """Result of ``send_notification``."""
+
+    notification_id: str
+    channel: str

@@ -1,0 +1,60 @@
+"""Stripe-style webhook signatures: ``Saga-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>``.
+
+The MAC covers ``f"{t}.".encode() + body`` with a shared secret. The timestamp bounds replay:
+a signature older (or further in the future) than the tolerance is rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "Saga-Signature"
+DEFAULT_TOLERANCE_S = 300
+
+
+class SignatureError(Exception):
+    """A webhook signature is missing, malformed, stale or wrong.
+
+    ``malformed`` distinguishes a request that cannot be checked (HTTP 400) from one whose
+    signature does not match (HTTP 401).
+    """
+
+    def __init__(self, message: str, *, malformed: bool) -> None:
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The header value that signs ``body`` now (or at ``timestamp``)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    return f"t={ts},v1={_mac(secret, ts, body)}"
+
+
+def verify(
+    secret: str,
+    body: bytes,
+    header: str | None,
+    *,
+    tolerance_s: int = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`SignatureError` unless ``header`` is a fresh, valid signature of ``body``."""
+    if not header:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header", malformed=True)
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        ts = int(parts["t"])
+        given = parts["v1"]
+    except (KeyError, ValueError):
+        raise SignatureError(f"{SIGNATURE_HEADER} must be 't=<int>,v1=<hex>'", malformed=True) from None
+    current = time.time() if now is None else now
+    if abs(current - ts) > tolerance_s:
+        raise SignatureError(f"signature timestamp outside {tolerance_s}s tolerance", malformed=True)
+    if not hmac.compare_digest(_mac(secret, ts, body), given):
+        raise SignatureError("signature does not match", malformed=False)

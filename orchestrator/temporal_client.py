@@ -1,0 +1,41 @@
+"""Connecting to Temporal: one place for the address, namespace and start-up retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from orchestrator.config import StackConfig
+from orchestrator.errors import StackError
+
+
+async def connect(config: StackConfig, *, wait_s: float = 30.0) -> Client:
+    """Connect, retrying while the server comes up (it may be restarting under chaos)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await Client.connect(config.temporal_address, namespace=config.namespace)
+        except (RuntimeError, RPCError) as exc:
+            if time.monotonic() > deadline:
+                raise StackError(f"cannot reach Temporal at {config.temporal_address}: {exc}") from exc
+            await asyncio.sleep(0.5)
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the ``PaymentStatus`` keyword attribute (idempotent)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={"PaymentStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+            )
+        )
+    except RPCError as exc:
+        if "already" not in str(exc).lower():
+            raise

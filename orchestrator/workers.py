@@ -1,0 +1,130 @@
+"""Worker processes: ``python -m orchestrator.workers ROLE --config FILE``.
+
+Each role is a separate service on its own task queue:
+
+=============  ===============  ==========================================================
+role           task queue       runs
+=============  ===============  ==========================================================
+payments       payments         PaymentWorkflow, provider charge/void activities
+accounts       accounts         validate/debit/refund activities over the ledger
+fraud          fraud            FraudCheckWorkflow and the scoring activity
+notifications  notifications    email/SMS activities
+=============  ===============  ==========================================================
+
+A worker writes ``<state_dir>/ready/<role>`` once it polls, and shuts down gracefully on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.worker import Worker
+
+from orchestrator.activities.accounts import AccountActivities
+from orchestrator.activities.fraud import FraudActivities
+from orchestrator.activities.notifications import NotificationActivities
+from orchestrator.activities.provider import ProviderActivities
+from orchestrator.config import StackConfig, load_config
+from orchestrator.ledger import Ledger
+from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
+from orchestrator.temporal_client import connect
+from orchestrator.workflows.fraud import FraudCheckWorkflow
+from orchestrator.workflows.payment import PaymentWorkflow
+
+log = logging.getLogger("orchestrator.workers")
+
+# Shorter than the activities' start-to-close timeouts, so a hung service surfaces as a
+# retryable error raised by the activity itself (which carries the attempt number).
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+@dataclass(frozen=True)
+class Role:
+    """What one worker process serves."""
+
+    task_queue: str
+    workflows: Sequence[type] = ()
+    activities: Callable[[StackConfig, httpx.AsyncClient], list[Callable[..., Any]]] = field(
+        default=lambda config, http: []
+    )
+
+
+def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    acts = AccountActivities(Ledger(config.ledger_path))
+    return [acts.validate_payment, acts.debit_account, acts.refund_account]
+
+
+def _provider(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    acts = ProviderActivities(config.urls.provider, http)
+    return [acts.charge_payment, acts.void_charge]
+
+
+def _fraud(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    return [FraudActivities(config.urls.fraud, http).score_payment]
+
+
+def _notify(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    return [NotificationActivities(config.urls.notify, http).send_notification]
+
+
+ROLES: dict[str, Role] = {
+    "payments": Role(PAYMENTS_QUEUE, [PaymentWorkflow], _provider),
+    "accounts": Role(ACCOUNTS_QUEUE, [], _accounts),
+    "fraud": Role(FRAUD_QUEUE, [FraudCheckWorkflow], _fraud),
+    "notifications": Role(NOTIFICATIONS_QUEUE, [], _notify),
+}
+
+
+async def run_worker(role_name: str, config: StackConfig, stop: asyncio.Event) -> None:
+    """Serve one role until ``stop`` is set."""
+    role = ROLES[role_name]
+    client = await connect(config)
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
+        worker = Worker(
+            client,
+            task_queue=role.task_queue,
+            workflows=list(role.workflows),
+            activities=role.activities(config, http),
+            graceful_shutdown_timeout=timedelta(seconds=5),
+        )
+        await stack.enter_async_context(worker)
+        ready = Path(config.state_dir) / "ready" / role_name
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        ready.touch()
+        log.info("worker %s polling %s", role_name, role.task_queue)
+        await stop.wait()
+        ready.unlink(missing_ok=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of a worker process."""
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.workers")
+    parser.add_argument("role", choices=sorted(ROLES))
+    parser.add_argument("--config", required=True, help="stack config.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = load_config(args.config)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(args.role, config, stop)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

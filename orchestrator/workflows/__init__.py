@@ -1,0 +1,1 @@
+"""Temporal workflows: the payment saga and its fraud-check child."""

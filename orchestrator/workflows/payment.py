@@ -1,0 +1,380 @@
+"""PaymentWorkflow: the payment saga (task queue ``payments``).
+
+validate -> debit -> (fraud child || charge with retries -> wait for the provider's signal under
+a timer) -> succeed, or compensate in reverse (void, cancel fraud check, refund) and fail, or
+compensate and end cancelled on the ``cancel`` signal. Every terminal state notifies the user.
+
+Determinism: this module does no I/O and reads no clock or randomness except through
+``workflow.*``. The parallel phase is a state machine: the charge and fraud branches record facts
+on ``self``; :meth:`PaymentWorkflow._decision` derives the outcome from those facts, so signals,
+timers and branch results may arrive in any order and replay reaches the same decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState
+
+with workflow.unsafe.imports_passed_through():
+    from orchestrator.activities.accounts import AccountActivities
+    from orchestrator.activities.notifications import NotificationActivities
+    from orchestrator.activities.provider import DECLINED, ProviderActivities
+    from orchestrator.models import (
+        ACCOUNTS_QUEUE,
+        FRAUD_QUEUE,
+        NOTIFICATIONS_QUEUE,
+        CancelRequest,
+        ChargeRequest,
+        Compensation,
+        FraudCheckRequest,
+        FraudVerdict,
+        LedgerRequest,
+        NotificationRequest,
+        PaymentOutcome,
+        PaymentRequest,
+        PaymentState,
+        PaymentStatus,
+        ProviderConfirmation,
+        Reason,
+        TimelineEntry,
+        ValidateRequest,
+        VoidRequest,
+    )
+    from orchestrator.workflows.compensation import Compensations, shielded
+    from orchestrator.workflows.fraud import FraudCheckWorkflow
+
+PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+
+ACCOUNT_CALL = timedelta(seconds=10)
+ACCOUNT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=20
+)
+# Compensations must eventually happen, whatever the outage: retry without a limit.
+COMPENSATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=0
+)
+PROVIDER_CALL = timedelta(seconds=15)
+NOTIFY_CALL = timedelta(seconds=10)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=4), maximum_attempts=3
+)
+
+Decision = tuple[PaymentState, Reason | None]
+
+# A debit the ledger refuses (balance spent since validation, account gone) moved no money.
+LEDGER_REFUSALS = {
+    "InsufficientFunds": Reason.INSUFFICIENT_FUNDS,
+    "AccountNotFound": Reason.ACCOUNT_NOT_FOUND,
+}
+
+
+def _error_type(err: BaseException) -> str | None:
+    cause = err.cause if isinstance(err, ActivityError | ChildWorkflowError) else err
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+@workflow.defn
+class PaymentWorkflow:
+    """One payment, from validation to a terminal state and the user's notification."""
+
+    @workflow.init
+    def __init__(self, request: PaymentRequest) -> None:
+        self._request = request
+        self._state = PaymentState.PENDING
+        self._step = "validate"
+        self._reason: Reason | None = None
+        self._attempts = 0
+        self._charge_id: str | None = None
+        self._charge_error: Reason | None = None
+        self._confirmation: ProviderConfirmation | None = None
+        self._seen_events: set[str] = set()
+        self._callback_timed_out = False
+        self._fraud: FraudVerdict | None = None
+        self._fraud_error = False
+        self._cancel: CancelRequest | None = None
+        self._compensations: list[str] = []
+        self._notification: str | None = None
+        self._timeline: list[TimelineEntry] = []
+        self._charge_task: asyncio.Task[None] | None = None
+        self._fraud_task: asyncio.Task[None] | None = None
+
+    # -- signals and query -------------------------------------------------------------------
+
+    @workflow.signal
+    def provider_confirmation(self, confirmation: ProviderConfirmation) -> None:
+        """The provider's asynchronous answer; duplicates and late ones change nothing."""
+        if confirmation.event_id in self._seen_events:
+            self._log("callback_duplicate", confirmation.event_id)
+            return
+        self._seen_events.add(confirmation.event_id)
+        if self._state.terminal or self._confirmation is not None:
+            self._log("callback_ignored", f"{confirmation.status} after decision")
+            return
+        self._confirmation = confirmation
+        self._log("callback_received", confirmation.status)
+
+    @workflow.signal
+    def cancel(self, request: CancelRequest) -> None:
+        """Ask the saga to stop and compensate; ignored once the payment is terminal."""
+        if self._state.terminal or self._cancel is not None:
+            return
+        self._cancel = request
+        self._log("cancel_requested", request.reason)
+
+    @workflow.query
+    def status(self) -> PaymentStatus:
+        """State, current step, attempts, fraud verdict, compensations and timeline."""
+        r = self._request
+        return PaymentStatus(
+            payment_id=r.payment_id,
+            user_id=r.user_id,
+            amount=r.amount,
+            currency=r.currency,
+            payment_method=r.payment_method,
+            state=self._state.value,
+            step=self._step,
+            provider_attempts=self._attempts,
+            charge_id=self._charge_id,
+            fraud=self._fraud,
+            reason=self._reason.value if self._reason else None,
+            compensations=list(self._compensations),
+            notification=self._notification,
+            timeline=list(self._timeline),
+        )
+
+    # -- the saga ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: PaymentRequest) -> PaymentOutcome:
+        """Run the saga to a terminal state."""
+        self._log("started", f"{request.amount} {request.currency} by {request.payment_method}")
+        compensations = Compensations()
+        try:
+            state, reason = await self._forward(compensations)
+        except asyncio.CancelledError:
+            # A Temporal-level cancel (e.g. `temporal workflow cancel`) ends like the signal.
+            self._log("cancel_requested", "workflow cancellation")
+            state, reason = PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+        if state is not PaymentState.SUCCEEDED:
+            await shielded(self._unwind(compensations))
+        self._reason = reason
+        self._set_state(state, "notify")
+        self._log(state.value, reason.value if reason else "")
+        await shielded(self._notify())
+        self._step = "done"
+        return PaymentOutcome(request.payment_id, state.value, self._reason, self._compensations)
+
+    async def _forward(self, compensations: Compensations) -> Decision:
+        r = self._request
+        validation = await workflow.execute_activity_method(
+            AccountActivities.validate_payment,
+            ValidateRequest(r.user_id, r.amount, r.currency, r.payment_method, r.options.max_amount),
+            task_queue=ACCOUNTS_QUEUE,
+            start_to_close_timeout=ACCOUNT_CALL,
+            retry_policy=ACCOUNT_RETRY,
+        )
+        if not validation.valid:
+            self._log("validation_failed", f"{validation.reason}: {validation.detail}")
+            return PaymentState.FAILED, Reason(validation.reason)
+        self._log("validated")
+        if self._cancel:
+            return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+
+        self._set_state(PaymentState.PROCESSING, "debit")
+        compensations.push(Compensation.REFUND, self._refund)
+        try:
+            debit = await workflow.execute_activity_method(
+                AccountActivities.debit_account,
+                LedgerRequest(r.payment_id, r.user_id, r.amount),
+                task_queue=ACCOUNTS_QUEUE,
+                start_to_close_timeout=ACCOUNT_CALL,
+                retry_policy=ACCOUNT_RETRY,
+            )
+        except ActivityError as err:
+            refusal = LEDGER_REFUSALS.get(_error_type(err) or "")
+            if refusal is None:
+                raise
+            compensations.discard(Compensation.REFUND)  # the ledger refused: nothing was taken
+            self._log("debit_refused", str(err.cause))
+            return PaymentState.FAILED, refusal
+        self._log("debited", f"balance after {debit.balance_after}")
+        if self._cancel:
+            return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+
+        self._step = "charge"
+        compensations.push(Compensation.FRAUD_CHECK_CANCELLED, self._cancel_fraud_check)
+        self._fraud_task = asyncio.create_task(self._fraud_branch())
+        compensations.push(Compensation.VOID, self._void)
+        self._charge_task = asyncio.create_task(self._charge_branch())
+        await workflow.wait_condition(lambda: self._decision() is not None)
+        decision = self._decision()
+        assert decision is not None
+        if decision[0] is PaymentState.SUCCEEDED:
+            compensations.clear()
+        elif self._charge_error is Reason.PROVIDER_DECLINED and self._charge_id is None:
+            compensations.discard(Compensation.VOID)  # declined outright: nothing authorized
+        return decision
+
+    def _decision(self) -> Decision | None:
+        """The outcome the facts gathered so far imply, or None while it is still open."""
+        if self._cancel:
+            return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+        if self._charge_error:
+            return PaymentState.FAILED, self._charge_error
+        if self._confirmation and self._confirmation.status != "succeeded":
+            return PaymentState.FAILED, Reason.PROVIDER_DECLINED
+        if self._fraud_error:
+            return PaymentState.FAILED, Reason.FRAUD_CHECK_FAILED
+        if self._fraud and not self._fraud.passed:
+            return PaymentState.FAILED, Reason.FRAUD_REJECTED
+        if self._callback_timed_out:
+            return PaymentState.FAILED, Reason.CALLBACK_TIMEOUT
+        if self._charge_id and self._confirmation and self._fraud:
+            return PaymentState.SUCCEEDED, None
+        return None
+
+    async def _charge_branch(self) -> None:
+        r = self._request
+        retry = r.options.charge_retry
+        try:
+            charge = await workflow.execute_activity_method(
+                ProviderActivities.charge_payment,
+                ChargeRequest(r.payment_id, r.user_id, r.amount, r.currency, r.payment_method),
+                start_to_close_timeout=PROVIDER_CALL,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=retry.initial_interval_s),
+                    backoff_coefficient=retry.backoff_coefficient,
+                    maximum_interval=timedelta(seconds=retry.maximum_interval_s),
+                    maximum_attempts=retry.maximum_attempts,
+                ),
+            )
+        except ActivityError as err:
+            self._attempts = self._attempts_of(err)
+            declined = _error_type(err) == DECLINED
+            self._charge_error = Reason.PROVIDER_DECLINED if declined else Reason.PROVIDER_UNAVAILABLE
+            self._log("charge_failed", f"after {self._attempts} attempt(s): {err.cause}")
+            return
+        self._attempts = charge.attempt
+        self._charge_id = charge.charge_id
+        self._step = "await_confirmation"
+        self._log("charge_accepted", f"{charge.charge_id} after {charge.attempt} attempt(s)")
+        try:
+            await workflow.wait_condition(
+                lambda: self._confirmation is not None,
+                timeout=timedelta(seconds=r.options.callback_timeout_s),
+                timeout_summary="provider callback timer",
+            )
+        except TimeoutError:
+            self._callback_timed_out = True
+            self._log("callback_timeout", f"no callback in {r.options.callback_timeout_s:g}s")
+            return
+        if self._fraud is None:
+            self._step = "await_fraud"
+
+    def _attempts_of(self, err: ActivityError) -> int:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.details:
+            return int(cause.details[0])
+        if err.retry_state is RetryState.MAXIMUM_ATTEMPTS_REACHED:
+            return self._request.options.charge_retry.maximum_attempts
+        return max(self._attempts, 1)
+
+    async def _fraud_branch(self) -> None:
+        r = self._request
+        try:
+            self._fraud = await workflow.execute_child_workflow(
+                FraudCheckWorkflow.run,
+                FraudCheckRequest(r.payment_id, r.user_id, r.amount, r.payment_method),
+                id=f"{r.payment_id}-fraud",
+                task_queue=FRAUD_QUEUE,
+                execution_timeout=timedelta(seconds=r.options.fraud_timeout_s),
+            )
+        except ChildWorkflowError as err:
+            self._fraud_error = True
+            self._log("fraud_check_failed", str(err.cause))
+            return
+        verdict = "pass" if self._fraud.passed else "fail"
+        self._log("fraud_verdict", f"{verdict} (score {self._fraud.score:.2f})")
+
+    # -- compensations -----------------------------------------------------------------------
+
+    async def _unwind(self, compensations: Compensations) -> None:
+        self._step = "compensate"
+        if self._charge_task and not self._charge_task.done():
+            self._charge_task.cancel()  # stop retrying the charge / waiting for the callback
+            await workflow.wait([self._charge_task])
+
+        def record(kind: Compensation, effect: str | None, error: str | None) -> None:
+            if error:
+                self._log(f"compensation_failed:{kind.value}", error)
+            elif effect:
+                self._compensations.append(kind.value)
+                self._log(f"compensated:{kind.value}", effect)
+
+        await compensations.unwind(record)
+
+    async def _void(self) -> str | None:
+        result = await workflow.execute_activity_method(
+            ProviderActivities.void_charge,
+            VoidRequest(self._request.payment_id),
+            start_to_close_timeout=PROVIDER_CALL,
+            retry_policy=COMPENSATION_RETRY,
+        )
+        return "charge voided at provider" if result.voided else None
+
+    async def _cancel_fraud_check(self) -> str | None:
+        task = self._fraud_task
+        if task is None or task.done():
+            return None
+        task.cancel()
+        await workflow.wait([task])
+        return "fraud check child cancelled"
+
+    async def _refund(self) -> str | None:
+        r = self._request
+        result = await workflow.execute_activity_method(
+            AccountActivities.refund_account,
+            LedgerRequest(r.payment_id, r.user_id, r.amount),
+            task_queue=ACCOUNTS_QUEUE,
+            start_to_close_timeout=ACCOUNT_CALL,
+            retry_policy=COMPENSATION_RETRY,
+        )
+        return f"refunded {result.amount}" if result.amount else None
+
+    # -- notification and bookkeeping --------------------------------------------------------
+
+    async def _notify(self) -> None:
+        # workflow.uuid4() is recorded in history, so a replay sends the same notification id.
+        notification_id = str(workflow.uuid4())
+        channel = "email" if self._state is PaymentState.SUCCEEDED else "sms"
+        r = self._request
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.send_notification,
+                NotificationRequest(
+                    notification_id, r.payment_id, r.user_id, channel, self._state.value,
+                    self._reason.value if self._reason else None,
+                ),
+                task_queue=NOTIFICATIONS_QUEUE,
+                start_to_close_timeout=NOTIFY_CALL,
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as err:
+            # A notification outage never changes the payment's outcome.
+            self._notification = f"failed:{notification_id}"
+            self._log("notification_failed", str(err.cause))
+            return
+        self._notification = f"sent:{notification_id}"
+        self._log("notified", channel)
+
+    def _set_state(self, state: PaymentState, step: str) -> None:
+        self._state = state
+        self._step = step
+        workflow.upsert_search_attributes([PAYMENT_STATUS.value_set(state.value)])
+
+    def _log(self, event: str, detail: str = "") -> None:
+        self._timeline.append(TimelineEntry(workflow.now().isoformat(), event, detail))

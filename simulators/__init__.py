@@ -1,0 +1,1 @@
+"""Simulators of the services around the saga."""

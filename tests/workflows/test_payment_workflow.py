@@ -1,0 +1,206 @@
+"""PaymentWorkflow in virtual time: outcomes, the real 5-minute timer, backoff, and cancels."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.models import (
+    PAYMENTS_QUEUE,
+    CancelRequest,
+    ChargeRetry,
+    PaymentOutcome,
+    PaymentRequest,
+    PaymentStatus,
+    SagaOptions,
+)
+from orchestrator.workflows.payment import PaymentWorkflow
+from tests.workflows.fakes import FakeServices
+
+Handle = WorkflowHandle[PaymentWorkflow, PaymentOutcome]
+
+
+async def start(env: WorkflowEnvironment, options: SagaOptions | None = None) -> Handle:
+    payment_id = f"pay-{uuid.uuid4().hex[:12]}"
+    return await env.client.start_workflow(
+        PaymentWorkflow.run,
+        PaymentRequest(payment_id, "alice", 1999, "USD", "card", options or SagaOptions()),
+        id=payment_id,
+        task_queue=PAYMENTS_QUEUE,
+    )
+
+
+async def status(handle: Handle) -> PaymentStatus:
+    return await handle.query(PaymentWorkflow.status)
+
+
+async def wait_for(handle: Handle, predicate: Callable[[PaymentStatus], bool]) -> PaymentStatus:
+    for _ in range(400):
+        current = await status(handle)
+        if predicate(current):
+            return current
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"condition never held; last status {current}")
+
+
+async def test_happy_path_succeeds_without_compensation(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client)
+    async with fakes.workers():
+        outcome = await (await start(env)).result()
+    assert (outcome.state, outcome.reason, outcome.compensations) == ("succeeded", None, [])
+    # charge and score run in parallel, so only their set is fixed
+    assert fakes.calls[:2] == ["validate", "debit"] and fakes.calls[-1] == "notify:succeeded"
+    assert sorted(fakes.calls[2:4]) == ["charge", "score"]
+    assert "refund" not in fakes.calls and "void" not in fakes.calls
+
+
+async def test_missing_callback_fires_the_real_five_minute_timer(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, callback=None)
+    async with fakes.workers():
+        handle = await start(env)
+        before = await env.get_current_time()
+        outcome = await handle.result()
+        elapsed = (await env.get_current_time() - before).total_seconds()
+        final = await status(handle)
+    assert (outcome.state, outcome.reason) == ("failed", "callback_timeout")
+    assert outcome.compensations == ["void", "refund"]
+    assert elapsed >= 300, f"timer fired after {elapsed}s of virtual time"
+    assert [e.event for e in final.timeline].count("callback_timeout") == 1
+
+
+async def test_transient_provider_errors_back_off_exponentially(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, transient_charge_failures=3)
+    retry = ChargeRetry(initial_interval_s=2, backoff_coefficient=2, maximum_interval_s=60)
+    async with fakes.workers():
+        before = await env.get_current_time()
+        handle = await start(env, SagaOptions(charge_retry=retry))
+        outcome = await handle.result()
+        elapsed = (await env.get_current_time() - before).total_seconds()
+        final = await status(handle)
+    assert outcome.state == "succeeded"
+    assert final.provider_attempts == 4
+    # Three backoffs of 2, 4 and 8 seconds of virtual time, and no more.
+    assert 14 <= elapsed < 20, elapsed
+
+
+async def test_retries_exhausted_fail_with_provider_unavailable(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, transient_charge_failures=99)
+    retry = ChargeRetry(initial_interval_s=1, maximum_attempts=3)
+    async with fakes.workers():
+        handle = await start(env, SagaOptions(charge_retry=retry))
+        outcome = await handle.result()
+        final = await status(handle)
+    assert (outcome.state, outcome.reason) == ("failed", "provider_unavailable")
+    assert final.provider_attempts == 3
+    assert "refund" in outcome.compensations and "void" not in outcome.compensations
+
+
+async def test_decline_is_not_retried_and_refunds(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, decline=True)
+    async with fakes.workers():
+        handle = await start(env)
+        outcome = await handle.result()
+        final = await status(handle)
+    assert (outcome.state, outcome.reason) == ("failed", "provider_declined")
+    assert final.provider_attempts == 1 and fakes.calls.count("charge") == 1
+    assert "refund" in outcome.compensations
+    assert "void" not in fakes.calls  # nothing was authorized, so nothing to void
+
+
+async def test_async_decline_callback_voids_and_refunds(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, callback="declined")
+    async with fakes.workers():
+        outcome = await (await start(env)).result()
+    assert (outcome.state, outcome.reason) == ("failed", "provider_declined")
+    assert outcome.compensations[-1] == "refund" and "void" in outcome.compensations
+
+
+async def test_fraud_reject_voids_then_refunds(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, fraud_passes=False, callback=None)
+    async with fakes.workers():
+        handle = await start(env)
+        outcome = await handle.result()
+        final = await status(handle)
+    assert (outcome.state, outcome.reason) == ("failed", "fraud_rejected")
+    assert outcome.compensations == ["void", "refund"]
+    assert final.fraud is not None and not final.fraud.passed
+
+
+async def test_invalid_payment_fails_at_once_and_moves_no_money(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, invalid_reason="insufficient_funds")
+    async with fakes.workers():
+        outcome = await (await start(env)).result()
+    assert (outcome.state, outcome.reason, outcome.compensations) == (
+        "failed", "insufficient_funds", [],
+    )
+    assert fakes.calls == ["validate", "notify:failed"]
+
+
+async def test_duplicate_callbacks_have_one_effect(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, duplicate_callbacks=3)
+    async with fakes.workers():
+        handle = await start(env)
+        outcome = await handle.result()
+        final = await status(handle)
+    events = [e.event for e in final.timeline]
+    assert outcome.state == "succeeded"
+    assert events.count("callback_received") == 1
+    assert events.count("callback_duplicate") + events.count("callback_ignored") >= 1
+
+
+async def test_notification_outage_keeps_the_outcome(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, notifications_down=True)
+    async with fakes.workers():
+        handle = await start(env)
+        outcome = await handle.result()
+        final = await status(handle)
+    assert outcome.state == "succeeded" and outcome.compensations == []
+    assert final.notification is not None and final.notification.startswith("failed:")
+    assert fakes.calls.count("notify:succeeded") == 3
+
+
+@pytest.mark.parametrize(
+    ("step", "switches", "expected"),
+    [
+        ("validate", {"hold_validate": True}, []),
+        ("debit", {"hold_debit": True}, ["refund"]),
+        ("charge", {"transient_charge_failures": 99, "fraud_delay_s": 3600},
+         ["fraud_check_cancelled", "refund"]),
+        ("await_confirmation", {"callback": None, "fraud_delay_s": 3600},
+         ["void", "fraud_check_cancelled", "refund"]),
+        ("await_fraud", {"fraud_delay_s": 3600}, ["void", "fraud_check_cancelled", "refund"]),
+    ],
+)
+async def test_cancel_at_each_step_compensates_exactly_what_was_done(
+    env: WorkflowEnvironment, step: str, switches: dict[str, object], expected: list[str]
+) -> None:
+    holds = {k: asyncio.Event() for k in ("hold_validate", "hold_debit") if switches.get(k)}
+    settings = {k: v for k, v in switches.items() if k not in holds}
+    fakes = FakeServices(env.client, **settings, **holds)  # type: ignore[arg-type]
+    retry = ChargeRetry(initial_interval_s=1, maximum_interval_s=1, maximum_attempts=1000)
+    async with fakes.workers():
+        handle = await start(env, SagaOptions(charge_retry=retry))
+        await wait_for(handle, lambda s: s.step == step)
+        if step == "charge":
+            await wait_until(lambda: fakes.calls.count("charge") >= 2)
+        await handle.signal(PaymentWorkflow.cancel, CancelRequest("test"))
+        for hold in holds.values():
+            hold.set()
+        outcome = await handle.result()
+    assert (outcome.state, outcome.reason) == ("cancelled", "cancel_requested")
+    assert outcome.compensations == expected
+    assert fakes.calls.count("refund") <= 1
+    assert fakes.calls[-1] == "notify:cancelled"
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    for _ in range(400):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition never held")
