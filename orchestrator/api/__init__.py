@@ -1,0 +1,1 @@
+"""The HTTP front door: a Litestar app over the Temporal client."""

@@ -1,0 +1,162 @@
+"""The Litestar app: thin controllers over :class:`PaymentService`, problems mapped in one place.
+
+Run as ``python -m orchestrator.api.app --config FILE``; OpenAPI is served at ``/schema``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import msgspec
+import uvicorn
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.params import Parameter
+
+from orchestrator import signing
+from orchestrator.api.auth import ApiKeys
+from orchestrator.api.errors import ApiError, BadSignature, Forbidden, MissingIdempotencyKey
+from orchestrator.api.problems import problem_response
+from orchestrator.api.schemas import (
+    CancelAccepted,
+    GatewayEvent,
+    PaymentAccepted,
+    PaymentCreate,
+    PaymentView,
+    WebhookAck,
+)
+from orchestrator.api.service import PaymentService
+from orchestrator.config import StackConfig, load_config
+from orchestrator.temporal_client import connect
+
+log = logging.getLogger("orchestrator.api")
+
+Authorization = Annotated[str | None, Parameter(header="Authorization", required=False)]
+
+
+def _service(state: State) -> PaymentService:
+    service: PaymentService = state.service
+    return service
+
+
+def _user(state: State, authorization: str | None) -> str:
+    keys: ApiKeys = state.api_keys
+    return keys.user_for(authorization)
+
+
+@post("/payments", status_code=202, summary="Start a payment")
+async def create_payment(
+    state: State,
+    data: PaymentCreate,
+    authorization: Authorization = None,
+    idempotency_key: Annotated[
+        str | None, Parameter(header="Idempotency-Key", required=False, max_length=200)
+    ] = None,
+) -> PaymentAccepted:
+    """Start a payment saga; the same key and body return the same payment."""
+    user = _user(state, authorization)
+    if not idempotency_key:
+        raise MissingIdempotencyKey("the Idempotency-Key header is required")
+    if data.user_id != user:
+        raise Forbidden(f"this API key may only create payments for {user!r}")
+    payment_id, created = await _service(state).create(user, data, idempotency_key)
+    return PaymentAccepted(payment_id=payment_id, status_url=f"/payments/{payment_id}", created=created)
+
+
+@get("/payments/{payment_id:str}", summary="Read a payment's status")
+async def read_payment(state: State, payment_id: str, authorization: Authorization = None) -> PaymentView:
+    """The ``status`` query of the payment's workflow."""
+    return await _service(state).status(_user(state, authorization), payment_id)
+
+
+@post("/payments/{payment_id:str}/cancel", status_code=202, summary="Cancel a payment")
+async def cancel_payment(state: State, payment_id: str, authorization: Authorization = None) -> CancelAccepted:
+    """Ask the saga to stop and compensate."""
+    await _service(state).cancel(_user(state, authorization), payment_id)
+    return CancelAccepted(payment_id=payment_id, cancel_requested=True)
+
+
+@post("/webhooks/gateway", status_code=200, summary="Provider callback (signed)")
+async def gateway_webhook(request: Request[Any, Any, Any], state: State) -> WebhookAck:
+    """Verify the signature over the raw body, then signal the saga."""
+    body = await request.body()
+    config: StackConfig = state.config
+    try:
+        signing.verify(config.webhook_secret, body, request.headers.get(signing.SIGNATURE_HEADER))
+    except signing.SignatureError as exc:
+        raise BadSignature(str(exc), malformed=exc.malformed) from exc
+    try:
+        event = msgspec.json.decode(body, type=GatewayEvent)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValidationException(str(exc), extra=[{"message": str(exc), "source": "body"}]) from exc
+    return await _service(state).confirm(event)
+
+
+@get("/health", summary="Liveness")
+async def health() -> dict[str, str]:
+    """The API process is up."""
+    return {"status": "ok"}
+
+
+def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    extra = {"errors": [exc.field_error]} if exc.field_error else {}
+    return problem_response(exc.status, exc.title, str(exc), headers=exc.headers or None, **extra)
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    from_header = any(isinstance(e, dict) and e.get("source") == "header" for e in errors)
+    status = 400 if from_header else 422
+    return problem_response(status, "Invalid request", str(exc.detail), errors=errors)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return problem_response(exc.status_code, exc.__class__.__name__, str(exc.detail))
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "Internal error", "unexpected error; see the API log")
+
+
+def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar:
+    """Build the API for one stack; the Temporal client lives for the app's lifespan."""
+
+    @asynccontextmanager
+    async def temporal(app: Litestar) -> AsyncIterator[None]:
+        client = await connect(config)
+        app.state.service = PaymentService(client, config.saga)
+        yield
+
+    return Litestar(
+        [create_payment, read_payment, cancel_payment, gateway_webhook, health],
+        lifespan=[temporal],
+        state=State({"config": config, "api_keys": api_keys or ApiKeys.load(config.api_keys_path)}),
+        exception_handlers={
+            ApiError: _api_error,
+            ValidationException: _validation_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        openapi_config=OpenAPIConfig(title="Payment saga API", version="1.0.0", path="/schema"),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the API process."""
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.api.app")
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    config = load_config(args.config)
+    uvicorn.run(create_app(config), host=config.api_host, port=config.api_port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""PaymentService: what the API does with Temporal, free of HTTP concerns.
+
+The payment id is the workflow id and derives from the user and the ``Idempotency-Key``, and
+workflow ids are never reused, so a retried POST can never start a second saga. A fingerprint of
+the request body lives in the workflow memo to tell a replay from a conflicting reuse of a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import msgspec
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestrator.api.errors import (
+    IdempotencyConflict,
+    PaymentAlreadyFinal,
+    PaymentNotFound,
+    TemporalUnavailable,
+)
+from orchestrator.api.schemas import GatewayEvent, PaymentCreate, PaymentView, WebhookAck
+from orchestrator.models import (
+    PAYMENTS_QUEUE,
+    CancelRequest,
+    PaymentRequest,
+    PaymentState,
+    PaymentStatus,
+    ProviderConfirmation,
+    SagaOptions,
+)
+from orchestrator.workflows.payment import PAYMENT_STATUS, PaymentWorkflow
+
+T = TypeVar("T")
+
+UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+
+
+def payment_id_for(user_id: str, idempotency_key: str) -> str:
+    """The workflow id of a user's request with this key."""
+    digest = hashlib.sha256(f"{user_id}\0{idempotency_key}".encode()).hexdigest()
+    return f"pay_{digest[:24]}"
+
+
+def fingerprint(body: PaymentCreate) -> str:
+    """A stable hash of the request body."""
+    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+
+
+async def _call(awaitable: Awaitable[T], payment_id: str) -> T:
+    """Translate Temporal RPC failures into the API's domain errors."""
+    try:
+        return await awaitable
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise PaymentNotFound(f"no payment {payment_id}") from exc
+        if exc.status in UNAVAILABLE:
+            raise TemporalUnavailable("Temporal is unreachable; retry later") from exc
+        raise
+
+
+class PaymentService:
+    """Starts, reads, cancels and confirms payments through the Temporal client."""
+
+    def __init__(self, client: Client, options: SagaOptions) -> None:
+        self.client = client
+        self.options = options
+
+    def _handle(self, payment_id: str) -> WorkflowHandle[PaymentWorkflow, object]:
+        return self.client.get_workflow_handle_for(PaymentWorkflow.run, payment_id)  # type: ignore[return-value]
+
+    async def create(self, user_id: str, body: PaymentCreate, idempotency_key: str) -> tuple[str, bool]:
+        """Start the saga once per key; returns ``(payment_id, created)``."""
+        payment_id = payment_id_for(user_id, idempotency_key)
+        print_ = fingerprint(body)
+        request = PaymentRequest(
+            payment_id, body.user_id, body.amount, body.currency, body.payment_method, self.options
+        )
+        try:
+            await _call(
+                self.client.start_workflow(
+                    PaymentWorkflow.run,
+                    request,
+                    id=payment_id,
+                    task_queue=PAYMENTS_QUEUE,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    memo={"fingerprint": print_, "user_id": user_id},
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(PAYMENT_STATUS, PaymentState.PENDING.value)]
+                    ),
+                ),
+                payment_id,
+            )
+        except WorkflowAlreadyStartedError:
+            description = await _call(self._handle(payment_id).describe(), payment_id)
+            if await description.memo_value("fingerprint", default=None) != print_:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was already used with a different body"
+                ) from None
+            return payment_id, False
+        return payment_id, True
+
+    async def status(self, user_id: str, payment_id: str) -> PaymentView:
+        """The payment's status; another user's payment is reported as not found."""
+        status = await _call(self._handle(payment_id).query(PaymentWorkflow.status), payment_id)
+        if status.user_id != user_id:
+            raise PaymentNotFound(f"no payment {payment_id}")
+        return _view(status)
+
+    async def cancel(self, user_id: str, payment_id: str) -> None:
+        """Signal ``cancel``; a terminal payment cannot be cancelled."""
+        view = await self.status(user_id, payment_id)
+        if PaymentState(view.state).terminal:
+            raise PaymentAlreadyFinal(f"payment {payment_id} is already {view.state}")
+        await _call(self._handle(payment_id).signal(PaymentWorkflow.cancel, CancelRequest()), payment_id)
+
+    async def confirm(self, event: GatewayEvent) -> WebhookAck:
+        """Pass a verified provider callback to its saga; a finished or unknown one is ignored."""
+        confirmation = ProviderConfirmation(event.event_id, event.charge_id, event.status)
+        try:
+            await _call(
+                self._handle(event.payment_id).signal(PaymentWorkflow.provider_confirmation, confirmation),
+                event.payment_id,
+            )
+        except PaymentNotFound:
+            return WebhookAck(result="ignored", reason="payment unknown or already finished")
+        return WebhookAck(result="delivered")
+
+
+def _view(status: PaymentStatus) -> PaymentView:
+    return msgspec.convert(status, PaymentView, from_attributes=True)

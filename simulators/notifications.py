@@ -1,0 +1,76 @@
+"""The notification provider: ``python -m simulators.notifications --port P``.
+
+``POST /notifications`` records an email or SMS (idempotent by ``notification_id``);
+``GET /notifications[?payment_id=]`` lists them. ``failure_rate`` makes it answer 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Litestar, Response, get, post
+
+from orchestrator.api.problems import problem_response
+from simulators.common import (
+    KnobBox,
+    Knobs,
+    NonNegative,
+    Rate,
+    admin_handlers,
+    initial_knobs,
+    parse_args,
+    serve,
+)
+
+
+class NotificationKnobs(Knobs):
+    """How the notification provider misbehaves."""
+
+    failure_rate: Annotated[float, Rate] = 0.0
+    latency_ms: Annotated[int, NonNegative] = 0
+
+
+class NotificationBody(msgspec.Struct, forbid_unknown_fields=True):
+    """One email or SMS."""
+
+    notification_id: str
+    payment_id: str
+    user_id: str
+    channel: Literal["email", "sms"]
+    message: str
+
+
+def create_app(box: KnobBox[NotificationKnobs]) -> Litestar:
+    """The notification app; its outbox lives in memory for the life of the process."""
+    outbox: dict[str, NotificationBody] = {}
+    failures: list[str] = []
+
+    @post("/notifications", status_code=201)
+    async def send(data: NotificationBody) -> Response[Any]:
+        await asyncio.sleep(box.knobs.latency_ms / 1000)
+        if box.chance(box.knobs.failure_rate):
+            failures.append(data.notification_id)
+            return problem_response(503, "Notifications unavailable", "injected failure")
+        outbox.setdefault(data.notification_id, data)
+        return Response({"notification_id": data.notification_id}, status_code=201)
+
+    @get("/notifications", sync_to_thread=False)
+    def list_sent(payment_id: str | None = None) -> dict[str, Any]:
+        sent = [msgspec.to_builtins(n) for n in outbox.values()
+                if payment_id is None or n.payment_id == payment_id]
+        return {"sent": sent, "failed_attempts": len(failures)}
+
+    return Litestar([send, list_sent, *admin_handlers(box)])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the notification process."""
+    args = parse_args("python -m simulators.notifications", argv)
+    serve(create_app(KnobBox(initial_knobs(NotificationKnobs, args.knobs))), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""The mock external payment provider: ``python -m simulators.provider --port P --callback-url U``.
+
+``POST /charges`` (``Idempotency-Key`` required) accepts a charge and later POSTs a signed
+callback to the API; ``POST /charges/{key}/void`` voids it; ``GET /charges`` lists every charge
+(the harness sums what the provider captured from it). Transport faults (5xx, hangs, dropped
+connections) are injected by :class:`FaultInjector`, an ASGI wrapper, before the request reaches
+the business handlers, the way a broken load balancer or network would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import httpx
+import msgspec
+from litestar import Litestar, Response, get, post
+from litestar.params import Parameter
+from litestar.types import Receive, Scope, Send
+
+from orchestrator import signing
+from orchestrator.api.problems import problem_response
+from orchestrator.config import load_config
+from simulators.common import (
+    KnobBox,
+    Knobs,
+    NonNegative,
+    Rate,
+    admin_handlers,
+    initial_knobs,
+    parse_args,
+    serve,
+)
+
+log = logging.getLogger("simulators.provider")
+
+ErrorKind = Literal["http_500", "http_503", "timeout", "connection_drop"]
+
+
+class ProviderKnobs(Knobs):
+    """How the provider misbehaves."""
+
+    error_rate: Annotated[float, Rate] = 0.0
+    error_kind: ErrorKind = "http_503"
+    fail_first_attempts: Annotated[int, NonNegative] = 0
+    hang_ms: Annotated[int, NonNegative] = 20_000
+    latency_ms: Annotated[int, NonNegative] = 0
+    latency_jitter_ms: Annotated[int, NonNegative] = 0
+    decline_rate: Annotated[float, Rate] = 0.0
+    decline_via_callback: bool = False
+    callback_delay_ms: Annotated[int, NonNegative] = 100
+    callback_delay_jitter_ms: Annotated[int, NonNegative] = 0
+    missing_callback_rate: Annotated[float, Rate] = 0.0
+    duplicate_callback_rate: Annotated[float, Rate] = 0.0
+
+
+class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A charge request."""
+
+    payment_id: str
+    user_id: str
+    amount: Annotated[int, msgspec.Meta(gt=0)]
+    currency: str
+    payment_method: str
+
+
+@dataclass
+class Charge:
+    """One charge, keyed by its idempotency key."""
+
+    charge_id: str
+    key: str
+    payment_id: str
+    amount: int
+    outcome: Literal["succeeded", "declined"]
+    status: Literal["authorized", "declined", "voided"]
+    callbacks_sent: int = 0
+
+
+@dataclass
+class ProviderState:
+    """Charges, attempt counts, and the callback tasks in flight."""
+
+    box: KnobBox[ProviderKnobs]
+    callback_url: str
+    secret: str
+    charges: dict[str, Charge] = field(default_factory=dict)
+    voided_keys: set[str] = field(default_factory=set)
+    attempts: dict[str, int] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def fault_for(self, key: str) -> ErrorKind | None:
+        """Which fault, if any, this attempt of a charge meets."""
+        knobs = self.box.knobs
+        self.attempts[key] = attempt = self.attempts.get(key, 0) + 1
+        if attempt <= knobs.fail_first_attempts or self.box.chance(knobs.error_rate):
+            return knobs.error_kind
+        return None
+
+
+class FaultInjector:
+    """ASGI wrapper that breaks ``POST /charges`` requests according to the knobs."""
+
+    def __init__(self, app: Litestar, state: ProviderState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/charges":
+            headers = dict(scope["headers"])
+            key = headers.get(b"idempotency-key", b"").decode()
+            knobs = self.state.box.knobs
+            await asyncio.sleep(self.state.box.jittered_s(knobs.latency_ms, knobs.latency_jitter_ms))
+            fault = self.state.fault_for(key) if key else None
+            if fault in ("http_500", "http_503"):
+                status = 500 if fault == "http_500" else 503
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"error":"injected"}'})
+                return
+            if fault == "timeout":
+                await asyncio.sleep(knobs.hang_ms / 1000)
+            if fault == "connection_drop":
+                # Promise a body, send part of it, then abort: the client sees the peer vanish.
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-length", b"1000")]})
+                await send({"type": "http.response.body", "body": b"{", "more_body": True})
+                raise ConnectionAbortedError("injected connection drop")
+        await self.app(scope, receive, send)
+
+
+def create_app(state: ProviderState) -> FaultInjector:
+    """The provider app wrapped in its fault injector."""
+
+    @post("/charges")
+    async def create_charge(
+        data: ChargeBody, idempotency_key: Annotated[str, Parameter(header="Idempotency-Key")]
+    ) -> Response[Any]:
+        if idempotency_key in state.voided_keys:
+            return problem_response(409, "Charge voided", f"{idempotency_key} was voided")
+        existing = state.charges.get(idempotency_key)
+        if existing is not None:
+            return _charge_answer(existing, status=200)
+        knobs = state.box.knobs
+        declined = state.box.chance(knobs.decline_rate)
+        charge = Charge(
+            charge_id=f"ch_{secrets.token_hex(8)}",
+            key=idempotency_key,
+            payment_id=data.payment_id,
+            amount=data.amount,
+            outcome="declined" if declined else "succeeded",
+            status="declined" if declined else "authorized",
+        )
+        state.charges[idempotency_key] = charge
+        if declined and not knobs.decline_via_callback:
+            return problem_response(402, "Card declined", "the issuer declined the charge",
+                                    charge_id=charge.charge_id)
+        if not state.box.chance(knobs.missing_callback_rate):
+            copies = 2 if state.box.chance(knobs.duplicate_callback_rate) else 1
+            task = asyncio.create_task(_deliver_callbacks(state, charge, copies))
+            state.tasks.add(task)
+            task.add_done_callback(state.tasks.discard)
+        return _charge_answer(charge, status=201)
+
+    @post("/charges/{key:str}/void")
+    async def void_charge(key: str) -> dict[str, Any]:
+        charge = state.charges.get(key)
+        if charge is None:
+            state.voided_keys.add(key)  # a charge arriving after its void is refused
+            return {"voided": False}
+        if charge.status == "declined":
+            return {"voided": False}
+        charge.status = "voided"
+        return {"voided": True, "charge_id": charge.charge_id}
+
+    @get("/charges", sync_to_thread=False)
+    def list_charges() -> list[dict[str, Any]]:
+        return [_charge_json(c) for c in state.charges.values()]
+
+    @get("/charges/{key:str}", sync_to_thread=False)
+    def read_charge(key: str) -> Response[Any]:
+        charge = state.charges.get(key)
+        if charge is None:
+            return problem_response(404, "Not found", f"no charge {key}")
+        return Response(_charge_json(charge))
+
+    app = Litestar(
+        [create_charge, void_charge, list_charges, read_charge, *admin_handlers(state.box)],
+        on_shutdown=[lambda: _cancel_tasks(state)],
+    )
+    return FaultInjector(app, state)
+
+
+def _charge_json(charge: Charge) -> dict[str, Any]:
+    return {
+        "charge_id": charge.charge_id, "key": charge.key, "payment_id": charge.payment_id,
+        "amount": charge.amount, "outcome": charge.outcome, "status": charge.status,
+        "callbacks_sent": charge.callbacks_sent,
+    }
+
+
+def _charge_answer(charge: Charge, *, status: int) -> Response[Any]:
+    return Response({"charge_id": charge.charge_id, "status": "pending"}, status_code=status)
+
+
+async def _cancel_tasks(state: ProviderState) -> None:
+    for task in list(state.tasks):
+        task.cancel()
+
+
+async def _deliver_callbacks(state: ProviderState, charge: Charge, copies: int) -> None:
+    """Send the callback (and redeliveries with the same event id), retrying like a real provider."""
+    knobs = state.box.knobs
+    await asyncio.sleep(state.box.jittered_s(knobs.callback_delay_ms, knobs.callback_delay_jitter_ms))
+    body = msgspec.json.encode({
+        "event_id": f"evt_{charge.charge_id}",
+        "type": f"charge.{charge.outcome}",
+        "payment_id": charge.payment_id,
+        "charge_id": charge.charge_id,
+        "status": charge.outcome,
+    })
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        for _ in range(copies):
+            await _post_until_acknowledged(client, state, body)
+            charge.callbacks_sent += 1
+
+
+async def _post_until_acknowledged(client: httpx.AsyncClient, state: ProviderState, body: bytes) -> None:
+    delay = 0.5
+    for _ in range(12):
+        headers = {"content-type": "application/json",
+                   signing.SIGNATURE_HEADER: signing.sign(state.secret, body)}
+        try:
+            response = await client.post(state.callback_url, content=body, headers=headers)
+            if response.status_code < 500:
+                return
+        except httpx.HTTPError as exc:
+            log.warning("callback delivery failed: %r", exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 8.0)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the provider process."""
+    def extra(parser: Any) -> None:
+        parser.add_argument("--config", required=True, help="stack config.json (webhook secret)")
+        parser.add_argument("--callback-url", help="default: the API's /webhooks/gateway")
+
+    args = parse_args("python -m simulators.provider", argv, extra)
+    config = load_config(args.config)
+    callback_url = args.callback_url or f"{config.api_url}/webhooks/gateway"
+    knobs = KnobBox(initial_knobs(ProviderKnobs, args.knobs))
+    serve(create_app(ProviderState(knobs, callback_url, config.webhook_secret)), args.host, args.port)
+    serve(create_app(state), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
