@@ -1,0 +1,182 @@
+"""The ``saga`` command.
+
+    saga up                        start the embedded stack and wait for Ctrl-C
+    saga pay --user U --amount N --method M
+    saga status ID                 the payment's status (the workflow's query, through the API)
+    saga cancel ID
+    saga demo                      start a stack, run five payments, check the ledger, stop
+
+Commands that talk to the API find the running stack through ``--state-dir`` (default
+``$SAGA_STATE_DIR`` or ``.saga``), where ``saga up`` wrote its config and demo API keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from orchestrator.client import SagaClient
+from orchestrator.config import PAYMENT_METHODS, load_config
+from orchestrator.errors import SagaError
+from orchestrator.models import SagaOptions
+from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir or os.environ.get("SAGA_STATE_DIR") or ".saga")
+
+
+def _owners_path(state_dir: Path) -> Path:
+    return state_dir / "payments.json"
+
+
+def _client_for(args: argparse.Namespace, user: str | None, payment_id: str | None = None) -> SagaClient:
+    state_dir = _state_dir(args)
+    config = load_config(state_dir / "config.json")
+    keys: dict[str, str] = json.loads(Path(config.api_keys_path).read_text())
+    if user is None and payment_id is not None:
+        owners = _read_owners(state_dir)
+        user = owners.get(payment_id)
+    if user is None:
+        raise SagaError("which user? pass --user (the payment was not created by this CLI)")
+    key = next((k for k, owner in keys.items() if owner == user), None)
+    if key is None:
+        raise SagaError(f"no API key for user {user!r} in {config.api_keys_path}")
+    return SagaClient(config.api_url, key)
+
+
+def _read_owners(state_dir: Path) -> dict[str, str]:
+    path = _owners_path(state_dir)
+    owners: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    return owners
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the stack and block until Ctrl-C or SIGTERM."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    options = StackOptions(
+        state_dir=_state_dir(args),
+        saga=SagaOptions(callback_timeout_s=args.callback_timeout),
+        ui=not args.headless,
+    )
+    stack = EmbeddedStack(options)
+    try:
+        config = stack.start()
+        print(f"API:          {config.api_url}  (OpenAPI: {config.api_url}/schema)")
+        print(f"Temporal:     {config.temporal_address}  (temporal --address {config.temporal_address})")
+        if stack.ui_url:
+            print(f"Temporal UI:  {stack.ui_url}")
+        print(f"Provider:     {config.urls.provider}   Fraud: {config.urls.fraud}   Notify: {config.urls.notify}")
+        print(f"State, logs:  {stack.state_dir}")
+        print(f"Users:        {', '.join(sorted(stack.api_keys))} (API keys in {config.api_keys_path})")
+        print("Ready. Ctrl-C stops everything.", flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    """Start one payment."""
+    client = _client_for(args, args.user)
+    try:
+        accepted = client.pay(args.user, args.amount, args.method, currency=args.currency,
+                              idempotency_key=args.key)
+        state_dir = _state_dir(args)
+        owners = _read_owners(state_dir)
+        owners[accepted["payment_id"]] = args.user
+        _owners_path(state_dir).write_text(json.dumps(owners, indent=2))
+        if args.wait:
+            _print(client.wait(accepted["payment_id"]))
+        else:
+            print(accepted["payment_id"])
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show a payment's status."""
+    client = _client_for(args, args.user, args.payment_id)
+    try:
+        _print(client.status(args.payment_id))
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a payment."""
+    client = _client_for(args, args.user, args.payment_id)
+    try:
+        _print(client.cancel(args.payment_id))
+    finally:
+        client.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the five-payment demo on a fresh stack."""
+    from orchestrator.demo import run_demo
+
+    state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="saga-demo-"))
+    return 0 if run_demo(state_dir) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``saga``."""
+    parser = argparse.ArgumentParser(prog="saga", description="Payment saga on Temporal.")
+    parser.add_argument("--state-dir", help="stack state directory (default $SAGA_STATE_DIR or .saga)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the embedded stack")
+    up.add_argument("--headless", action="store_true", help="no Temporal Web UI")
+    up.add_argument("--callback-timeout", type=float, default=SagaOptions().callback_timeout_s,
+                    metavar="SECONDS", help="provider callback timer (default 300)")
+    up.set_defaults(func=cmd_up)
+
+    pay = sub.add_parser("pay", help="start a payment")
+    pay.add_argument("--user", required=True)
+    pay.add_argument("--amount", type=int, required=True, help="integer minor units (1999 = 19.99)")
+    pay.add_argument("--method", choices=PAYMENT_METHODS, default="card")
+    pay.add_argument("--currency", default="USD")
+    pay.add_argument("--key", help="Idempotency-Key (default: a fresh one)")
+    pay.add_argument("--wait", action="store_true", help="wait for a terminal state and print it")
+    pay.set_defaults(func=cmd_pay)
+
+    for name, func in (("status", cmd_status), ("cancel", cmd_cancel)):
+        cmd = sub.add_parser(name, help=f"{name} a payment")
+        cmd.add_argument("payment_id")
+        cmd.add_argument("--user", help="owner (default: the user who created it with this CLI)")
+        cmd.set_defaults(func=func)
+
+    demo = sub.add_parser("demo", help="run the five-payment demo on a fresh stack")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``saga``."""
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except SagaError as exc:
+        print(f"saga: {exc}", file=sys.stderr)
+        sys.exit(2)
