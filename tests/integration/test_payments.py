@@ -1,0 +1,210 @@
+"""The saga through the real API, dev server, simulators and ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from orchestrator import signing
+from orchestrator.client import patch_knobs
+from orchestrator.errors import ApiClientError
+from orchestrator.ledger import Ledger
+from orchestrator.stack.embedded import EmbeddedStack
+from tests.binaries import find_binary
+from tests.integration.conftest import Payments
+
+pytestmark = pytest.mark.integration
+
+
+def entries_of(stack: EmbeddedStack, payment_id: str) -> list[str]:
+    assert stack.config is not None
+    return [e.kind for e in Ledger(stack.config.ledger_path).entries() if e.payment_id == payment_id]
+
+
+def test_happy_path(stack: EmbeddedStack, payments: Payments) -> None:
+    payment_id = payments.pay("alice", 1999)
+    status = payments.finish("alice", payment_id)
+    assert (status["state"], status["reason"], status["compensations"]) == ("succeeded", None, [])
+    assert status["fraud"]["passed"] and status["notification"].startswith("sent:")
+    assert entries_of(stack, payment_id) == ["debit"]
+
+
+def test_temporal_cli_query_returns_the_same_state(stack: EmbeddedStack, payments: Payments) -> None:
+    payment_id = payments.pay("alice", 1234)
+    status = payments.finish("alice", payment_id)
+    temporal = find_binary("temporal")
+    assert temporal and stack.config
+    result = subprocess.run(
+        [temporal, "workflow", "query", "--workflow-id", payment_id, "--type", "status",
+         "--address", stack.config.temporal_address, "--output", "json"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    answer = json.loads(result.stdout)
+    assert answer["queryResult"][0]["state"] == status["state"] == "succeeded"
+
+
+def test_insufficient_funds_moves_no_money(stack: EmbeddedStack, payments: Payments) -> None:
+    payment_id = payments.pay("dave", 10_000)
+    status = payments.finish("dave", payment_id)
+    assert (status["state"], status["reason"]) == ("failed", "insufficient_funds")
+    assert entries_of(stack, payment_id) == []
+
+
+def test_decline_refunds(stack: EmbeddedStack, payments: Payments) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.provider, decline_rate=1.0)
+    payment_id = payments.pay("bob", 2500)
+    status = payments.finish("bob", payment_id)
+    assert (status["state"], status["reason"]) == ("failed", "provider_declined")
+    assert status["provider_attempts"] == 1 and "refund" in status["compensations"]
+    assert entries_of(stack, payment_id) == ["debit", "refund"]
+
+
+@pytest.mark.parametrize("kind", ["http_503", "connection_drop"])
+def test_provider_flaky_three_times_then_fine(stack: EmbeddedStack, payments: Payments, kind: str) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.provider, fail_first_attempts=3, error_kind=kind)
+    payment_id = payments.pay("alice", 777)
+    status = payments.finish("alice", payment_id)
+    assert (status["state"], status["provider_attempts"]) == ("succeeded", 4)
+    assert entries_of(stack, payment_id) == ["debit"]
+
+
+def test_missing_callback_times_out_and_refunds(stack: EmbeddedStack, payments: Payments) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.provider, missing_callback_rate=1.0)
+    payment_id = payments.pay("alice", 3100, "bank_transfer")
+    status = payments.finish("alice", payment_id)
+    assert (status["state"], status["reason"]) == ("failed", "callback_timeout")
+    assert status["compensations"] == ["void", "refund"]
+    assert entries_of(stack, payment_id) == ["debit", "refund"]
+
+
+def test_fraud_reject_voids_and_refunds(stack: EmbeddedStack, payments: Payments) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.fraud, blocked_users=["bob"], delay_ms=300)
+    patch_knobs(stack.config.urls.provider, callback_delay_ms=5_000)
+    payment_id = payments.pay("bob", 4100)
+    status = payments.finish("bob", payment_id)
+    assert (status["state"], status["reason"]) == ("failed", "fraud_rejected")
+    assert status["compensations"] == ["void", "refund"]
+    assert entries_of(stack, payment_id) == ["debit", "refund"]
+
+
+def test_cancel_mid_flight_refunds_and_cancels_the_child(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.fraud, delay_ms=20_000)
+    patch_knobs(stack.config.urls.provider, callback_delay_ms=20_000)
+    payment_id = payments.pay("alice", 4200, "wallet")
+    payments.client("alice").wait(payment_id, until="await_confirmation")
+    payments.client("alice").cancel(payment_id)
+    status = payments.finish("alice", payment_id)
+    assert (status["state"], status["reason"]) == ("cancelled", "cancel_requested")
+    assert status["compensations"] == ["void", "fraud_check_cancelled", "refund"]
+    assert entries_of(stack, payment_id) == ["debit", "refund"]
+
+    async def child_status() -> WorkflowExecutionStatus | None:
+        assert stack.config
+        client = await Client.connect(stack.config.temporal_address)
+        return (await client.get_workflow_handle(f"{payment_id}-fraud").describe()).status
+
+    assert asyncio.run(child_status()) is WorkflowExecutionStatus.CANCELED
+    with pytest.raises(ApiClientError) as again:
+        payments.client("alice").cancel(payment_id)
+    assert again.value.status == 409
+
+
+def _signed_post(stack: EmbeddedStack, body: dict[str, str], secret: str | None = None) -> httpx.Response:
+    assert stack.config
+    raw = json.dumps(body).encode()
+    header = signing.sign(secret or stack.config.webhook_secret, raw)
+    return httpx.post(f"{stack.config.api_url}/webhooks/gateway", content=raw,
+                      headers={signing.SIGNATURE_HEADER: header, "content-type": "application/json"})
+
+
+def test_duplicate_webhooks_have_one_effect(stack: EmbeddedStack, payments: Payments) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.provider, duplicate_callback_rate=1.0)
+    payment_id = payments.pay("alice", 555)
+    status = payments.finish("alice", payment_id)
+    charge = httpx.get(f"{stack.config.urls.provider}/charges/{payment_id}").json()
+    replay = _signed_post(stack, {"event_id": f"evt_{charge['charge_id']}", "type": "charge.succeeded",
+                                  "payment_id": payment_id, "charge_id": charge["charge_id"],
+                                  "status": "succeeded"})
+    assert replay.status_code == 200 and replay.json()["result"] == "ignored"  # finished payment
+    after = payments.client("alice").status(payment_id)
+    events = [e["event"] for e in after["timeline"]]
+    assert status["state"] == after["state"] == "succeeded"
+    assert events.count("callback_received") == 1
+    assert charge["callbacks_sent"] == 2
+    assert entries_of(stack, payment_id) == ["debit"]
+
+
+def test_forged_webhook_is_rejected_and_changes_nothing(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.provider, callback_delay_ms=2_000)
+    payment_id = payments.pay("alice", 900)
+    before = payments.client("alice").wait(payment_id, until="await_confirmation")
+    forged = _signed_post(stack, {"event_id": "evt_forged", "type": "charge.declined",
+                                  "payment_id": payment_id, "charge_id": before["charge_id"],
+                                  "status": "declined"}, secret="not-the-secret")
+    assert forged.status_code == 401
+    assert forged.headers["content-type"].startswith("application/problem+json")
+    status = payments.finish("alice", payment_id)
+    assert status["state"] == "succeeded"
+    assert "callback_received" in [e["event"] for e in status["timeline"]]
+
+
+def test_same_idempotency_key_starts_one_saga(stack: EmbeddedStack, payments: Payments) -> None:
+    first = payments.client("bob").pay("bob", 650, "card", idempotency_key="order-42")
+    second = payments.client("bob").pay("bob", 650, "card", idempotency_key="order-42")
+    assert first["payment_id"] == second["payment_id"]
+    assert (first["created"], second["created"]) == (True, False)
+    payments.final[first["payment_id"]] = "pending"
+    payments.finish("bob", first["payment_id"])
+    with pytest.raises(ApiClientError) as conflict:
+        payments.client("bob").pay("bob", 651, "card", idempotency_key="order-42")
+    assert conflict.value.status == 422
+    assert entries_of(stack, first["payment_id"]) == ["debit"]
+
+
+def test_other_users_payment_is_not_found(stack: EmbeddedStack, payments: Payments) -> None:
+    payment_id = payments.pay("alice", 321)
+    payments.finish("alice", payment_id)
+    for call in (payments.client("bob").status, payments.client("bob").cancel):
+        with pytest.raises(ApiClientError) as err:
+            call(payment_id)
+        assert err.value.status == 404
+    with pytest.raises(ApiClientError) as forbidden:
+        payments.client("bob").pay("alice", 100, "card")
+    assert forbidden.value.status == 403
+
+
+def test_requests_without_a_valid_key_are_401(stack: EmbeddedStack) -> None:
+    assert stack.config
+    response = httpx.get(f"{stack.config.api_url}/payments/pay_x",
+                         headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+
+
+def test_openapi_schema_is_served(stack: EmbeddedStack) -> None:
+    assert stack.config
+    schema = httpx.get(f"{stack.config.api_url}/schema/openapi.json").json()
+    assert {"/payments", "/payments/{payment_id}", "/webhooks/gateway"} <= set(schema["paths"])
+
+
+def test_stack_processes_are_separate(stack: EmbeddedStack) -> None:
+    pids = {name: p.pid for name, p in stack.processes.items()}
+    assert set(pids) >= {"temporal", "api", "provider", "fraud", "notify", "payments", "accounts",
+                         "fraud", "notifications"}
+    assert len(set(pids.values())) == len(pids) and all(pids.values())
