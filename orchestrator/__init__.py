@@ -1,4 +1,4 @@
-"""The payment saga: Temporal workflows, activities, the ledger, the HTTP API and the embedded stack.
+"""The payment saga: workflows, activities, the ledger, the HTTP API and the embedded stack.
 
 Exception tree (every error this package raises on purpose derives from ``SagaError``)::
 

@@ -37,8 +37,10 @@ class AuditReport:
     def summary(self) -> str:
         """One line for people."""
         verdict = "ledger balanced" if self.ok else "LEDGER BROKEN"
-        line = (f"{verdict}: balances {self.balances_total} + captured {self.captured_total}"
-                f" = {self.balances_total + self.captured_total} (opening {self.opening_total})")
+        line = (
+            f"{verdict}: balances {self.balances_total} + captured {self.captured_total}"
+            f" = {self.balances_total + self.captured_total} (opening {self.opening_total})"
+        )
         return "\n".join([line, *(f"  - {p}" for p in self.problems)])
 
 
@@ -60,7 +62,9 @@ def audit(
         if state in ("failed", "cancelled") and debited and refunded != 1:
             problems.append(f"{payment_id}: {state} but its debit was refunded {refunded} times")
         if state == "succeeded" and (not debited or refunded):
-            problems.append(f"{payment_id}: succeeded with {debited} debit(s), {refunded} refund(s)")
+            problems.append(
+                f"{payment_id}: succeeded with {debited} debit(s), {refunded} refund(s)"
+            )
         if state not in ("succeeded", "failed", "cancelled"):
             problems.append(f"{payment_id}: not terminal ({state})")
     return AuditReport(

@@ -38,7 +38,9 @@ def _owners_path(state_dir: Path) -> Path:
     return state_dir / "payments.json"
 
 
-def _client_for(args: argparse.Namespace, user: str | None, payment_id: str | None = None) -> SagaClient:
+def _client_for(
+    args: argparse.Namespace, user: str | None, payment_id: str | None = None
+) -> SagaClient:
     state_dir = _state_dir(args)
     config = load_config(state_dir / "config.json")
     keys: dict[str, str] = json.loads(Path(config.api_keys_path).read_text())
@@ -65,6 +67,7 @@ def _print(data: Any) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the stack and block until Ctrl-C or SIGTERM."""
+
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
@@ -78,12 +81,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         config = stack.start()
         print(f"API:          {config.api_url}  (OpenAPI: {config.api_url}/schema)")
-        print(f"Temporal:     {config.temporal_address}  (temporal --address {config.temporal_address})")
+        address = config.temporal_address
+        print(f"Temporal:     {address}  (plain CLI: temporal ... --address {address})")
         if stack.ui_url:
             print(f"Temporal UI:  {stack.ui_url}")
-        print(f"Provider:     {config.urls.provider}   Fraud: {config.urls.fraud}   Notify: {config.urls.notify}")
+        urls = config.urls
+        print(f"Simulators:   provider {urls.provider}  fraud {urls.fraud}  notify {urls.notify}")
         print(f"State, logs:  {stack.state_dir}")
-        print(f"Users:        {', '.join(sorted(stack.api_keys))} (API keys in {config.api_keys_path})")
+        users = ", ".join(sorted(stack.api_keys))
+        print(f"Users:        {users} (API keys in {config.api_keys_path})")
         print("Ready. Ctrl-C stops everything.", flush=True)
         signal.pause()
     except KeyboardInterrupt:
@@ -97,8 +103,9 @@ def cmd_pay(args: argparse.Namespace) -> int:
     """Start one payment."""
     client = _client_for(args, args.user)
     try:
-        accepted = client.pay(args.user, args.amount, args.method, currency=args.currency,
-                              idempotency_key=args.key)
+        accepted = client.pay(
+            args.user, args.amount, args.method, currency=args.currency, idempotency_key=args.key
+        )
         state_dir = _state_dir(args)
         owners = _read_owners(state_dir)
         owners[accepted["payment_id"]] = args.user
@@ -136,20 +143,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the five-payment demo on a fresh stack."""
     from orchestrator.demo import run_demo
 
-    state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="saga-demo-"))
+    state_dir = (
+        Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="saga-demo-"))
+    )
     return 0 if run_demo(state_dir) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``saga``."""
     parser = argparse.ArgumentParser(prog="saga", description="Payment saga on Temporal.")
-    parser.add_argument("--state-dir", help="stack state directory (default $SAGA_STATE_DIR or .saga)")
+    parser.add_argument(
+        "--state-dir", help="stack state directory (default $SAGA_STATE_DIR or .saga)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start the embedded stack")
     up.add_argument("--headless", action="store_true", help="no Temporal Web UI")
-    up.add_argument("--callback-timeout", type=float, default=SagaOptions().callback_timeout_s,
-                    metavar="SECONDS", help="provider callback timer (default 300)")
+    up.add_argument(
+        "--callback-timeout",
+        type=float,
+        default=SagaOptions().callback_timeout_s,
+        metavar="SECONDS",
+        help="provider callback timer (default 300)",
+    )
     up.set_defaults(func=cmd_up)
 
     pay = sub.add_parser("pay", help="start a payment")

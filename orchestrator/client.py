@@ -42,7 +42,12 @@ class SagaClient:
         """``POST /payments``; a fresh idempotency key unless one is given."""
         response = self.http.post(
             "/payments",
-            json={"user_id": user_id, "amount": amount, "payment_method": method, "currency": currency},
+            json={
+                "user_id": user_id,
+                "amount": amount,
+                "payment_method": method,
+                "currency": currency,
+            },
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )
         return self._json(response)

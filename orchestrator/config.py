@@ -2,8 +2,8 @@
 
 The embedded stack writes one ``config.json`` into its state directory; each process (API,
 workers, simulators) reads it with :func:`load_config`. Saga tunables (callback timeout, retry
-policy, limits) live in :class:`~orchestrator.models.SagaOptions` and travel into each workflow as part of its input,
-so a running workflow never reads configuration from outside its history.
+policy, limits) live in :class:`~orchestrator.models.SagaOptions` and travel into each workflow
+as part of its input, so a running workflow never reads configuration from outside its history.
 """
 
 from __future__ import annotations

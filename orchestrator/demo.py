@@ -38,12 +38,34 @@ class Case:
 CASES = [
     Case("success", "alice", 1999, "card", "succeeded", None),
     Case("insufficient funds", "dave", 10_000, "card", "failed", "insufficient_funds"),
-    Case("provider decline", "bob", 2500, "card", "failed", "provider_declined",
-         knobs={"decline_rate": 1.0}),
-    Case("missing callback", "alice", 3100, "bank_transfer", "failed", "callback_timeout",
-         knobs={"missing_callback_rate": 1.0}),
-    Case("cancel mid-flight", "alice", 4200, "wallet", "cancelled", "cancel_requested",
-         knobs={"callback_delay_ms": 60_000}, cancel_at_step="await_confirmation"),
+    Case(
+        "provider decline",
+        "bob",
+        2500,
+        "card",
+        "failed",
+        "provider_declined",
+        knobs={"decline_rate": 1.0},
+    ),
+    Case(
+        "missing callback",
+        "alice",
+        3100,
+        "bank_transfer",
+        "failed",
+        "callback_timeout",
+        knobs={"missing_callback_rate": 1.0},
+    ),
+    Case(
+        "cancel mid-flight",
+        "alice",
+        4200,
+        "wallet",
+        "cancelled",
+        "cancel_requested",
+        knobs={"callback_delay_ms": 60_000},
+        cancel_at_step="await_confirmation",
+    ),
 ]
 
 
@@ -73,7 +95,9 @@ def render_table(rows: list[list[str]]) -> str:
 def ledger_check(config: StackConfig, final_states: dict[str, str]) -> AuditReport:
     """Audit the ledger and the provider after the payments in ``final_states`` ended."""
     ledger = Ledger(config.ledger_path)
-    return audit(ledger.entries(), ledger.balances(), provider_charges(config.urls.provider), final_states)
+    return audit(
+        ledger.entries(), ledger.balances(), provider_charges(config.urls.provider), final_states
+    )
 
 
 def run_demo(state_dir: Path, out: Callable[[str], None] = print) -> bool:
@@ -97,11 +121,17 @@ def run_demo(state_dir: Path, out: Callable[[str], None] = print) -> bool:
             ok = (status["state"], status["reason"]) == (case.expect_state, case.expect_reason)
             all_ok &= ok
             final_states[status["payment_id"]] = status["state"]
-            rows.append([
-                case.title, status["payment_id"], status["state"], status["reason"] or "-",
-                str(status["provider_attempts"]), ", ".join(status["compensations"]) or "-",
-                "yes" if ok else f"NO (expected {case.expect_state}/{case.expect_reason})",
-            ])
+            rows.append(
+                [
+                    case.title,
+                    status["payment_id"],
+                    status["state"],
+                    status["reason"] or "-",
+                    str(status["provider_attempts"]),
+                    ", ".join(status["compensations"]) or "-",
+                    "yes" if ok else f"NO (expected {case.expect_state}/{case.expect_reason})",
+                ]
+            )
             out(f"  {case.title}: {status['state']}")
         out("")
         out(render_table(rows))

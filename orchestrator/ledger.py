@@ -142,10 +142,18 @@ class Ledger:
             return ValidationResult(False, Reason.ACCOUNT_NOT_FOUND, f"no account for {user_id!r}")
         checks = [
             (account.active, Reason.ACCOUNT_INACTIVE, "account is not active"),
-            (method in account.methods, Reason.UNSUPPORTED_METHOD, f"method {method!r} not allowed"),
+            (
+                method in account.methods,
+                Reason.UNSUPPORTED_METHOD,
+                f"method {method!r} not allowed",
+            ),
             (amount > 0, Reason.INVALID_AMOUNT, "amount must be > 0"),
             (amount <= max_amount, Reason.AMOUNT_OVER_LIMIT, f"amount over limit {max_amount}"),
-            (currency == account.currency, Reason.CURRENCY_MISMATCH, f"account is {account.currency}"),
+            (
+                currency == account.currency,
+                Reason.CURRENCY_MISMATCH,
+                f"account is {account.currency}",
+            ),
             (account.balance >= amount, Reason.INSUFFICIENT_FUNDS, f"balance {account.balance}"),
         ]
         for ok, reason, detail in checks:

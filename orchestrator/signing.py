@@ -52,9 +52,13 @@ def verify(
         ts = int(parts["t"])
         given = parts["v1"]
     except (KeyError, ValueError):
-        raise SignatureError(f"{SIGNATURE_HEADER} must be 't=<int>,v1=<hex>'", malformed=True) from None
+        raise SignatureError(
+            f"{SIGNATURE_HEADER} must be 't=<int>,v1=<hex>'", malformed=True
+        ) from None
     current = time.time() if now is None else now
     if abs(current - ts) > tolerance_s:
-        raise SignatureError(f"signature timestamp outside {tolerance_s}s tolerance", malformed=True)
+        raise SignatureError(
+            f"signature timestamp outside {tolerance_s}s tolerance", malformed=True
+        )
     if not hmac.compare_digest(_mac(secret, ts, body), given):
         raise SignatureError("signature does not match", malformed=False)

@@ -20,7 +20,9 @@ async def connect(config: StackConfig, *, wait_s: float = 30.0) -> Client:
             return await Client.connect(config.temporal_address, namespace=config.namespace)
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() > deadline:
-                raise StackError(f"cannot reach Temporal at {config.temporal_address}: {exc}") from exc
+                raise StackError(
+                    f"cannot reach Temporal at {config.temporal_address}: {exc}"
+                ) from exc
             await asyncio.sleep(0.5)
 
 

@@ -54,7 +54,9 @@ class KnobBox(Generic[K]):
 
     def jittered_s(self, base_ms: int, jitter_ms: int) -> float:
         """``base_ms`` plus uniform jitter, in seconds."""
-        return max(0.0, base_ms + (self.rng.uniform(-jitter_ms, jitter_ms) if jitter_ms else 0)) / 1000
+        return (
+            max(0.0, base_ms + (self.rng.uniform(-jitter_ms, jitter_ms) if jitter_ms else 0)) / 1000
+        )
 
 
 def admin_handlers(box: KnobBox[Any]) -> list[Any]:
@@ -79,7 +81,11 @@ def admin_handlers(box: KnobBox[Any]) -> list[Any]:
     return [health, read_knobs, change_knobs]
 
 
-def parse_args(prog: str, argv: Sequence[str] | None, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def parse_args(
+    prog: str,
+    argv: Sequence[str] | None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """Common flags: ``--port``, ``--knobs`` (JSON object of initial knob values)."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--host", default="127.0.0.1")

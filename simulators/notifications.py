@@ -59,8 +59,11 @@ def create_app(box: KnobBox[NotificationKnobs]) -> Litestar:
 
     @get("/notifications", sync_to_thread=False)
     def list_sent(payment_id: str | None = None) -> dict[str, Any]:
-        sent = [msgspec.to_builtins(n) for n in outbox.values()
-                if payment_id is None or n.payment_id == payment_id]
+        sent = [
+            msgspec.to_builtins(n)
+            for n in outbox.values()
+            if payment_id is None or n.payment_id == payment_id
+        ]
         return {"sent": sent, "failed_attempts": len(failures)}
 
     return Litestar([send, list_sent, *admin_handlers(box)])

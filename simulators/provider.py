@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import httpx
 import msgspec
@@ -110,25 +110,39 @@ class FaultInjector:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/charges":
-            headers = dict(scope["headers"])
+        raw: dict[str, Any] = dict(scope)
+        if raw["type"] == "http" and raw["method"] == "POST" and raw["path"] == "/charges":
+            headers = dict(raw["headers"])
             key = headers.get(b"idempotency-key", b"").decode()
             knobs = self.state.box.knobs
-            await asyncio.sleep(self.state.box.jittered_s(knobs.latency_ms, knobs.latency_jitter_ms))
+            await asyncio.sleep(
+                self.state.box.jittered_s(knobs.latency_ms, knobs.latency_jitter_ms)
+            )
             fault = self.state.fault_for(key) if key else None
+            emit = cast("Callable[[dict[str, Any]], Awaitable[None]]", send)
             if fault in ("http_500", "http_503"):
                 status = 500 if fault == "http_500" else 503
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"application/json")]})
-                await send({"type": "http.response.body", "body": b'{"error":"injected"}'})
+                await emit(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await emit({"type": "http.response.body", "body": b'{"error":"injected"}'})
                 return
             if fault == "timeout":
                 await asyncio.sleep(knobs.hang_ms / 1000)
             if fault == "connection_drop":
                 # Promise a body, send part of it, then abort: the client sees the peer vanish.
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-length", b"1000")]})
-                await send({"type": "http.response.body", "body": b"{", "more_body": True})
+                await emit(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-length", b"1000")],
+                    }
+                )
+                await emit({"type": "http.response.body", "body": b"{", "more_body": True})
                 raise ConnectionAbortedError("injected connection drop")
         await self.app(scope, receive, send)
 
@@ -157,8 +171,9 @@ def create_app(state: ProviderState) -> FaultInjector:
         )
         state.charges[idempotency_key] = charge
         if declined and not knobs.decline_via_callback:
-            return problem_response(402, "Card declined", "the issuer declined the charge",
-                                    charge_id=charge.charge_id)
+            return problem_response(
+                402, "Card declined", "the issuer declined the charge", charge_id=charge.charge_id
+            )
         if not state.box.chance(knobs.missing_callback_rate):
             copies = 2 if state.box.chance(knobs.duplicate_callback_rate) else 1
             task = asyncio.create_task(_deliver_callbacks(state, charge, copies))
@@ -197,8 +212,12 @@ def create_app(state: ProviderState) -> FaultInjector:
 
 def _charge_json(charge: Charge) -> dict[str, Any]:
     return {
-        "charge_id": charge.charge_id, "key": charge.key, "payment_id": charge.payment_id,
-        "amount": charge.amount, "outcome": charge.outcome, "status": charge.status,
+        "charge_id": charge.charge_id,
+        "key": charge.key,
+        "payment_id": charge.payment_id,
+        "amount": charge.amount,
+        "outcome": charge.outcome,
+        "status": charge.status,
         "callbacks_sent": charge.callbacks_sent,
     }
 
@@ -213,27 +232,35 @@ async def _cancel_tasks(state: ProviderState) -> None:
 
 
 async def _deliver_callbacks(state: ProviderState, charge: Charge, copies: int) -> None:
-    """Send the callback (and redeliveries with the same event id), retrying like a real provider."""
+    """Send the callback (redeliveries keep the event id), retrying like a real provider."""
     knobs = state.box.knobs
-    await asyncio.sleep(state.box.jittered_s(knobs.callback_delay_ms, knobs.callback_delay_jitter_ms))
-    body = msgspec.json.encode({
-        "event_id": f"evt_{charge.charge_id}",
-        "type": f"charge.{charge.outcome}",
-        "payment_id": charge.payment_id,
-        "charge_id": charge.charge_id,
-        "status": charge.outcome,
-    })
+    await asyncio.sleep(
+        state.box.jittered_s(knobs.callback_delay_ms, knobs.callback_delay_jitter_ms)
+    )
+    body = msgspec.json.encode(
+        {
+            "event_id": f"evt_{charge.charge_id}",
+            "type": f"charge.{charge.outcome}",
+            "payment_id": charge.payment_id,
+            "charge_id": charge.charge_id,
+            "status": charge.outcome,
+        }
+    )
     async with httpx.AsyncClient(timeout=5.0) as client:
         for _ in range(copies):
             await _post_until_acknowledged(client, state, body)
             charge.callbacks_sent += 1
 
 
-async def _post_until_acknowledged(client: httpx.AsyncClient, state: ProviderState, body: bytes) -> None:
+async def _post_until_acknowledged(
+    client: httpx.AsyncClient, state: ProviderState, body: bytes
+) -> None:
     delay = 0.5
     for _ in range(12):
-        headers = {"content-type": "application/json",
-                   signing.SIGNATURE_HEADER: signing.sign(state.secret, body)}
+        headers = {
+            "content-type": "application/json",
+            signing.SIGNATURE_HEADER: signing.sign(state.secret, body),
+        }
         try:
             response = await client.post(state.callback_url, content=body, headers=headers)
             if response.status_code < 500:
@@ -246,6 +273,7 @@ async def _post_until_acknowledged(client: httpx.AsyncClient, state: ProviderSta
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the provider process."""
+
     def extra(parser: Any) -> None:
         parser.add_argument("--config", required=True, help="stack config.json (webhook secret)")
         parser.add_argument("--callback-url", help="default: the API's /webhooks/gateway")
@@ -254,8 +282,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = load_config(args.config)
     callback_url = args.callback_url or f"{config.api_url}/webhooks/gateway"
     knobs = KnobBox(initial_knobs(ProviderKnobs, args.knobs))
-    serve(create_app(ProviderState(knobs, callback_url, config.webhook_secret)), args.host, args.port)
-    serve(create_app(state), args.host, args.port)
+    serve(
+        create_app(ProviderState(knobs, callback_url, config.webhook_secret)), args.host, args.port
+    )
 
 
 if __name__ == "__main__":

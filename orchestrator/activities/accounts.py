@@ -1,4 +1,4 @@
-"""Account service activities (task queue ``accounts``): validate, debit and refund on the ledger."""
+"""Account service activities (task queue ``accounts``): validate, debit, refund."""
 
 from __future__ import annotations
 

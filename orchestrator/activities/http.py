@@ -28,7 +28,9 @@ async def post_json(
     try:
         response = await client.post(url, json=body, headers=headers)
     except httpx.TimeoutException as exc:
-        raise ApplicationError(f"timeout calling {url}", attempt(), "timeout", type=TRANSIENT) from exc
+        raise ApplicationError(
+            f"timeout calling {url}", attempt(), "timeout", type=TRANSIENT
+        ) from exc
     except httpx.TransportError as exc:
         raise ApplicationError(
             f"connection error calling {url}: {exc!r}", attempt(), "connection", type=TRANSIENT

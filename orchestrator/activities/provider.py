@@ -36,7 +36,9 @@ class ProviderActivities:
         if response.status_code == 402:
             raise refuse(f"provider declined: {response.text}", DECLINED)
         if response.status_code >= 400:
-            raise refuse(f"provider refused ({response.status_code}): {response.text}", "ProviderRejected")
+            raise refuse(
+                f"provider refused ({response.status_code}): {response.text}", "ProviderRejected"
+            )
         return ChargeResult(charge_id=response.json()["charge_id"], attempt=attempt())
 
     @activity.defn

@@ -66,17 +66,23 @@ async def create_payment(
     if data.user_id != user:
         raise Forbidden(f"this API key may only create payments for {user!r}")
     payment_id, created = await _service(state).create(user, data, idempotency_key)
-    return PaymentAccepted(payment_id=payment_id, status_url=f"/payments/{payment_id}", created=created)
+    return PaymentAccepted(
+        payment_id=payment_id, status_url=f"/payments/{payment_id}", created=created
+    )
 
 
 @get("/payments/{payment_id:str}", summary="Read a payment's status")
-async def read_payment(state: State, payment_id: str, authorization: Authorization = None) -> PaymentView:
+async def read_payment(
+    state: State, payment_id: str, authorization: Authorization = None
+) -> PaymentView:
     """The ``status`` query of the payment's workflow."""
     return await _service(state).status(_user(state, authorization), payment_id)
 
 
 @post("/payments/{payment_id:str}/cancel", status_code=202, summary="Cancel a payment")
-async def cancel_payment(state: State, payment_id: str, authorization: Authorization = None) -> CancelAccepted:
+async def cancel_payment(
+    state: State, payment_id: str, authorization: Authorization = None
+) -> CancelAccepted:
     """Ask the saga to stop and compensate."""
     await _service(state).cancel(_user(state, authorization), payment_id)
     return CancelAccepted(payment_id=payment_id, cancel_requested=True)
@@ -94,7 +100,9 @@ async def gateway_webhook(request: Request[Any, Any, Any], state: State) -> Webh
     try:
         event = msgspec.json.decode(body, type=GatewayEvent)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ValidationException(str(exc), extra=[{"message": str(exc), "source": "body"}]) from exc
+        raise ValidationException(
+            str(exc), extra=[{"message": str(exc), "source": "body"}]
+        ) from exc
     return await _service(state).confirm(event)
 
 

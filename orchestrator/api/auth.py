@@ -1,4 +1,4 @@
-"""Bearer API keys: each key maps to one user. Keys come from a JSON file ``{"<key>": "<user>"}``."""
+"""Bearer API keys: each maps to one user; the key file is JSON ``{"<key>": "<user>"}``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RFC 9457 problem details: every error answer of the API (and the simulators) goes through here."""
+"""RFC 9457 problem details: every error answer of the API and the simulators is built here."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ def problem_response(
     **extra: Any,
 ) -> Response[dict[str, Any]]:
     """A problem-details response; ``extra`` adds members such as ``errors``."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     body.update(extra)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

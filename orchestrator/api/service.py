@@ -71,9 +71,11 @@ class PaymentService:
         self.options = options
 
     def _handle(self, payment_id: str) -> WorkflowHandle[PaymentWorkflow, object]:
-        return self.client.get_workflow_handle_for(PaymentWorkflow.run, payment_id)  # type: ignore[return-value]
+        return self.client.get_workflow_handle_for(PaymentWorkflow.run, payment_id)
 
-    async def create(self, user_id: str, body: PaymentCreate, idempotency_key: str) -> tuple[str, bool]:
+    async def create(
+        self, user_id: str, body: PaymentCreate, idempotency_key: str
+    ) -> tuple[str, bool]:
         """Start the saga once per key; returns ``(payment_id, created)``."""
         payment_id = payment_id_for(user_id, idempotency_key)
         print_ = fingerprint(body)
@@ -116,14 +118,18 @@ class PaymentService:
         view = await self.status(user_id, payment_id)
         if PaymentState(view.state).terminal:
             raise PaymentAlreadyFinal(f"payment {payment_id} is already {view.state}")
-        await _call(self._handle(payment_id).signal(PaymentWorkflow.cancel, CancelRequest()), payment_id)
+        await _call(
+            self._handle(payment_id).signal(PaymentWorkflow.cancel, CancelRequest()), payment_id
+        )
 
     async def confirm(self, event: GatewayEvent) -> WebhookAck:
         """Pass a verified provider callback to its saga; a finished or unknown one is ignored."""
         confirmation = ProviderConfirmation(event.event_id, event.charge_id, event.status)
         try:
             await _call(
-                self._handle(event.payment_id).signal(PaymentWorkflow.provider_confirmation, confirmation),
+                self._handle(event.payment_id).signal(
+                    PaymentWorkflow.provider_confirmation, confirmation
+                ),
                 event.payment_id,
             )
         except PaymentNotFound:

@@ -112,28 +112,49 @@ class EmbeddedStack:
 
     def _temporal(self) -> ManagedProcess:
         argv = [
-            find_temporal(), "server", "start-dev",
-            "--db-filename", str(self.state_dir / "temporal.db"),
-            "--ip", "127.0.0.1",
-            "--port", str(self.temporal_port),
-            "--http-port", str(free_port()),
-            "--metrics-port", str(free_port()),
-            "--sqlite-pragma", "journal_mode=wal",
-            "--sqlite-pragma", "synchronous=normal",
+            find_temporal(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.state_dir / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.temporal_port),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
             # One partition: no 4-11 s wait for the first task on a fresh queue (DESIGN.md).
-            "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-            "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-            "--search-attribute", "PaymentStatus=Keyword",
-            "--log-level", "warn",
+            "--dynamic-config-value",
+            "matching.numTaskqueueReadPartitions=1",
+            "--dynamic-config-value",
+            "matching.numTaskqueueWritePartitions=1",
+            "--search-attribute",
+            "PaymentStatus=Keyword",
+            "--log-level",
+            "warn",
         ]
         argv += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
-        return ManagedProcess("temporal", argv, self._log("temporal"), lambda: port_open(self.temporal_port))
+        return ManagedProcess(
+            "temporal", argv, self._log("temporal"), lambda: port_open(self.temporal_port)
+        )
 
     def _log(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
 
-    def _python(self, name: str, module: str, *args: str, ready_url: str | None = None) -> ManagedProcess:
-        ready = http_ok(ready_url) if ready_url else (lambda: (self.state_dir / "ready" / name).exists())
+    def _python(
+        self, name: str, module: str, *args: str, ready_url: str | None = None
+    ) -> ManagedProcess:
+        ready = (
+            http_ok(ready_url)
+            if ready_url
+            else (lambda: (self.state_dir / "ready" / name).exists())
+        )
         return ManagedProcess(name, [sys.executable, "-m", module, *args], self._log(name), ready)
 
     def start(self) -> StackConfig:
@@ -142,15 +163,38 @@ class EmbeddedStack:
         cfg = str(self.config_path)
         specs = [
             self._temporal(),
-            self._python("provider", "simulators.provider", "--port", _port(config.urls.provider),
-                         "--config", cfg, "--knobs", self.options.provider_knobs,
-                         ready_url=f"{config.urls.provider}/health"),
-            self._python("fraud", "simulators.fraud", "--port", _port(config.urls.fraud),
-                         "--knobs", self.options.fraud_knobs, ready_url=f"{config.urls.fraud}/health"),
-            self._python("notify", "simulators.notifications", "--port", _port(config.urls.notify),
-                         "--knobs", self.options.notify_knobs, ready_url=f"{config.urls.notify}/health"),
-            self._python("api", "orchestrator.api.app", "--config", cfg,
-                         ready_url=f"{config.api_url}/health"),
+            self._python(
+                "provider",
+                "simulators.provider",
+                "--port",
+                _port(config.urls.provider),
+                "--config",
+                cfg,
+                "--knobs",
+                self.options.provider_knobs,
+                ready_url=f"{config.urls.provider}/health",
+            ),
+            self._python(
+                "fraud",
+                "simulators.fraud",
+                "--port",
+                _port(config.urls.fraud),
+                "--knobs",
+                self.options.fraud_knobs,
+                ready_url=f"{config.urls.fraud}/health",
+            ),
+            self._python(
+                "notify",
+                "simulators.notifications",
+                "--port",
+                _port(config.urls.notify),
+                "--knobs",
+                self.options.notify_knobs,
+                ready_url=f"{config.urls.notify}/health",
+            ),
+            self._python(
+                "api", "orchestrator.api.app", "--config", cfg, ready_url=f"{config.api_url}/health"
+            ),
             *(self._python(role, "orchestrator.workers", role, "--config", cfg) for role in ROLES),
         ]
         try:
@@ -177,7 +221,10 @@ class EmbeddedStack:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 

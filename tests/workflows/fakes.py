@@ -58,6 +58,7 @@ class FakeServices:
     calls: list[str] = field(default_factory=list)
     debited: set[str] = field(default_factory=set)
     authorized: set[str] = field(default_factory=set)
+    callbacks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @activity.defn(name="validate_payment")
     async def validate_payment(self, request: ValidateRequest) -> ValidationResult:
@@ -87,12 +88,16 @@ class FakeServices:
         info = activity.info()
         self.calls.append("charge")
         if info.attempt <= self.transient_charge_failures:
-            raise ApplicationError("provider 503", info.attempt, "http_5xx", type="ProviderUnavailable")
+            raise ApplicationError(
+                "provider 503", info.attempt, "http_5xx", type="ProviderUnavailable"
+            )
         if self.decline:
             raise ApplicationError("declined", info.attempt, type=DECLINED, non_retryable=True)
         self.authorized.add(request.payment_id)
         if self.callback:
-            asyncio.create_task(self._call_back(request.payment_id, info.workflow_id))
+            task = asyncio.create_task(self._call_back(request.payment_id, info.workflow_id))
+            self.callbacks.add(task)
+            task.add_done_callback(self.callbacks.discard)
         return ChargeResult(charge_id=f"ch_{request.payment_id}", attempt=info.attempt)
 
     async def _call_back(self, payment_id: str, workflow_id: str) -> None:
@@ -135,6 +140,8 @@ class FakeServices:
         async with AsyncExitStack() as stack:
             for queue, (workflows, activities) in queues.items():
                 await stack.enter_async_context(
-                    Worker(self.client, task_queue=queue, workflows=workflows, activities=activities)
+                    Worker(
+                        self.client, task_queue=queue, workflows=workflows, activities=activities
+                    )
                 )
             yield

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from temporalio.client import WorkflowHandle
@@ -137,7 +137,9 @@ async def test_invalid_payment_fails_at_once_and_moves_no_money(env: WorkflowEnv
     async with fakes.workers():
         outcome = await (await start(env)).result()
     assert (outcome.state, outcome.reason, outcome.compensations) == (
-        "failed", "insufficient_funds", [],
+        "failed",
+        "insufficient_funds",
+        [],
     )
     assert fakes.calls == ["validate", "notify:failed"]
 
@@ -170,10 +172,16 @@ async def test_notification_outage_keeps_the_outcome(env: WorkflowEnvironment) -
     [
         ("validate", {"hold_validate": True}, []),
         ("debit", {"hold_debit": True}, ["refund"]),
-        ("charge", {"transient_charge_failures": 99, "fraud_delay_s": 3600},
-         ["fraud_check_cancelled", "refund"]),
-        ("await_confirmation", {"callback": None, "fraud_delay_s": 3600},
-         ["void", "fraud_check_cancelled", "refund"]),
+        (
+            "charge",
+            {"transient_charge_failures": 99, "fraud_delay_s": 3600},
+            ["fraud_check_cancelled", "refund"],
+        ),
+        (
+            "await_confirmation",
+            {"callback": None, "fraud_delay_s": 3600},
+            ["void", "fraud_check_cancelled", "refund"],
+        ),
         ("await_fraud", {"fraud_delay_s": 3600}, ["void", "fraud_check_cancelled", "refund"]),
     ],
 )

@@ -1,0 +1,46 @@
+"""The ledger check catches lost money, double refunds and missing refunds."""
+
+from __future__ import annotations
+
+from orchestrator.audit import audit
+from orchestrator.ledger import Entry
+
+
+def entry(payment: str, kind: str, amount: int) -> Entry:
+    return Entry(f"{payment}:{kind}", payment, "alice", kind, amount, 0)
+
+
+OPENING = Entry("opening:alice", "", "alice", "opening", 1000, 1000)
+
+
+def test_a_clean_run_passes() -> None:
+    entries = [
+        OPENING,
+        entry("ok", "debit", 100),
+        entry("bad", "debit", 50),
+        entry("bad", "refund", 50),
+    ]
+    charges = [{"amount": 100, "status": "authorized"}, {"amount": 50, "status": "voided"}]
+    report = audit(entries, {"alice": 900}, charges, {"ok": "succeeded", "bad": "failed"})
+    assert report.ok, report.summary()
+    assert "ledger balanced" in report.summary()
+
+
+def test_missing_refund_and_lost_money_are_reported() -> None:
+    entries = [OPENING, entry("bad", "debit", 50)]
+    report = audit(entries, {"alice": 950}, [], {"bad": "cancelled"})
+    assert not report.ok and not report.conserved
+    assert any("refunded 0 times" in p for p in report.problems)
+
+
+def test_an_authorized_charge_left_after_refund_breaks_conservation() -> None:
+    entries = [OPENING, entry("bad", "debit", 50), entry("bad", "refund", 50)]
+    report = audit(
+        entries, {"alice": 1000}, [{"amount": 50, "status": "authorized"}], {"bad": "failed"}
+    )
+    assert not report.conserved
+
+
+def test_a_payment_still_in_flight_is_reported() -> None:
+    report = audit([OPENING], {"alice": 1000}, [], {"p": "processing"})
+    assert report.problems == ["p: not terminal (processing)"]
