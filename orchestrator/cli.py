@@ -28,6 +28,7 @@ from orchestrator.config import PAYMENT_METHODS, load_config
 from orchestrator.errors import SagaError
 from orchestrator.models import SagaOptions
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from orchestrator.stack.processes import preferred_port
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -76,6 +77,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         state_dir=_state_dir(args),
         saga=SagaOptions(callback_timeout_s=args.callback_timeout),
         ui=not args.headless,
+        # Temporal's default ports when free, so the plain `temporal` CLI needs no --address.
+        temporal_port=preferred_port(7233),
+        ui_port=preferred_port(8233),
     )
     stack = EmbeddedStack(options)
     try:

@@ -111,7 +111,23 @@ class PaymentService:
         status = await _call(self._handle(payment_id).query(PaymentWorkflow.status), payment_id)
         if status.user_id != user_id:
             raise PaymentNotFound(f"no payment {payment_id}")
-        return _view(status)
+        view = _view(status)
+        if view.step == "charge":
+            view.provider_attempts = max(
+                view.provider_attempts, await self._live_charge_attempt(payment_id)
+            )
+        return view
+
+    async def _live_charge_attempt(self, payment_id: str) -> int:
+        # The workflow learns the attempt count only when the charge resolves; while Temporal
+        # is still retrying it, the server's pending-activity record has the live count.
+        description = await _call(self._handle(payment_id).describe(), payment_id)
+        attempts = [
+            pending.attempt
+            for pending in description.raw_description.pending_activities
+            if pending.activity_type.name == "charge_payment"
+        ]
+        return max(attempts, default=0)
 
     async def cancel(self, user_id: str, payment_id: str) -> None:
         """Signal ``cancel``; a terminal payment cannot be cancelled."""

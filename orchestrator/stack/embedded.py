@@ -59,6 +59,8 @@ class StackOptions:
     provider_knobs: str = "{}"
     fraud_knobs: str = "{}"
     notify_knobs: str = "{}"
+    temporal_port: int | None = None  # None: any free port
+    ui_port: int | None = None
 
 
 class EmbeddedStack:
@@ -70,8 +72,8 @@ class EmbeddedStack:
         self.processes: dict[str, ManagedProcess] = {}
         self.config: StackConfig | None = None
         self.api_keys: dict[str, str] = {}
-        self.temporal_port = free_port()
-        self.ui_port = free_port() if options.ui else None
+        self.temporal_port = options.temporal_port or free_port()
+        self.ui_port = (options.ui_port or free_port()) if options.ui else None
 
     @property
     def config_path(self) -> Path:
@@ -209,6 +211,13 @@ class EmbeddedStack:
             self.stop()
             raise
         return config
+
+    def restart(self, name: str) -> None:
+        """Stop one process and start it again with the same command line and ports."""
+        process = self.processes[name]
+        process.stop()
+        (self.state_dir / "ready" / name).unlink(missing_ok=True)
+        process.start()
 
     def stop(self) -> None:
         """Stop every process, newest first."""

@@ -26,6 +26,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def preferred_port(port: int) -> int:
+    """``port`` if it is free on 127.0.0.1, else any free port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 def port_open(port: int) -> bool:
     """Whether something accepts connections on 127.0.0.1:port."""
     with socket.socket() as sock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -256,3 +257,43 @@ def test_stack_processes_are_separate(stack: EmbeddedStack) -> None:
         "notifications",
     }
     assert len(set(pids.values())) == len(pids) and all(pids.values())
+
+
+def test_attempts_are_visible_while_the_charge_retries(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    patch_knobs(stack.config.urls.provider, error_rate=1.0, error_kind="http_500")
+    payment_id = payments.pay("alice", 808)
+    seen = set()
+    while (current := payments.client("alice").status(payment_id))["step"] in (
+        "debit",
+        "charge",
+        "validate",
+    ):
+        seen.add(current["provider_attempts"])
+        time.sleep(0.05)
+    status = payments.finish("alice", payment_id)
+    assert (status["state"], status["reason"]) == ("failed", "provider_unavailable")
+    assert status["provider_attempts"] == 5
+    assert seen & {2, 3, 4}, f"live attempt counts seen: {sorted(seen)}"
+
+
+def test_payment_status_search_attribute_finds_failed_payments(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    payment_id = payments.pay("dave", 99_999)
+    assert payments.finish("dave", payment_id)["state"] == "failed"
+
+    async def failed_ids() -> set[str]:
+        assert stack.config
+        client = await Client.connect(stack.config.temporal_address)
+        found: set[str] = set()
+        for _ in range(50):
+            found = {w.id async for w in client.list_workflows('PaymentStatus="failed"')}
+            if payment_id in found:
+                break
+            await asyncio.sleep(0.1)
+        return found
+
+    assert payment_id in asyncio.run(failed_ids())

@@ -50,6 +50,7 @@ class FakeServices:
     decline: bool = False
     callback: str | None = "succeeded"  # None: the provider never calls back
     duplicate_callbacks: int = 0
+    callback_first: bool = False  # the callback lands before the charge call returns
     fraud_passes: bool = True
     fraud_delay_s: float = 0.0
     notifications_down: bool = False
@@ -94,7 +95,9 @@ class FakeServices:
         if self.decline:
             raise ApplicationError("declined", info.attempt, type=DECLINED, non_retryable=True)
         self.authorized.add(request.payment_id)
-        if self.callback:
+        if self.callback and self.callback_first:
+            await self._call_back(request.payment_id, info.workflow_id)
+        elif self.callback:
             task = asyncio.create_task(self._call_back(request.payment_id, info.workflow_id))
             self.callbacks.add(task)
             task.add_done_callback(self.callbacks.discard)

@@ -213,3 +213,28 @@ async def wait_until(predicate: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition never held")
+
+
+async def test_a_callback_before_the_wait_is_not_lost(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, callback_first=True)
+    async with fakes.workers():
+        handle = await start(env)
+        outcome = await handle.result()
+        final = await status(handle)
+    events = [e.event for e in final.timeline]
+    assert outcome.state == "succeeded"
+    assert events.index("callback_received") < events.index("charge_accepted")
+
+
+async def test_temporal_cancellation_still_runs_shielded_compensations(
+    env: WorkflowEnvironment,
+) -> None:
+    fakes = FakeServices(env.client, callback=None, fraud_delay_s=3600)
+    async with fakes.workers():
+        handle = await start(env)
+        await wait_for(handle, lambda s: s.step == "await_confirmation")
+        await handle.cancel()  # `temporal workflow cancel`, not the cancel signal
+        outcome = await handle.result()
+    assert (outcome.state, outcome.reason) == ("cancelled", "cancel_requested")
+    assert outcome.compensations == ["void", "fraud_check_cancelled", "refund"]
+    assert fakes.calls.count("refund") == 1 and fakes.calls[-1] == "notify:cancelled"
