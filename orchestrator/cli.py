@@ -89,7 +89,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Temporal:     {address}  (plain CLI: temporal ... --address {address})")
         if stack.ui_url:
             print(f"Temporal UI:  {stack.ui_url}")
-        urls = config.urls
+        urls = config.admin_urls
         print(f"Simulators:   provider {urls.provider}  fraud {urls.fraud}  notify {urls.notify}")
         print(f"State, logs:  {stack.state_dir}")
         users = ", ".join(sorted(stack.api_keys))

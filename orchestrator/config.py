@@ -23,7 +23,7 @@ class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ServiceUrls(Base):
-    """Base URLs of the HTTP services the workers call."""
+    """Base URLs of the simulators."""
 
     provider: str
     fraud: str
@@ -38,6 +38,14 @@ class StackConfig(Base, kw_only=True):
     api_host: str = "127.0.0.1"
     api_port: int
     urls: ServiceUrls
+    """What the workers call: through Toxiproxy's links when the stack has them."""
+    admin_urls: ServiceUrls
+    """Direct addresses, for knobs and evidence: never through a fault."""
+    worker_temporal_address: str
+    """What the workers dial: the ``temporal`` link when the stack has Toxiproxy."""
+    callback_url: str
+    """Where the provider posts its callbacks: the ``callbacks`` link or the API."""
+    toxiproxy_api: str | None = None
     webhook_secret: str
     ledger_path: str
     api_keys_path: str

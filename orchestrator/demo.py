@@ -71,9 +71,9 @@ CASES = [
 
 def run_case(case: Case, config: StackConfig, client: SagaClient) -> dict[str, Any]:
     """Run one case with its provider knobs, then put the knobs back."""
-    previous = patch_knobs(config.urls.provider)
+    previous = patch_knobs(config.admin_urls.provider)
     if case.knobs:
-        patch_knobs(config.urls.provider, **case.knobs)
+        patch_knobs(config.admin_urls.provider, **case.knobs)
     try:
         payment_id = client.pay(case.user, case.amount, case.method)["payment_id"]
         if case.cancel_at_step:
@@ -81,7 +81,7 @@ def run_case(case: Case, config: StackConfig, client: SagaClient) -> dict[str, A
             client.cancel(payment_id)
         return client.wait(payment_id, timeout_s=60)
     finally:
-        patch_knobs(config.urls.provider, **{k: previous[k] for k in case.knobs})
+        patch_knobs(config.admin_urls.provider, **{k: previous[k] for k in case.knobs})
 
 
 def render_table(rows: list[list[str]]) -> str:
@@ -96,7 +96,10 @@ def ledger_check(config: StackConfig, final_states: dict[str, str]) -> AuditRepo
     """Audit the ledger and the provider after the payments in ``final_states`` ended."""
     ledger = Ledger(config.ledger_path)
     return audit(
-        ledger.entries(), ledger.balances(), provider_charges(config.urls.provider), final_states
+        ledger.entries(),
+        ledger.balances(),
+        provider_charges(config.admin_urls.provider),
+        final_states,
     )
 
 

@@ -12,17 +12,19 @@ from orchestrator.config import StackConfig
 from orchestrator.errors import StackError
 
 
-async def connect(config: StackConfig, *, wait_s: float = 30.0) -> Client:
-    """Connect, retrying while the server comes up (it may be restarting under chaos)."""
+async def connect(config: StackConfig, *, wait_s: float = 30.0, worker: bool = False) -> Client:
+    """Connect, retrying while the server comes up (it may be restarting under chaos).
+
+    Workers dial through the ``temporal`` link so that scenarios can cut them off.
+    """
+    address = config.worker_temporal_address if worker else config.temporal_address
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return await Client.connect(config.temporal_address, namespace=config.namespace)
+            return await Client.connect(address, namespace=config.namespace)
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() > deadline:
-                raise StackError(
-                    f"cannot reach Temporal at {config.temporal_address}: {exc}"
-                ) from exc
+                raise StackError(f"cannot reach Temporal at {address}: {exc}") from exc
             await asyncio.sleep(0.5)
 
 

@@ -88,7 +88,7 @@ ROLES: dict[str, Role] = {
 async def run_worker(role_name: str, config: StackConfig, stop: asyncio.Event) -> None:
     """Serve one role until ``stop`` is set."""
     role = ROLES[role_name]
-    client = await connect(config)
+    client = await connect(config, worker=True)
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
         worker = Worker(

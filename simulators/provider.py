@@ -275,12 +275,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the provider process."""
 
     def extra(parser: Any) -> None:
-        parser.add_argument("--config", required=True, help="stack config.json (webhook secret)")
-        parser.add_argument("--callback-url", help="default: the API's /webhooks/gateway")
+        parser.add_argument("--config", required=True, help="stack config.json (secret, URL)")
 
     args = parse_args("python -m simulators.provider", argv, extra)
     config = load_config(args.config)
-    callback_url = args.callback_url or f"{config.api_url}/webhooks/gateway"
+    callback_url = config.callback_url
     knobs = KnobBox(initial_knobs(ProviderKnobs, args.knobs))
     serve(
         create_app(ProviderState(knobs, callback_url, config.webhook_secret)), args.host, args.port

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from shutil import which
 from types import TracebackType
+from typing import Literal
 
+from chaos.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
 from orchestrator.api.auth import generate_keys
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
@@ -61,6 +63,8 @@ class StackOptions:
     notify_knobs: str = "{}"
     temporal_port: int | None = None  # None: any free port
     ui_port: int | None = None
+    toxiproxy: Literal["auto", "on", "off"] = "auto"
+    """``auto``: put Toxiproxy on every link when its server is installed; ``on``: require it."""
 
 
 class EmbeddedStack:
@@ -74,6 +78,16 @@ class EmbeddedStack:
         self.api_keys: dict[str, str] = {}
         self.temporal_port = options.temporal_port or free_port()
         self.ui_port = (options.ui_port or free_port()) if options.ui else None
+        self.toxiproxy_server = self._toxiproxy_binary()
+        self.toxiproxy_port = free_port() if self.toxiproxy_server else None
+        self.links: Links | None = None
+
+    def _toxiproxy_binary(self) -> str | None:
+        if self.options.toxiproxy == "off":
+            return None
+        if self.options.toxiproxy == "on":
+            return require_toxiproxy_server()
+        return find_toxiproxy_server()
 
     @property
     def config_path(self) -> Path:
@@ -88,14 +102,27 @@ class EmbeddedStack:
     def _prepare(self) -> StackConfig:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in ("api", "provider", "fraud", "notify")}
+        ports["temporal"] = ports["callbacks"] = 0  # upstreams of their links, set below
+        upstream = {**ports, "temporal": self.temporal_port, "callbacks": ports["api"]}
+        # With Toxiproxy, each link listens on its own port and forwards to its upstream.
+        self.link_ports = {link: free_port() for link in LINKS} if self.toxiproxy_port else {}
+        dial = {**upstream, **self.link_ports}
+
+        def url(name: str, ports: dict[str, int]) -> str:
+            return f"http://127.0.0.1:{ports[name]}"
+
         config = StackConfig(
             temporal_address=f"127.0.0.1:{self.temporal_port}",
             api_port=ports["api"],
-            urls=ServiceUrls(
-                provider=f"http://127.0.0.1:{ports['provider']}",
-                fraud=f"http://127.0.0.1:{ports['fraud']}",
-                notify=f"http://127.0.0.1:{ports['notify']}",
+            urls=ServiceUrls(url("provider", dial), url("fraud", dial), url("notify", dial)),
+            admin_urls=ServiceUrls(
+                url("provider", upstream), url("fraud", upstream), url("notify", upstream)
             ),
+            worker_temporal_address=f"127.0.0.1:{dial['temporal']}",
+            callback_url=f"{url('callbacks', dial)}/webhooks/gateway",
+            toxiproxy_api=f"http://127.0.0.1:{self.toxiproxy_port}"
+            if self.toxiproxy_port
+            else None,
             webhook_secret=secrets.token_hex(32),
             ledger_path=str(self.state_dir / "ledger.db"),
             api_keys_path=str(self.state_dir / "api-keys.json"),
@@ -163,36 +190,38 @@ class EmbeddedStack:
         """Start everything, in dependency order; on failure stop what started and raise."""
         config = self.config = self._prepare()
         cfg = str(self.config_path)
+        if self.toxiproxy_server and self.toxiproxy_port:
+            self._start_links(config)
         specs = [
             self._temporal(),
             self._python(
                 "provider",
                 "simulators.provider",
                 "--port",
-                _port(config.urls.provider),
+                _port(config.admin_urls.provider),
                 "--config",
                 cfg,
                 "--knobs",
                 self.options.provider_knobs,
-                ready_url=f"{config.urls.provider}/health",
+                ready_url=f"{config.admin_urls.provider}/health",
             ),
             self._python(
                 "fraud",
                 "simulators.fraud",
                 "--port",
-                _port(config.urls.fraud),
+                _port(config.admin_urls.fraud),
                 "--knobs",
                 self.options.fraud_knobs,
-                ready_url=f"{config.urls.fraud}/health",
+                ready_url=f"{config.admin_urls.fraud}/health",
             ),
             self._python(
                 "notify",
                 "simulators.notifications",
                 "--port",
-                _port(config.urls.notify),
+                _port(config.admin_urls.notify),
                 "--knobs",
                 self.options.notify_knobs,
-                ready_url=f"{config.urls.notify}/health",
+                ready_url=f"{config.admin_urls.notify}/health",
             ),
             self._python(
                 "api", "orchestrator.api.app", "--config", cfg, ready_url=f"{config.api_url}/health"
@@ -219,6 +248,32 @@ class EmbeddedStack:
         (self.state_dir / "ready" / name).unlink(missing_ok=True)
         process.start()
 
+    def _start_links(self, config: StackConfig) -> None:
+        assert self.toxiproxy_server and self.toxiproxy_port
+        api = f"http://127.0.0.1:{self.toxiproxy_port}"
+        process = ManagedProcess(
+            "toxiproxy",
+            [self.toxiproxy_server, "-host", "127.0.0.1", "-port", str(self.toxiproxy_port)],
+            self._log("toxiproxy"),
+            http_ok(f"{api}/version"),
+        )
+        self.processes["toxiproxy"] = process
+        try:
+            process.start()
+            self.links = Links("127.0.0.1", self.toxiproxy_port)
+            upstreams = {
+                "temporal": config.temporal_address,
+                "provider": _hostport(config.admin_urls.provider),
+                "callbacks": f"127.0.0.1:{config.api_port}",
+                "fraud": _hostport(config.admin_urls.fraud),
+                "notify": _hostport(config.admin_urls.notify),
+            }
+            for link, port in self.link_ports.items():
+                self.links.create(link, port, upstreams[link])
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         """Stop every process, newest first."""
         for process in reversed(list(self.processes.values())):
@@ -236,6 +291,10 @@ class EmbeddedStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _hostport(url: str) -> str:
+    return url.split("://", 1)[1]
 
 
 def _port(url: str) -> str:

@@ -77,7 +77,7 @@ _all_final: dict[str, str] = {}
 @pytest.fixture
 def payments(stack: EmbeddedStack) -> Iterator[Payments]:
     assert stack.config is not None
-    urls = stack.config.urls
+    urls = stack.config.admin_urls
     for url, knobs in (
         (urls.provider, ProviderKnobs()),
         (urls.fraud, FraudKnobs()),

@@ -76,7 +76,7 @@ def test_insufficient_funds_moves_no_money(stack: EmbeddedStack, payments: Payme
 
 def test_decline_refunds(stack: EmbeddedStack, payments: Payments) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.provider, decline_rate=1.0)
+    patch_knobs(stack.config.admin_urls.provider, decline_rate=1.0)
     payment_id = payments.pay("bob", 2500)
     status = payments.finish("bob", payment_id)
     assert (status["state"], status["reason"]) == ("failed", "provider_declined")
@@ -89,7 +89,7 @@ def test_provider_flaky_three_times_then_fine(
     stack: EmbeddedStack, payments: Payments, kind: str
 ) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.provider, fail_first_attempts=3, error_kind=kind)
+    patch_knobs(stack.config.admin_urls.provider, fail_first_attempts=3, error_kind=kind)
     payment_id = payments.pay("alice", 777)
     status = payments.finish("alice", payment_id)
     assert (status["state"], status["provider_attempts"]) == ("succeeded", 4)
@@ -98,7 +98,7 @@ def test_provider_flaky_three_times_then_fine(
 
 def test_missing_callback_times_out_and_refunds(stack: EmbeddedStack, payments: Payments) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.provider, missing_callback_rate=1.0)
+    patch_knobs(stack.config.admin_urls.provider, missing_callback_rate=1.0)
     payment_id = payments.pay("alice", 3100, "bank_transfer")
     status = payments.finish("alice", payment_id)
     assert (status["state"], status["reason"]) == ("failed", "callback_timeout")
@@ -108,8 +108,8 @@ def test_missing_callback_times_out_and_refunds(stack: EmbeddedStack, payments: 
 
 def test_fraud_reject_voids_and_refunds(stack: EmbeddedStack, payments: Payments) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.fraud, blocked_users=["bob"], delay_ms=300)
-    patch_knobs(stack.config.urls.provider, callback_delay_ms=5_000)
+    patch_knobs(stack.config.admin_urls.fraud, blocked_users=["bob"], delay_ms=300)
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=5_000)
     payment_id = payments.pay("bob", 4100)
     status = payments.finish("bob", payment_id)
     assert (status["state"], status["reason"]) == ("failed", "fraud_rejected")
@@ -121,8 +121,8 @@ def test_cancel_mid_flight_refunds_and_cancels_the_child(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.fraud, delay_ms=20_000)
-    patch_knobs(stack.config.urls.provider, callback_delay_ms=20_000)
+    patch_knobs(stack.config.admin_urls.fraud, delay_ms=20_000)
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=20_000)
     payment_id = payments.pay("alice", 4200, "wallet")
     payments.client("alice").wait(payment_id, until="await_confirmation")
     payments.client("alice").cancel(payment_id)
@@ -157,10 +157,10 @@ def _signed_post(
 
 def test_duplicate_webhooks_have_one_effect(stack: EmbeddedStack, payments: Payments) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.provider, duplicate_callback_rate=1.0)
+    patch_knobs(stack.config.admin_urls.provider, duplicate_callback_rate=1.0)
     payment_id = payments.pay("alice", 555)
     status = payments.finish("alice", payment_id)
-    charge = httpx.get(f"{stack.config.urls.provider}/charges/{payment_id}").json()
+    charge = httpx.get(f"{stack.config.admin_urls.provider}/charges/{payment_id}").json()
     replay = _signed_post(
         stack,
         {
@@ -184,7 +184,7 @@ def test_forged_webhook_is_rejected_and_changes_nothing(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.provider, callback_delay_ms=2_000)
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=2_000)
     payment_id = payments.pay("alice", 900)
     before = payments.client("alice").wait(payment_id, until="await_confirmation")
     forged = _signed_post(
@@ -263,7 +263,7 @@ def test_attempts_are_visible_while_the_charge_retries(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
     assert stack.config
-    patch_knobs(stack.config.urls.provider, error_rate=1.0, error_kind="http_500")
+    patch_knobs(stack.config.admin_urls.provider, error_rate=1.0, error_kind="http_500")
     payment_id = payments.pay("alice", 808)
     seen = set()
     while (current := payments.client("alice").status(payment_id))["step"] in (

@@ -1,0 +1,114 @@
+"""The network links worth breaking, as Toxiproxy proxies (client: ``toxiproxy-python``).
+
+=========  ==================================  ======================================
+link       from                                to
+=========  ==================================  ======================================
+temporal   workers                             Temporal frontend (gRPC)
+provider   provider activities                 provider simulator
+callbacks  provider simulator (webhooks)       API
+fraud      fraud scoring activity              fraud simulator
+notify     notification activity               notification simulator
+=========  ==================================  ======================================
+
+This module is the only one that talks to Toxiproxy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from toxiproxy import Toxiproxy
+
+from chaos.errors import ToxiproxyMissing
+
+LINKS = ("temporal", "provider", "callbacks", "fraud", "notify")
+
+INSTALL_HINT = (
+    "install the Toxiproxy server: `go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0`"
+    " and link $(go env GOPATH)/bin/server as `toxiproxy-server` on PATH (`.ci/run` does this)"
+)
+
+
+def find_toxiproxy_server() -> str | None:
+    """``toxiproxy-server`` on PATH or in the virtualenv, else Go's default install location."""
+    for candidate in (Path(sysconfig.get_path("scripts")) / "toxiproxy-server",):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("toxiproxy-server")
+    if found:
+        return found
+    gopath = Path(os.environ.get("GOPATH", Path.home() / "go"))
+    go_built = gopath / "bin" / "server"
+    return str(go_built) if go_built.exists() else None
+
+
+def require_toxiproxy_server() -> str:
+    """The server binary, or :class:`ToxiproxyMissing` saying how to install it."""
+    path = find_toxiproxy_server()
+    if path is None:
+        raise ToxiproxyMissing(f"Toxiproxy server not found: {INSTALL_HINT}")
+    return path
+
+
+class Links:
+    """The proxies of one stack, on one Toxiproxy server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.server = Toxiproxy()
+        self.server.update_api_consumer(host, port)  # the client keeps its address globally
+
+    def create(self, name: str, listen_port: int, upstream: str) -> None:
+        """Create (or re-create) a proxy listening on 127.0.0.1:listen_port."""
+        existing = self.server.get_proxy(name)
+        if existing is not None:
+            existing.destroy()
+        self.server.create(upstream=upstream, name=name, listen=f"127.0.0.1:{listen_port}")
+
+    def _proxy(self, name: str) -> Any:
+        proxy = self.server.get_proxy(name)
+        if proxy is None:
+            raise KeyError(f"no Toxiproxy link {name!r}; links are {', '.join(LINKS)}")
+        return proxy
+
+    def add_toxic(
+        self,
+        link: str,
+        name: str,
+        toxic_type: str,
+        attributes: dict[str, Any],
+        stream: str,
+        toxicity: float = 1.0,
+    ) -> None:
+        """Add a toxic to a link."""
+        self._proxy(link).add_toxic(
+            name=name, type=toxic_type, stream=stream, toxicity=toxicity, attributes=attributes
+        )
+
+    def remove_toxic(self, link: str, name: str) -> None:
+        """Remove a toxic (no error if it is already gone)."""
+        proxy = self._proxy(link)
+        if proxy.get_toxic(name) is not None:
+            proxy.destroy_toxic(name)
+
+    def set_enabled(self, link: str, enabled: bool) -> None:
+        """Take a link down (drops its connections, refuses new ones) or bring it back up."""
+        proxy = self._proxy(link)
+        if enabled:
+            proxy.enable()
+        else:
+            proxy.disable()
+
+    def reset(self) -> None:
+        """Every link up, every toxic removed."""
+        self.server.reset()
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """Each link's enabled flag and toxics, for the steady-state check and the journal."""
+        return {
+            name: {"enabled": proxy.enabled, "toxics": sorted(proxy.toxics())}
+            for name, proxy in self.server.proxies().items()
+        }
