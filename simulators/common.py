@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -81,18 +81,13 @@ def admin_handlers(box: KnobBox[Any]) -> list[Any]:
     return [health, read_knobs, change_knobs]
 
 
-def parse_args(
-    prog: str,
-    argv: Sequence[str] | None,
-    extra: Callable[[argparse.ArgumentParser], None] | None = None,
-) -> argparse.Namespace:
-    """Common flags: ``--port``, ``--knobs`` (JSON object of initial knob values)."""
+def parse_args(prog: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Common flags: ``--port``, ``--knobs`` (JSON object of initial values), ``--config``."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--knobs", default="{}", help="initial knobs as a JSON object")
-    if extra:
-        extra(parser)
+    parser.add_argument("--config", help="stack config.json")
     return parser.parse_args(argv)
 
 

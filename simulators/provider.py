@@ -274,10 +274,9 @@ async def _post_until_acknowledged(
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the provider process."""
 
-    def extra(parser: Any) -> None:
-        parser.add_argument("--config", required=True, help="stack config.json (secret, URL)")
-
-    args = parse_args("python -m simulators.provider", argv, extra)
+    args = parse_args("python -m simulators.provider", argv)
+    if not args.config:
+        raise SystemExit("--config is required: the provider reads the webhook secret from it")
     config = load_config(args.config)
     callback_url = config.callback_url
     knobs = KnobBox(initial_knobs(ProviderKnobs, args.knobs))

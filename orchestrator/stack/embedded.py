@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 import sys
 import sysconfig
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from shutil import which
@@ -177,14 +178,12 @@ class EmbeddedStack:
         return self.state_dir / "logs" / f"{name}.log"
 
     def _python(
-        self, name: str, module: str, *args: str, ready_url: str | None = None
+        self, name: str, module: str, *args: str, ready: Callable[[], bool]
     ) -> ManagedProcess:
-        ready = (
-            http_ok(ready_url)
-            if ready_url
-            else (lambda: (self.state_dir / "ready" / name).exists())
-        )
         return ManagedProcess(name, [sys.executable, "-m", module, *args], self._log(name), ready)
+
+    def _worker_ready(self, role: str) -> Callable[[], bool]:
+        return lambda: (self.state_dir / "ready" / role).exists()
 
     def start(self) -> StackConfig:
         """Start everything, in dependency order; on failure stop what started and raise."""
@@ -192,46 +191,54 @@ class EmbeddedStack:
         cfg = str(self.config_path)
         if self.toxiproxy_server and self.toxiproxy_port:
             self._start_links(config)
+        admin = config.admin_urls
+        simulators = [
+            ("sim-provider", "simulators.provider", admin.provider, self.options.provider_knobs),
+            ("sim-fraud", "simulators.fraud", admin.fraud, self.options.fraud_knobs),
+            ("sim-notify", "simulators.notifications", admin.notify, self.options.notify_knobs),
+        ]
         specs = [
             self._temporal(),
+            *(
+                self._python(
+                    name,
+                    module,
+                    "--port",
+                    _port(url),
+                    "--config",
+                    cfg,
+                    "--knobs",
+                    knobs,
+                    ready=http_ok(f"{url}/health"),
+                )
+                for name, module, url, knobs in simulators
+            ),
             self._python(
-                "provider",
-                "simulators.provider",
-                "--port",
-                _port(config.admin_urls.provider),
+                "api",
+                "orchestrator.api.app",
                 "--config",
                 cfg,
-                "--knobs",
-                self.options.provider_knobs,
-                ready_url=f"{config.admin_urls.provider}/health",
+                ready=http_ok(f"{config.api_url}/health"),
             ),
-            self._python(
-                "fraud",
-                "simulators.fraud",
-                "--port",
-                _port(config.admin_urls.fraud),
-                "--knobs",
-                self.options.fraud_knobs,
-                ready_url=f"{config.admin_urls.fraud}/health",
+            *(
+                self._python(
+                    f"worker-{role}",
+                    "orchestrator.workers",
+                    role,
+                    "--config",
+                    cfg,
+                    ready=self._worker_ready(role),
+                )
+                for role in ROLES
             ),
-            self._python(
-                "notify",
-                "simulators.notifications",
-                "--port",
-                _port(config.admin_urls.notify),
-                "--knobs",
-                self.options.notify_knobs,
-                ready_url=f"{config.admin_urls.notify}/health",
-            ),
-            self._python(
-                "api", "orchestrator.api.app", "--config", cfg, ready_url=f"{config.api_url}/health"
-            ),
-            *(self._python(role, "orchestrator.workers", role, "--config", cfg) for role in ROLES),
         ]
         try:
+            for role in ROLES:
+                (self.state_dir / "ready" / role).unlink(missing_ok=True)
             # Launch all at once (imports dominate start-up), then wait for each to be ready.
             for process in specs:
-                (self.state_dir / "ready" / process.name).unlink(missing_ok=True)
+                if process.name in self.processes:
+                    raise StackError(f"two processes named {process.name!r}")
                 self.processes[process.name] = process
                 process.launch()
             for process in specs:
@@ -245,7 +252,8 @@ class EmbeddedStack:
         """Stop one process and start it again with the same command line and ports."""
         process = self.processes[name]
         process.stop()
-        (self.state_dir / "ready" / name).unlink(missing_ok=True)
+        if name.startswith("worker-"):
+            (self.state_dir / "ready" / name.removeprefix("worker-")).unlink(missing_ok=True)
         process.start()
 
     def _start_links(self, config: StackConfig) -> None:

@@ -246,16 +246,18 @@ def test_openapi_schema_is_served(stack: EmbeddedStack) -> None:
 
 def test_stack_processes_are_separate(stack: EmbeddedStack) -> None:
     pids = {name: p.pid for name, p in stack.processes.items()}
-    assert set(pids) >= {
+    expected = {
         "temporal",
         "api",
-        "provider",
-        "fraud",
-        "notify",
-        "payments",
-        "accounts",
-        "notifications",
+        "sim-provider",
+        "sim-fraud",
+        "sim-notify",
+        "worker-payments",
+        "worker-accounts",
+        "worker-fraud",
+        "worker-notifications",
     }
+    assert expected <= set(pids)
     assert len(set(pids.values())) == len(pids) and all(pids.values())
 
 
