@@ -5,6 +5,7 @@
     saga status ID                 the payment's status (the workflow's query, through the API)
     saga cancel ID
     saga demo                      start a stack, run five payments, check the ledger, stop
+    saga scenario list|show|validate|run   named chaos scenarios (see chaos/)
 
 Commands that talk to the API find the running stack through ``--state-dir`` (default
 ``$SAGA_STATE_DIR`` or ``.saga``), where ``saga up`` wrote its config and demo API keys.
@@ -189,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the five-payment demo on a fresh stack")
     demo.set_defaults(func=cmd_demo)
+
+    from chaos.cli import add_scenario_commands
+
+    add_scenario_commands(sub)
     return parser
 
 

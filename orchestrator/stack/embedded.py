@@ -131,14 +131,29 @@ class EmbeddedStack:
             saga=self.options.saga,
         )
         write_config(config, self.config_path)
-        self.api_keys = generate_keys(sorted(DEMO_ACCOUNTS), config.api_keys_path)
-        ledger = Ledger(config.ledger_path)
+        Path(config.api_keys_path).unlink(missing_ok=True)  # keys of an earlier run die with it
         for user, (balance, active, methods) in DEMO_ACCOUNTS.items():
-            if methods is None:
-                ledger.open_account(user, balance, active=active)
-            else:
-                ledger.open_account(user, balance, active=active, methods=methods)
+            self.add_account(config, user, balance, active=active, methods=methods)
         return config
+
+    def add_account(
+        self,
+        config: StackConfig,
+        user: str,
+        balance: int,
+        *,
+        active: bool = True,
+        methods: tuple[str, ...] | None = None,
+    ) -> str:
+        """Open a ledger account (if new) and issue an API key for it; returns the key."""
+        ledger = Ledger(config.ledger_path)
+        if methods is None:
+            ledger.open_account(user, balance, active=active)
+        else:
+            ledger.open_account(user, balance, active=active, methods=methods)
+        key = generate_keys([user], config.api_keys_path)[user]
+        self.api_keys[user] = key
+        return key
 
     def _temporal(self) -> ManagedProcess:
         argv = [

@@ -1,0 +1,151 @@
+"""``saga scenario list | show | validate | run``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+from chaos.errors import ChaosError, ScenarioError
+from chaos.journal import write_journal
+from chaos.report import write_report
+from chaos.runner import ScenarioResult, ScenarioRunner
+from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
+from orchestrator.demo import render_table
+from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """One line per scenario."""
+    rows = [["scenario", "tags", "description"]]
+    for path in scenario_files():
+        scenario = load_scenario(path)
+        summary = scenario.description.strip().splitlines()[0]
+        rows.append([scenario.name, ",".join(scenario.tags), summary])
+    print(render_table(rows))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a scenario file after validating it."""
+    path = find_scenario(args.name)
+    load_scenario(path)
+    print(f"# {path}")
+    print(path.read_text(), end="")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate files (default: every scenario); exit 1 if any is invalid."""
+    paths = [Path(f) for f in args.files] or scenario_files()
+    failures = 0
+    for path in paths:
+        try:
+            load_scenario(path)
+        except ScenarioError as exc:
+            failures += 1
+            print(exc, file=sys.stderr)
+        else:
+            print(f"{path}: ok")
+    return 1 if failures else 0
+
+
+def _verdict_table(result: ScenarioResult) -> str:
+    rows = [["expectation", "expected", "observed", "result"]]
+    rows += [
+        [v.name, v.expected, v.observed, "pass" if v.passed else "FAIL"] for v in result.verdicts
+    ]
+    return render_table(rows)
+
+
+def run_scenarios(
+    scenarios: list[Scenario], stack: EmbeddedStack, seed: int | None, out: Any = print
+) -> list[ScenarioResult]:
+    """Run scenarios one after another on a started stack, printing progress and verdicts."""
+    runner = ScenarioRunner(stack, progress=out)
+    results = []
+    for scenario in scenarios:
+        out(f"== {scenario.name}: {scenario.description.strip().splitlines()[0]}")
+        result = runner.run(scenario, seed)
+        results.append(result)
+        out(_verdict_table(result))
+        if result.error:
+            out(f"run error: {result.error}")
+        out(f"{scenario.name}: {'PASS' if result.passed else 'FAIL'} in {result.duration_s:.1f}s\n")
+    return results
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start a stack, run the scenarios, write the journal and report; exit 0 if all held."""
+    if args.all == bool(args.names):
+        raise ScenarioError("name scenarios to run, or pass --all")
+    paths = scenario_files() if args.all else [find_scenario(n) for n in args.names]
+    scenarios = [load_scenario(p) for p in paths]
+    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-chaos-"))
+    toxiproxy: Literal["on", "auto"] = "on" if any(s.needs_toxiproxy for s in scenarios) else "auto"
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    stack = EmbeddedStack(
+        StackOptions(state_dir=state_dir, ui=args.keep_stack, toxiproxy=toxiproxy)
+    )
+    print(f"starting the embedded stack in {state_dir} ...")
+    try:
+        stack.start()
+        results = run_scenarios(scenarios, stack, args.seed)
+        summary = [["scenario", "result", "payments", "duration"]]
+        summary += [
+            [
+                r.scenario.name,
+                "PASS" if r.passed else "FAIL",
+                str(len(r.payments)),
+                f"{r.duration_s:.1f}s",
+            ]
+            for r in results
+        ]
+        print(render_table(summary))
+        if args.report:
+            report_dir = Path(args.report)
+            print(f"journal: {write_journal(results, report_dir)}")
+            print(f"report:  {write_report(results, report_dir)}")
+        if args.keep_stack:
+            assert stack.config
+            print(
+                f"stack kept: API {stack.config.api_url}, Temporal UI {stack.ui_url}; Ctrl-C stops"
+            )
+            signal.pause()
+    except KeyboardInterrupt:
+        print("\ninterrupted: faults rolled back, stopping the stack")
+        return 130
+    finally:
+        stack.stop()
+    return 0 if all(r.passed for r in results) else 1
+
+
+def add_scenario_commands(sub: Any) -> None:
+    """Register ``saga scenario ...`` on the ``saga`` parser."""
+    scenario = sub.add_parser("scenario", help="named chaos scenarios")
+    commands = scenario.add_subparsers(dest="scenario_command", required=True)
+    commands.add_parser("list", help="list the scenarios").set_defaults(func=cmd_list)
+    show = commands.add_parser("show", help="print a scenario")
+    show.add_argument("name")
+    show.set_defaults(func=cmd_show)
+    validate = commands.add_parser("validate", help="validate scenario files")
+    validate.add_argument("files", nargs="*", help="default: every file in scenarios/")
+    validate.set_defaults(func=cmd_validate)
+    run = commands.add_parser("run", help="run scenarios against a fresh embedded stack")
+    run.add_argument("names", nargs="*")
+    run.add_argument("--all", action="store_true", help="every scenario in scenarios/")
+    run.add_argument("--seed", type=int, help="override every scenario's seed")
+    run.add_argument("--report", metavar="DIR", help="write journal.json, report.md and charts")
+    run.add_argument("--keep-stack", action="store_true", help="keep the stack up afterwards")
+    run.set_defaults(func=cmd_run)
+
+
+__all__ = ["ChaosError", "add_scenario_commands"]

@@ -1,0 +1,102 @@
+"""Evidence gathered after a run: final statuses, provider charges, the ledger check, histories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from chaos.workload import PaymentRecord, ProbeResult
+from orchestrator.audit import AuditReport, audit
+from orchestrator.client import provider_charges
+from orchestrator.config import StackConfig
+from orchestrator.ledger import Ledger
+
+
+@dataclass
+class Evidence:
+    """What the run left behind."""
+
+    payments: list[PaymentRecord]
+    probes: list[ProbeResult]
+    charges: dict[str, dict[str, Any]]
+    audit: AuditReport
+    late_callbacks_ignored: int
+    sample_history: list[dict[str, Any]] = field(default_factory=list)
+    sample_payment: str | None = None
+
+
+def charges_by_payment(config: StackConfig) -> dict[str, dict[str, Any]]:
+    """The provider's charges, keyed by payment id."""
+    return {c["payment_id"]: c for c in provider_charges(config.admin_urls.provider)}
+
+
+def late_callbacks_ignored(
+    payments: list[PaymentRecord], charges: dict[str, dict[str, Any]]
+) -> int:
+    """Timed-out payments whose callback did arrive, later, and changed nothing."""
+    return sum(
+        1
+        for p in payments
+        if p.status.get("reason") == "callback_timeout"
+        and p.state == "failed"
+        and charges.get(p.payment_id or "", {}).get("callbacks_sent", 0) > 0
+    )
+
+
+def ledger_audit(config: StackConfig, payments: list[PaymentRecord]) -> AuditReport:
+    """The invariants over the whole ledger, with these payments' final states."""
+    ledger = Ledger(config.ledger_path)
+    final = {p.payment_id: p.state for p in payments if p.payment_id}
+    return audit(
+        ledger.entries(), ledger.balances(), provider_charges(config.admin_urls.provider), final
+    )
+
+
+async def history_steps(config: StackConfig, payment_id: str) -> list[dict[str, Any]]:
+    """A payment's Temporal history as steps: offset in seconds, event, detail."""
+    client = await Client.connect(config.temporal_address)
+    history = await client.get_workflow_handle(payment_id).fetch_history()
+    steps: list[dict[str, Any]] = []
+    start: datetime | None = None
+    scheduled: dict[int, str] = {}
+    for event in history.events:
+        at = event.event_time.ToDatetime()
+        start = start or at
+        name = _event_name(event.event_type)
+        detail = ""
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            detail = event.activity_task_scheduled_event_attributes.activity_type.name
+            scheduled[event.event_id] = detail
+        for attr in (
+            "activity_task_completed_event_attributes",
+            "activity_task_failed_event_attributes",
+            "activity_task_timed_out_event_attributes",
+            "activity_task_canceled_event_attributes",
+        ):
+            if event.HasField(attr):
+                detail = scheduled.get(getattr(event, attr).scheduled_event_id, "")
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            detail = event.workflow_execution_signaled_event_attributes.signal_name
+        if event.HasField("timer_started_event_attributes"):
+            timeout = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            detail = f"{timeout.total_seconds():g}s"
+        if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
+            detail = (
+                event.start_child_workflow_execution_initiated_event_attributes.workflow_type.name
+            )
+        if name.startswith("WorkflowTask"):
+            continue
+        steps.append(
+            {"offset_s": round((at - start).total_seconds(), 3), "event": name, "detail": detail}
+        )
+    return steps
+
+
+def _event_name(event_type: int) -> str:
+    from temporalio.api.enums.v1 import EventType
+
+    raw = EventType.Name(EventType.ValueType(event_type)).removeprefix("EVENT_TYPE_")
+    return "".join(part.capitalize() for part in raw.split("_"))

@@ -1,0 +1,148 @@
+"""Verdicts: each expectation of a scenario against what the run observed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from chaos.evidence import Evidence
+from chaos.scenario import Count, Scenario
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One expectation, the observed value, and whether it held."""
+
+    name: str
+    expected: str
+    observed: str
+    passed: bool
+
+
+def _describe(count: Count) -> str:
+    parts = []
+    if count.min is not None:
+        parts.append(f">= {count.min}")
+    if count.max is not None:
+        parts.append(f"<= {count.max}")
+    if count.min_share is not None:
+        parts.append(f">= {count.min_share:.0%}")
+    if count.max_share is not None:
+        parts.append(f"<= {count.max_share:.0%}")
+    return ", ".join(parts) or "any"
+
+
+def check_count(name: str, count: Count, observed: int, total: int) -> Verdict:
+    """A count against its bounds (shares are of ``total``)."""
+    share = observed / total if total else 0.0
+    held = (
+        (count.min is None or observed >= count.min)
+        and (count.max is None or observed <= count.max)
+        and (count.min_share is None or share >= count.min_share - 1e-9)
+        and (count.max_share is None or share <= count.max_share + 1e-9)
+    )
+    return Verdict(name, _describe(count), f"{observed} of {total} ({share:.0%})", held)
+
+
+def terminal_after_s(status: dict[str, object]) -> float | None:
+    """Seconds from the saga's start to its terminal state, from its timeline (workflow time)."""
+    timeline = status.get("timeline") or []
+    assert isinstance(timeline, list)
+    times = {e["event"]: datetime.fromisoformat(e["at"]) for e in timeline}
+    state = status.get("state")
+    if "started" not in times or state not in times:
+        return None
+    return (times[str(state)] - times["started"]).total_seconds()
+
+
+def evaluate(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
+    """Every verdict of the run, in a stable order."""
+    expect = scenario.expect
+    payments = evidence.payments
+    total = len(payments)
+    verdicts = [
+        Verdict(
+            "payments created",
+            str(scenario.workload.payments),
+            str(sum(p.payment_id is not None for p in payments)),
+            all(p.payment_id is not None for p in payments),
+        ),
+    ]
+    states = Counter(p.state for p in payments)
+    reasons = Counter(str(p.status.get("reason")) for p in payments if p.status.get("reason"))
+    compensations = Counter(c for p in payments for c in p.status.get("compensations", []))
+    for state, count in expect.states.items():
+        verdicts.append(check_count(f"state {state}", count, states[state], total))
+    for reason, count in expect.reasons.items():
+        verdicts.append(check_count(f"reason {reason}", count, reasons[reason], total))
+    for kind, count in expect.compensations.items():
+        verdicts.append(check_count(f"compensation {kind}", count, compensations[kind], total))
+    if expect.max_provider_attempts is not None:
+        most = max((int(p.status.get("provider_attempts", 0)) for p in payments), default=0)
+        verdict = check_count("max provider attempts", expect.max_provider_attempts, most, total)
+        verdicts.append(Verdict(verdict.name, verdict.expected, str(most), verdict.passed))
+    if expect.late_callbacks_ignored is not None:
+        verdicts.append(
+            check_count(
+                "late callbacks ignored",
+                expect.late_callbacks_ignored,
+                evidence.late_callbacks_ignored,
+                total,
+            )
+        )
+    late = [
+        p for p in payments if not p.done or (terminal_after_s(p.status) or 0) > expect.deadline_s
+    ]
+    slowest = max((terminal_after_s(p.status) or 0 for p in payments), default=0)
+    verdicts.append(
+        Verdict(
+            "terminal within deadline",
+            f"all within {expect.deadline_s:g}s",
+            f"{total - len(late)} of {total} (slowest {slowest:.1f}s)",
+            not late,
+        )
+    )
+    if expect.notifications:
+        missing = [p for p in payments if p.done and not p.status.get("notification")]
+        verdicts.append(
+            Verdict(
+                "notification attempted",
+                "every terminal payment",
+                f"{total - len(missing)} of {total}",
+                not missing,
+            )
+        )
+    if expect.invariants:
+        verdicts.append(
+            Verdict(
+                "invariants (money, debits, refunds)",
+                "hold",
+                evidence.audit.summary().splitlines()[0]
+                + "".join(f"; {p}" for p in evidence.audit.problems[:3]),
+                evidence.audit.ok,
+            )
+        )
+    invalid = [p for p in evidence.probes if p.kind.startswith("invalid:")]
+    if invalid:
+        refused = [p for p in invalid if 400 <= p.status_code < 500 and p.problem_json]
+        verdicts.append(
+            Verdict(
+                "invalid requests refused (4xx problem)",
+                str(len(invalid)),
+                f"{len(refused)} ({sorted({p.status_code for p in invalid})})",
+                len(refused) == len(invalid),
+            )
+        )
+    forged = [p for p in evidence.probes if p.kind == "forged_callback"]
+    if forged:
+        refused = [p for p in forged if p.status_code in (400, 401) and p.problem_json]
+        verdicts.append(
+            Verdict(
+                "forged callbacks refused (400/401)",
+                str(len(forged)),
+                str(len(refused)),
+                len(refused) == len(forged),
+            )
+        )
+    return verdicts

@@ -1,0 +1,212 @@
+"""ScenarioRunner: one scenario against one stack, through the whole lifecycle.
+
+prepare (settings, knobs, users) -> steady state -> method (workload || fault timeline) ->
+rollback (always) -> wait for every payment to end -> evidence -> verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from chaos.evidence import (
+    Evidence,
+    charges_by_payment,
+    history_steps,
+    late_callbacks_ignored,
+    ledger_audit,
+)
+from chaos.expect import Verdict, evaluate
+from chaos.faults import FaultInjector, FaultRecord
+from chaos.scenario import Scenario
+from chaos.steady_state import check_steady_state
+from chaos.workload import PaymentRecord, WorkloadDriver, plan
+from orchestrator.client import patch_knobs
+from orchestrator.config import write_config
+from orchestrator.stack.embedded import EmbeddedStack
+
+SAMPLE_EVERY_S = 0.5
+
+
+@dataclass
+class ScenarioResult:
+    """Everything a run produced; ``passed`` only when every verdict held and nothing broke."""
+
+    scenario: Scenario
+    run_id: str
+    started_at: str
+    duration_s: float = 0.0
+    steady_state: list[str] = field(default_factory=list)
+    payments: list[PaymentRecord] = field(default_factory=list)
+    faults: list[FaultRecord] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    rollback: list[str] = field(default_factory=list)
+    evidence: Evidence | None = None
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether the saga held."""
+        return self.error is None and bool(self.verdicts) and all(v.passed for v in self.verdicts)
+
+
+class ScenarioRunner:
+    """Runs scenarios one after another on one stack."""
+
+    def __init__(self, stack: EmbeddedStack, progress: Callable[[str], None] | None = None) -> None:
+        self.stack = stack
+        self.progress = progress or (lambda line: None)
+
+    def run(self, scenario: Scenario, seed: int | None = None) -> ScenarioResult:
+        """Run one scenario; never raises for a failed expectation, only records it."""
+        if seed is not None:
+            scenario = msgspec.structs.replace(scenario, seed=seed)
+        result = ScenarioResult(
+            scenario, secrets.token_hex(3), datetime.now(UTC).isoformat(timespec="seconds")
+        )
+        began = time.monotonic()
+        try:
+            asyncio.run(self._run(scenario, result))
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+        result.duration_s = round(time.monotonic() - began, 2)
+        return result
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _prepare(self, scenario: Scenario, run_id: str) -> dict[str, str]:
+        config = self.stack.config
+        assert config is not None
+        options = scenario.settings.saga_options()
+        if config.saga != options:
+            # Saga settings travel in each workflow's input, chosen by the API at start.
+            config.saga = options
+            write_config(config, self.stack.config_path)
+            self.stack.restart("api")
+        admin = config.admin_urls
+        for url, knobs in (
+            (admin.provider, scenario.simulators.provider),
+            (admin.fraud, scenario.simulators.fraud),
+            (admin.notify, scenario.simulators.notifications),
+        ):
+            patch_knobs(url, **msgspec.to_builtins(knobs))
+        users = {}
+        for spec in scenario.workload.users:
+            user = f"{spec.name}-{run_id}"
+            methods = tuple(spec.methods) if spec.methods else None
+            self.stack.add_account(config, user, spec.balance, active=spec.active, methods=methods)
+            users[spec.name] = user
+        return users
+
+    async def _run(self, scenario: Scenario, result: ScenarioResult) -> None:
+        config = self.stack.config
+        assert config is not None
+        users = await asyncio.to_thread(self._prepare, scenario, result.run_id)
+        result.steady_state = await asyncio.to_thread(check_steady_state, self.stack)
+        driver = WorkloadDriver(
+            scenario, config.api_url, self.stack.api_keys, result.run_id, config.webhook_secret
+        )
+        faults = FaultInjector(self.stack, scenario)
+        result.payments, result.faults = driver.records, faults.records
+        started = time.monotonic()
+        sampler = asyncio.create_task(self._sample(driver, faults, result, started))
+        try:
+            await asyncio.gather(
+                driver.run(plan(scenario, users), started), faults.run_timeline(started)
+            )
+        finally:
+            result.rollback = await asyncio.to_thread(faults.rollback, started)
+        try:
+            await self._wait_until_done(driver, scenario, started)
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+            await driver.close()
+        result.evidence = await self._evidence(scenario, driver)
+        result.verdicts = evaluate(scenario, result.evidence)
+
+    async def _wait_until_done(
+        self, driver: WorkloadDriver, scenario: Scenario, started: float
+    ) -> None:
+        created = [r.created_at_s or 0.0 for r in driver.records]
+        deadline = started + max(created, default=0.0) + scenario.expect.deadline_s
+        while time.monotonic() < deadline:
+            # The sampler keeps the statuses fresh; this loop only watches them.
+            if all(r.done for r in driver.records if r.payment_id):
+                return
+            await asyncio.sleep(0.2)
+
+    async def _sample(
+        self, driver: WorkloadDriver, faults: FaultInjector, result: ScenarioResult, started: float
+    ) -> None:
+        last_print = 0.0
+        while True:
+            await asyncio.gather(*(driver.status(r) for r in driver.records if not r.done))
+            now = time.monotonic() - started
+            counts = Counter(r.state for r in driver.records)
+            result.samples.append(
+                {"t": round(now, 2), **counts, "faults": faults.active_descriptions}
+            )
+            if now - last_print >= 1.0:
+                last_print = now
+                states = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                active = "; ".join(faults.active_descriptions) or "none"
+                self.progress(
+                    f"[{result.scenario.name}] t={now:5.1f}s  {states}  | faults: {active}"
+                )
+            await asyncio.sleep(SAMPLE_EVERY_S)
+
+    async def _evidence(self, scenario: Scenario, driver: WorkloadDriver) -> Evidence:
+        config = self.stack.config
+        assert config is not None
+        if scenario.expect.late_callbacks_ignored is not None:
+            await self._await_late_callbacks(driver)
+            await asyncio.gather(*(driver.status(r) for r in driver.records))
+        charges = await asyncio.to_thread(charges_by_payment, config)
+        evidence = Evidence(
+            payments=driver.records,
+            probes=driver.probes,
+            charges=charges,
+            audit=await asyncio.to_thread(ledger_audit, config, driver.records),
+            late_callbacks_ignored=late_callbacks_ignored(driver.records, charges),
+        )
+        sample = next(
+            (
+                r
+                for r in driver.records
+                if r.state in ("failed", "cancelled")
+                and r.payment_id
+                and r.status.get("compensations")
+            ),
+            None,
+        )
+        sample = sample or next((r for r in driver.records if r.payment_id), None)
+        if sample and sample.payment_id:
+            evidence.sample_payment = sample.payment_id
+            with contextlib.suppress(Exception):  # the picture is a nice-to-have, not a verdict
+                evidence.sample_history = await history_steps(config, sample.payment_id)
+        return evidence
+
+    async def _await_late_callbacks(self, driver: WorkloadDriver, timeout_s: float = 20.0) -> None:
+        config = self.stack.config
+        assert config is not None
+        timed_out = {
+            r.payment_id for r in driver.records if r.status.get("reason") == "callback_timeout"
+        }
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            charges = await asyncio.to_thread(charges_by_payment, config)
+            if all(charges.get(p or "", {}).get("callbacks_sent", 0) > 0 for p in timed_out):
+                return
+            await asyncio.sleep(0.5)

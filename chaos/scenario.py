@@ -1,0 +1,325 @@
+"""Scenario files (``scenarios/*.yaml``): the typed, strict format and its loader.
+
+Loading is the first step of a run: ``load_scenario`` reads YAML, decodes it with msgspec
+(unknown keys are errors) and runs the checks msgspec cannot express (toxic attributes, knob
+changes); every error names the file and the YAML path, e.g.
+``scenarios/x.yaml: $.faults[1].attributes.latency: expected >= 0``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from chaos.errors import ScenarioError
+from chaos.links import LINKS
+from orchestrator.models import SagaOptions
+from simulators.common import Knobs
+from simulators.fraud import FraudKnobs
+from simulators.notifications import NotificationKnobs
+from simulators.provider import ProviderKnobs
+
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+Positive = Annotated[float, msgspec.Meta(gt=0.0)]
+Method = Literal["card", "bank_transfer", "wallet"]
+Link = Literal["temporal", "provider", "callbacks", "fraud", "notify"]
+Step = Literal["validate", "debit", "charge", "await_confirmation", "await_fraud"]
+State = Literal["pending", "processing", "succeeded", "failed", "cancelled"]
+CompensationKind = Literal["refund", "void", "fraud_check_cancelled"]
+ProcessName = Literal[
+    "temporal", "api", "sim-provider", "sim-fraud", "sim-notify",
+    "worker-payments", "worker-accounts", "worker-fraud", "worker-notifications",
+]  # fmt: skip
+
+assert set(Link.__args__) == set(LINKS)  # type: ignore[attr-defined]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every scenario struct: unknown keys are errors."""
+
+
+# -- workload --------------------------------------------------------------------------------
+
+
+class UserSpec(Strict, kw_only=True):
+    """An account the scenario creates (named ``<scenario>.<name>`` in the ledger)."""
+
+    name: Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,30}$")]
+    balance: Annotated[int, msgspec.Meta(ge=0)] = 1_000_000
+    active: bool = True
+    methods: list[Method] | None = None
+
+
+class AmountRange(Strict, kw_only=True):
+    """Amounts drawn uniformly from ``min`` to ``max`` (minor units)."""
+
+    min: Annotated[int, msgspec.Meta(gt=0)]
+    max: Annotated[int, msgspec.Meta(gt=0)]
+
+
+class CancelSpec(Strict, kw_only=True):
+    """Cancel a share of the payments when they reach one of ``at_steps``, or after a delay."""
+
+    share: Rate
+    at_steps: list[Step] | None = None
+    after_s: NonNegative | None = None
+
+
+class Workload(Strict, kw_only=True):
+    """What the scenario sends."""
+
+    payments: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 10
+    rate_per_s: Positive | None = None
+    """Payments per second; absent: all at once."""
+    users: list[UserSpec] = msgspec.field(default_factory=lambda: [UserSpec(name="payer")])
+    amount: Annotated[int, msgspec.Meta(gt=0)] | AmountRange = 1_000
+    methods: list[Method] = msgspec.field(default_factory=lambda: ["card"])
+    cancels: CancelSpec | None = None
+    invalid_requests: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Malformed or unauthorised requests sent alongside; each must be refused."""
+    forged_callbacks: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Callbacks with bad signatures sent for payments in flight; each must be refused."""
+
+
+class Simulators(Strict, kw_only=True):
+    """Knobs of each simulator for the whole run (defaults for what is not set)."""
+
+    provider: ProviderKnobs = msgspec.field(default_factory=ProviderKnobs)
+    fraud: FraudKnobs = msgspec.field(default_factory=FraudKnobs)
+    notifications: NotificationKnobs = msgspec.field(default_factory=NotificationKnobs)
+
+
+class RetrySettings(Strict, kw_only=True):
+    """The provider charge's retry policy."""
+
+    initial_interval_s: Positive = 1.0
+    backoff_coefficient: Annotated[float, msgspec.Meta(ge=1.0)] = 2.0
+    maximum_interval_s: Positive = 30.0
+    maximum_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6
+
+
+class Settings(Strict, kw_only=True):
+    """Saga settings for this run; the production defaults stay in ``SagaOptions``."""
+
+    callback_timeout_s: Positive = 300.0
+    charge_retry: RetrySettings = msgspec.field(default_factory=RetrySettings)
+    max_amount: Annotated[int, msgspec.Meta(gt=0)] = 1_000_000
+    fraud_timeout_s: Positive = 60.0
+
+    def saga_options(self) -> SagaOptions:
+        """The workflow-side form of these settings."""
+        return msgspec.convert(msgspec.to_builtins(self), SagaOptions)
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+class FaultBase(Strict, kw_only=True):
+    """When a fault starts (seconds after the workload starts) and how long it lasts."""
+
+    at_s: NonNegative = 0.0
+    duration_s: Positive = 5.0
+
+
+ToxicType = Literal[
+    "latency", "bandwidth", "timeout", "reset_peer", "slicer", "limit_data", "slow_close"
+]
+TOXIC_ATTRIBUTES: dict[str, set[str]] = {
+    "latency": {"latency", "jitter"},
+    "bandwidth": {"rate"},
+    "timeout": {"timeout"},
+    "reset_peer": {"timeout"},
+    "slicer": {"average_size", "size_variation", "delay"},
+    "limit_data": {"bytes"},
+    "slow_close": {"delay"},
+}
+
+
+class ToxicFault(FaultBase, tag="toxic", tag_field="kind", kw_only=True):
+    """A Toxiproxy toxic on a link (attributes as Toxiproxy names them, e.g. ``latency`` ms)."""
+
+    link: Link
+    toxic: ToxicType
+    attributes: dict[str, int] = msgspec.field(default_factory=dict)
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: Rate = 1.0
+
+
+class LinkDownFault(FaultBase, tag="link_down", tag_field="kind", kw_only=True):
+    """A link refuses connections and drops the open ones for a while."""
+
+    link: Link
+
+
+class ProcessFault(FaultBase, tag="process", tag_field="kind", kw_only=True):
+    """``kill`` (-9, restarted after ``duration_s``), ``restart`` (clean) or ``pause`` (SIGSTOP)."""
+
+    target: ProcessName
+    action: Literal["kill", "restart", "pause"]
+
+
+class KnobsFault(FaultBase, tag="knobs", tag_field="kind", kw_only=True):
+    """Change a simulator's knobs mid-run, restored after ``duration_s``."""
+
+    simulator: Literal["provider", "fraud", "notifications"]
+    set: dict[str, Any]
+
+
+Fault = ToxicFault | LinkDownFault | ProcessFault | KnobsFault
+
+
+# -- expectations ----------------------------------------------------------------------------
+
+
+class Count(Strict, kw_only=True):
+    """Bounds on a count, as numbers and/or as a share of the scenario's payments."""
+
+    min: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    min_share: Rate | None = None
+    max_share: Rate | None = None
+
+
+class Expect(Strict, kw_only=True):
+    """What must hold at the end of the run."""
+
+    states: dict[State, Count] = msgspec.field(default_factory=dict)
+    reasons: dict[str, Count] = msgspec.field(default_factory=dict)
+    compensations: dict[CompensationKind, Count] = msgspec.field(default_factory=dict)
+    max_provider_attempts: Count | None = None
+    """Bounds on the largest provider attempt count of any payment."""
+    late_callbacks_ignored: Count | None = None
+    """Payments that timed out although the provider did call back (later)."""
+    deadline_s: Positive = 60.0
+    """Every payment must be terminal this long after it was created."""
+    invariants: bool = True
+    """Money conserved, no double debit, refunds exactly once (DESIGN.md)."""
+    notifications: bool = True
+    """Every terminal payment produced a notification attempt."""
+
+
+class Scenario(Strict, kw_only=True):
+    """One named chaos scenario."""
+
+    name: Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9-]*$")]
+    description: str
+    tags: list[str] = msgspec.field(default_factory=list)
+    seed: int = 1
+    workload: Workload = msgspec.field(default_factory=Workload)
+    simulators: Simulators = msgspec.field(default_factory=Simulators)
+    settings: Settings = msgspec.field(default_factory=Settings)
+    faults: list[Fault] = msgspec.field(default_factory=list)
+    expect: Expect = msgspec.field(default_factory=Expect)
+
+    @property
+    def needs_toxiproxy(self) -> bool:
+        """Whether any fault acts on a link."""
+        return any(isinstance(f, ToxicFault | LinkDownFault) for f in self.faults)
+
+    @property
+    def method_s(self) -> float:
+        """How long the workload and fault timeline last, in seconds."""
+        sending = (
+            (self.workload.payments / self.workload.rate_per_s) if self.workload.rate_per_s else 0
+        )
+        return max([sending, *(f.at_s + f.duration_s for f in self.faults)])
+
+
+KNOB_TYPES: dict[str, type[Knobs]] = {
+    "provider": ProviderKnobs,
+    "fraud": FraudKnobs,
+    "notifications": NotificationKnobs,
+}
+
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+
+
+def _located(source: str, error: Exception, prefix: str = "$") -> ScenarioError:
+    match = _AT.match(str(error))
+    assert match is not None
+    path = (match["path"] or "$").replace("$", prefix, 1)
+    message = match["message"][:1].lower() + match["message"][1:]
+    return ScenarioError(f"{source}: {path}: {message}")
+
+
+def _check(scenario: Scenario, source: str) -> None:
+    """The rules msgspec cannot express, with the same file-and-path errors."""
+    for i, fault in enumerate(scenario.faults):
+        where = f"$.faults[{i}]"
+        if isinstance(fault, ToxicFault):
+            allowed = TOXIC_ATTRIBUTES[fault.toxic]
+            for key, value in fault.attributes.items():
+                if value < 0:
+                    raise ScenarioError(f"{source}: {where}.attributes.{key}: expected >= 0")
+                if key not in allowed:
+                    raise ScenarioError(
+                        f"{source}: {where}.attributes.{key}: not an attribute of the"
+                        f" {fault.toxic} toxic (expected {', '.join(sorted(allowed))})"
+                    )
+        if isinstance(fault, KnobsFault):
+            base = getattr(scenario.simulators, fault.simulator)
+            try:
+                msgspec.convert({**msgspec.to_builtins(base), **fault.set}, type(base))
+            except msgspec.ValidationError as exc:
+                raise _located(source, exc, f"{where}.set") from exc
+    for i, user in enumerate(scenario.workload.users):
+        if user.methods is not None and not user.methods:
+            raise ScenarioError(f"{source}: $.workload.users[{i}].methods: empty list")
+    amount = scenario.workload.amount
+    if isinstance(amount, AmountRange) and amount.min > amount.max:
+        raise ScenarioError(f"{source}: $.workload.amount: min {amount.min} > max {amount.max}")
+    if not scenario.workload.users:
+        raise ScenarioError(f"{source}: $.workload.users: at least one user is needed")
+    cancels = scenario.workload.cancels
+    if cancels and (not cancels.at_steps) == (cancels.after_s is None):
+        raise ScenarioError(f"{source}: $.workload.cancels: give exactly one of at_steps, after_s")
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    """Decode and check scenario YAML; ``source`` names it in errors."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML: {exc}") from exc
+    try:
+        scenario = msgspec.convert(data, Scenario)
+    except msgspec.ValidationError as exc:
+        raise _located(source, exc) from exc
+    _check(scenario, source)
+    return scenario
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read one scenario file; its ``name`` must match the file name."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from exc
+    scenario = parse_scenario(text, str(path))
+    if scenario.name != path.stem:
+        raise ScenarioError(f"{path}: $.name: {scenario.name!r} does not match the file name")
+    return scenario
+
+
+def scenario_files(directory: Path = SCENARIOS_DIR) -> list[Path]:
+    """Every scenario file, sorted by name."""
+    return sorted(directory.glob("*.yaml"))
+
+
+def find_scenario(name: str, directory: Path = SCENARIOS_DIR) -> Path:
+    """The file of a named scenario (or a path given directly)."""
+    direct = Path(name)
+    if direct.suffix in (".yaml", ".yml") and direct.exists():
+        return direct
+    path = directory / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(p.stem for p in scenario_files(directory))
+        raise ScenarioError(f"no scenario named {name!r} (known: {known})")
+    return path

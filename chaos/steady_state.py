@@ -1,0 +1,49 @@
+"""The steady-state check: before a scenario starts, the system must be healthy."""
+
+from __future__ import annotations
+
+import httpx
+
+from chaos.errors import SteadyStateError
+from orchestrator.audit import audit
+from orchestrator.client import provider_charges
+from orchestrator.ledger import Ledger
+from orchestrator.stack.embedded import EmbeddedStack
+
+
+def check_steady_state(stack: EmbeddedStack) -> list[str]:
+    """Raise :class:`SteadyStateError` listing what is wrong; returns what was checked."""
+    config = stack.config
+    assert config is not None
+    problems = [
+        f"process {name} is not running" for name, p in stack.processes.items() if not p.running
+    ]
+    checked = [f"{len(stack.processes)} processes running"]
+    for name, url in (
+        ("api", config.api_url),
+        ("provider", config.admin_urls.provider),
+        ("fraud", config.admin_urls.fraud),
+        ("notify", config.admin_urls.notify),
+    ):
+        try:
+            healthy = httpx.get(f"{url}/health", timeout=5).is_success
+        except httpx.HTTPError:
+            healthy = False
+        if not healthy:
+            problems.append(f"{name} /health is not answering")
+    checked.append("api and simulators healthy")
+    if stack.links is not None:
+        for link, state in stack.links.state().items():
+            if not state["enabled"] or state["toxics"]:
+                problems.append(f"link {link} is not clean: {state}")
+        checked.append("every link up, no toxics")
+    ledger = Ledger(config.ledger_path)
+    report = audit(
+        ledger.entries(), ledger.balances(), provider_charges(config.admin_urls.provider), {}
+    )
+    if not report.conserved:
+        problems.append(f"money not conserved before the run: {report.summary()}")
+    checked.append("money conserved")
+    if problems:
+        raise SteadyStateError("system not in steady state: " + "; ".join(problems))
+    return checked
