@@ -4,7 +4,9 @@ VENV := .venv
 UV := python3 -m uv
 BIN := $(VENV)/bin
 
-.PHONY: install demo up test check lint typecheck clean
+TOXIPROXY_VERSION := v2.12.0
+
+.PHONY: install toxiproxy demo up test scenarios check lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -13,14 +15,27 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed  ## create the virtualenv from the lock file
 
+# The real Toxiproxy server, built with Go and linked into the virtualenv as toxiproxy-server.
+# Without Go this says so and moves on: scenario tests then skip locally (and fail in CI).
+toxiproxy: $(VENV)/.installed
+	@if [ -x $(BIN)/toxiproxy-server ]; then :; \
+	elif command -v toxiproxy-server >/dev/null; then ln -sf "$$(command -v toxiproxy-server)" $(BIN)/toxiproxy-server; \
+	elif command -v go >/dev/null; then \
+		go install github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION) && \
+		ln -sf "$$(go env GOPATH)/bin/server" $(BIN)/toxiproxy-server; \
+	else echo "note: no Go toolchain; Toxiproxy scenarios need toxiproxy-server (see README)"; fi
+
 demo: install  ## start the embedded stack, run five payments, check the ledger, stop
 	$(BIN)/saga demo
 
 up: install  ## start the embedded stack until Ctrl-C
 	$(BIN)/saga up
 
-test: install  ## unit, workflow (time-skipping) and integration (real stack) tests
+test: install toxiproxy  ## unit, workflow, integration and scenario tests
 	$(BIN)/pytest
+
+scenarios: install toxiproxy  ## run every chaos scenario and write out/report.md
+	$(BIN)/saga scenario run --all --report out
 
 check: lint typecheck  ## what CI checks besides the tests
 

