@@ -19,13 +19,19 @@ from orchestrator.demo import render_table
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 
 
+def _summary(scenario: Scenario, width: int = 90) -> str:
+    """The description's first sentence, on one line."""
+    text = " ".join(scenario.description.split())
+    sentence = text.split(": ")[0] if ": " in text[:width] else text
+    return sentence if len(sentence) <= width else sentence[: width - 3] + "..."
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """One line per scenario."""
     rows = [["scenario", "tags", "description"]]
     for path in scenario_files():
         scenario = load_scenario(path)
-        summary = scenario.description.strip().splitlines()[0]
-        rows.append([scenario.name, ",".join(scenario.tags), summary])
+        rows.append([scenario.name, ",".join(scenario.tags), _summary(scenario)])
     print(render_table(rows))
     return 0
 
@@ -69,7 +75,7 @@ def run_scenarios(
     runner = ScenarioRunner(stack, progress=out)
     results = []
     for scenario in scenarios:
-        out(f"== {scenario.name}: {scenario.description.strip().splitlines()[0]}")
+        out(f"== {scenario.name}: {_summary(scenario)}")
         result = runner.run(scenario, seed)
         results.append(result)
         out(_verdict_table(result))

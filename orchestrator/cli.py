@@ -205,3 +205,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SagaError as exc:
         print(f"saga: {exc}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # `saga scenario list | head`
+        sys.stderr.close()
+        sys.exit(0)
