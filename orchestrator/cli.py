@@ -124,21 +124,12 @@ def cmd_pay(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Show a payment's status."""
+def cmd_payment(args: argparse.Namespace) -> int:
+    """``status`` or ``cancel`` one payment, as its owner."""
     client = _client_for(args, args.user, args.payment_id)
     try:
-        _print(client.status(args.payment_id))
-    finally:
-        client.close()
-    return 0
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    """Cancel a payment."""
-    client = _client_for(args, args.user, args.payment_id)
-    try:
-        _print(client.cancel(args.payment_id))
+        action = client.status if args.command == "status" else client.cancel
+        _print(action(args.payment_id))
     finally:
         client.close()
     return 0
@@ -182,11 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--wait", action="store_true", help="wait for a terminal state and print it")
     pay.set_defaults(func=cmd_pay)
 
-    for name, func in (("status", cmd_status), ("cancel", cmd_cancel)):
+    for name in ("status", "cancel"):
         cmd = sub.add_parser(name, help=f"{name} a payment")
         cmd.add_argument("payment_id")
         cmd.add_argument("--user", help="owner (default: the user who created it with this CLI)")
-        cmd.set_defaults(func=func)
+        cmd.set_defaults(func=cmd_payment)
 
     demo = sub.add_parser("demo", help="run the five-payment demo on a fresh stack")
     demo.set_defaults(func=cmd_demo)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -97,6 +97,17 @@ def initial_knobs(knob_type: type[K], raw: str) -> K:
         return msgspec.json.decode(raw.encode(), type=knob_type)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SystemExit(f"--knobs: {exc}") from exc
+
+
+def run_simulator(
+    prog: str,
+    knob_type: type[K],
+    create_app: Callable[[KnobBox[K]], Litestar],
+    argv: Sequence[str] | None,
+) -> None:
+    """The main of a simulator whose app needs only its knobs."""
+    args = parse_args(prog, argv)
+    serve(create_app(KnobBox(initial_knobs(knob_type, args.knobs))), args.host, args.port)
 
 
 def serve(app: Litestar | ASGIApp, host: str, port: int) -> None:

@@ -20,9 +20,7 @@ from simulators.common import (
     NonNegative,
     Rate,
     admin_handlers,
-    initial_knobs,
-    parse_args,
-    serve,
+    run_simulator,
 )
 
 
@@ -71,8 +69,7 @@ def create_app(box: KnobBox[FraudKnobs]) -> Litestar:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the fraud process."""
-    args = parse_args("python -m simulators.fraud", argv)
-    serve(create_app(KnobBox(initial_knobs(FraudKnobs, args.knobs))), args.host, args.port)
+    run_simulator("python -m simulators.fraud", FraudKnobs, create_app, argv)
 
 
 if __name__ == "__main__":

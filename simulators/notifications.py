@@ -20,9 +20,7 @@ from simulators.common import (
     NonNegative,
     Rate,
     admin_handlers,
-    initial_knobs,
-    parse_args,
-    serve,
+    run_simulator,
 )
 
 
@@ -71,8 +69,7 @@ def create_app(box: KnobBox[NotificationKnobs]) -> Litestar:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the notification process."""
-    args = parse_args("python -m simulators.notifications", argv)
-    serve(create_app(KnobBox(initial_knobs(NotificationKnobs, args.knobs))), args.host, args.port)
+    run_simulator("python -m simulators.notifications", NotificationKnobs, create_app, argv)
 
 
 if __name__ == "__main__":

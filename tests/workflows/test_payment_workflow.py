@@ -40,6 +40,16 @@ async def status(handle: Handle) -> PaymentStatus:
     return await handle.query(PaymentWorkflow.status)
 
 
+async def run_saga(
+    env: WorkflowEnvironment, fakes: FakeServices, options: SagaOptions | None = None
+) -> tuple[PaymentOutcome, PaymentStatus]:
+    """Run one payment to its end with the fakes; its outcome and final status."""
+    async with fakes.workers():
+        handle = await start(env, options)
+        outcome = await handle.result()
+        return outcome, await status(handle)
+
+
 async def wait_for(handle: Handle, predicate: Callable[[PaymentStatus], bool]) -> PaymentStatus:
     for _ in range(400):
         current = await status(handle)
@@ -51,8 +61,7 @@ async def wait_for(handle: Handle, predicate: Callable[[PaymentStatus], bool]) -
 
 async def test_happy_path_succeeds_without_compensation(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client)
-    async with fakes.workers():
-        outcome = await (await start(env)).result()
+    outcome, _ = await run_saga(env, fakes)
     assert (outcome.state, outcome.reason, outcome.compensations) == ("succeeded", None, [])
     # charge and score run in parallel, so only their set is fixed
     assert fakes.calls[:2] == ["validate", "debit"] and fakes.calls[-1] == "notify:succeeded"
@@ -103,10 +112,7 @@ async def test_retries_exhausted_fail_with_provider_unavailable(env: WorkflowEnv
 
 async def test_decline_is_not_retried_and_refunds(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, decline=True)
-    async with fakes.workers():
-        handle = await start(env)
-        outcome = await handle.result()
-        final = await status(handle)
+    outcome, final = await run_saga(env, fakes)
     assert (outcome.state, outcome.reason) == ("failed", "provider_declined")
     assert final.provider_attempts == 1 and fakes.calls.count("charge") == 1
     assert "refund" in outcome.compensations
@@ -115,18 +121,14 @@ async def test_decline_is_not_retried_and_refunds(env: WorkflowEnvironment) -> N
 
 async def test_async_decline_callback_voids_and_refunds(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, callback="declined")
-    async with fakes.workers():
-        outcome = await (await start(env)).result()
+    outcome, _ = await run_saga(env, fakes)
     assert (outcome.state, outcome.reason) == ("failed", "provider_declined")
     assert outcome.compensations[-1] == "refund" and "void" in outcome.compensations
 
 
 async def test_fraud_reject_voids_then_refunds(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, fraud_passes=False, callback=None)
-    async with fakes.workers():
-        handle = await start(env)
-        outcome = await handle.result()
-        final = await status(handle)
+    outcome, final = await run_saga(env, fakes)
     assert (outcome.state, outcome.reason) == ("failed", "fraud_rejected")
     assert outcome.compensations == ["void", "refund"]
     assert final.fraud is not None and not final.fraud.passed
@@ -134,8 +136,7 @@ async def test_fraud_reject_voids_then_refunds(env: WorkflowEnvironment) -> None
 
 async def test_invalid_payment_fails_at_once_and_moves_no_money(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, invalid_reason="insufficient_funds")
-    async with fakes.workers():
-        outcome = await (await start(env)).result()
+    outcome, _ = await run_saga(env, fakes)
     assert (outcome.state, outcome.reason, outcome.compensations) == (
         "failed",
         "insufficient_funds",
@@ -146,10 +147,7 @@ async def test_invalid_payment_fails_at_once_and_moves_no_money(env: WorkflowEnv
 
 async def test_duplicate_callbacks_have_one_effect(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, duplicate_callbacks=3)
-    async with fakes.workers():
-        handle = await start(env)
-        outcome = await handle.result()
-        final = await status(handle)
+    outcome, final = await run_saga(env, fakes)
     events = [e.event for e in final.timeline]
     assert outcome.state == "succeeded"
     assert events.count("callback_received") == 1
@@ -158,10 +156,7 @@ async def test_duplicate_callbacks_have_one_effect(env: WorkflowEnvironment) -> 
 
 async def test_notification_outage_keeps_the_outcome(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, notifications_down=True)
-    async with fakes.workers():
-        handle = await start(env)
-        outcome = await handle.result()
-        final = await status(handle)
+    outcome, final = await run_saga(env, fakes)
     assert outcome.state == "succeeded" and outcome.compensations == []
     assert final.notification is not None and final.notification.startswith("failed:")
     assert fakes.calls.count("notify:succeeded") == 3
@@ -217,10 +212,7 @@ async def wait_until(predicate: Callable[[], bool]) -> None:
 
 async def test_a_callback_before_the_wait_is_not_lost(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, callback_first=True)
-    async with fakes.workers():
-        handle = await start(env)
-        outcome = await handle.result()
-        final = await status(handle)
+    outcome, final = await run_saga(env, fakes)
     events = [e.event for e in final.timeline]
     assert outcome.state == "succeeded"
     assert events.index("callback_received") < events.index("charge_accepted")
