@@ -6,6 +6,7 @@
     saga cancel ID
     saga demo                      start a stack, run five payments, check the ledger, stop
     saga scenario list|show|validate|run   named chaos scenarios (see chaos/)
+    saga histories record          re-record the replay gate's history corpus
 
 Commands that talk to the API find the running stack through ``--state-dir`` (default
 ``$SAGA_STATE_DIR`` or ``.saga``), where ``saga up`` wrote its config and demo API keys.
@@ -145,6 +146,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if run_demo(state_dir) else 1
 
 
+def cmd_histories_record(args: argparse.Namespace) -> int:
+    """Re-record the history corpus of the replay gate from a fresh stack."""
+    from orchestrator.histories import record_histories
+
+    state_dir = Path(tempfile.mkdtemp(prefix="saga-histories-"))
+    print(f"recording into {args.out} (stack in {state_dir}) ...")
+    print(f"manifest: {record_histories(Path(args.out), state_dir)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``saga``."""
     parser = argparse.ArgumentParser(prog="saga", description="Payment saga on Temporal.")
@@ -181,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the five-payment demo on a fresh stack")
     demo.set_defaults(func=cmd_demo)
+
+    histories = sub.add_parser("histories", help="the workflow history corpus")
+    history_commands = histories.add_subparsers(dest="histories_command", required=True)
+    record = history_commands.add_parser("record", help="record histories from a fresh stack")
+    record.add_argument("--out", default="tests/histories", help="default: tests/histories")
+    record.set_defaults(func=cmd_histories_record)
 
     from chaos.cli import add_scenario_commands
 
