@@ -112,6 +112,8 @@ class Settings(Strict, kw_only=True):
     charge_retry: RetrySettings = msgspec.field(default_factory=RetrySettings)
     max_amount: Annotated[int, msgspec.Meta(gt=0)] = 1_000_000
     fraud_timeout_s: Positive = 60.0
+    velocity_window_s: Positive = 60.0
+    velocity_max_payments: Annotated[int, msgspec.Meta(ge=1)] = 100
 
     def saga_options(self) -> SagaOptions:
         """The workflow-side form of these settings."""

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.config import PAYMENT_METHODS
@@ -159,6 +159,23 @@ class Ledger:
         for ok, reason, detail in checks:
             if not ok:
                 return ValidationResult(False, reason, detail)
+        return ValidationResult(True)
+
+    def velocity(
+        self, user_id: str, payment_id: str, window_s: float, max_payments: int
+    ) -> ValidationResult:
+        """Refuse a payment when the user already has ``max_payments`` debits in the window."""
+        since = (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
+        with self._tx() as db:
+            (recent,) = db.execute(
+                "SELECT COUNT(*) FROM entries WHERE user_id=? AND kind='debit'"
+                " AND created_at >= ? AND payment_id != ?",
+                (user_id, since, payment_id),
+            ).fetchone()
+        if recent >= max_payments:
+            return ValidationResult(
+                False, Reason.VELOCITY_LIMIT, f"{recent} payments in the last {window_s:g}s"
+            )
         return ValidationResult(True)
 
     def _existing(self, db: sqlite3.Connection, key: str) -> tuple[int, int] | None:

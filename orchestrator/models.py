@@ -40,6 +40,7 @@ class Reason(StrEnum):
     AMOUNT_OVER_LIMIT = "amount_over_limit"
     CURRENCY_MISMATCH = "currency_mismatch"
     INSUFFICIENT_FUNDS = "insufficient_funds"
+    VELOCITY_LIMIT = "velocity_limit"
     PROVIDER_DECLINED = "provider_declined"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     CALLBACK_TIMEOUT = "callback_timeout"
@@ -74,6 +75,8 @@ class SagaOptions:
     charge_retry: ChargeRetry = field(default_factory=ChargeRetry)
     max_amount: int = 1_000_000
     fraud_timeout_s: float = 60.0
+    velocity_window_s: float = 60.0
+    velocity_max_payments: int = 100
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,16 @@ class ValidationResult:
     valid: bool
     reason: str | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class VelocityRequest:
+    """Input of ``check_velocity``: may this user make one more payment now?"""
+
+    payment_id: str
+    user_id: str
+    window_s: float
+    max_payments: int
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class Role:
 
 def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
     acts = AccountActivities(Ledger(config.ledger_path))
-    return [acts.validate_payment, acts.debit_account, acts.refund_account]
+    return [acts.validate_payment, acts.check_velocity, acts.debit_account, acts.refund_account]
 
 
 def _provider(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:

@@ -9,7 +9,13 @@ from temporalio.exceptions import ApplicationError
 
 from orchestrator.errors import AccountNotFound, InsufficientFunds
 from orchestrator.ledger import Ledger
-from orchestrator.models import LedgerRequest, LedgerResult, ValidateRequest, ValidationResult
+from orchestrator.models import (
+    LedgerRequest,
+    LedgerResult,
+    ValidateRequest,
+    ValidationResult,
+    VelocityRequest,
+)
 
 
 class AccountActivities:
@@ -28,6 +34,17 @@ class AccountActivities:
             request.currency,
             request.payment_method,
             request.max_amount,
+        )
+
+    @activity.defn
+    async def check_velocity(self, request: VelocityRequest) -> ValidationResult:
+        """How many payments the user made recently; moves no money."""
+        return await asyncio.to_thread(
+            self.ledger.velocity,
+            request.user_id,
+            request.payment_id,
+            request.window_s,
+            request.max_payments,
         )
 
     @activity.defn

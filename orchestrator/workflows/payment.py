@@ -42,12 +42,14 @@ with workflow.unsafe.imports_passed_through():
         Reason,
         TimelineEntry,
         ValidateRequest,
+        VelocityRequest,
         VoidRequest,
     )
     from orchestrator.workflows.compensation import Compensations, shielded
     from orchestrator.workflows.fraud import FraudCheckWorkflow
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+VELOCITY_CHECK_PATCH = "velocity-check"
 
 ACCOUNT_CALL = timedelta(seconds=10)
 ACCOUNT_RETRY = RetryPolicy(
@@ -190,6 +192,27 @@ class PaymentWorkflow:
         self._log("validated")
         if self._cancel:
             return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+        # Added in a later release. Payments started before it replay without the marker and
+        # keep the old path; see "Safe upgrades" in the README for this patch's life.
+        if workflow.patched(VELOCITY_CHECK_PATCH):
+            velocity = await workflow.execute_activity_method(
+                AccountActivities.check_velocity,
+                VelocityRequest(
+                    r.payment_id,
+                    r.user_id,
+                    r.options.velocity_window_s,
+                    r.options.velocity_max_payments,
+                ),
+                task_queue=ACCOUNTS_QUEUE,
+                start_to_close_timeout=ACCOUNT_CALL,
+                retry_policy=ACCOUNT_RETRY,
+            )
+            if not velocity.valid:
+                self._log("velocity_limit", velocity.detail)
+                return PaymentState.FAILED, Reason.VELOCITY_LIMIT
+            self._log("velocity_checked")
+            if self._cancel:
+                return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
 
         self._set_state(PaymentState.PROCESSING, "debit")
         compensations.push(Compensation.REFUND, self._refund)

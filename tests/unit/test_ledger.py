@@ -72,3 +72,14 @@ def test_validation_reasons(
 def test_validation_reports_insufficient_funds(ledger: Ledger) -> None:
     result = ledger.validate("alice", 10_001, "USD", "card", max_amount=1_000_000)
     assert result.reason == "insufficient_funds"
+
+
+def test_velocity_counts_recent_debits_of_other_payments(ledger: Ledger) -> None:
+    for i in range(3):
+        ledger.debit(f"v{i}", "alice", 10)
+    assert ledger.velocity("alice", "v-new", window_s=60, max_payments=4).valid
+    refused = ledger.velocity("alice", "v-new", window_s=60, max_payments=3)
+    assert (refused.valid, refused.reason) == (False, "velocity_limit")
+    # the payment's own debit (a retried activity) does not count against it
+    assert ledger.velocity("alice", "v2", window_s=60, max_payments=3).valid
+    assert ledger.velocity("erin", "v-new", window_s=60, max_payments=1).valid

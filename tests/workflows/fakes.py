@@ -33,6 +33,7 @@ from orchestrator.models import (
     ProviderConfirmation,
     ValidateRequest,
     ValidationResult,
+    VelocityRequest,
     VoidRequest,
     VoidResult,
 )
@@ -46,6 +47,7 @@ class FakeServices:
 
     client: Client
     invalid_reason: str | None = None
+    velocity_exceeded: bool = False
     transient_charge_failures: int = 0
     decline: bool = False
     callback: str | None = "succeeded"  # None: the provider never calls back
@@ -68,6 +70,13 @@ class FakeServices:
             await self.hold_validate.wait()
         if self.invalid_reason:
             return ValidationResult(False, self.invalid_reason, "fake")
+        return ValidationResult(True)
+
+    @activity.defn(name="check_velocity")
+    async def check_velocity(self, request: VelocityRequest) -> ValidationResult:
+        self.calls.append("velocity")
+        if self.velocity_exceeded:
+            return ValidationResult(False, "velocity_limit", "fake")
         return ValidationResult(True)
 
     @activity.defn(name="debit_account")
@@ -136,7 +145,15 @@ class FakeServices:
         """Serve the fakes and the real workflows on the real task queues."""
         queues = {
             PAYMENTS_QUEUE: ([PaymentWorkflow], [self.charge_payment, self.void_charge]),
-            ACCOUNTS_QUEUE: ([], [self.validate_payment, self.debit_account, self.refund_account]),
+            ACCOUNTS_QUEUE: (
+                [],
+                [
+                    self.validate_payment,
+                    self.check_velocity,
+                    self.debit_account,
+                    self.refund_account,
+                ],
+            ),
             FRAUD_QUEUE: ([FraudCheckWorkflow], [self.score_payment]),
             NOTIFICATIONS_QUEUE: ([], [self.send_notification]),
         }

@@ -64,8 +64,9 @@ async def test_happy_path_succeeds_without_compensation(env: WorkflowEnvironment
     outcome, _ = await run_saga(env, fakes)
     assert (outcome.state, outcome.reason, outcome.compensations) == ("succeeded", None, [])
     # charge and score run in parallel, so only their set is fixed
-    assert fakes.calls[:2] == ["validate", "debit"] and fakes.calls[-1] == "notify:succeeded"
-    assert sorted(fakes.calls[2:4]) == ["charge", "score"]
+    assert fakes.calls[:3] == ["validate", "velocity", "debit"]
+    assert sorted(fakes.calls[3:5]) == ["charge", "score"]
+    assert fakes.calls[-1] == "notify:succeeded"
     assert "refund" not in fakes.calls and "void" not in fakes.calls
 
 
@@ -230,3 +231,25 @@ async def test_temporal_cancellation_still_runs_shielded_compensations(
     assert (outcome.state, outcome.reason) == ("cancelled", "cancel_requested")
     assert outcome.compensations == ["void", "fraud_check_cancelled", "refund"]
     assert fakes.calls.count("refund") == 1 and fakes.calls[-1] == "notify:cancelled"
+
+
+async def test_new_payments_take_the_patched_velocity_check(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client)
+    async with fakes.workers():
+        handle = await start(env)
+        await handle.result()
+        history = await handle.fetch_history()
+    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    assert markers, "no patch marker: new payments must record the velocity-check patch"
+    assert "velocity" in fakes.calls
+
+
+async def test_velocity_limit_fails_before_any_money_moves(env: WorkflowEnvironment) -> None:
+    fakes = FakeServices(env.client, velocity_exceeded=True)
+    outcome, final = await run_saga(env, fakes)
+    assert (outcome.state, outcome.reason, outcome.compensations) == (
+        "failed",
+        "velocity_limit",
+        [],
+    )
+    assert "debit" not in fakes.calls and final.notification is not None
