@@ -99,7 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     stack = EmbeddedStack(
-        StackOptions(state_dir=state_dir, ui=args.keep_stack, toxiproxy=toxiproxy)
+        StackOptions(
+            state_dir=state_dir, ui=args.keep_stack, toxiproxy=toxiproxy, worker_versioning=True
+        )
     )
     print(f"starting the embedded stack in {state_dir} ...")
     try:

@@ -26,6 +26,14 @@ class Evidence:
     late_callbacks_ignored: int
     sample_history: list[dict[str, Any]] = field(default_factory=list)
     sample_payment: str | None = None
+    new_path: dict[str, bool] = field(default_factory=dict)
+    """Payment id -> its history records a patch marker (it took the new code path)."""
+    finished_on: dict[str, str] = field(default_factory=dict)
+    """Payment id -> build id of the worker that completed its last workflow task."""
+    nondeterminism: int = 0
+    """Workflow tasks that failed with a non-determinism error, over all payments."""
+    upgrade_window: tuple[float, float] | None = None
+    """When the first upgrade started and finished, seconds after the workload started."""
 
 
 def charges_by_payment(config: StackConfig) -> dict[str, dict[str, Any]]:
@@ -93,6 +101,38 @@ async def history_steps(config: StackConfig, payment_id: str) -> list[dict[str, 
             {"offset_s": round((at - start).total_seconds(), 3), "event": name, "detail": detail}
         )
     return steps
+
+
+async def version_facts(
+    config: StackConfig, payment_ids: list[str]
+) -> tuple[dict[str, bool], dict[str, str], int]:
+    """Per payment: took the patched path? which build finished it? And non-determinism count."""
+    from temporalio.api.enums.v1 import WorkflowTaskFailedCause
+
+    nondeterministic = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+    client = await Client.connect(config.temporal_address)
+    new_path: dict[str, bool] = {}
+    finished_on: dict[str, str] = {}
+    failures = 0
+    for payment_id in payment_ids:
+        history = await client.get_workflow_handle(payment_id).fetch_history()
+        new_path[payment_id] = any(
+            e.HasField("marker_recorded_event_attributes") for e in history.events
+        )
+        completed = [
+            e.workflow_task_completed_event_attributes
+            for e in history.events
+            if e.HasField("workflow_task_completed_event_attributes")
+        ]
+        if completed:
+            finished_on[payment_id] = completed[-1].deployment_version.build_id
+        failures += sum(
+            1
+            for e in history.events
+            if e.HasField("workflow_task_failed_event_attributes")
+            and e.workflow_task_failed_event_attributes.cause == nondeterministic
+        )
+    return new_path, finished_on, failures
 
 
 def _event_name(event_type: int) -> str:

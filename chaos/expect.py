@@ -123,6 +123,8 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
                 evidence.audit.ok,
             )
         )
+    if expect.upgrade_paths:
+        verdicts += _upgrade_verdicts(evidence)
     invalid = [p for p in evidence.probes if p.kind.startswith("invalid:")]
     if invalid:
         refused = [p for p in invalid if 400 <= p.status_code < 500 and p.problem_json]
@@ -146,3 +148,49 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
             )
         )
     return verdicts
+
+
+def _upgrade_verdicts(evidence: Evidence) -> list[Verdict]:
+    window = evidence.upgrade_window
+    if window is None:
+        return [Verdict("upgrade applied", "an upgrade fault ran", "none", False)]
+    start, end = window
+    created = [
+        (p.created_at_s, p.payment_id)
+        for p in evidence.payments
+        if p.payment_id and p.created_at_s is not None
+    ]
+    before = [pid for at, pid in created if at < start]
+    after = [pid for at, pid in created if at > end]
+    old_ok = [pid for pid in before if not evidence.new_path.get(pid)]
+    new_ok = [pid for pid in after if evidence.new_path.get(pid)]
+    # Old-path payments that the new build finished: they were moved mid-flight (AUTO_UPGRADE).
+    builds = set(evidence.finished_on.values())
+    newest = max(builds) if builds else ""
+    moved = [pid for pid in before if evidence.finished_on.get(pid) == newest]
+    return [
+        Verdict(
+            "old-path payments finished by the new build",
+            "at least 1",
+            f"{len(moved)} of {len(before)} (builds seen: {', '.join(sorted(builds))})",
+            bool(moved),
+        ),
+        Verdict(
+            "payments before the upgrade took the old path",
+            "all, at least 1",
+            f"{len(old_ok)} of {len(before)}",
+            bool(before) and len(old_ok) == len(before),
+        ),
+        Verdict(
+            "payments after the upgrade took the new path",
+            "all, at least 1",
+            f"{len(new_ok)} of {len(after)}",
+            bool(after) and len(new_ok) == len(after),
+        ),
+        Verdict(
+            "no non-determinism",
+            "0 failed workflow tasks",
+            str(evidence.nondeterminism),
+            evidence.nondeterminism == 0,
+        ),
+    ]

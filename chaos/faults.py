@@ -18,9 +18,18 @@ from typing import Any
 
 import msgspec
 
-from chaos.scenario import Fault, KnobsFault, LinkDownFault, ProcessFault, Scenario, ToxicFault
+from chaos.scenario import (
+    Fault,
+    KnobsFault,
+    LinkDownFault,
+    ProcessFault,
+    Scenario,
+    ToxicFault,
+    UpgradeFault,
+)
 from orchestrator.client import patch_knobs
 from orchestrator.stack.embedded import EmbeddedStack
+from orchestrator.workflows.builds import CURRENT_BUILD
 
 log = logging.getLogger("chaos.faults")
 
@@ -34,6 +43,7 @@ class FaultRecord:
     description: str
     planned_at_s: float
     planned_until_s: float
+    started_at_s: float | None = None
     applied_at_s: float | None = None
     reverted_at_s: float | None = None
     error: str | None = None
@@ -48,6 +58,8 @@ def describe(fault: Fault) -> str:
         return f"link {fault.link} down"
     if isinstance(fault, ProcessFault):
         return f"{fault.action} {fault.target}"
+    if isinstance(fault, UpgradeFault):
+        return f"roll out build {fault.build}"
     return f"{fault.simulator} knobs {fault.set}"
 
 
@@ -109,6 +121,8 @@ class FaultInjector:
                 process.signal(signal.SIGSTOP)
             else:
                 self.stack.restart(fault.target)
+        elif isinstance(fault, UpgradeFault):
+            self.stack.deploy(fault.build, drain_s=fault.duration_s)
         else:
             patch_knobs(self._admin_url(fault.simulator), **fault.set)
 
@@ -139,6 +153,7 @@ class FaultInjector:
         await asyncio.sleep(max(0.0, started + fault.at_s - time.monotonic()))
         try:
             self.active[index] = fault
+            record.started_at_s = time.monotonic() - started
             await asyncio.to_thread(self.apply, index, fault)
             record.applied_at_s = time.monotonic() - started
             await asyncio.sleep(
@@ -170,4 +185,7 @@ class FaultInjector:
             if not process.running:
                 self.stack.restart(name)
                 restored.append(f"restarted {name}")
+        if self.stack.build != CURRENT_BUILD:
+            self.stack.deploy(CURRENT_BUILD, drain_s=1.0)
+            restored.append(f"rolled out the current build {CURRENT_BUILD}")
         return restored

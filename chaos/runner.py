@@ -24,6 +24,7 @@ from chaos.evidence import (
     history_steps,
     late_callbacks_ignored,
     ledger_audit,
+    version_facts,
 )
 from chaos.expect import Verdict, evaluate
 from chaos.faults import FaultInjector, FaultRecord
@@ -66,6 +67,7 @@ class ScenarioRunner:
     def __init__(self, stack: EmbeddedStack, progress: Callable[[str], None] | None = None) -> None:
         self.stack = stack
         self.progress = progress or (lambda line: None)
+        self._faults: list[FaultRecord] = []
 
     def run(self, scenario: Scenario, seed: int | None = None) -> ScenarioResult:
         """Run one scenario; never raises for a failed expectation, only records it."""
@@ -93,6 +95,8 @@ class ScenarioRunner:
             config.saga = options
             write_config(config, self.stack.config_path)
             self.stack.restart("api")
+        if self.stack.build != scenario.build:
+            self.stack.deploy(scenario.build, drain_s=1.0)
         admin = config.admin_urls
         for url, knobs in (
             (admin.provider, scenario.simulators.provider),
@@ -118,6 +122,7 @@ class ScenarioRunner:
         )
         faults = FaultInjector(self.stack, scenario)
         result.payments, result.faults = driver.records, faults.records
+        self._faults = faults.records
         started = time.monotonic()
         sampler = asyncio.create_task(self._sample(driver, faults, result, started))
         try:
@@ -181,6 +186,13 @@ class ScenarioRunner:
             audit=await asyncio.to_thread(ledger_audit, config, driver.records),
             late_callbacks_ignored=late_callbacks_ignored(driver.records, charges),
         )
+        if scenario.expect.upgrade_paths:
+            ids = [r.payment_id for r in driver.records if r.payment_id]
+            facts = await version_facts(config, ids)
+            evidence.new_path, evidence.finished_on, evidence.nondeterminism = facts
+            upgrade = next((f for f in self._faults if f.kind == "upgrade"), None)
+            if upgrade and upgrade.started_at_s is not None and upgrade.applied_at_s is not None:
+                evidence.upgrade_window = (upgrade.started_at_s, upgrade.applied_at_s)
         sample = next(
             (
                 r

@@ -33,6 +33,7 @@ Link = Literal["temporal", "provider", "callbacks", "fraud", "notify"]
 Step = Literal["validate", "debit", "charge", "await_confirmation", "await_fraud"]
 State = Literal["pending", "processing", "succeeded", "failed", "cancelled"]
 CompensationKind = Literal["refund", "void", "fraud_check_cancelled"]
+Build = Literal["v1", "v2"]
 ProcessName = Literal[
     "temporal", "api", "sim-provider", "sim-fraud", "sim-notify",
     "worker-payments", "worker-accounts", "worker-fraud", "worker-notifications",
@@ -167,6 +168,13 @@ class ProcessFault(FaultBase, tag="process", tag_field="kind", kw_only=True):
     action: Literal["kill", "restart", "pause"]
 
 
+class UpgradeFault(FaultBase, tag="upgrade", tag_field="kind", kw_only=True):
+    """Roll out ``build``: start its workers, make it the current deployment version, wait
+    ``duration_s`` for the old build to drain, stop the old workers."""
+
+    build: Build
+
+
 class KnobsFault(FaultBase, tag="knobs", tag_field="kind", kw_only=True):
     """Change a simulator's knobs mid-run, restored after ``duration_s``."""
 
@@ -174,7 +182,7 @@ class KnobsFault(FaultBase, tag="knobs", tag_field="kind", kw_only=True):
     set: dict[str, Any]
 
 
-Fault = ToxicFault | LinkDownFault | ProcessFault | KnobsFault
+Fault = ToxicFault | LinkDownFault | ProcessFault | KnobsFault | UpgradeFault
 
 
 # -- expectations ----------------------------------------------------------------------------
@@ -205,6 +213,9 @@ class Expect(Strict, kw_only=True):
     """Money conserved, no double debit, refunds exactly once (DESIGN.md)."""
     notifications: bool = True
     """Every terminal payment produced a notification attempt."""
+    upgrade_paths: bool = False
+    """From histories: payments created before an upgrade took the old path, those created
+    after it the new one, and no workflow task failed with non-determinism."""
 
 
 class Scenario(Strict, kw_only=True):
@@ -214,6 +225,8 @@ class Scenario(Strict, kw_only=True):
     description: str
     tags: list[str] = msgspec.field(default_factory=list)
     seed: int = 1
+    build: Build = "v2"
+    """The worker build the scenario starts on (``orchestrator.workflows.builds``)."""
     workload: Workload = msgspec.field(default_factory=Workload)
     simulators: Simulators = msgspec.field(default_factory=Simulators)
     settings: Settings = msgspec.field(default_factory=Settings)

@@ -79,6 +79,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         state_dir=_state_dir(args),
         saga=SagaOptions(callback_timeout_s=args.callback_timeout),
         ui=not args.headless,
+        worker_versioning=True,
         # Temporal's default ports when free, so the plain `temporal` CLI needs no --address.
         temporal_port=preferred_port(7233),
         ui_port=preferred_port(8233),

@@ -46,6 +46,8 @@ class StackConfig(Base, kw_only=True):
     callback_url: str
     """Where the provider posts its callbacks: the ``callbacks`` link or the API."""
     toxiproxy_api: str | None = None
+    worker_versioning: bool = False
+    """Workers join the Worker Deployment ``payment-saga`` with their build id."""
     webhook_secret: str
     ledger_path: str
     api_keys_path: str

@@ -43,3 +43,32 @@ async def register_search_attributes(client: Client) -> None:
     except RPCError as exc:
         if "already" not in str(exc).lower():
             raise
+
+
+async def set_current_version(
+    config: StackConfig, deployment_name: str, build_id: str, *, wait_s: float = 20.0
+) -> None:
+    """Make a deployment version current (like `temporal worker deployment set-current-version`).
+
+    Retried for a while: the server learns of a version from its pollers, shortly after start.
+    """
+    from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
+
+    client = await connect(config)
+    request = SetWorkerDeploymentCurrentVersionRequest(
+        namespace=config.namespace,
+        deployment_name=deployment_name,
+        build_id=build_id,
+        identity="saga-stack",
+    )
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await client.workflow_service.set_worker_deployment_current_version(request)
+            return
+        except RPCError as exc:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"cannot make {deployment_name}.{build_id} current: {exc}"
+                ) from exc
+            await asyncio.sleep(0.5)

@@ -11,7 +11,8 @@ fraud          fraud            FraudCheckWorkflow and the scoring activity
 notifications  notifications    email/SMS activities
 =============  ===============  ==========================================================
 
-A worker writes ``<state_dir>/ready/<role>`` once it polls, and shuts down gracefully on SIGTERM.
+A worker writes ``<state_dir>/ready/<role>@<build>`` once it polls, and shuts down gracefully on
+SIGTERM. ``--build`` picks the workflow code (see ``orchestrator.workflows.builds``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.worker import Worker
+from temporalio.common import WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from orchestrator.activities.accounts import AccountActivities
 from orchestrator.activities.fraud import FraudActivities
@@ -38,8 +40,7 @@ from orchestrator.config import StackConfig, load_config
 from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 from orchestrator.temporal_client import connect
-from orchestrator.workflows.fraud import FraudCheckWorkflow
-from orchestrator.workflows.payment import PaymentWorkflow
+from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME
 
 log = logging.getLogger("orchestrator.workers")
 
@@ -53,7 +54,7 @@ class Role:
     """What one worker process serves."""
 
     task_queue: str
-    workflows: Sequence[type] = ()
+    workflow_names: Sequence[str] = ()
     activities: Callable[[StackConfig, httpx.AsyncClient], list[Callable[..., Any]]] = field(
         default=lambda config, http: []
     )
@@ -78,31 +79,51 @@ def _notify(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., 
 
 
 ROLES: dict[str, Role] = {
-    "payments": Role(PAYMENTS_QUEUE, [PaymentWorkflow], _provider),
+    "payments": Role(PAYMENTS_QUEUE, ["PaymentWorkflow"], _provider),
     "accounts": Role(ACCOUNTS_QUEUE, [], _accounts),
-    "fraud": Role(FRAUD_QUEUE, [FraudCheckWorkflow], _fraud),
+    "fraud": Role(FRAUD_QUEUE, ["FraudCheckWorkflow"], _fraud),
     "notifications": Role(NOTIFICATIONS_QUEUE, [], _notify),
 }
 
 
-async def run_worker(role_name: str, config: StackConfig, stop: asyncio.Event) -> None:
-    """Serve one role until ``stop`` is set."""
+def workflows_of(role: Role, build: str) -> list[type]:
+    """The workflow classes a role runs in a build."""
+    return [BUILDS[build][name] for name in role.workflow_names]
+
+
+def ready_file(config: StackConfig, role: str, build: str) -> Path:
+    """Written once the worker polls; the stack waits for it."""
+    return Path(config.state_dir) / "ready" / f"{role}@{build}"
+
+
+async def run_worker(
+    role_name: str, config: StackConfig, stop: asyncio.Event, build: str = CURRENT_BUILD
+) -> None:
+    """Serve one role of one build until ``stop`` is set."""
     role = ROLES[role_name]
     client = await connect(config, worker=True)
+    deployment = (
+        WorkerDeploymentConfig(
+            version=WorkerDeploymentVersion(DEPLOYMENT_NAME, build), use_worker_versioning=True
+        )
+        if config.worker_versioning
+        else None
+    )
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
         worker = Worker(
             client,
             task_queue=role.task_queue,
-            workflows=list(role.workflows),
+            workflows=workflows_of(role, build),
             activities=role.activities(config, http),
             graceful_shutdown_timeout=timedelta(seconds=5),
+            deployment_config=deployment,
         )
         await stack.enter_async_context(worker)
-        ready = Path(config.state_dir) / "ready" / role_name
+        ready = ready_file(config, role_name, build)
         ready.parent.mkdir(parents=True, exist_ok=True)
         ready.touch()
-        log.info("worker %s polling %s", role_name, role.task_queue)
+        log.info("worker %s (build %s) polling %s", role_name, build, role.task_queue)
         await stop.wait()
         ready.unlink(missing_ok=True)
 
@@ -112,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.workers")
     parser.add_argument("role", choices=sorted(ROLES))
     parser.add_argument("--config", required=True, help="stack config.json")
+    parser.add_argument("--build", choices=sorted(BUILDS), default=CURRENT_BUILD)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config(args.config)
@@ -121,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(args.role, config, stop)
+        await run_worker(args.role, config, stop, args.build)
 
     asyncio.run(serve())
 

@@ -12,9 +12,11 @@ Layout of the state directory::
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
 import sysconfig
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,9 @@ from orchestrator.errors import StackError
 from orchestrator.ledger import Ledger
 from orchestrator.models import SagaOptions
 from orchestrator.stack.processes import ManagedProcess, free_port, http_ok, port_open
-from orchestrator.workers import ROLES
+from orchestrator.temporal_client import set_current_version
+from orchestrator.workers import ROLES, ready_file
+from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
 
 # user -> (opening balance in minor units, active, allowed methods or None for all)
 DEMO_ACCOUNTS: dict[str, tuple[int, bool, tuple[str, ...] | None]] = {
@@ -64,6 +68,9 @@ class StackOptions:
     notify_knobs: str = "{}"
     temporal_port: int | None = None  # None: any free port
     ui_port: int | None = None
+    worker_versioning: bool = False
+    """Workers join the Worker Deployment ``payment-saga``; ``build`` is made current."""
+    build: str = CURRENT_BUILD
     toxiproxy: Literal["auto", "on", "off"] = "auto"
     """``auto``: put Toxiproxy on every link when its server is installed; ``on``: require it."""
 
@@ -82,6 +89,8 @@ class EmbeddedStack:
         self.toxiproxy_server = self._toxiproxy_binary()
         self.toxiproxy_port = free_port() if self.toxiproxy_server else None
         self.links: Links | None = None
+        self.build = options.build
+        self.build = options.build
 
     def _toxiproxy_binary(self) -> str | None:
         if self.options.toxiproxy == "off":
@@ -124,6 +133,7 @@ class EmbeddedStack:
             toxiproxy_api=f"http://127.0.0.1:{self.toxiproxy_port}"
             if self.toxiproxy_port
             else None,
+            worker_versioning=self.options.worker_versioning,
             webhook_secret=secrets.token_hex(32),
             ledger_path=str(self.state_dir / "ledger.db"),
             api_keys_path=str(self.state_dir / "api-keys.json"),
@@ -193,12 +203,25 @@ class EmbeddedStack:
         return self.state_dir / "logs" / f"{name}.log"
 
     def _python(
-        self, name: str, module: str, *args: str, ready: Callable[[], bool]
+        self, name: str, module: str, *args: str, ready: Callable[[], bool], log: str | None = None
     ) -> ManagedProcess:
-        return ManagedProcess(name, [sys.executable, "-m", module, *args], self._log(name), ready)
+        argv = [sys.executable, "-m", module, *args]
+        return ManagedProcess(name, argv, self._log(log or name), ready)
 
-    def _worker_ready(self, role: str) -> Callable[[], bool]:
-        return lambda: (self.state_dir / "ready" / role).exists()
+    def _worker(self, config: StackConfig, role: str, build: str) -> ManagedProcess:
+        ready = ready_file(config, role, build)
+        ready.unlink(missing_ok=True)
+        return self._python(
+            f"worker-{role}",
+            "orchestrator.workers",
+            role,
+            "--config",
+            str(self.config_path),
+            "--build",
+            build,
+            ready=ready.exists,
+            log=f"worker-{role}@{build}",
+        )
 
     def start(self) -> StackConfig:
         """Start everything, in dependency order; on failure stop what started and raise."""
@@ -235,21 +258,9 @@ class EmbeddedStack:
                 cfg,
                 ready=http_ok(f"{config.api_url}/health"),
             ),
-            *(
-                self._python(
-                    f"worker-{role}",
-                    "orchestrator.workers",
-                    role,
-                    "--config",
-                    cfg,
-                    ready=self._worker_ready(role),
-                )
-                for role in ROLES
-            ),
+            *(self._worker(config, role, self.build) for role in ROLES),
         ]
         try:
-            for role in ROLES:
-                (self.state_dir / "ready" / role).unlink(missing_ok=True)
             # Launch all at once (imports dominate start-up), then wait for each to be ready.
             for process in specs:
                 if process.name in self.processes:
@@ -258,17 +269,49 @@ class EmbeddedStack:
                 process.launch()
             for process in specs:
                 process.wait_ready()
+            if config.worker_versioning:
+                asyncio.run(set_current_version(config, DEPLOYMENT_NAME, self.build))
         except BaseException:
             self.stop()
             raise
         return config
 
+    def deploy(self, build: str, drain_s: float = 2.0) -> None:
+        """Roll out a build: start its workers, make it current, let the old one drain, stop it.
+
+        Needs ``worker_versioning``: the server then routes each workflow task by the workflow's
+        versioning behaviour (AUTO_UPGRADE payments move to the new build, PINNED fraud checks
+        finish on the old one, hence the drain).
+        """
+        config = self.config
+        assert config is not None
+        if not config.worker_versioning:
+            raise StackError("a rolling deploy needs a stack started with worker_versioning")
+        new = {f"worker-{role}": self._worker(config, role, build) for role in ROLES}
+        try:
+            for process in new.values():
+                process.launch()
+            for process in new.values():
+                process.wait_ready()
+            asyncio.run(set_current_version(config, DEPLOYMENT_NAME, build))
+        except BaseException:
+            for process in new.values():
+                process.stop()
+            raise
+        time.sleep(drain_s)
+        for name, process in new.items():
+            self.processes[name].stop()
+            self.processes[name] = process
+        self.build = build
+
     def restart(self, name: str) -> None:
         """Stop one process and start it again with the same command line and ports."""
         process = self.processes[name]
         process.stop()
-        if name.startswith("worker-"):
-            (self.state_dir / "ready" / name.removeprefix("worker-")).unlink(missing_ok=True)
+        if name.startswith("worker-") and self.config is not None:
+            ready_file(self.config, name.removeprefix("worker-"), self.build).unlink(
+                missing_ok=True
+            )
         process.start()
 
     def _start_links(self, config: StackConfig) -> None:

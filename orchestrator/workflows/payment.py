@@ -16,7 +16,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState
 
 with workflow.unsafe.imports_passed_through():
@@ -83,9 +83,12 @@ def _error_type(err: BaseException) -> str | None:
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
-@workflow.defn
+@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)  # why: see workflows.builds
 class PaymentWorkflow:
     """One payment, from validation to a terminal state and the user's notification."""
+
+    #: Patches this build does not have yet; only the previous build (workflows.builds) sets it.
+    UNRELEASED_PATCHES: frozenset[str] = frozenset()
 
     @workflow.init
     def __init__(self, request: PaymentRequest) -> None:
@@ -194,7 +197,7 @@ class PaymentWorkflow:
             return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
         # Added in a later release. Payments started before it replay without the marker and
         # keep the old path; see "Safe upgrades" in the README for this patch's life.
-        if workflow.patched(VELOCITY_CHECK_PATCH):
+        if self._patched(VELOCITY_CHECK_PATCH):
             velocity = await workflow.execute_activity_method(
                 AccountActivities.check_velocity,
                 VelocityRequest(
@@ -406,6 +409,9 @@ class PaymentWorkflow:
             return
         self._notification = f"sent:{notification_id}"
         self._log("notified", channel)
+
+    def _patched(self, patch_id: str) -> bool:
+        return patch_id not in self.UNRELEASED_PATCHES and workflow.patched(patch_id)
 
     def _set_state(self, state: PaymentState, step: str) -> None:
         self._state = state

@@ -19,5 +19,6 @@ def chaos_stack() -> Iterator[EmbeddedStack]:
     if find_toxiproxy_server() is None:
         require_binary("toxiproxy-server", INSTALL_HINT)
     state_dir = Path(tempfile.mkdtemp(prefix="saga-scenarios-"))
-    with EmbeddedStack(StackOptions(state_dir=state_dir, ui=False, toxiproxy="on")) as stack:
+    options = StackOptions(state_dir=state_dir, ui=False, toxiproxy="on", worker_versioning=True)
+    with EmbeddedStack(options) as stack:
         yield stack

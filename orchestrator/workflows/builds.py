@@ -1,0 +1,47 @@
+"""Worker builds: which workflow code each build id runs.
+
+``v2`` is the current code. ``v1`` is the build before the velocity check: the same workflow
+with that patch switched off, so it never calls ``workflow.patched("velocity-check")`` and runs
+exactly the pre-patch path. Keeping the previous build runnable lets the harness rehearse a
+rolling upgrade (the ``rolling-upgrade`` scenario) against the real server.
+
+Versioning behaviour per workflow type (Worker Deployment Versioning):
+
+- ``PaymentWorkflow``: AUTO_UPGRADE. A payment can wait minutes for its callback, so draining
+  old workers before every deploy is slow; payments move to the new build at their next task,
+  which is safe because every change is patched and the replay gate proves old histories replay.
+- ``FraudCheckWorkflow``: PINNED. It lives for seconds, so old workers drain almost at once,
+  and a pinned child never has to replay on code it did not start on.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.common import VersioningBehavior
+
+with workflow.unsafe.imports_passed_through():
+    from orchestrator.models import PaymentOutcome, PaymentRequest
+    from orchestrator.workflows.fraud import FraudCheckWorkflow
+    from orchestrator.workflows.payment import VELOCITY_CHECK_PATCH, PaymentWorkflow
+
+CURRENT_BUILD = "v2"
+DEPLOYMENT_NAME = "payment-saga"
+
+
+@workflow.defn(name="PaymentWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class PaymentWorkflowV1(PaymentWorkflow):
+    """The previous build: the velocity check had not been written yet."""
+
+    UNRELEASED_PATCHES = frozenset({VELOCITY_CHECK_PATCH})
+
+    @workflow.run
+    async def run(self, request: PaymentRequest) -> PaymentOutcome:
+        """As in the current build."""
+        return await super().run(request)
+
+
+#: build id -> workflow type name -> the class that build runs for it
+BUILDS: dict[str, dict[str, type]] = {
+    "v1": {"PaymentWorkflow": PaymentWorkflowV1, "FraudCheckWorkflow": FraudCheckWorkflow},
+    "v2": {"PaymentWorkflow": PaymentWorkflow, "FraudCheckWorkflow": FraudCheckWorkflow},
+}
