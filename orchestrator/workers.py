@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from orchestrator.activities.accounts import AccountActivities
@@ -40,7 +40,7 @@ from orchestrator.config import StackConfig, load_config
 from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 from orchestrator.temporal_client import connect
-from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME
+from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
 
 log = logging.getLogger("orchestrator.workers")
 
@@ -102,9 +102,14 @@ async def run_worker(
     """Serve one role of one build until ``stop`` is set."""
     role = ROLES[role_name]
     client = await connect(config, worker=True)
+    behaviours = {VERSIONING[name] for name in role.workflow_names}
     deployment = (
         WorkerDeploymentConfig(
-            version=WorkerDeploymentVersion(DEPLOYMENT_NAME, build), use_worker_versioning=True
+            version=WorkerDeploymentVersion(DEPLOYMENT_NAME, build),
+            use_worker_versioning=True,
+            default_versioning_behavior=behaviours.pop()
+            if behaviours
+            else VersioningBehavior.UNSPECIFIED,
         )
         if config.worker_versioning
         else None

@@ -5,7 +5,9 @@ with that patch switched off, so it never calls ``workflow.patched("velocity-che
 exactly the pre-patch path. Keeping the previous build runnable lets the harness rehearse a
 rolling upgrade (the ``rolling-upgrade`` scenario) against the real server.
 
-Versioning behaviour per workflow type (Worker Deployment Versioning):
+Versioning behaviour per workflow type (Worker Deployment Versioning), set as the default of the
+one worker role that runs that type (``VERSIONING``, used by ``orchestrator.workers``), so the
+workflow code itself stays valid for unversioned workers too:
 
 - ``PaymentWorkflow``: AUTO_UPGRADE. A payment can wait minutes for its callback, so draining
   old workers before every deploy is slow; payments move to the new build at their next task,
@@ -24,11 +26,16 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.workflows.fraud import FraudCheckWorkflow
     from orchestrator.workflows.payment import VELOCITY_CHECK_PATCH, PaymentWorkflow
 
+VERSIONING = {
+    "PaymentWorkflow": VersioningBehavior.AUTO_UPGRADE,
+    "FraudCheckWorkflow": VersioningBehavior.PINNED,
+}
+
 CURRENT_BUILD = "v2"
 DEPLOYMENT_NAME = "payment-saga"
 
 
-@workflow.defn(name="PaymentWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name="PaymentWorkflow")
 class PaymentWorkflowV1(PaymentWorkflow):
     """The previous build: the velocity check had not been written yet."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.fraud import FraudActivities
@@ -20,7 +20,7 @@ SCORING_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.PINNED)  # why: see workflows.builds
+@workflow.defn
 class FraudCheckWorkflow:
     """Scores one payment; cancelling it (the parent was cancelled) cancels the scoring."""
 

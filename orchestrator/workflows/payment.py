@@ -16,7 +16,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, VersioningBehavior
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState
 
 with workflow.unsafe.imports_passed_through():
@@ -83,7 +83,7 @@ def _error_type(err: BaseException) -> str | None:
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
-@workflow.defn(versioning_behavior=VersioningBehavior.AUTO_UPGRADE)  # why: see workflows.builds
+@workflow.defn
 class PaymentWorkflow:
     """One payment, from validation to a terminal state and the user's notification."""
 
