@@ -43,7 +43,7 @@ def timeline_svg(result: ScenarioResult, width: int = 760, height: int = 260) ->
         f'<rect width="{width}" height="{height}" fill="white"/>',
     ]
     for i, fault in enumerate(result.faults):
-        start = fault.applied_at_s if fault.applied_at_s is not None else fault.planned_at_s
+        start = fault.started_at_s if fault.started_at_s is not None else fault.planned_at_s
         end = fault.reverted_at_s if fault.reverted_at_s is not None else fault.planned_until_s
         colour = FAULT_COLOURS[i % len(FAULT_COLOURS)]
         parts.append(
