@@ -18,7 +18,6 @@ import yaml
 from chaos.errors import ScenarioError
 from chaos.links import LINKS
 from orchestrator.models import SagaOptions
-from simulators.common import Knobs
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
@@ -238,20 +237,6 @@ class Scenario(Strict, kw_only=True):
         """Whether any fault acts on a link."""
         return any(isinstance(f, ToxicFault | LinkDownFault) for f in self.faults)
 
-    @property
-    def method_s(self) -> float:
-        """How long the workload and fault timeline last, in seconds."""
-        sending = (
-            (self.workload.payments / self.workload.rate_per_s) if self.workload.rate_per_s else 0
-        )
-        return max([sending, *(f.at_s + f.duration_s for f in self.faults)])
-
-
-KNOB_TYPES: dict[str, type[Knobs]] = {
-    "provider": ProviderKnobs,
-    "fraud": FraudKnobs,
-    "notifications": NotificationKnobs,
-}
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -88,3 +90,14 @@ def provider_charges(provider_url: str) -> list[dict[str, Any]]:
     """Every charge the provider holds (for the ledger check)."""
     charges: list[dict[str, Any]] = httpx.get(f"{provider_url}/charges", timeout=10).json()
     return charges
+
+
+@contextmanager
+def knobs_changed(base_url: str, **changes: Any) -> Iterator[None]:
+    """Change some of a simulator's knobs for the duration of a block, then put them back."""
+    before = patch_knobs(base_url)  # an empty patch reads the current knobs
+    patch_knobs(base_url, **changes)
+    try:
+        yield
+    finally:
+        patch_knobs(base_url, **{key: before[key] for key in changes})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.audit import AuditReport, audit
-from orchestrator.client import SagaClient, patch_knobs, provider_charges
+from orchestrator.client import SagaClient, knobs_changed, provider_charges
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
 from orchestrator.models import SagaOptions
@@ -71,17 +71,12 @@ CASES = [
 
 def run_case(case: Case, config: StackConfig, client: SagaClient) -> dict[str, Any]:
     """Run one case with its provider knobs, then put the knobs back."""
-    previous = patch_knobs(config.admin_urls.provider)
-    if case.knobs:
-        patch_knobs(config.admin_urls.provider, **case.knobs)
-    try:
+    with knobs_changed(config.admin_urls.provider, **case.knobs):
         payment_id = client.pay(case.user, case.amount, case.method)["payment_id"]
         if case.cancel_at_step:
             client.wait(payment_id, until=case.cancel_at_step)
             client.cancel(payment_id)
         return client.wait(payment_id, timeout_s=60)
-    finally:
-        patch_knobs(config.admin_urls.provider, **{k: previous[k] for k in case.knobs})
 
 
 def render_table(rows: list[list[str]]) -> str:

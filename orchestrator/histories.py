@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 
-from orchestrator.client import SagaClient, patch_knobs
+from orchestrator.client import SagaClient, knobs_changed
 from orchestrator.models import ChargeRetry, SagaOptions
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 
@@ -79,11 +80,11 @@ def record_one(stack: EmbeddedStack, recording: Recording) -> tuple[str, dict[st
         "fraud": config.admin_urls.fraud,
         "notify": config.admin_urls.notify,
     }
-    saved = {sim: patch_knobs(urls[sim]) for sim in recording.knobs}
     client = SagaClient(config.api_url, stack.api_keys[recording.user])
-    try:
+    with ExitStack() as cleanup:
+        cleanup.callback(client.close)
         for sim, knobs in recording.knobs.items():
-            patch_knobs(urls[sim], **knobs)
+            cleanup.enter_context(knobs_changed(urls[sim], **knobs))
         payment_id = client.pay(recording.user, recording.amount, "card")["payment_id"]
         if recording.stop_at:
             return payment_id, client.wait(payment_id, until=recording.stop_at)
@@ -91,10 +92,6 @@ def record_one(stack: EmbeddedStack, recording: Recording) -> tuple[str, dict[st
             client.wait(payment_id, until=recording.cancel_at)
             client.cancel(payment_id)
         return payment_id, client.wait(payment_id)
-    finally:
-        client.close()
-        for sim, knobs in saved.items():
-            patch_knobs(urls[sim], **{k: knobs[k] for k in recording.knobs[sim]})
 
 
 async def _export(address: str, payment_id: str) -> str:

@@ -38,11 +38,6 @@ class Compensations:
         """Forget everything: the saga committed."""
         self._stack.clear()
 
-    @property
-    def pending(self) -> list[Compensation]:
-        """Kinds still registered, in the order they would run."""
-        return [kind for kind, _ in reversed(self._stack)]
-
     async def unwind(
         self, on_result: Callable[[Compensation, str | None, str | None], None]
     ) -> None:
