@@ -126,10 +126,9 @@ class FaultInjector:
         else:
             patch_knobs(self._admin_url(fault.simulator), **fault.set)
 
-    def revert(self, fault: Fault) -> None:
+    def revert(self, index: int, fault: Fault) -> None:
         """Undo one fault (blocking)."""
         if isinstance(fault, ToxicFault):
-            index = next(i for i, f in self.active.items() if f is fault)
             self._links().remove_toxic(fault.link, f"fault{index}")
         elif isinstance(fault, LinkDownFault):
             self._links().set_enabled(fault.link, True)
@@ -159,7 +158,7 @@ class FaultInjector:
             await asyncio.sleep(
                 max(0.0, started + fault.at_s + fault.duration_s - time.monotonic())
             )
-            await asyncio.to_thread(self.revert, fault)
+            await asyncio.to_thread(self.revert, index, fault)
             self.active.pop(index, None)
             record.reverted_at_s = time.monotonic() - started
         except Exception as exc:
@@ -171,7 +170,7 @@ class FaultInjector:
         restored = []
         for index, fault in reversed(list(self.active.items())):
             try:
-                self.revert(fault)
+                self.revert(index, fault)
                 restored.append(describe(fault))
             except Exception as exc:
                 restored.append(f"{describe(fault)}: revert failed ({exc}); restoring by reset")

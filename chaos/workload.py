@@ -181,6 +181,7 @@ class WorkloadDriver:
         record.cancel_sent = response.status_code == 202
 
     async def _fresh_status(self, record: PaymentRecord) -> dict[str, Any]:
+        """The payment's status now, or ``{}`` if the API did not answer with one."""
         try:
             response = await self.http.get(
                 f"/payments/{record.payment_id}", headers=self._auth(record.user)
@@ -193,14 +194,8 @@ class WorkloadDriver:
         """Refresh one payment's status from the API (kept on the record)."""
         if record.payment_id is None or record.done:
             return record.status
-        try:
-            response = await self.http.get(
-                f"/payments/{record.payment_id}", headers=self._auth(record.user)
-            )
-        except httpx.HTTPError:
-            return record.status
-        if response.status_code == 200:
-            record.status = response.json()
+        if fresh := await self._fresh_status(record):
+            record.status = fresh
         return record.status
 
     async def _invalid_requests(self) -> None:

@@ -112,7 +112,6 @@ class EmbeddedStack:
     def _prepare(self) -> StackConfig:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in ("api", "provider", "fraud", "notify")}
-        ports["temporal"] = ports["callbacks"] = 0  # upstreams of their links, set below
         upstream = {**ports, "temporal": self.temporal_port, "callbacks": ports["api"]}
         # With Toxiproxy, each link listens on its own port and forwards to its upstream.
         self.link_ports = {link: free_port() for link in LINKS} if self.toxiproxy_port else {}
