@@ -83,6 +83,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         # Temporal's default ports when free, so the plain `temporal` CLI needs no --address.
         temporal_port=preferred_port(7233),
         ui_port=preferred_port(8233),
+        prometheus_port=preferred_port(9090),
     )
     stack = EmbeddedStack(options)
     try:
@@ -92,6 +93,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Temporal:     {address}  (plain CLI: temporal ... --address {address})")
         if stack.ui_url:
             print(f"Temporal UI:  {stack.ui_url}")
+        if stack.prometheus_url:
+            print(f"Prometheus:   {stack.prometheus_url}  (try: saga_payments_finished_total)")
+        else:
+            print("Prometheus:   not started (not on PATH; see README, Observability)")
         urls = config.admin_urls
         print(f"Simulators:   provider {urls.provider}  fraud {urls.fraud}  notify {urls.notify}")
         print(f"State, logs:  {stack.state_dir}")

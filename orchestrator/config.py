@@ -46,6 +46,8 @@ class StackConfig(Base, kw_only=True):
     callback_url: str
     """Where the provider posts its callbacks: the ``callbacks`` link or the API."""
     toxiproxy_api: str | None = None
+    prometheus_url: str | None = None
+    """Prometheus, when the stack runs one: k6 remote-writes to it, reports query it."""
     worker_versioning: bool = False
     """Workers join the Worker Deployment ``payment-saga`` with their build id."""
     webhook_secret: str

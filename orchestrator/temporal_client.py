@@ -6,13 +6,20 @@ import asyncio
 import time
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from orchestrator.config import StackConfig
 from orchestrator.errors import StackError
 
 
-async def connect(config: StackConfig, *, wait_s: float = 30.0, worker: bool = False) -> Client:
+async def connect(
+    config: StackConfig,
+    *,
+    wait_s: float = 30.0,
+    worker: bool = False,
+    runtime: Runtime | None = None,
+) -> Client:
     """Connect, retrying while the server comes up (it may be restarting under chaos).
 
     Workers dial through the ``temporal`` link so that scenarios can cut them off.
@@ -21,7 +28,7 @@ async def connect(config: StackConfig, *, wait_s: float = 30.0, worker: bool = F
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return await Client.connect(address, namespace=config.namespace)
+            return await Client.connect(address, namespace=config.namespace, runtime=runtime)
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() > deadline:
                 raise StackError(f"cannot reach Temporal at {address}: {exc}") from exc

@@ -30,15 +30,18 @@ from typing import Any
 
 import httpx
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from orchestrator.activities.accounts import AccountActivities
 from orchestrator.activities.fraud import FraudActivities
+from orchestrator.activities.instrumentation import ActivityMetrics
 from orchestrator.activities.notifications import NotificationActivities
 from orchestrator.activities.provider import ProviderActivities
 from orchestrator.config import StackConfig, load_config
 from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
+from orchestrator.telemetry import sdk_runtime, serve_metrics
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
 
@@ -97,11 +100,15 @@ def ready_file(config: StackConfig, role: str, build: str) -> Path:
 
 
 async def run_worker(
-    role_name: str, config: StackConfig, stop: asyncio.Event, build: str = CURRENT_BUILD
+    role_name: str,
+    config: StackConfig,
+    stop: asyncio.Event,
+    build: str = CURRENT_BUILD,
+    runtime: Runtime | None = None,
 ) -> None:
     """Serve one role of one build until ``stop`` is set."""
     role = ROLES[role_name]
-    client = await connect(config, worker=True)
+    client = await connect(config, worker=True, runtime=runtime)
     behaviours = {VERSIONING[name] for name in role.workflow_names}
     deployment = (
         WorkerDeploymentConfig(
@@ -123,6 +130,7 @@ async def run_worker(
             activities=role.activities(config, http),
             graceful_shutdown_timeout=timedelta(seconds=5),
             deployment_config=deployment,
+            interceptors=[ActivityMetrics()],
         )
         await stack.enter_async_context(worker)
         ready = ready_file(config, role_name, build)
@@ -139,16 +147,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("role", choices=sorted(ROLES))
     parser.add_argument("--config", required=True, help="stack config.json")
     parser.add_argument("--build", choices=sorted(BUILDS), default=CURRENT_BUILD)
+    parser.add_argument("--metrics-port", type=int, help="serve activity metrics here")
+    parser.add_argument("--sdk-metrics-port", type=int, help="serve Temporal SDK metrics here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config(args.config)
+    if args.metrics_port:
+        serve_metrics(args.metrics_port)
+    runtime = (
+        sdk_runtime(args.sdk_metrics_port, f"worker-{args.role}") if args.sdk_metrics_port else None
+    )
 
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(args.role, config, stop, args.build)
+        await run_worker(args.role, config, stop, args.build, runtime)
 
     asyncio.run(serve())
 

@@ -17,6 +17,7 @@ from litestar import Litestar, Request, Response, get, patch
 from litestar.types import ASGIApp
 
 from orchestrator.api.problems import problem_response
+from orchestrator.telemetry import metrics_endpoint
 
 
 class Knobs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,7 +61,7 @@ class KnobBox(Generic[K]):
 
 
 def admin_handlers(box: KnobBox[Any]) -> list[Any]:
-    """Route handlers for /health and /admin/knobs bound to ``box``."""
+    """Route handlers for /health, /metrics and /admin/knobs bound to ``box``."""
 
     @get("/health", sync_to_thread=False)
     def health() -> dict[str, str]:
@@ -78,7 +79,7 @@ def admin_handlers(box: KnobBox[Any]) -> list[Any]:
             return problem_response(422, "Invalid knobs", str(exc), errors=[str(exc)])
         return Response(msgspec.to_builtins(knobs))
 
-    return [health, read_knobs, change_knobs]
+    return [health, read_knobs, change_knobs, metrics_endpoint]
 
 
 def parse_args(prog: str, argv: Sequence[str] | None) -> argparse.Namespace:

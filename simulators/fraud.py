@@ -14,6 +14,7 @@ import msgspec
 from litestar import Litestar, Response, post
 
 from orchestrator.api.problems import problem_response
+from orchestrator.metrics import SIM_FRAUD_SCORES
 from simulators.common import (
     KnobBox,
     Knobs,
@@ -52,6 +53,7 @@ def create_app(box: KnobBox[FraudKnobs]) -> Litestar:
         knobs = box.knobs
         await asyncio.sleep(box.jittered_s(knobs.delay_ms, knobs.delay_jitter_ms))
         if box.chance(knobs.error_rate):
+            SIM_FRAUD_SCORES.labels("error").inc()
             return problem_response(503, "Scoring unavailable", "injected error")
         reasons = []
         if data.user_id in knobs.blocked_users:
@@ -62,6 +64,7 @@ def create_app(box: KnobBox[FraudKnobs]) -> Litestar:
             reasons.append("random_fail")
         score_value = 0.95 if reasons else round(box.rng.uniform(0.0, 0.3), 3)
         verdict = "fail" if reasons else "pass"
+        SIM_FRAUD_SCORES.labels(verdict).inc()
         return Response({"verdict": verdict, "score": score_value, "reasons": reasons})
 
     return Litestar([score, *admin_handlers(box)])

@@ -14,6 +14,7 @@ import msgspec
 from litestar import Litestar, Response, get, post
 
 from orchestrator.api.problems import problem_response
+from orchestrator.metrics import SIM_NOTIFICATIONS
 from simulators.common import (
     KnobBox,
     Knobs,
@@ -51,8 +52,10 @@ def create_app(box: KnobBox[NotificationKnobs]) -> Litestar:
         await asyncio.sleep(box.knobs.latency_ms / 1000)
         if box.chance(box.knobs.failure_rate):
             failures.append(data.notification_id)
+            SIM_NOTIFICATIONS.labels(data.channel, "failed").inc()
             return problem_response(503, "Notifications unavailable", "injected failure")
         outbox.setdefault(data.notification_id, data)
+        SIM_NOTIFICATIONS.labels(data.channel, "sent").inc()
         return Response({"notification_id": data.notification_id}, status_code=201)
 
     @get("/notifications", sync_to_thread=False)

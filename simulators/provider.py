@@ -25,6 +25,7 @@ from litestar.types import Receive, Scope, Send
 from orchestrator import signing
 from orchestrator.api.problems import problem_response
 from orchestrator.config import load_config
+from orchestrator.metrics import SIM_PROVIDER_CALLBACKS, SIM_PROVIDER_CHARGES, SIM_PROVIDER_FAULTS
 from simulators.common import (
     KnobBox,
     Knobs,
@@ -119,6 +120,8 @@ class FaultInjector:
                 self.state.box.jittered_s(knobs.latency_ms, knobs.latency_jitter_ms)
             )
             fault = self.state.fault_for(key) if key else None
+            if fault:
+                SIM_PROVIDER_FAULTS.labels(fault).inc()
             emit = cast("Callable[[dict[str, Any]], Awaitable[None]]", send)
             if fault in ("http_500", "http_503"):
                 status = 500 if fault == "http_500" else 503
@@ -155,9 +158,11 @@ def create_app(state: ProviderState) -> FaultInjector:
         data: ChargeBody, idempotency_key: Annotated[str, Parameter(header="Idempotency-Key")]
     ) -> Response[Any]:
         if idempotency_key in state.voided_keys:
+            SIM_PROVIDER_CHARGES.labels("refused_voided").inc()
             return problem_response(409, "Charge voided", f"{idempotency_key} was voided")
         existing = state.charges.get(idempotency_key)
         if existing is not None:
+            SIM_PROVIDER_CHARGES.labels("replayed").inc()
             return _charge_answer(existing, status=200)
         knobs = state.box.knobs
         declined = state.box.chance(knobs.decline_rate)
@@ -170,12 +175,17 @@ def create_app(state: ProviderState) -> FaultInjector:
             status="declined" if declined else "authorized",
         )
         state.charges[idempotency_key] = charge
+        SIM_PROVIDER_CHARGES.labels(charge.outcome if declined else "accepted").inc()
         if declined and not knobs.decline_via_callback:
             return problem_response(
                 402, "Card declined", "the issuer declined the charge", charge_id=charge.charge_id
             )
-        if not state.box.chance(knobs.missing_callback_rate):
+        if state.box.chance(knobs.missing_callback_rate):
+            SIM_PROVIDER_CALLBACKS.labels("dropped").inc()
+        else:
             copies = 2 if state.box.chance(knobs.duplicate_callback_rate) else 1
+            if copies > 1:
+                SIM_PROVIDER_CALLBACKS.labels("duplicated").inc()
             task = asyncio.create_task(_deliver_callbacks(state, charge, copies))
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
@@ -264,9 +274,11 @@ async def _post_until_acknowledged(
         try:
             response = await client.post(state.callback_url, content=body, headers=headers)
             if response.status_code < 500:
+                SIM_PROVIDER_CALLBACKS.labels("delivered").inc()
                 return
         except httpx.HTTPError as exc:
             log.warning("callback delivery failed: %r", exc)
+        SIM_PROVIDER_CALLBACKS.labels("delivery_failed").inc()
         await asyncio.sleep(delay)
         delay = min(delay * 2, 8.0)
 

@@ -6,6 +6,7 @@ import httpx
 from temporalio import activity
 
 from orchestrator.activities.http import post_json, refuse
+from orchestrator.metrics import NOTIFICATIONS
 from orchestrator.models import NotificationRequest, NotificationResult
 
 
@@ -22,17 +23,24 @@ class NotificationActivities:
         message = f"Your payment {request.payment_id} is {request.state}"
         if request.reason:
             message += f" ({request.reason})"
-        response = await post_json(
-            self.client,
-            f"{self.base_url}/notifications",
-            {
-                "notification_id": request.notification_id,
-                "payment_id": request.payment_id,
-                "user_id": request.user_id,
-                "channel": request.channel,
-                "message": message,
-            },
-        )
-        if response.status_code >= 400:
-            raise refuse(f"notification refused ({response.status_code})", "NotificationRejected")
+        try:
+            response = await post_json(
+                self.client,
+                f"{self.base_url}/notifications",
+                {
+                    "notification_id": request.notification_id,
+                    "payment_id": request.payment_id,
+                    "user_id": request.user_id,
+                    "channel": request.channel,
+                    "message": message,
+                },
+            )
+            if response.status_code >= 400:
+                raise refuse(
+                    f"notification refused ({response.status_code})", "NotificationRejected"
+                )
+        except Exception:
+            NOTIFICATIONS.labels(request.channel, "failed").inc()
+            raise
+        NOTIFICATIONS.labels(request.channel, "sent").inc()
         return NotificationResult(notification_id=request.notification_id, channel=request.channel)

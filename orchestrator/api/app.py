@@ -6,6 +6,7 @@ Run as ``python -m orchestrator.api.app --config FILE``; OpenAPI is served at ``
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.params import Parameter
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from orchestrator import signing
 from orchestrator.api.auth import ApiKeys
@@ -33,6 +35,7 @@ from orchestrator.api.schemas import (
 )
 from orchestrator.api.service import PaymentService
 from orchestrator.config import StackConfig, load_config
+from orchestrator.metrics import CALLBACKS_RECEIVED
 from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")
@@ -96,10 +99,12 @@ async def gateway_webhook(request: Request[Any, Any, Any], state: State) -> Webh
     try:
         signing.verify(config.webhook_secret, body, request.headers.get(signing.SIGNATURE_HEADER))
     except signing.SignatureError as exc:
+        CALLBACKS_RECEIVED.labels("rejected_signature").inc()
         raise BadSignature(str(exc), malformed=exc.malformed) from exc
     try:
         event = msgspec.json.decode(body, type=GatewayEvent)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        CALLBACKS_RECEIVED.labels("rejected_payload").inc()
         raise ValidationException(
             str(exc), extra=[{"message": str(exc), "source": "body"}]
         ) from exc
@@ -133,18 +138,30 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return problem_response(500, "Internal error", "unexpected error; see the API log")
 
 
+class ApiMetrics(PrometheusController):
+    """``GET /metrics``: HTTP request metrics (``saga_api_*``) and :mod:`orchestrator.metrics`."""
+
+    include_in_schema = False
+
+
 def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar:
     """Build the API for one stack; the Temporal client lives for the app's lifespan."""
 
     @asynccontextmanager
     async def temporal(app: Litestar) -> AsyncIterator[None]:
         client = await connect(config)
-        app.state.service = PaymentService(client, config.saga)
-        yield
+        app.state.service = service = PaymentService(client, config.saga)
+        tracker = asyncio.create_task(service.track_in_flight())
+        try:
+            yield
+        finally:
+            tracker.cancel()
 
+    prometheus = PrometheusConfig(app_name="saga-api", prefix="saga_api", group_path=True)
     return Litestar(
-        [create_payment, read_payment, cancel_payment, gateway_webhook, health],
+        [create_payment, read_payment, cancel_payment, gateway_webhook, health, ApiMetrics],
         lifespan=[temporal],
+        middleware=[prometheus.middleware],
         state=State({"config": config, "api_keys": api_keys or ApiKeys.load(config.api_keys_path)}),
         exception_handlers={
             ApiError: _api_error,

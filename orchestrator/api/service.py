@@ -7,7 +7,9 @@ the request body lives in the workflow memo to tell a replay from a conflicting 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -24,6 +26,13 @@ from orchestrator.api.errors import (
     TemporalUnavailable,
 )
 from orchestrator.api.schemas import GatewayEvent, PaymentCreate, PaymentView, WebhookAck
+from orchestrator.metrics import (
+    CALLBACKS_RECEIVED,
+    CANCEL_REQUESTS,
+    PAYMENT_REQUESTS_REPLAYED,
+    PAYMENTS_IN_FLIGHT,
+    PAYMENTS_STARTED,
+)
 from orchestrator.models import (
     PAYMENTS_QUEUE,
     CancelRequest,
@@ -36,6 +45,8 @@ from orchestrator.models import (
 from orchestrator.workflows.payment import PAYMENT_STATUS, PaymentWorkflow
 
 T = TypeVar("T")
+log = logging.getLogger("orchestrator.api")
+RUNNING_PAYMENTS = "WorkflowType = 'PaymentWorkflow' AND ExecutionStatus = 'Running'"
 
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
@@ -98,12 +109,14 @@ class PaymentService:
                 payment_id,
             )
         except WorkflowAlreadyStartedError:
+            PAYMENT_REQUESTS_REPLAYED.inc()
             description = await _call(self._handle(payment_id).describe(), payment_id)
             if await description.memo_value("fingerprint", default=None) != print_:
                 raise IdempotencyConflict(
                     "this Idempotency-Key was already used with a different body"
                 ) from None
             return payment_id, False
+        PAYMENTS_STARTED.labels(body.payment_method).inc()
         return payment_id, True
 
     async def status(self, user_id: str, payment_id: str) -> PaymentView:
@@ -133,10 +146,12 @@ class PaymentService:
         """Signal ``cancel``; a terminal payment cannot be cancelled."""
         view = await self.status(user_id, payment_id)
         if PaymentState(view.state).terminal:
+            CANCEL_REQUESTS.labels("already_final").inc()
             raise PaymentAlreadyFinal(f"payment {payment_id} is already {view.state}")
         await _call(
             self._handle(payment_id).signal(PaymentWorkflow.cancel, CancelRequest()), payment_id
         )
+        CANCEL_REQUESTS.labels("accepted").inc()
 
     async def confirm(self, event: GatewayEvent) -> WebhookAck:
         """Pass a verified provider callback to its saga; a finished or unknown one is ignored."""
@@ -149,8 +164,24 @@ class PaymentService:
                 event.payment_id,
             )
         except PaymentNotFound:
+            CALLBACKS_RECEIVED.labels("ignored").inc()
             return WebhookAck(result="ignored", reason="payment unknown or already finished")
+        CALLBACKS_RECEIVED.labels("delivered").inc()
         return WebhookAck(result="delivered")
+
+    async def count_in_flight(self) -> int:
+        """Running payment workflows, from Temporal visibility."""
+        result = await self.client.count_workflows(RUNNING_PAYMENTS)
+        return result.count
+
+    async def track_in_flight(self, every_s: float = 5.0) -> None:
+        """Keep :data:`PAYMENTS_IN_FLIGHT` current until cancelled; outages are skipped."""
+        while True:
+            try:
+                PAYMENTS_IN_FLIGHT.set(await self.count_in_flight())
+            except RPCError as exc:
+                log.debug("in-flight count failed: %s", exc)
+            await asyncio.sleep(every_s)
 
 
 def _view(status: PaymentStatus) -> PaymentView:

@@ -8,6 +8,7 @@ Layout of the state directory::
     temporal.db      the dev server's SQLite store (survives restarts)
     logs/<name>.log  one log per process
     ready/<role>     written by each worker once it polls
+    prometheus/      generated config, scrape targets (targets.json) and the TSDB
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
 from orchestrator.ledger import Ledger
 from orchestrator.models import SagaOptions
+from orchestrator.stack import prometheus
 from orchestrator.stack.processes import ManagedProcess, free_port, http_ok, port_open
+from orchestrator.stack.prometheus import ScrapeTargets, find_prometheus, require_prometheus
 from orchestrator.temporal_client import set_current_version
 from orchestrator.workers import ROLES, ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
@@ -73,6 +76,9 @@ class StackOptions:
     build: str = CURRENT_BUILD
     toxiproxy: Literal["auto", "on", "off"] = "auto"
     """``auto``: put Toxiproxy on every link when its server is installed; ``on``: require it."""
+    prometheus: Literal["auto", "on", "off"] = "auto"
+    """``auto``: start Prometheus when it is on PATH; ``on``: require it."""
+    prometheus_port: int | None = None  # None: any free port
 
 
 class EmbeddedStack:
@@ -90,7 +96,27 @@ class EmbeddedStack:
         self.toxiproxy_port = free_port() if self.toxiproxy_server else None
         self.links: Links | None = None
         self.build = options.build
-        self.build = options.build
+        self.prometheus_binary = self._prometheus_binary()
+        self.prometheus_port = (
+            (options.prometheus_port or free_port()) if self.prometheus_binary else None
+        )
+        self.targets = ScrapeTargets(self.state_dir / "prometheus" / "targets.json")
+
+    def _prometheus_binary(self) -> str | None:
+        if self.options.prometheus == "off":
+            return None
+        if self.options.prometheus == "on":
+            return require_prometheus()
+        return find_prometheus()
+
+    @property
+    def prometheus_url(self) -> str | None:
+        """Prometheus, when started."""
+        return f"http://127.0.0.1:{self.prometheus_port}" if self.prometheus_port else None
+
+    def add_scrape_target(self, process: str, job: str, port: int) -> None:
+        """Have Prometheus scrape ``127.0.0.1:port/metrics`` (e.g. the chaos runner's)."""
+        self.targets.set(process, (job, f"127.0.0.1:{port}"))
 
     def _toxiproxy_binary(self) -> str | None:
         if self.options.toxiproxy == "off":
@@ -132,6 +158,7 @@ class EmbeddedStack:
             toxiproxy_api=f"http://127.0.0.1:{self.toxiproxy_port}"
             if self.toxiproxy_port
             else None,
+            prometheus_url=self.prometheus_url,
             worker_versioning=self.options.worker_versioning,
             webhook_secret=secrets.token_hex(32),
             ledger_path=str(self.state_dir / "ledger.db"),
@@ -165,6 +192,8 @@ class EmbeddedStack:
         return key
 
     def _temporal(self) -> ManagedProcess:
+        metrics_port = free_port()
+        self.targets.set("temporal", ("temporal-server", f"127.0.0.1:{metrics_port}"))
         argv = [
             find_temporal(),
             "server",
@@ -178,7 +207,7 @@ class EmbeddedStack:
             "--http-port",
             str(free_port()),
             "--metrics-port",
-            str(free_port()),
+            str(metrics_port),
             "--sqlite-pragma",
             "journal_mode=wal",
             "--sqlite-pragma",
@@ -210,16 +239,41 @@ class EmbeddedStack:
     def _worker(self, config: StackConfig, role: str, build: str) -> ManagedProcess:
         ready = ready_file(config, role, build)
         ready.unlink(missing_ok=True)
+        name = f"worker-{role}"
+        metrics, sdk_metrics = free_port(), free_port()
+        self.targets.set(
+            name, ("worker", f"127.0.0.1:{metrics}"), ("temporal-sdk", f"127.0.0.1:{sdk_metrics}")
+        )
         return self._python(
-            f"worker-{role}",
+            name,
             "orchestrator.workers",
             role,
             "--config",
             str(self.config_path),
             "--build",
             build,
+            "--metrics-port",
+            str(metrics),
+            "--sdk-metrics-port",
+            str(sdk_metrics),
             ready=ready.exists,
-            log=f"worker-{role}@{build}",
+            log=f"{name}@{build}",
+        )
+
+    def _prometheus(self) -> ManagedProcess:
+        assert self.prometheus_binary and self.prometheus_port
+        home = self.state_dir / "prometheus"
+        home.mkdir(parents=True, exist_ok=True)
+        config_file = home / "prometheus.yml"
+        config_file.write_text(prometheus.config_yaml(self.targets.path))
+        self.targets.set("prometheus", ("prometheus", f"127.0.0.1:{self.prometheus_port}"))
+        return ManagedProcess(
+            "prometheus",
+            prometheus.argv(
+                self.prometheus_binary, config_file, home / "data", self.prometheus_port
+            ),
+            self._log("prometheus"),
+            http_ok(f"{self.prometheus_url}/-/ready"),
         )
 
     def start(self) -> StackConfig:
@@ -229,6 +283,13 @@ class EmbeddedStack:
         if self.toxiproxy_server and self.toxiproxy_port:
             self._start_links(config)
         admin = config.admin_urls
+        self.targets.set("api", ("api", f"127.0.0.1:{config.api_port}"))
+        for name, url in (
+            ("sim-provider", admin.provider),
+            ("sim-fraud", admin.fraud),
+            ("sim-notify", admin.notify),
+        ):
+            self.targets.set(name, ("simulator", _hostport(url)))
         simulators = [
             ("sim-provider", "simulators.provider", admin.provider, self.options.provider_knobs),
             ("sim-fraud", "simulators.fraud", admin.fraud, self.options.fraud_knobs),
@@ -258,6 +319,7 @@ class EmbeddedStack:
                 ready=http_ok(f"{config.api_url}/health"),
             ),
             *(self._worker(config, role, self.build) for role in ROLES),
+            *([self._prometheus()] if self.prometheus_binary else []),
         ]
         try:
             # Launch all at once (imports dominate start-up), then wait for each to be ready.
@@ -318,11 +380,20 @@ class EmbeddedStack:
         api = f"http://127.0.0.1:{self.toxiproxy_port}"
         process = ManagedProcess(
             "toxiproxy",
-            [self.toxiproxy_server, "-host", "127.0.0.1", "-port", str(self.toxiproxy_port)],
+            [
+                self.toxiproxy_server,
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.toxiproxy_port),
+                "-proxy-metrics",
+                "-runtime-metrics",
+            ],
             self._log("toxiproxy"),
             http_ok(f"{api}/version"),
         )
         self.processes["toxiproxy"] = process
+        self.targets.set("toxiproxy", ("toxiproxy", f"127.0.0.1:{self.toxiproxy_port}"))
         try:
             process.start()
             self.links = Links("127.0.0.1", self.toxiproxy_port)

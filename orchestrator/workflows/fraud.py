@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.fraud import FraudActivities
     from orchestrator.models import FraudCheckRequest, FraudVerdict
+    from orchestrator.workflows import telemetry
 
 SCORING_TIMEOUT = timedelta(seconds=30)
 SCORING_RETRY = RetryPolicy(
@@ -27,9 +28,12 @@ class FraudCheckWorkflow:
     @workflow.run
     async def run(self, request: FraudCheckRequest) -> FraudVerdict:
         """Ask the scoring service for a verdict."""
-        return await workflow.execute_activity_method(
+        verdict = await workflow.execute_activity_method(
             FraudActivities.score_payment,
             request,
             start_to_close_timeout=SCORING_TIMEOUT,
             retry_policy=SCORING_RETRY,
         )
+        telemetry.FRAUD_VERDICTS.add(verdict="pass" if verdict.passed else "fail")
+        telemetry.FRAUD_DURATION.record(telemetry.since_start())
+        return verdict

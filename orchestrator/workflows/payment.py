@@ -13,7 +13,7 @@ timers and branch results may arrive in any order and replay reaches the same de
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         VelocityRequest,
         VoidRequest,
     )
+    from orchestrator.workflows import telemetry
     from orchestrator.workflows.compensation import Compensations, shielded
     from orchestrator.workflows.fraud import FraudCheckWorkflow
 
@@ -98,6 +99,7 @@ class PaymentWorkflow:
         self._reason: Reason | None = None
         self._attempts = 0
         self._charge_id: str | None = None
+        self._charge_accepted_at: datetime | None = None
         self._charge_error: Reason | None = None
         self._confirmation: ProviderConfirmation | None = None
         self._seen_events: set[str] = set()
@@ -118,13 +120,16 @@ class PaymentWorkflow:
         """The provider's asynchronous answer; duplicates and late ones change nothing."""
         if confirmation.event_id in self._seen_events:
             self._log("callback_duplicate", confirmation.event_id)
+            telemetry.CALLBACKS_IGNORED.add(kind="duplicate")
             return
         self._seen_events.add(confirmation.event_id)
         if self._state.terminal or self._confirmation is not None:
             self._log("callback_ignored", f"{confirmation.status} after decision")
+            telemetry.CALLBACKS_IGNORED.add(kind="late")
             return
         self._confirmation = confirmation
         self._log("callback_received", confirmation.status)
+        self._observe_callback_wait(confirmation.status)
 
     @workflow.signal
     def cancel(self, request: CancelRequest) -> None:
@@ -133,6 +138,7 @@ class PaymentWorkflow:
             return
         self._cancel = request
         self._log("cancel_requested", request.reason)
+        telemetry.CANCELS.add(step=self._step)
 
     @workflow.query
     def status(self) -> PaymentStatus:
@@ -175,6 +181,7 @@ class PaymentWorkflow:
         self._log(state.value, reason.value if reason else "")
         await shielded(self._notify())
         self._step = "done"
+        self._count_finished(state, reason)
         return PaymentOutcome(request.payment_id, state.value, self._reason, self._compensations)
 
     async def _forward(self, compensations: Compensations) -> Decision:
@@ -295,6 +302,7 @@ class PaymentWorkflow:
             return
         self._attempts = charge.attempt
         self._charge_id = charge.charge_id
+        self._charge_accepted_at = workflow.now()
         self._step = "await_confirmation"
         self._log("charge_accepted", f"{charge.charge_id} after {charge.attempt} attempt(s)")
         try:
@@ -305,6 +313,8 @@ class PaymentWorkflow:
             )
         except TimeoutError:
             self._callback_timed_out = True
+            self._observe_callback_wait("timeout")
+            telemetry.CALLBACK_TIMER_EXPIRATIONS.add()
             self._log("callback_timeout", f"no callback in {r.options.callback_timeout_s:g}s")
             return
         if self._fraud is None:
@@ -346,9 +356,11 @@ class PaymentWorkflow:
         def record(kind: Compensation, effect: str | None, error: str | None) -> None:
             if error:
                 self._log(f"compensation_failed:{kind.value}", error)
+                telemetry.COMPENSATION_FAILURES.add(kind=kind.value)
             elif effect:
                 self._compensations.append(kind.value)
                 self._log(f"compensated:{kind.value}", effect)
+                telemetry.COMPENSATIONS.add(kind=kind.value)
 
         await compensations.unwind(record)
 
@@ -409,6 +421,18 @@ class PaymentWorkflow:
             return
         self._notification = f"sent:{notification_id}"
         self._log("notified", channel)
+
+    def _observe_callback_wait(self, result: str) -> None:
+        if self._charge_accepted_at is not None:
+            telemetry.CALLBACK_WAIT.record(workflow.now() - self._charge_accepted_at, result=result)
+
+    def _count_finished(self, state: PaymentState, reason: Reason | None) -> None:
+        telemetry.PAYMENTS_FINISHED.add(
+            outcome=state.value,
+            method=self._request.payment_method,
+            reason=reason.value if reason else "none",
+        )
+        telemetry.SAGA_DURATION.record(telemetry.since_start(), outcome=state.value)
 
     def _patched(self, patch_id: str) -> bool:
         return patch_id not in self.UNRELEASED_PATCHES and workflow.patched(patch_id)

@@ -141,8 +141,11 @@ class FakeServices:
         return NotificationResult(request.notification_id, request.channel)
 
     @asynccontextmanager
-    async def workers(self) -> AsyncIterator[None]:
-        """Serve the fakes and the real workflows on the real task queues."""
+    async def workers(self, max_cached_workflows: int = 1000) -> AsyncIterator[None]:
+        """Serve the fakes and the real workflows on the real task queues.
+
+        ``max_cached_workflows=0`` makes every workflow task replay the history from the start.
+        """
         queues = {
             PAYMENTS_QUEUE: ([PaymentWorkflow], [self.charge_payment, self.void_charge]),
             ACCOUNTS_QUEUE: (
@@ -161,7 +164,11 @@ class FakeServices:
             for queue, (workflows, activities) in queues.items():
                 await stack.enter_async_context(
                     Worker(
-                        self.client, task_queue=queue, workflows=workflows, activities=activities
+                        self.client,
+                        task_queue=queue,
+                        workflows=workflows,
+                        activities=activities,
+                        max_cached_workflows=max_cached_workflows,
                     )
                 )
             yield

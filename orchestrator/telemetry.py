@@ -1,0 +1,49 @@
+"""Process-level metrics plumbing: the Temporal runtime's exporter and prometheus-client's.
+
+A worker serves two ``/metrics`` endpoints: the Temporal SDK's (its own metrics plus the
+workflow metrics of :mod:`orchestrator.workflows.telemetry`) and prometheus-client's (activity
+and service metrics of :mod:`orchestrator.metrics`). The API and simulators serve
+prometheus-client's on their own HTTP port instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import prometheus_client
+from litestar import Response, get
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from orchestrator.workflows.telemetry import HISTOGRAM_BUCKETS
+
+
+def sdk_runtime(port: int, service: str) -> Runtime:
+    """A Temporal runtime exporting SDK and workflow metrics on ``127.0.0.1:port``.
+
+    Durations are in seconds and counters end in ``_total``, per Prometheus conventions.
+    """
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"127.0.0.1:{port}",
+                counters_total_suffix=True,
+                durations_as_seconds=True,
+                histogram_bucket_overrides=HISTOGRAM_BUCKETS,
+            ),
+            global_tags={"service": service},
+        )
+    )
+
+
+def serve_metrics(port: int) -> None:
+    """Serve prometheus-client's registry on ``127.0.0.1:port`` from a daemon thread."""
+    prometheus_client.start_http_server(port, addr="127.0.0.1")
+
+
+@get("/metrics", sync_to_thread=False, include_in_schema=False)
+def metrics_endpoint() -> Response[Any]:
+    """prometheus-client's registry, for a Litestar app (simulators)."""
+    return Response(
+        prometheus_client.generate_latest(),
+        media_type=prometheus_client.CONTENT_TYPE_LATEST,
+    )
