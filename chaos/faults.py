@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from prometheus_client import Gauge
 
 from chaos.scenario import (
     Fault,
@@ -28,6 +29,7 @@ from chaos.scenario import (
     UpgradeFault,
 )
 from orchestrator.client import patch_knobs
+from orchestrator.metrics import CHAOS_FAULT_ACTIVE, CHAOS_FAULTS_INJECTED
 from orchestrator.stack.embedded import EmbeddedStack
 from orchestrator.workflows.builds import CURRENT_BUILD
 
@@ -141,6 +143,9 @@ class FaultInjector:
             base = msgspec.to_builtins(getattr(self.scenario.simulators, fault.simulator))
             patch_knobs(self._admin_url(fault.simulator), **{k: base[k] for k in fault.set})
 
+    def _gauge(self, record: FaultRecord) -> Gauge:
+        return CHAOS_FAULT_ACTIVE.labels(self.scenario.name, record.kind, record.description)
+
     async def run_timeline(self, started: float) -> None:
         """Apply and revert every fault at its planned time."""
         await asyncio.gather(
@@ -153,6 +158,8 @@ class FaultInjector:
         try:
             self.active[index] = fault
             record.started_at_s = time.monotonic() - started
+            self._gauge(record).set(1)
+            CHAOS_FAULTS_INJECTED.labels(self.scenario.name, record.kind).inc()
             await asyncio.to_thread(self.apply, index, fault)
             record.applied_at_s = time.monotonic() - started
             await asyncio.sleep(
@@ -161,6 +168,7 @@ class FaultInjector:
             await asyncio.to_thread(self.revert, index, fault)
             self.active.pop(index, None)
             record.reverted_at_s = time.monotonic() - started
+            self._gauge(record).set(0)
         except Exception as exc:
             record.error = f"{type(exc).__name__}: {exc}"
             log.exception("fault %s failed", record.description)
@@ -176,6 +184,7 @@ class FaultInjector:
                 restored.append(f"{describe(fault)}: revert failed ({exc}); restoring by reset")
             if self.records[index].reverted_at_s is None:
                 self.records[index].reverted_at_s = time.monotonic() - started
+            self._gauge(self.records[index]).set(0)
         self.active.clear()
         if self.stack.links is not None:
             self.stack.links.reset()

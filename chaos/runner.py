@@ -33,6 +33,7 @@ from chaos.steady_state import check_steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.client import patch_knobs
 from orchestrator.config import write_config
+from orchestrator.metrics import CHAOS_SCENARIO_RUNNING
 from orchestrator.stack.embedded import EmbeddedStack
 
 SAMPLE_EVERY_S = 0.5
@@ -125,11 +126,14 @@ class ScenarioRunner:
         self._faults = faults.records
         started = time.monotonic()
         sampler = asyncio.create_task(self._sample(driver, faults, result, started))
+        running = CHAOS_SCENARIO_RUNNING.labels(scenario.name)
+        running.set(1)
         try:
             await asyncio.gather(
                 driver.run(plan(scenario, users), started), faults.run_timeline(started)
             )
         finally:
+            running.set(0)
             result.rollback = await asyncio.to_thread(faults.rollback, started)
         try:
             await self._wait_until_done(driver, scenario, started)

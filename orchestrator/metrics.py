@@ -6,7 +6,9 @@ Who exports what (each process serves its own ``/metrics``):
   (Litestar's Prometheus middleware, ``saga_api_*``);
 * the workers: every activity attempt by result and every retryable failure by error kind (an
   interceptor, so each activity is counted the same way), notifications by channel;
-* the simulators: ``sim_*`` counters of what they did and the faults they injected.
+* the simulators: ``sim_*`` counters of what they did and the faults they injected;
+* the process that owns the stack (``saga up``, the scenario runner): ``chaos_*``, which faults
+  are active, process restarts, which scenario runs.
 
 Facts only the workflow knows (outcomes, saga duration, compensations, cancels, callback waits
 and timer expirations) are counted with the replay-safe ``workflow.metric_meter()`` instead;
@@ -93,6 +95,24 @@ SIM_FRAUD_SCORES = Counter(
 )  # pass | fail | error
 SIM_NOTIFICATIONS = Counter(
     "sim_notifications", "Messages the notification service took", ["channel", "result"]
+)
+
+
+# -- the harness -----------------------------------------------------------------------------
+
+CHAOS_FAULT_ACTIVE = Gauge(
+    "chaos_fault_active",
+    "1 while a scenario's fault is applied (Grafana annotates its window)",
+    ["scenario", "kind", "fault"],
+)
+CHAOS_FAULTS_INJECTED = Counter(
+    "chaos_faults_injected", "Faults applied by the scenario runner", ["scenario", "kind"]
+)
+CHAOS_PROCESS_RESTARTS = Counter(
+    "chaos_process_restarts", "Stack processes restarted (after a kill, or on request)", ["process"]
+)
+CHAOS_SCENARIO_RUNNING = Gauge(
+    "chaos_scenario_running", "1 while a scenario's workload and faults run", ["scenario"]
 )
 
 

@@ -8,12 +8,14 @@ prometheus-client's on their own HTTP port instead.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import prometheus_client
 from litestar import Response, get
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from orchestrator.stack.processes import free_port
 from orchestrator.workflows.telemetry import HISTOGRAM_BUCKETS
 
 
@@ -38,6 +40,14 @@ def sdk_runtime(port: int, service: str) -> Runtime:
 def serve_metrics(port: int) -> None:
     """Serve prometheus-client's registry on ``127.0.0.1:port`` from a daemon thread."""
     prometheus_client.start_http_server(port, addr="127.0.0.1")
+
+
+@functools.cache
+def serve_harness_metrics() -> int:
+    """Serve this process's registry once, on a free port; returns the port."""
+    port = free_port()
+    serve_metrics(port)
+    return port
 
 
 @get("/metrics", sync_to_thread=False, include_in_schema=False)

@@ -30,10 +30,12 @@ from orchestrator.api.auth import generate_keys
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
 from orchestrator.ledger import Ledger
+from orchestrator.metrics import CHAOS_PROCESS_RESTARTS
 from orchestrator.models import SagaOptions
 from orchestrator.stack import prometheus
 from orchestrator.stack.processes import ManagedProcess, free_port, http_ok, port_open
 from orchestrator.stack.prometheus import ScrapeTargets, find_prometheus, require_prometheus
+from orchestrator.telemetry import serve_harness_metrics
 from orchestrator.temporal_client import set_current_version
 from orchestrator.workers import ROLES, ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
@@ -283,6 +285,7 @@ class EmbeddedStack:
         if self.toxiproxy_server and self.toxiproxy_port:
             self._start_links(config)
         admin = config.admin_urls
+        self.add_scrape_target("harness", "chaos", serve_harness_metrics())
         self.targets.set("api", ("api", f"127.0.0.1:{config.api_port}"))
         for name, url in (
             ("sim-provider", admin.provider),
@@ -369,6 +372,7 @@ class EmbeddedStack:
         """Stop one process and start it again with the same command line and ports."""
         process = self.processes[name]
         process.stop()
+        CHAOS_PROCESS_RESTARTS.labels(name).inc()
         if name.startswith("worker-") and self.config is not None:
             ready_file(self.config, name.removeprefix("worker-"), self.build).unlink(
                 missing_ok=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,13 @@ def chaos_stack() -> Iterator[EmbeddedStack]:
     if find_toxiproxy_server() is None:
         require_binary("toxiproxy-server", INSTALL_HINT)
     state_dir = Path(tempfile.mkdtemp(prefix="saga-scenarios-"))
-    options = StackOptions(state_dir=state_dir, ui=False, toxiproxy="on", worker_versioning=True)
+    options = StackOptions(
+        state_dir=state_dir,
+        ui=False,
+        toxiproxy="on",
+        worker_versioning=True,
+        # In CI a missing Prometheus fails the stack with the install hint; locally it is optional.
+        prometheus="on" if os.environ.get("CI") else "auto",
+    )
     with EmbeddedStack(options) as stack:
         yield stack

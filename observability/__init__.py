@@ -1,0 +1,1 @@
+"""Dashboards as code (Grafana) and the compose-side Prometheus config."""
