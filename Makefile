@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 TOXIPROXY_VERSION := v2.12.0
 
-.PHONY: install toxiproxy demo up test scenarios check lint typecheck clean
+.PHONY: install toxiproxy demo up test scenarios bench check lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -33,6 +33,9 @@ up: install  ## start the embedded stack until Ctrl-C
 
 test: install toxiproxy  ## unit, workflow, integration and scenario tests
 	$(BIN)/pytest
+
+bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
+	$(BIN)/saga bench
 
 scenarios: install toxiproxy  ## run every chaos scenario and write out/report.md
 	$(BIN)/saga scenario run --all --report out

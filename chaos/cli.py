@@ -10,8 +10,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
+from chaos.bench import report as bench_report
+from chaos.bench.runner import Bench
 from chaos.errors import ChaosError, ScenarioError
 from chaos.journal import write_journal
+from chaos.k6 import THRESHOLDS_FAILED, require_k6
+from chaos.load import LoadOptions, LoadTest, summary_rows
 from chaos.report import write_report
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
@@ -136,6 +140,85 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    """Start a stack, run k6 (and a scenario's faults), check invariants; exit 0 if all held."""
+    scenario = load_scenario(find_scenario(args.scenario)) if args.scenario else None
+    if args.rate <= 0:
+        raise ScenarioError(f"--rate: must be > 0, got {args.rate:g}")
+    require_k6()
+    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-load-"))
+    toxiproxy: Literal["on", "auto"] = "on" if scenario and scenario.needs_toxiproxy else "auto"
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    stack = EmbeddedStack(
+        StackOptions(state_dir=state_dir, ui=False, toxiproxy=toxiproxy, worker_versioning=True)
+    )
+    print(f"starting the embedded stack in {state_dir} ...")
+    try:
+        stack.start()
+        print(f"Prometheus: {stack.prometheus_url or 'not started (not on PATH)'}")
+        options = LoadOptions(
+            rate=args.rate, duration=args.duration, executor=args.executor, scenario=scenario
+        )
+        report = LoadTest(stack, progress=print).run(options)
+        print(render_table(summary_rows(report)))
+        for problem in report.audit.problems:
+            print(f"  - {problem}")
+        if report.unfinished:
+            print(f"not terminal after the wait: {', '.join(report.unfinished[:10])}")
+        if report.k6.exit_code not in (0, THRESHOLDS_FAILED):
+            print("k6 failed:\n" + "\n".join(report.k6.output_tail[-15:]))
+        print(f"load {report.testid}: {'PASS' if report.passed else 'FAIL'}")
+    except KeyboardInterrupt:
+        print("\ninterrupted: faults rolled back, stopping the stack")
+        return 130
+    finally:
+        stack.stop()
+    return 0 if report.passed else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark on a fresh stack, print it and write BENCHMARKS.md."""
+    try:
+        rates = [float(r) for r in args.rates.split(",")]
+    except ValueError:
+        raise ScenarioError(
+            f"--rates: expected numbers separated by commas, got {args.rates!r}"
+        ) from None
+    if not rates or any(r <= 0 for r in rates):
+        raise ScenarioError(f"--rates: every rate must be > 0, got {args.rates!r}")
+    require_k6()
+    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-bench-"))
+    print(f"starting the embedded stack in {state_dir} ...")
+    result = Bench(state_dir).run(
+        rates, step_s=args.step, p99_bound_s=args.p99, ceiling_payments=args.ceiling_payments
+    )
+    print(bench_report.render(result))
+    print(f"written: {bench_report.write(result, Path(args.out))}")
+    return 0
+
+
+def add_load_command(sub: Any) -> None:
+    """Register ``saga load`` on the ``saga`` parser."""
+    load = sub.add_parser("load", help="k6 load through the API, optionally under a scenario")
+    load.add_argument("--rate", type=float, default=10.0, help="payments per second (default 10)")
+    load.add_argument("--duration", default="30s", help="k6 duration, e.g. 30s or 2m")
+    load.add_argument("--scenario", help="apply this scenario's knobs and faults during the load")
+    load.add_argument("--executor", choices=["constant", "ramping"], default="constant")
+    load.set_defaults(func=cmd_load)
+
+    bench = sub.add_parser("bench", help="ceiling vs full system throughput; writes BENCHMARKS.md")
+    bench.add_argument("--rates", default="2,4,6,8,10,12,16", help="k6 arrival rates per step")
+    bench.add_argument("--step", type=int, default=20, help="seconds per k6 step (default 20)")
+    bench.add_argument("--p99", type=float, default=5.0, help="saga p99 bound in seconds")
+    bench.add_argument("--ceiling-payments", type=int, default=300)
+    bench.add_argument("--out", default="BENCHMARKS.md")
+    bench.set_defaults(func=cmd_bench)
+
+
 def add_scenario_commands(sub: Any) -> None:
     """Register ``saga scenario ...`` on the ``saga`` parser."""
     scenario = sub.add_parser("scenario", help="named chaos scenarios")
@@ -156,4 +239,4 @@ def add_scenario_commands(sub: Any) -> None:
     run.set_defaults(func=cmd_run)
 
 
-__all__ = ["ChaosError", "add_scenario_commands"]
+__all__ = ["ChaosError", "add_load_command", "add_scenario_commands"]

@@ -87,7 +87,8 @@ class ScenarioRunner:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _prepare(self, scenario: Scenario, run_id: str) -> dict[str, str]:
+    def prepare(self, scenario: Scenario, run_id: str) -> dict[str, str]:
+        """Apply a scenario's saga settings, build and knobs, and open its users."""
         config = self.stack.config
         assert config is not None
         options = scenario.settings.saga_options()
@@ -116,7 +117,7 @@ class ScenarioRunner:
     async def _run(self, scenario: Scenario, result: ScenarioResult) -> None:
         config = self.stack.config
         assert config is not None
-        users = await asyncio.to_thread(self._prepare, scenario, result.run_id)
+        users = await asyncio.to_thread(self.prepare, scenario, result.run_id)
         result.steady_state = await asyncio.to_thread(check_steady_state, self.stack)
         driver = WorkloadDriver(
             scenario, config.api_url, self.stack.api_keys, result.run_id, config.webhook_secret

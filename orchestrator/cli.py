@@ -205,9 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--out", default="tests/histories", help="default: tests/histories")
     record.set_defaults(func=cmd_histories_record)
 
-    from chaos.cli import add_scenario_commands
+    from chaos.cli import add_load_command, add_scenario_commands
 
     add_scenario_commands(sub)
+    add_load_command(sub)
     return parser
 
 

@@ -40,6 +40,9 @@ from orchestrator.temporal_client import set_current_version
 from orchestrator.workers import ROLES, ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
 
+#: A second namespace on the dev server, where ``saga bench`` runs its no-op ceiling workers.
+BENCH_NAMESPACE = "saga-bench"
+
 # user -> (opening balance in minor units, active, allowed methods or None for all)
 DEMO_ACCOUNTS: dict[str, tuple[int, bool, tuple[str, ...] | None]] = {
     "alice": (1_000_000, True, None),
@@ -221,6 +224,8 @@ class EmbeddedStack:
             "matching.numTaskqueueWritePartitions=1",
             "--search-attribute",
             "PaymentStatus=Keyword",
+            "--namespace",
+            BENCH_NAMESPACE,
             "--log-level",
             "warn",
         ]

