@@ -19,15 +19,15 @@ from orchestrator.stack.processes import free_port
 from orchestrator.workflows.telemetry import HISTOGRAM_BUCKETS
 
 
-def sdk_runtime(port: int, service: str) -> Runtime:
-    """A Temporal runtime exporting SDK and workflow metrics on ``127.0.0.1:port``.
+def sdk_runtime(port: int, service: str, host: str = "127.0.0.1") -> Runtime:
+    """A Temporal runtime exporting SDK and workflow metrics on ``host:port``.
 
     Durations are in seconds and counters end in ``_total``, per Prometheus conventions.
     """
     return Runtime(
         telemetry=TelemetryConfig(
             metrics=PrometheusConfig(
-                bind_address=f"127.0.0.1:{port}",
+                bind_address=f"{host}:{port}",
                 counters_total_suffix=True,
                 durations_as_seconds=True,
                 histogram_bucket_overrides=HISTOGRAM_BUCKETS,
@@ -37,9 +37,9 @@ def sdk_runtime(port: int, service: str) -> Runtime:
     )
 
 
-def serve_metrics(port: int) -> None:
-    """Serve prometheus-client's registry on ``127.0.0.1:port`` from a daemon thread."""
-    prometheus_client.start_http_server(port, addr="127.0.0.1")
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Serve prometheus-client's registry on ``host:port`` from a daemon thread."""
+    prometheus_client.start_http_server(port, addr=host)
 
 
 @functools.cache

@@ -149,13 +149,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--build", choices=sorted(BUILDS), default=CURRENT_BUILD)
     parser.add_argument("--metrics-port", type=int, help="serve activity metrics here")
     parser.add_argument("--sdk-metrics-port", type=int, help="serve Temporal SDK metrics here")
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 in a container")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config(args.config)
     if args.metrics_port:
-        serve_metrics(args.metrics_port)
+        serve_metrics(args.metrics_port, args.metrics_host)
     runtime = (
-        sdk_runtime(args.sdk_metrics_port, f"worker-{args.role}") if args.sdk_metrics_port else None
+        sdk_runtime(args.sdk_metrics_port, f"worker-{args.role}", args.metrics_host)
+        if args.sdk_metrics_port
+        else None
     )
 
     async def serve() -> None:

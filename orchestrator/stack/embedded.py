@@ -26,15 +26,14 @@ from types import TracebackType
 from typing import Literal
 
 from chaos.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
-from orchestrator.api.auth import generate_keys
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
-from orchestrator.ledger import Ledger
 from orchestrator.metrics import CHAOS_PROCESS_RESTARTS
 from orchestrator.models import SagaOptions
 from orchestrator.stack import prometheus
 from orchestrator.stack.processes import ManagedProcess, free_port, http_ok, port_open
 from orchestrator.stack.prometheus import ScrapeTargets, find_prometheus, require_prometheus
+from orchestrator.stack.seed import open_account, seed_demo
 from orchestrator.telemetry import serve_harness_metrics
 from orchestrator.temporal_client import set_current_version
 from orchestrator.workers import ROLES, ready_file
@@ -42,15 +41,6 @@ from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
 
 #: A second namespace on the dev server, where ``saga bench`` runs its no-op ceiling workers.
 BENCH_NAMESPACE = "saga-bench"
-
-# user -> (opening balance in minor units, active, allowed methods or None for all)
-DEMO_ACCOUNTS: dict[str, tuple[int, bool, tuple[str, ...] | None]] = {
-    "alice": (1_000_000, True, None),
-    "bob": (500_000, True, None),
-    "carol": (200_000, False, None),
-    "dave": (500, True, None),
-    "erin": (300_000, True, ("card",)),
-}
 
 
 def find_temporal() -> str:
@@ -173,8 +163,7 @@ class EmbeddedStack:
         )
         write_config(config, self.config_path)
         Path(config.api_keys_path).unlink(missing_ok=True)  # keys of an earlier run die with it
-        for user, (balance, active, methods) in DEMO_ACCOUNTS.items():
-            self.add_account(config, user, balance, active=active, methods=methods)
+        self.api_keys.update(seed_demo(config))
         return config
 
     def add_account(
@@ -187,13 +176,9 @@ class EmbeddedStack:
         methods: tuple[str, ...] | None = None,
     ) -> str:
         """Open a ledger account (if new) and issue an API key for it; returns the key."""
-        ledger = Ledger(config.ledger_path)
-        if methods is None:
-            ledger.open_account(user, balance, active=active)
-        else:
-            ledger.open_account(user, balance, active=active, methods=methods)
-        key = generate_keys([user], config.api_keys_path)[user]
-        self.api_keys[user] = key
+        key = self.api_keys[user] = open_account(
+            config, user, balance, active=active, methods=methods
+        )
         return key
 
     def _temporal(self) -> ManagedProcess:

@@ -1,0 +1,71 @@
+"""Opening accounts and issuing API keys; ``python -m orchestrator.stack.seed`` for docker-compose.
+
+The embedded stack seeds its demo users through :func:`open_account`; under docker-compose a
+one-shot ``init`` service runs this module against the shared ``/data`` volume and registers
+the ``PaymentStatus`` search attribute on the Temporal server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+from orchestrator.api.auth import generate_keys
+from orchestrator.config import StackConfig, load_config
+from orchestrator.ledger import Ledger
+from orchestrator.temporal_client import connect, register_search_attributes
+
+# user -> (opening balance in minor units, active, allowed methods or None for all)
+DEMO_ACCOUNTS: dict[str, tuple[int, bool, tuple[str, ...] | None]] = {
+    "alice": (1_000_000, True, None),
+    "bob": (500_000, True, None),
+    "carol": (200_000, False, None),
+    "dave": (500, True, None),
+    "erin": (300_000, True, ("card",)),
+}
+
+
+def open_account(
+    config: StackConfig,
+    user: str,
+    balance: int,
+    *,
+    active: bool = True,
+    methods: tuple[str, ...] | None = None,
+) -> str:
+    """Open a ledger account (if new) and issue an API key for it; returns the key."""
+    ledger = Ledger(config.ledger_path)
+    if methods is None:
+        ledger.open_account(user, balance, active=active)
+    else:
+        ledger.open_account(user, balance, active=active, methods=methods)
+    return generate_keys([user], config.api_keys_path)[user]
+
+
+def seed_demo(config: StackConfig) -> dict[str, str]:
+    """Open every demo account; returns ``{user: api key}``."""
+    return {
+        user: open_account(config, user, balance, active=active, methods=methods)
+        for user, (balance, active, methods) in DEMO_ACCOUNTS.items()
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Seed the demo users and register the search attribute (docker-compose ``init``)."""
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.stack.seed")
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+
+    async def register() -> None:
+        await register_search_attributes(await connect(config, wait_s=120))
+
+    asyncio.run(register())
+    for user, key in seed_demo(config).items():
+        print(f"{user}: {key}")
+    print(f"API keys written to {config.api_keys_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""docker-compose.yml validates as a compose file and agrees with the configs it mounts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+INSTALL_HINT = (
+    "install Docker Compose: the `docker compose` plugin, or Debian's `docker-compose` package "
+    "(`apt-get install --no-install-recommends docker-compose`; `.ci/run` does this)"
+)
+
+
+def compose_command() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def services() -> dict[str, dict[str, object]]:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    result: dict[str, dict[str, object]] = compose["services"]
+    return result
+
+
+def test_compose_file_validates() -> None:
+    command = compose_command()
+    if command is None:
+        message = f"no compose implementation: {INSTALL_HINT}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_part_of_the_system_is_a_service() -> None:
+    names = set(services())
+    assert {
+        "postgres",
+        "temporal",
+        "temporal-ui",
+        "toxiproxy",
+        "prometheus",
+        "grafana",
+        "api",
+        "sim-provider",
+        "sim-fraud",
+        "sim-notify",
+        "worker-payments",
+        "worker-accounts",
+        "worker-fraud",
+        "worker-notifications",
+        "k6",
+    } <= names
+    assert services()["k6"].get("profiles") == ["load"]
+    assert services()["toxiproxy"]["image"] == "ghcr.io/shopify/toxiproxy:2.12.0"
+
+
+def test_prometheus_scrapes_only_services_that_exist() -> None:
+    config = yaml.safe_load((ROOT / "observability/prometheus/prometheus.yml").read_text())
+    hosts = {
+        target.split(":")[0]
+        for job in config["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    assert hosts - {"localhost"} <= set(services()), hosts - set(services())
+
+
+def test_toxiproxy_links_and_app_config_point_at_services() -> None:
+    proxies = json.loads((ROOT / "observability/compose/toxiproxy.json").read_text())
+    assert {p["name"] for p in proxies} == {"temporal", "provider", "callbacks", "fraud", "notify"}
+    for proxy in proxies:
+        assert proxy["upstream"].split(":")[0] in services(), proxy
+    config = load_config(ROOT / "observability/compose/config.json")  # strict: fails on drift
+    listening = {p["listen"].split(":")[1] for p in proxies}
+    for url in (config.urls.provider, config.urls.fraud, config.urls.notify, config.callback_url):
+        assert url.split("://")[1].split("/")[0].split(":")[1] in listening, url
+
+
+def test_grafana_provisioning_is_mounted_and_complete() -> None:
+    volumes = services()["grafana"]["volumes"]
+    assert isinstance(volumes, list)
+    assert any("observability/grafana/provisioning" in v for v in volumes)
+    assert any("observability/grafana/dashboards" in v for v in volumes)
+    datasource = yaml.safe_load(
+        (ROOT / "observability/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert datasource["datasources"][0]["uid"] == "prometheus"
+    assert len(list((ROOT / "observability/grafana/dashboards").glob("*.json"))) == 5
