@@ -14,6 +14,7 @@ Layout of the state directory::
 from __future__ import annotations
 
 import asyncio
+import compileall
 import secrets
 import sys
 import sysconfig
@@ -38,6 +39,8 @@ from orchestrator.telemetry import serve_harness_metrics
 from orchestrator.temporal_client import set_current_version
 from orchestrator.workers import ROLES, ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
+
+PROJECT_PACKAGES = ("orchestrator", "simulators", "chaos", "observability")
 
 #: A second namespace on the dev server, where ``saga bench`` runs its no-op ceiling workers.
 BENCH_NAMESPACE = "saga-bench"
@@ -270,6 +273,7 @@ class EmbeddedStack:
 
     def start(self) -> StackConfig:
         """Start everything, in dependency order; on failure stop what started and raise."""
+        compile_project()
         config = self.config = self._prepare()
         cfg = str(self.config_path)
         if self.toxiproxy_server and self.toxiproxy_port:
@@ -421,6 +425,19 @@ class EmbeddedStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def compile_project() -> None:
+    """Write bytecode for the project's packages (only files changed since the last time).
+
+    With ``PYTHONDONTWRITEBYTECODE`` set (it is on some machines), nothing is cached: every
+    process compiles its imports at start, and the workflow sandbox, which re-imports the
+    workflow module for every new workflow run, compiled ``payment.py`` on each one (12% of the
+    payments worker's CPU under load). Reading existing bytecode is still allowed.
+    """
+    root = Path(__file__).resolve().parents[2]
+    for package in PROJECT_PACKAGES:
+        compileall.compile_dir(root / package, quiet=1, workers=1)
 
 
 def _hostport(url: str) -> str:

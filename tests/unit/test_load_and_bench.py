@@ -1,0 +1,105 @@
+"""Pure pieces of `saga load` and `saga bench`: k6 output parsing, expectations, costs, reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+
+from chaos.bench import report
+from chaos.bench.ceiling import CeilingResult
+from chaos.bench.costs import Cost, cost_of
+from chaos.bench.runner import BenchResult, Step, percentile
+from chaos.k6 import K6Result, _console_records
+from chaos.load import expected_success_states
+from chaos.scenario import find_scenario, load_scenario
+
+
+def test_console_lines_of_k6_become_records(tmp_path: Path) -> None:
+    log = tmp_path / "console.log"
+    log.write_text(
+        'time="2026-11-25T22:35:59Z" level=info msg="{\\"payment_id\\":\\"p\\\\\\"1\\",'
+        '\\"kind\\":\\"x\\"}"\n'
+        'time="2026-11-25T22:36:00Z" level=info msg="not json"\n'
+        "garbage\n"
+    )
+    assert _console_records(log) == [{"payment_id": 'p"1', "kind": "x"}]
+
+
+def test_thresholds_are_read_from_the_summary() -> None:
+    summary = {
+        "metrics": {
+            "http_req_failed": {"values": {"rate": 0.0}, "thresholds": {"rate<0.02": {"ok": True}}},
+            "checks": {"values": {"rate": 0.5}, "thresholds": {"rate>0.95": {"ok": False}}},
+        }
+    }
+    result = K6Result(99, summary)
+    assert result.thresholds() == [
+        ("checks", "rate>0.95", False),
+        ("http_req_failed", "rate<0.02", True),
+    ]
+    assert not result.thresholds_ok
+    assert result.metric("checks", "rate") == 0.5
+    assert result.metric("checks", "p(95)") is None
+    assert K6Result(0, {"metrics": {"x": {"thresholds": {"a": {"ok": True}}}}}).thresholds_ok
+
+
+def test_expected_states_follow_the_scenario() -> None:
+    assert expected_success_states(None) == ["succeeded"]
+    assert expected_success_states(load_scenario(find_scenario("flaky-provider"))) == ["succeeded"]
+    anything = expected_success_states(load_scenario(find_scenario("missing-callback")))
+    assert set(anything) == {"succeeded", "failed", "cancelled"}
+
+
+def event(kind: EventType.ValueType, attempt: int = 0) -> HistoryEvent:
+    e = HistoryEvent(event_type=kind)
+    if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        e.activity_task_started_event_attributes.attempt = attempt
+    return e
+
+
+def test_actions_count_starts_activities_retries_timers_and_signals() -> None:
+    history = WorkflowHistory(
+        "wf",
+        [
+            event(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED),
+            event(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+            event(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+            event(EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, attempt=3),  # two retries
+            event(EventType.EVENT_TYPE_TIMER_STARTED),
+            event(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED),
+            event(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        ],
+    )
+    assert cost_of(history) == Cost(events=7, actions=6, workflow_tasks=2)
+    assert cost_of(history, child=True).actions == 5  # the parent paid for the child's start
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([], 99) == 0.0
+
+
+def test_bench_report_replaces_only_its_block(tmp_path: Path) -> None:
+    step = Step(4, 20.0, 80, 0, 80, 80, [0.5] * 80, 10, 20, 30, {"temporal": 3.0, "api": 1.0})
+    result = BenchResult(
+        CeilingResult(100, 10, 10.0, [1.0] * 100),
+        {"temporal": 5.0},
+        [step],
+        Cost(57, 13, 9),
+        20,
+        Cost(57, 13, 9),
+        5.0,
+        "every offered rate held",
+    )
+    assert result.best is step and round(result.ratio, 2) == 0.4
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(f"# Benchmarks\n\nnotes before\n\n{report.BEGIN}\nold\n{report.END}\n\nafter\n")
+    report.write(result, path)
+    text = path.read_text()
+    assert "notes before" in text and "after" in text and "old" not in text
+    assert "payments/s = 0.40" in text and "| 57 | 57 |" in text
