@@ -147,7 +147,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--rate: must be > 0, got {args.rate:g}")
     require_k6()
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-load-"))
-    toxiproxy: Literal["on", "auto"] = "on" if scenario and scenario.needs_toxiproxy else "auto"
+    # Links only when the scenario breaks one: every hop through Toxiproxy costs CPU under load.
+    toxiproxy: Literal["on", "off"] = "on" if scenario and scenario.needs_toxiproxy else "off"
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -8,8 +8,9 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.bench.runner import BenchResult, percentile
+from chaos.bench.runner import BenchResult
 from orchestrator.demo import render_table
+from orchestrator.stats import percentile
 
 BEGIN = "<!-- saga bench: generated, do not edit by hand -->"
 END = "<!-- saga bench: end -->"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import resource
 import secrets
@@ -25,26 +24,17 @@ from chaos.bench.ceiling import CeilingResult, run_ceiling
 from chaos.bench.costs import Cost, cost_of
 from chaos.bench.cpu import seconds_used, snapshot
 from chaos.k6 import run_k6
-from chaos.load import LOAD_USER_BALANCE, PAYMENTS_SCRIPT
+from chaos.load import LOAD_USER_BALANCE, PAYMENTS_SCRIPT, saga_ends
 from orchestrator.models import SagaOptions
 from orchestrator.stack.embedded import BENCH_NAMESPACE, EmbeddedStack, StackOptions
+from orchestrator.stats import percentile
 from orchestrator.temporal_client import connect
-from orchestrator.workflows.payment import PAYMENT_STATUS
 
 ZERO_DELAY = {
     "provider": '{"callback_delay_ms": 0, "latency_ms": 0}',
     "fraud": '{"delay_ms": 0}',
     "notify": '{"latency_ms": 0}',
 }
-
-
-def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (0-100), nearest rank; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
-    return ordered[rank]
 
 
 @dataclass
@@ -231,23 +221,8 @@ class Bench:
         """Start-to-close seconds of each closed saga, and how many succeeded."""
         config = self.stack.config
         assert config is not None
-        client = await connect(config)
-        limit = asyncio.Semaphore(16)
-        latencies: list[float] = []
-        succeeded = 0
-
-        async def one(payment_id: str) -> None:
-            nonlocal succeeded
-            async with limit:
-                description = await client.get_workflow_handle(payment_id).describe()
-            if description.close_time is None:
-                return
-            latencies.append((description.close_time - description.start_time).total_seconds())
-            if description.typed_search_attributes.get(PAYMENT_STATUS) == "succeeded":
-                succeeded += 1
-
-        await asyncio.gather(*(one(i) for i in ids))
-        return latencies, succeeded
+        ends = [e for e in (await saga_ends(await connect(config), ids)).values() if e]
+        return [e.duration_s for e in ends], sum(1 for e in ends if e.state == "succeeded")
 
     async def _recent_bench_ids(self, limit: int = 20) -> list[str]:
         config = self.stack.config

@@ -30,6 +30,7 @@ from orchestrator.api.schemas import (
     GatewayEvent,
     PaymentAccepted,
     PaymentCreate,
+    PaymentStateView,
     PaymentView,
     WebhookAck,
 )
@@ -80,6 +81,14 @@ async def read_payment(
 ) -> PaymentView:
     """The ``status`` query of the payment's workflow."""
     return await _service(state).status(_user(state, authorization), payment_id)
+
+
+@get("/payments/{payment_id:str}/state", summary="Read only a payment's state (cheap, for polling)")
+async def read_payment_state(
+    state: State, payment_id: str, authorization: Authorization = None
+) -> PaymentStateView:
+    """State and whether the saga ended, from the Temporal server alone (no workflow query)."""
+    return await _service(state).state(_user(state, authorization), payment_id)
 
 
 @post("/payments/{payment_id:str}/cancel", status_code=202, summary="Cancel a payment")
@@ -159,7 +168,15 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
 
     prometheus = PrometheusConfig(app_name="saga-api", prefix="saga_api", group_path=True)
     return Litestar(
-        [create_payment, read_payment, cancel_payment, gateway_webhook, health, ApiMetrics],
+        [
+            create_payment,
+            read_payment,
+            read_payment_state,
+            cancel_payment,
+            gateway_webhook,
+            health,
+            ApiMetrics,
+        ],
         lifespan=[temporal],
         middleware=[prometheus.middleware],
         state=State({"config": config, "api_keys": api_keys or ApiKeys.load(config.api_keys_path)}),

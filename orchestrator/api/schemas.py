@@ -63,6 +63,15 @@ class PaymentView(msgspec.Struct, kw_only=True):
     timeline: list[TimelineItem]
 
 
+class PaymentStateView(msgspec.Struct, kw_only=True):
+    """A payment's state without its details, for pollers: served by the Temporal server alone."""
+
+    payment_id: str
+    state: Literal["pending", "processing", "succeeded", "failed", "cancelled"]
+    done: bool
+    """The saga has ended (terminal and notified): the full view will not change again."""
+
+
 class CancelAccepted(msgspec.Struct, kw_only=True):
     """Answer of ``POST /payments/{id}/cancel``."""
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import msgspec
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -25,7 +25,13 @@ from orchestrator.api.errors import (
     PaymentNotFound,
     TemporalUnavailable,
 )
-from orchestrator.api.schemas import GatewayEvent, PaymentCreate, PaymentView, WebhookAck
+from orchestrator.api.schemas import (
+    GatewayEvent,
+    PaymentCreate,
+    PaymentStateView,
+    PaymentView,
+    WebhookAck,
+)
 from orchestrator.metrics import (
     CALLBACKS_RECEIVED,
     CANCEL_REQUESTS,
@@ -130,6 +136,24 @@ class PaymentService:
                 view.provider_attempts, await self._live_charge_attempt(payment_id)
             )
         return view
+
+    async def state(self, user_id: str, payment_id: str) -> PaymentStateView:
+        """State from the ``PaymentStatus`` search attribute and whether the workflow closed.
+
+        No workflow query: a query is answered by the payments worker and waits behind any
+        queued workflow task, so pollers that only need to know *whether* it ended should use
+        this, and read the full view once.
+        """
+        description = await _call(self._handle(payment_id).describe(), payment_id)
+        if await description.memo_value("user_id", default=None) != user_id:
+            raise PaymentNotFound(f"no payment {payment_id}")
+        state = description.typed_search_attributes.get(PAYMENT_STATUS) or "pending"
+        done = (
+            description.status is not None and description.status != WorkflowExecutionStatus.RUNNING
+        )
+        return msgspec.convert(
+            {"payment_id": payment_id, "state": state, "done": done}, PaymentStateView
+        )
 
     async def _live_charge_attempt(self, payment_id: str) -> int:
         # The workflow learns the attempt count only when the charge resolves; while Temporal

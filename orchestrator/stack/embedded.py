@@ -210,6 +210,10 @@ class EmbeddedStack:
             "matching.numTaskqueueReadPartitions=1",
             "--dynamic-config-value",
             "matching.numTaskqueueWritePartitions=1",
+            # The charge runs on the payments queue: hand it to the worker with the workflow
+            # task's completion instead of a round trip through matching.
+            "--dynamic-config-value",
+            "system.enableActivityEagerExecution=true",
             "--search-attribute",
             "PaymentStatus=Keyword",
             "--namespace",

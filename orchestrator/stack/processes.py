@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,10 +21,39 @@ from orchestrator.errors import StackError
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on now, and that no one else will pick.
+
+    Ports are chosen below the kernel's ephemeral range: a port from ``bind(0)`` can be handed
+    to another process (the Temporal dev server opens several internal ports that way) between
+    the moment we pick it and the moment our child binds it. Ports handed out by this process
+    are never handed out twice.
+    """
+    low, _ = _ephemeral_range()
+    floor = max(1024, low - 12_000)
+    for _ in range(200):
+        port = _random.randrange(floor, low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise StackError(f"no free port found between {floor} and {low}")
+
+
+_handed_out: set[int] = set()
+_random = random.SystemRandom()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def preferred_port(port: int) -> int:

@@ -37,6 +37,17 @@ def test_happy_path(stack: EmbeddedStack, payments: Payments) -> None:
     assert entries_of(stack, payment_id) == ["debit"]
 
 
+def test_state_endpoint_answers_without_a_query(stack: EmbeddedStack, payments: Payments) -> None:
+    assert stack.config is not None
+    payment_id = payments.pay("alice", 1500)
+    final = payments.finish("alice", payment_id)
+    url = f"{stack.config.api_url}/payments/{payment_id}/state"
+    own = httpx.get(url, headers={"Authorization": f"Bearer {stack.api_keys['alice']}"})
+    assert own.json() == {"payment_id": payment_id, "state": final["state"], "done": True}
+    other = httpx.get(url, headers={"Authorization": f"Bearer {stack.api_keys['bob']}"})
+    assert other.status_code == 404, other.text
+
+
 def test_temporal_cli_query_returns_the_same_state(
     stack: EmbeddedStack, payments: Payments
 ) -> None:

@@ -11,10 +11,11 @@ from temporalio.client import WorkflowHistory
 from chaos.bench import report
 from chaos.bench.ceiling import CeilingResult
 from chaos.bench.costs import Cost, cost_of
-from chaos.bench.runner import BenchResult, Step, percentile
+from chaos.bench.runner import BenchResult, Step
 from chaos.k6 import K6Result, _console_records
 from chaos.load import expected_success_states
 from chaos.scenario import find_scenario, load_scenario
+from orchestrator.stats import percentile
 
 
 def test_console_lines_of_k6_become_records(tmp_path: Path) -> None:
