@@ -14,7 +14,7 @@ import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -66,6 +66,8 @@ class LoadReport:
     final_states: dict[str, str]
     saga_durations_s: list[float]
     """Start to close of every saga, from Temporal (k6's own figure includes polling)."""
+    window_s: float
+    """From the first saga's start to the last one's close."""
     audit: AuditReport
     faults: list[FaultRecord] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
@@ -184,6 +186,7 @@ class LoadTest:
             result,
             states,
             [end.duration_s for end in ends.values()],
+            _window(ends.values()),
             await asyncio.to_thread(self._audit, states),
             faults.records if faults else [],
             unfinished,
@@ -228,10 +231,16 @@ class LoadTest:
 
 @dataclass(frozen=True)
 class SagaEnd:
-    """How a saga ended, from Temporal: its final ``PaymentStatus`` and its duration."""
+    """How a saga ended, from Temporal: its final ``PaymentStatus``, start and close times."""
 
     state: str
-    duration_s: float
+    started_at: float
+    closed_at: float
+
+    @property
+    def duration_s(self) -> float:
+        """Start to close."""
+        return self.closed_at - self.started_at
 
 
 async def saga_ends(client: Client, ids: list[str]) -> dict[str, SagaEnd | None]:
@@ -252,11 +261,19 @@ async def saga_ends(client: Client, ids: list[str]) -> dict[str, SagaEnd | None]
         if description.close_time is None:
             return
         state = description.typed_search_attributes.get(PAYMENT_STATUS) or "unknown"
-        duration = (description.close_time - description.start_time).total_seconds()
-        ends[payment_id] = SagaEnd(state, duration)
+        ends[payment_id] = SagaEnd(
+            state, description.start_time.timestamp(), description.close_time.timestamp()
+        )
 
     await asyncio.gather(*(one(i) for i in ids))
     return ends
+
+
+def _window(ends: Iterable[SagaEnd]) -> float:
+    ends = list(ends)
+    if not ends:
+        return 0.0
+    return max(e.closed_at for e in ends) - min(e.started_at for e in ends)
 
 
 def summary_rows(report: LoadReport) -> list[list[str]]:

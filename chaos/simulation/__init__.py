@@ -1,0 +1,1 @@
+"""A SimPy model of the saga at scale, calibrated on real runs (``saga simulate``)."""
