@@ -206,9 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     record.set_defaults(func=cmd_histories_record)
 
     from chaos.cli import add_load_command, add_scenario_commands
+    from chaos.simulation.cli import add_simulate_commands
 
     add_scenario_commands(sub)
     add_load_command(sub)
+    add_simulate_commands(sub)
     return parser
 
 

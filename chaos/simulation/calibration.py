@@ -35,10 +35,12 @@ class Calibration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Simulator CPU per request (provider charge or callback, score, notification)."""
     background_per_payment_s: float = 0.004
     """Everything else per payment on the one machine: k6, Prometheus, Toxiproxy."""
-    api_requests_per_payment: float = 5.0
-    """Requests a payment costs the API: create, state polls, the full read, the webhook."""
     hop_s: float = 0.01
     """Non-CPU latency of one trip through the server (matching, polling, network)."""
+    retry_floor_s: float = 1.0
+    """The shortest time between a failed attempt and its retry, whatever the backoff: the
+    dev server measured 1.0 s between charge attempts for backoffs of 0.2, 0.4 and 0.8 s
+    (``saga_activity_retry_delay_seconds``), so a retry waits ``max(backoff, floor)``."""
     events_per_payment: float = 57.0
     """History events of a happy-path payment with its fraud child (for the report)."""
     machine_cores: int = 2

@@ -9,21 +9,29 @@ from __future__ import annotations
 import asyncio
 import resource
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from chaos.bench.costs import cost_of
 from chaos.bench.cpu import seconds_used, snapshot
 from chaos.load import LoadOptions, LoadReport, LoadTest
+from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario
 from chaos.simulation.calibration import Calibration
-from chaos.simulation.model import SimResult, Topology, simulate
+from chaos.simulation.model import SimResult, Topology, merge, simulate
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from orchestrator.stack.prometheus import SCRAPE_INTERVAL_S, query
 from orchestrator.stats import percentile
 from orchestrator.temporal_client import connect
 
+MODEL_SEEDS = 10
+RETRY_RATE = 2.0
+RETRY_DURATION_S = 20
 SUCCESS_ONLY = {"success": 1.0, "decline": 0.0, "cancel": 0.0}
 VALIDATION_SCENARIOS = ("happy-path", "flaky-provider", "missing-callback")
 
@@ -76,6 +84,9 @@ def calibrate(
     """Measure service times on a happy-path run at a low rate; fit ``hop_s`` to its median."""
     scenario = load_scenario(find_scenario("happy-path"))
     with _stack(Path(tempfile.mkdtemp(prefix="saga-calibrate-"))) as stack:
+        # Apply the scenario first: a settings change restarts the API, and a new process
+        # would escape the CPU snapshot.
+        ScenarioRunner(stack).prepare(scenario, "calibrate")
         pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
         before = snapshot(pids)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -86,6 +97,10 @@ def calibrate(
         cpu["k6"] = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         ids = sorted(report.final_states)[:20]
         parent_tasks, child_tasks, events = asyncio.run(_history_costs(stack, ids))
+        progress(f"real run: flaky-provider at {RETRY_RATE:g}/s for {RETRY_DURATION_S}s ...")
+        flaky = load_scenario(find_scenario("flaky-provider"))
+        _load(stack, flaky, RETRY_RATE, RETRY_DURATION_S)
+        retry_gap = measured_retry_gap(stack, flaky)
     n = len(report.final_states)
     requests = (report.k6.metric("http_reqs", "count") or 0) + n  # k6's, plus one webhook each
     measured = _reduce("happy-path", rate, report)
@@ -102,14 +117,54 @@ def calibrate(
         / (n * 3),
         background_per_payment_s=sum(cpu.get(s, 0.0) for s in ("k6", "prometheus", "toxiproxy"))
         / n,
-        api_requests_per_payment=requests / n,
         events_per_payment=events,
         machine_cores=2,
-        source=f"happy-path at {rate:g}/s for {duration_s}s on this machine ({n} payments)",
+        source=f"happy-path at {rate:g}/s for {duration_s}s on this machine ({n} payments), "
+        f"retries from flaky-provider at {RETRY_RATE:g}/s",
     )
     cal = fit_hop(cal, scenario, rate, duration_s, measured.p50_s)
+    # The measured gap includes the failed attempt's own trips, which the model adds itself.
+    cal = replace(cal, retry_floor_s=max(0.0, retry_gap - 2 * cal.hop_s))
     progress(f"fitted hop {cal.hop_s * 1000:.1f} ms to the measured median {measured.p50_s:.3f}s")
     return cal, measured
+
+
+def measured_retry_gap(stack: EmbeddedStack, scenario: Scenario) -> float:
+    """The shortest gap between charge attempts, from Prometheus, whatever the backoff.
+
+    ``saga_activity_retry_delay_seconds{attempt=k}`` is the time from the first schedule to the
+    start of attempt k, so consecutive means give the gap before each retry. Where the gap is
+    longer than the configured backoff, the server's floor decided it: their weighted mean.
+    """
+    assert stack.prometheus_url, "calibration reads retry delays from Prometheus"
+    time.sleep(2 * SCRAPE_INTERVAL_S + 1)
+    selector = '{activity="charge_payment"}'
+
+    def by_attempt(metric: str) -> dict[int, float]:
+        rows = query(stack.prometheus_url or "", f"sum by (attempt) ({metric}{selector})")
+        return {
+            int(str(r["metric"]["attempt"])): float(r["value"][1])  # type: ignore[index]
+            for r in rows
+            if str(r["metric"]["attempt"]).isdigit()  # type: ignore[index]
+        }
+
+    sums = by_attempt("saga_activity_retry_delay_seconds_sum")
+    counts = by_attempt("saga_activity_retry_delay_seconds_count")
+    retry = scenario.settings.charge_retry
+    weighted = total = previous = 0.0
+    for attempt in sorted(sums):
+        if not counts.get(attempt):
+            break
+        mean = sums[attempt] / counts[attempt]
+        gap, previous = mean - previous, mean
+        backoff = min(
+            retry.initial_interval_s * retry.backoff_coefficient ** (attempt - 2),
+            retry.maximum_interval_s,
+        )
+        if gap > backoff:
+            weighted += gap * counts[attempt]
+            total += counts[attempt]
+    return weighted / total if total else 0.0
 
 
 async def _history_costs(stack: EmbeddedStack, ids: list[str]) -> tuple[float, float, float]:
@@ -146,21 +201,48 @@ def fit_hop(
     return replace(cal, hop_s=hop)
 
 
+def average(runs: list[Measured]) -> Measured:
+    """Repeated real runs of one point as one measurement (means of each figure)."""
+    first = runs[0]
+    states = {s for run in runs for s in run.shares}
+    return Measured(
+        first.scenario,
+        first.rate,
+        sum(r.throughput for r in runs) / len(runs),
+        sum(r.p50_s for r in runs) / len(runs),
+        sum(r.p99_s for r in runs) / len(runs),
+        {s: sum(r.shares.get(s, 0.0) for r in runs) / len(runs) for s in sorted(states)},
+        sum(r.payments for r in runs),
+    )
+
+
 def validate(
     cal: Calibration,
     rates: list[float],
     duration_s: int = 30,
+    repeat: int = 2,
     progress: Callable[[str], None] = print,
 ) -> list[tuple[Measured, SimResult]]:
-    """For each validation scenario and rate: a real run and the model's prediction."""
+    """For each validation scenario and rate: real runs (``repeat`` of them, averaged: one
+    30-second run's p99 is its largest latency or nearly) and the model's prediction."""
     pairs = []
     with _stack(Path(tempfile.mkdtemp(prefix="saga-validate-"))) as stack:
         for name in VALIDATION_SCENARIOS:
             scenario = load_scenario(find_scenario(name))
             for rate in rates:
-                progress(f"{name} at {rate:g}/s: real run ...")
-                real = _reduce(name, rate, _load(stack, scenario, rate, duration_s))
-                model = simulate(scenario, cal, Topology.machine(), rate, duration_s, seed=11)
+                progress(f"{name} at {rate:g}/s: {repeat} real run(s) ...")
+                real = average(
+                    [
+                        _reduce(name, rate, _load(stack, scenario, rate, duration_s))
+                        for _ in range(repeat)
+                    ]
+                )
+                model = merge(
+                    [
+                        simulate(scenario, cal, Topology.machine(), rate, duration_s, seed=seed)
+                        for seed in range(11, 11 + MODEL_SEEDS)
+                    ]
+                )
                 progress(
                     f"    measured {real.throughput:.2f}/s p50 {real.p50_s:.2f}s p99 "
                     f"{real.p99_s:.2f}s | model {model.throughput:.2f}/s p50 "

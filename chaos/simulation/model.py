@@ -59,6 +59,9 @@ class Topology:
     """One machine: every CPU cost competes for these cores (None: each part has its own)."""
     workflow_slots: int = 100
     activity_slots: int = 100
+    slowdown: dict[str, float] = field(default_factory=dict)
+    """Per pool: how much longer each operation takes, so that a pool rounded to a whole
+    number of units keeps the exact capacity of the pool it stands for."""
 
     @classmethod
     def machine(cls, cores: int = 2) -> Topology:
@@ -66,7 +69,7 @@ class Topology:
         return cls(shared_cores=cores, server_cores=cores)
 
     @classmethod
-    def scaled(cls, workers: int, server_cores: int, shards: int = 512) -> Topology:
+    def scaled(cls, workers: int, server_cores: int, shards: int = 4096) -> Topology:
         """A cluster: ``workers`` processes per role, API instances alike, dedicated cores."""
         return cls(
             workers=dict.fromkeys(ROLES, workers),
@@ -80,14 +83,21 @@ class Topology:
         """The same system ``factor`` times smaller (see :func:`simulate`)."""
         if factor == 1:
             return self
+        exact = {
+            "server": min(self.server_cores, self.history_shards) / factor,
+            "api": self.api_instances / factor,
+            **{f"worker-{r}": n / factor for r, n in self.workers.items()},
+        }
+        units = {pool: max(1, round(size)) for pool, size in exact.items()}
         return Topology(
-            workers={r: max(1, round(n / factor)) for r, n in self.workers.items()},
-            server_cores=max(1, round(self.server_cores / factor)),
-            history_shards=max(1, round(self.history_shards / factor)),
-            api_instances=max(1, round(self.api_instances / factor)),
+            workers={r: units[f"worker-{r}"] for r in self.workers},
+            server_cores=units["server"],
+            history_shards=units["server"],
+            api_instances=units["api"],
             shared_cores=None if self.shared_cores is None else max(1, self.shared_cores // factor),
             workflow_slots=self.workflow_slots,
             activity_slots=self.activity_slots,
+            slowdown={pool: units[pool] / size for pool, size in exact.items()},
         )
 
 
@@ -113,14 +123,23 @@ class Tally:
     finished: int = 0
     started: int = 0
     last_finish_s: float = 0.0
+    first_start_s: float | None = None
+
+    @property
+    def window_s(self) -> float:
+        """From the first payment's start to the last one's finish (as measured on the stack)."""
+        return self.last_finish_s - (self.first_start_s or 0.0)
 
 
 class Resources:
     """Every capacity, and how busy each was."""
 
-    def __init__(self, env: simpy.Environment, topology: Topology) -> None:
+    def __init__(
+        self, env: simpy.Environment, topology: Topology, rng: random.Random | None = None
+    ) -> None:
         self.env = env
         self.topology = topology
+        self.rng = rng or random.Random(0)
         shared = topology.shared_cores
         self.cpu = simpy.Resource(env, shared) if shared else None
         server = min(topology.server_cores, topology.history_shards)
@@ -147,6 +166,8 @@ class Resources:
         """Hold one unit of ``pool`` (and a shared core, on one machine) for ``seconds`` of CPU."""
         if seconds <= 0:
             return
+        # CPU work varies (caches, GC, I/O waits inside a task): exponential around the mean.
+        seconds = self.rng.expovariate(1 / seconds) * self.topology.slowdown.get(pool, 1.0)
         yield from self.wait_up(pool)
         with self.pools[pool].request() as unit:
             yield unit
@@ -195,12 +216,13 @@ class Saga:
         calibration: Calibration,
         topology: Topology,
         seed: int | None = None,
+        expected_payments: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.cal = calibration
         self.env = simpy.Environment()
-        self.res = Resources(self.env, topology)
         self.rng = random.Random(scenario.seed if seed is None else seed)
+        self.res = Resources(self.env, topology, self.rng)
         self.tally = Tally()
         self.settings = scenario.settings
         self.base = Knobs(
@@ -208,7 +230,10 @@ class Saga:
             msgspec.to_builtins(scenario.simulators.fraud),
             msgspec.to_builtins(scenario.simulators.notifications),
         )
-        self.balances = {u.name: u.balance for u in scenario.workload.users}
+        # A scenario's users are sized for its own payment count; a longer or faster run keeps
+        # the same spend-to-balance ratio (each user stands for proportionally more accounts).
+        stretch = max(1.0, (expected_payments or 0) / max(1, scenario.workload.payments))
+        self.balances = {u.name: u.balance * stretch for u in scenario.workload.users}
         self.attempts_by_key: Counter[int] = Counter()
         for fault in scenario.faults:
             if isinstance(fault, ProcessFault) and fault.target.startswith("worker-"):
@@ -300,12 +325,12 @@ class Saga:
     # -- the payment ------------------------------------------------------------------------
 
     def arrivals(self, rate: float, duration_s: float) -> Process:
-        """Poisson arrivals of the scenario's payment mix."""
+        """Arrivals at a constant rate (as k6's and the scenario runner's), the scenario's mix."""
         workload = self.scenario.workload
         users = [u.name for u in workload.users]
         while self.env.now < duration_s:
-            yield self.env.timeout(self.rng.expovariate(rate))
-            if self.env.now >= duration_s:
+            yield self.env.timeout(1 / rate)
+            if self.env.now > duration_s:
                 break
             amount = workload.amount
             value = (
@@ -324,7 +349,10 @@ class Saga:
         """One saga, start to notification."""
         began = self.env.now
         self.tally.started += 1
-        self.env.process(self._client_polls())
+        if self.tally.first_start_s is None:
+            self.tally.first_start_s = began
+        done = self.env.event()
+        self.env.process(self._client_polls(done))
         yield from self.res.work("api", self.cal.api_request_s)
         yield from self.server(1)  # WorkflowExecutionStarted
         yield from self.workflow_task()
@@ -334,6 +362,7 @@ class Saga:
         yield from self.server(1)  # upsert the final PaymentStatus
         yield from self._notify()
         yield from self.server(1)  # WorkflowExecutionCompleted
+        done.succeed()
         self.tally.finished += 1
         self.tally.outcomes[outcome] += 1
         if reason:
@@ -341,12 +370,21 @@ class Saga:
         self.tally.latencies.append(self.env.now - began)
         self.tally.last_finish_s = self.env.now
 
-    def _client_polls(self) -> Process:
-        """The client's status polls (the API and a server read each), one a second."""
-        for _ in range(max(0, round(self.cal.api_requests_per_payment) - 2)):
-            yield self.env.timeout(1.0)
+    def _client_polls(self, done: simpy.Event) -> Process:
+        """The client as k6 polls: the state (a server read) after 1 s, then twice as long each
+        time up to 4 s, until the saga ended; then one full read (a query: a payments task)."""
+        wait = 1.0
+        while True:
+            yield self.env.timeout(wait) | done
+            if done.processed:
+                # k6 notices at its next poll; the reads cost the same either way.
+                break
+            wait = min(wait * 2, 4.0)
             yield from self.res.work("api", self.cal.api_request_s)
             yield from self.res.work("server", self.cal.server_event_s)
+        yield from self.res.work("api", 2 * self.cal.api_request_s)
+        yield from self.res.work("server", 2 * self.cal.server_event_s)
+        yield from self.res.work("worker-payments", self.cal.payments_task_s)
 
     def _account(self) -> Process:
         ok = yield from self.activity("accounts", self.cal.accounts_activity_s)
@@ -503,7 +541,7 @@ class Saga:
                 retry.initial_interval_s * retry.backoff_coefficient ** (attempt - 1),
                 retry.maximum_interval_s,
             )
-            yield self.env.timeout(backoff)
+            yield self.env.timeout(max(backoff, self.cal.retry_floor_s))
         knobs = self.knobs().provider
         declined = self.rng.random() < knobs["decline_rate"]
         yield from self.workflow_task()
@@ -594,14 +632,21 @@ class SimResult:
     queue_p99: dict[str, float]
     wall_s: float = 0.0
 
+    windows_s: float = 0.0
+    """Sum of the runs' windows (first arrival to last finish) when runs were merged."""
+    runs: list[list[float]] = field(default_factory=list)
+    """Each merged run's latencies: percentiles are the mean of the runs' percentiles."""
+
     @property
     def throughput(self) -> float:
         """Payments finished per second from the first arrival to the last finish (scaled up)."""
-        window = max(self.duration_s, self.tally.last_finish_s)
+        window = self.windows_s or self.tally.window_s or self.duration_s
         return self.tally.finished * self.scale / window
 
     def latency(self, p: float) -> float:
-        """Saga latency percentile in seconds."""
+        """Saga latency percentile in seconds (merged: the mean of the runs' percentiles)."""
+        if self.runs:
+            return sum(percentile(run, p) for run in self.runs) / len(self.runs)
         return percentile(self.tally.latencies, p)
 
     def shares(self) -> dict[str, float]:
@@ -613,6 +658,43 @@ class SimResult:
     def events_per_payment(self) -> float:
         """History events per started payment in the model."""
         return self.tally.events / max(1, self.tally.started)
+
+
+def merge(results: list[SimResult]) -> SimResult:
+    """Several seeds of one configuration as one result: pooled outcomes, averaged percentiles.
+
+    A real 30-second run has 60 to 180 payments, so its p99 is its largest or second largest
+    latency. Each seed produces the same statistic over the same number of payments; their mean
+    is what a real run should show on average, where one run of the model is as noisy as one
+    real run.
+    """
+    first = results[0]
+    tally = Tally()
+    for result in results:
+        tally.latencies += result.tally.latencies
+        tally.outcomes += result.tally.outcomes
+        tally.reasons += result.tally.reasons
+        tally.compensations += result.tally.compensations
+        tally.provider_attempts += result.tally.provider_attempts
+        tally.events += result.tally.events
+        tally.finished += result.tally.finished
+        tally.started += result.tally.started
+    return SimResult(
+        first.scenario,
+        first.rate,
+        first.duration_s,
+        first.scale,
+        first.topology,
+        tally,
+        {
+            k: sum(r.utilization.get(k, 0) for r in results) / len(results)
+            for k in first.utilization
+        },
+        {k: max(r.queue_p99.get(k, 0) for r in results) for k in first.queue_p99},
+        wall_s=sum(r.wall_s for r in results),
+        windows_s=sum(r.tally.window_s or r.duration_s for r in results),
+        runs=[r.tally.latencies for r in results],
+    )
 
 
 def simulate(
@@ -637,7 +719,7 @@ def simulate(
     began = time.perf_counter()
     factor = max(1, math.ceil(rate / max_entity_rate))
     small = topology.scale_down(factor)
-    saga = Saga(scenario, calibration, small, seed)
+    saga = Saga(scenario, calibration, small, seed, expected_payments=rate / factor * duration_s)
     saga.env.process(saga.arrivals(rate / factor, duration_s))
     saga.env.process(saga.res.sample())
     horizon = duration_s + (
