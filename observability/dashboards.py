@@ -58,6 +58,16 @@ def q(expr: str, legend: str = "") -> Query:
     return Query(expr, legend)
 
 
+def rate_by(metric: str, by: str, selector: str = "") -> Query:
+    """Per-second rate of a counter, summed by one label (the legend shows the label)."""
+    return q(f"sum by ({by}) (rate({metric}{selector}[{RATE}]))", f"{{{{{by}}}}}")
+
+
+def increase_by(metric: str, by: str) -> Query:
+    """Increase of a counter over the dashboard's range, summed by one label."""
+    return q(f"sum by ({by}) (increase({metric}[{RANGE}]))", f"{{{{{by}}}}}")
+
+
 def quantiles(metric: str, by: str = "", selector: str = "") -> tuple[Query, ...]:
     """p50, p95 and p99 of a Prometheus histogram."""
     group = f"le, {by}" if by else "le"
@@ -86,20 +96,29 @@ def fault_annotation() -> dict[str, Any]:
     }
 
 
+#: On the overview and on the chaos dashboard (what the saga did while faults were on).
+FINISHED_BY_OUTCOME = Panel(
+    "Payments finished per second, by outcome",
+    (rate_by("saga_payments_finished_total", "outcome"),),
+    "reqps",
+    needs_data=True,
+)
+COMPENSATIONS_BY_KIND = Panel(
+    "Compensations per second, by kind",
+    (rate_by("saga_compensations_total", "kind"),),
+    "ops",
+    needs_data=True,
+)
+
 SAGA_OVERVIEW = Dashboard(
     "saga-overview",
     "Saga overview",
     "Payments through the saga: throughput by outcome, in flight, duration, compensations.",
     (
-        Panel(
-            "Payments finished per second, by outcome",
-            (q(f"sum by (outcome) (rate(saga_payments_finished_total[{RATE}]))", "{{outcome}}"),),
-            "reqps",
-            needs_data=True,
-        ),
+        FINISHED_BY_OUTCOME,
         Panel(
             "Payments started per second, by method",
-            (q(f"sum by (method) (rate(saga_payments_started_total[{RATE}]))", "{{method}}"),),
+            (rate_by("saga_payments_started_total", "method"),),
             "reqps",
             needs_data=True,
         ),
@@ -126,25 +145,15 @@ SAGA_OVERVIEW = Dashboard(
             kind="stat",
             needs_data=True,
         ),
-        Panel(
-            "Compensations per second, by kind",
-            (q(f"sum by (kind) (rate(saga_compensations_total[{RATE}]))", "{{kind}}"),),
-            "ops",
-            needs_data=True,
-        ),
+        COMPENSATIONS_BY_KIND,
         Panel(
             "Compensation failures",
-            (
-                q(
-                    f"sum by (kind) (increase(saga_compensation_failures_total[{RANGE}]))",
-                    "{{kind}}",
-                ),
-            ),
+            (increase_by("saga_compensation_failures_total", "kind"),),
             description="Each failure is retried without limit; a non-zero value needs a look.",
         ),
         Panel(
             "Cancels by the step they hit",
-            (q(f"sum by (step) (increase(saga_cancels_total[{RANGE}]))", "{{step}}"),),
+            (increase_by("saga_cancels_total", "step"),),
         ),
         Panel(
             "API requests per second, by route and status",
@@ -229,33 +238,23 @@ RETRIES_AND_TIMERS = Dashboard(
         ),
         Panel(
             "Late and duplicate callbacks ignored",
-            (q(f"sum by (kind) (increase(saga_callbacks_ignored_total[{RANGE}]))", "{{kind}}"),),
+            (increase_by("saga_callbacks_ignored_total", "kind"),),
             needs_data=True,
         ),
         Panel(
             "Webhooks at the API, by result",
-            (q(f"sum by (result) (rate(saga_callbacks_received_total[{RATE}]))", "{{result}}"),),
+            (rate_by("saga_callbacks_received_total", "result"),),
             "ops",
             needs_data=True,
         ),
         Panel(
             "Provider faults injected, by kind",
-            (
-                q(
-                    f"sum by (kind) (increase(sim_provider_faults_injected_total[{RANGE}]))",
-                    "{{kind}}",
-                ),
-            ),
+            (increase_by("sim_provider_faults_injected_total", "kind"),),
             needs_data=True,
         ),
         Panel(
             "Provider callbacks, by what happened",
-            (
-                q(
-                    f"sum by (result) (increase(sim_provider_callbacks_total[{RANGE}]))",
-                    "{{result}}",
-                ),
-            ),
+            (increase_by("sim_provider_callbacks_total", "result"),),
             needs_data=True,
         ),
         Panel(
@@ -301,12 +300,7 @@ CHAOS = Dashboard(
         ),
         Panel(
             "Process restarts in the range",
-            (
-                q(
-                    f"sum by (process) (increase(chaos_process_restarts_total[{RANGE}]))",
-                    "{{process}}",
-                ),
-            ),
+            (increase_by("chaos_process_restarts_total", "process"),),
         ),
         Panel(
             "Toxiproxy traffic, bytes per second by link and direction",
@@ -329,18 +323,8 @@ CHAOS = Dashboard(
             (q('min by (process) (up{job!="k6"})', "{{process}}"),),
             needs_data=True,
         ),
-        Panel(
-            "Payments finished per second, by outcome",
-            (q(f"sum by (outcome) (rate(saga_payments_finished_total[{RATE}]))", "{{outcome}}"),),
-            "reqps",
-            needs_data=True,
-        ),
-        Panel(
-            "Compensations per second, by kind",
-            (q(f"sum by (kind) (rate(saga_compensations_total[{RATE}]))", "{{kind}}"),),
-            "ops",
-            needs_data=True,
-        ),
+        FINISHED_BY_OUTCOME,
+        COMPENSATIONS_BY_KIND,
     ),
     annotations=(
         fault_annotation(),
@@ -454,13 +438,13 @@ TEMPORAL_HEALTH = Dashboard(
         ),
         Panel(
             "Server requests per second, by operation",
-            (q(f"sum by (operation) (rate(service_requests[{RATE}]))", "{{operation}}"),),
+            (rate_by("service_requests", "operation"),),
             "reqps",
             needs_data=True,
         ),
         Panel(
             "Server errors per second, by type",
-            (q(f"sum by (error_type) (rate(service_error_with_type[{RATE}]))", "{{error_type}}"),),
+            (rate_by("service_error_with_type", "error_type"),),
             "ops",
         ),
         Panel(
