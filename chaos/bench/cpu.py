@@ -24,13 +24,6 @@ def snapshot(pids: dict[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
-def shares(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """Each process's share of the CPU time all of them used between two snapshots."""
-    used = {name: max(0.0, after.get(name, 0.0) - before.get(name, 0.0)) for name in after}
-    total = sum(used.values()) or 1.0
-    return {name: value / total for name, value in used.items()}
-
-
 def seconds_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """CPU seconds each process used between two snapshots."""
     return {name: max(0.0, after.get(name, 0.0) - before.get(name, 0.0)) for name in after}
