@@ -21,6 +21,18 @@ class InsufficientFunds(LedgerError):
     """The account balance does not cover the amount."""
 
 
+class InvalidAmount(LedgerError):
+    """A movement of zero or less was asked for."""
+
+
+class VelocityLimitExceeded(LedgerError):
+    """The user already has as many debits in the window as the limit allows."""
+
+
+class PaymentCompensated(LedgerError):
+    """The payment was refunded (or its refund ran first): it can never be debited again."""
+
+
 class StackError(SagaError):
     """An embedded-stack process failed to start or to become ready."""
 

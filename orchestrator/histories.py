@@ -19,7 +19,7 @@ from typing import Any
 from temporalio.client import Client
 
 from orchestrator.client import SagaClient, knobs_changed
-from orchestrator.models import ChargeRetry, SagaOptions
+from orchestrator.models import RetryOptions, SagaOptions
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 
 HISTORIES_DIR = Path(__file__).resolve().parent.parent / "tests" / "histories"
@@ -67,7 +67,7 @@ RECORDINGS = [
 
 RECORDING_OPTIONS = SagaOptions(
     callback_timeout_s=2.0,
-    charge_retry=ChargeRetry(initial_interval_s=0.2, maximum_interval_s=1.0, maximum_attempts=5),
+    charge_retry=RetryOptions(initial_interval_s=0.2, maximum_interval_s=1.0, maximum_attempts=5),
 )
 
 

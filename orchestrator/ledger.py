@@ -3,7 +3,17 @@
 Every movement is an ``entries`` row with a unique idempotency key (``<payment_id>:debit``,
 ``<payment_id>:refund``), so a retried activity can never move money twice. Opening balances are
 entries too, which makes conservation checkable from the journal alone. Each operation runs in
-its own ``BEGIN IMMEDIATE`` transaction: SQLite serialises writers, so check-then-write is safe.
+its own ``BEGIN IMMEDIATE`` transaction: SQLite serialises writers (across processes too), so
+check-then-write is safe. That is what makes the rules below hold under any concurrency:
+
+- a refund gives back what the payment's debit took, to the account it was taken from;
+- a refund that finds no debit leaves a tombstone, and a later debit of that payment is refused
+  (an attempt that timed out can still commit after its compensation ran);
+- the velocity limit is checked in the debit's own transaction.
+
+A lock is waited for at most :data:`LOCK_WAIT_S`, well inside the account activities' timeout,
+so a locked database fails an attempt (and Temporal retries it) instead of timing it out while
+the attempt may still commit.
 """
 
 from __future__ import annotations
@@ -16,8 +26,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.config import PAYMENT_METHODS
-from orchestrator.errors import AccountNotFound, InsufficientFunds
-from orchestrator.models import LedgerResult, Reason, ValidationResult
+from orchestrator.errors import (
+    AccountNotFound,
+    InsufficientFunds,
+    InvalidAmount,
+    PaymentCompensated,
+    VelocityLimitExceeded,
+)
+from orchestrator.models import LedgerDebit, LedgerResult, Reason, ValidationResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -38,7 +54,24 @@ CREATE TABLE IF NOT EXISTS entries (
     created_at      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_payment ON entries(payment_id);
+CREATE INDEX IF NOT EXISTS entries_user_kind ON entries(user_id, kind, created_at);
+CREATE TABLE IF NOT EXISTS tombstones (
+    payment_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS repairs (
+    id         INTEGER PRIMARY KEY,
+    payment_id TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    amount     INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (payment_id, kind)
+);
 """
+
+#: Seconds a transaction waits for a lock before the operation fails (and is retried).
+LOCK_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,11 +97,32 @@ class Entry:
     balance_after: int
 
 
+@dataclass(frozen=True)
+class Repair:
+    """A repair the reconciler made, journaled with its reason."""
+
+    payment_id: str
+    kind: str
+    reason: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Journal, balances, tombstones and repairs, read in one transaction."""
+
+    entries: list[Entry]
+    balances: dict[str, int]
+    tombstones: list[str]
+    repairs: list[Repair]
+
+
 class Ledger:
     """Accounts and journal in one SQLite file; safe to use from several threads and processes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = str(path)
+        self.lock_wait_s = lock_wait_s
         db = sqlite3.connect(self.path, timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -78,7 +132,7 @@ class Ledger:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None)
         try:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
@@ -164,19 +218,29 @@ class Ledger:
     def velocity(
         self, user_id: str, payment_id: str, window_s: float, max_payments: int
     ) -> ValidationResult:
-        """Refuse a payment when the user already has ``max_payments`` debits in the window."""
-        since = (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
+        """Refuse a payment when the user already has ``max_payments`` debits in the window.
+
+        Only the pre-``atomic-velocity`` saga path calls this: a check in its own transaction
+        cannot hold under concurrency. :meth:`debit` enforces the limit atomically.
+        """
         with self._tx() as db:
-            (recent,) = db.execute(
-                "SELECT COUNT(*) FROM entries WHERE user_id=? AND kind='debit'"
-                " AND created_at >= ? AND payment_id != ?",
-                (user_id, since, payment_id),
-            ).fetchone()
+            recent = self._recent_debits(db, user_id, payment_id, window_s)
         if recent >= max_payments:
             return ValidationResult(
                 False, Reason.VELOCITY_LIMIT, f"{recent} payments in the last {window_s:g}s"
             )
         return ValidationResult(True)
+
+    def _recent_debits(
+        self, db: sqlite3.Connection, user_id: str, payment_id: str, window_s: float
+    ) -> int:
+        since = (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
+        (recent,) = db.execute(
+            "SELECT COUNT(*) FROM entries WHERE user_id=? AND kind='debit'"
+            " AND created_at >= ? AND payment_id != ?",
+            (user_id, since, payment_id),
+        ).fetchone()
+        return int(recent)
 
     def _existing(self, db: sqlite3.Connection, key: str) -> tuple[int, int] | None:
         row = db.execute(
@@ -198,34 +262,111 @@ class Ledger:
         )
         return int(balance)
 
-    def debit(self, payment_id: str, user_id: str, amount: int) -> LedgerResult:
-        """Take ``amount`` from the account, once per payment."""
+    def debit(
+        self,
+        payment_id: str,
+        user_id: str,
+        amount: int,
+        *,
+        velocity: tuple[float, int] | None = None,
+    ) -> LedgerResult:
+        """Take ``amount`` from the account, once per payment, never after its refund.
+
+        ``velocity=(window_s, max_payments)`` refuses the debit when the user already has that
+        many debits in the window, checked in this transaction.
+        """
+        if amount <= 0:
+            raise InvalidAmount(f"{payment_id}: cannot debit {amount}")
         key = f"{payment_id}:debit"
         with self._tx() as db:
             if (done := self._existing(db, key)) is not None:
                 return LedgerResult(amount=done[0], balance_after=done[1], duplicate=True)
+            if db.execute("SELECT 1 FROM tombstones WHERE payment_id=?", (payment_id,)).fetchone():
+                raise PaymentCompensated(f"{payment_id} was already compensated")
             row = db.execute("SELECT balance FROM accounts WHERE user_id=?", (user_id,)).fetchone()
             if row is None:
                 raise AccountNotFound(user_id)
+            if velocity is not None:
+                window_s, max_payments = velocity
+                recent = self._recent_debits(db, user_id, payment_id, window_s)
+                if recent >= max_payments:
+                    raise VelocityLimitExceeded(
+                        f"{user_id}: {recent} payments in the last {window_s:g}s"
+                    )
             if row[0] < amount:
                 raise InsufficientFunds(f"{user_id}: balance {row[0]} < {amount}")
             balance = self._move(db, key, payment_id, user_id, "debit", -amount)
             return LedgerResult(amount=amount, balance_after=balance)
 
-    def refund(self, payment_id: str, user_id: str) -> LedgerResult:
-        """Give back the debit of a payment, once; a payment never debited refunds nothing."""
+    def refund(self, payment_id: str, *, repair_reason: str | None = None) -> LedgerResult:
+        """Give back the payment's debit once, to the debited account.
+
+        A payment never debited refunds nothing and is tombstoned, so its debit can never
+        commit afterwards. ``repair_reason`` journals the refund as a reconciler repair.
+        """
         key = f"{payment_id}:refund"
         with self._tx() as db:
             if (done := self._existing(db, key)) is not None:
                 return LedgerResult(amount=done[0], balance_after=done[1], duplicate=True)
-            debit = self._existing(db, f"{payment_id}:debit")
+            debit = db.execute(
+                "SELECT user_id, amount FROM entries WHERE idempotency_key=?",
+                (f"{payment_id}:debit",),
+            ).fetchone()
             if debit is None:
-                row = db.execute(
-                    "SELECT balance FROM accounts WHERE user_id=?", (user_id,)
-                ).fetchone()
-                return LedgerResult(amount=0, balance_after=int(row[0]) if row else 0)
-            balance = self._move(db, key, payment_id, user_id, "refund", debit[0])
-            return LedgerResult(amount=debit[0], balance_after=balance)
+                db.execute(
+                    "INSERT OR IGNORE INTO tombstones(payment_id, created_at) VALUES (?,?)",
+                    (payment_id, self._now()),
+                )
+                return LedgerResult(amount=0, balance_after=0)
+            user_id, amount = debit
+            balance = self._move(db, key, payment_id, user_id, "refund", amount)
+            if repair_reason is not None:
+                self._journal_repair(db, payment_id, "refund", repair_reason, amount)
+            return LedgerResult(amount=amount, balance_after=balance)
+
+    def record_repair(self, payment_id: str, kind: str, reason: str, amount: int) -> bool:
+        """Journal a repair made elsewhere (a void at the provider); False if already there."""
+        with self._tx() as db:
+            return self._journal_repair(db, payment_id, kind, reason, amount)
+
+    def _journal_repair(
+        self, db: sqlite3.Connection, payment_id: str, kind: str, reason: str, amount: int
+    ) -> bool:
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO repairs(payment_id, kind, reason, amount, created_at)"
+            " VALUES (?,?,?,?,?)",
+            (payment_id, kind, reason, amount, self._now()),
+        )
+        return cursor.rowcount == 1
+
+    def unrefunded_debits(self) -> list[LedgerDebit]:
+        """Every debit whose payment has no refund entry, oldest first."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT d.payment_id, d.user_id, d.amount, d.created_at FROM entries d"
+                " WHERE d.kind='debit' AND NOT EXISTS (SELECT 1 FROM entries r"
+                " WHERE r.idempotency_key = d.payment_id || ':refund') ORDER BY d.id"
+            ).fetchall()
+        return [LedgerDebit(*row) for row in rows]
+
+    def snapshot(self) -> Snapshot:
+        """Everything the checkers read, in one transaction."""
+        with self._tx() as db:
+            entries = db.execute(
+                "SELECT idempotency_key, payment_id, user_id, kind, amount, balance_after"
+                " FROM entries ORDER BY id"
+            ).fetchall()
+            balances = dict(db.execute("SELECT user_id, balance FROM accounts").fetchall())
+            tombstones = [r[0] for r in db.execute("SELECT payment_id FROM tombstones")]
+            repairs = db.execute(
+                "SELECT payment_id, kind, reason, amount FROM repairs ORDER BY id"
+            ).fetchall()
+        return Snapshot(
+            [Entry(*row) for row in entries],
+            balances,
+            tombstones,
+            [Repair(*row) for row in repairs],
+        )
 
     def balances(self) -> dict[str, int]:
         """Every account's balance."""

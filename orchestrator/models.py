@@ -47,6 +47,13 @@ class Reason(StrEnum):
     FRAUD_REJECTED = "fraud_rejected"
     FRAUD_CHECK_FAILED = "fraud_check_failed"
     CANCEL_REQUESTED = "cancel_requested"
+    ACCOUNTS_UNAVAILABLE = "accounts_unavailable"
+    """The account service's retries ran out (a ledger outage longer than the retry budget)."""
+    REFUND_REQUIRES_REVIEW = "refund_requires_review"
+    """The provider captured the charge and refused to void it: the debit stays, a person
+    refunds it through the provider (counted, alerted)."""
+    INTERNAL_ERROR = "internal_error"
+    """An unexpected error in the saga; compensated like any failure."""
 
 
 class Compensation(StrEnum):
@@ -58,8 +65,8 @@ class Compensation(StrEnum):
 
 
 @dataclass(frozen=True)
-class ChargeRetry:
-    """Exponential backoff for the provider charge."""
+class RetryOptions:
+    """Exponential backoff of one saga step (the provider charge, the account steps)."""
 
     initial_interval_s: float = 1.0
     backoff_coefficient: float = 2.0
@@ -67,16 +74,24 @@ class ChargeRetry:
     maximum_attempts: int = 6
 
 
+#: About 165 s of retries before an account step gives up (a ledger outage longer than that
+#: fails the payment, compensated, with reason ``accounts_unavailable``).
+DEFAULT_ACCOUNT_RETRY = RetryOptions(
+    initial_interval_s=1.0, backoff_coefficient=2.0, maximum_interval_s=10.0, maximum_attempts=20
+)
+
+
 @dataclass(frozen=True)
 class SagaOptions:
     """Per-deployment tunables, fixed for a workflow at its start."""
 
     callback_timeout_s: float = 300.0
-    charge_retry: ChargeRetry = field(default_factory=ChargeRetry)
+    charge_retry: RetryOptions = field(default_factory=RetryOptions)
     max_amount: int = 1_000_000
     fraud_timeout_s: float = 60.0
     velocity_window_s: float = 60.0
     velocity_max_payments: int = 100
+    account_retry: RetryOptions = field(default_factory=lambda: DEFAULT_ACCOUNT_RETRY)
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,8 @@ class PaymentStatus:
     compensations: list[str] = field(default_factory=list)
     notification: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
+    compensations_retrying: list[str] = field(default_factory=list)
+    """Compensations that failed a whole round of retries and are still being retried."""
 
 
 @dataclass(frozen=True)
@@ -197,11 +214,18 @@ class VelocityRequest:
 
 @dataclass(frozen=True)
 class LedgerRequest:
-    """Input of ``debit_account`` and ``refund_account``."""
+    """Input of ``debit_account`` and ``refund_account``.
+
+    A refund ignores ``user_id`` and ``amount``: it gives back what the payment's debit took,
+    to the account it was taken from. A debit with ``velocity_max_payments > 0`` also enforces
+    the velocity limit, in the same transaction.
+    """
 
     payment_id: str
     user_id: str
     amount: int
+    velocity_window_s: float = 0.0
+    velocity_max_payments: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,3 +292,70 @@ class NotificationResult:
 
     notification_id: str
     channel: str
+
+
+@dataclass(frozen=True)
+class LedgerDebit:
+    """A debit the ledger holds without its refund (what the reconciler inspects)."""
+
+    payment_id: str
+    user_id: str
+    amount: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ProviderCharge:
+    """A charge the provider holds (what the reconciler inspects)."""
+
+    payment_id: str
+    charge_id: str
+    amount: int
+    status: str  # "authorized" | "captured" | "declined" | "voided"
+
+
+@dataclass(frozen=True)
+class ExecutionFacts:
+    """What Temporal knows of one payment's execution: close status and ``PaymentStatus``."""
+
+    payment_id: str
+    status: str  # "RUNNING", "COMPLETED", "TERMINATED", ... or "NOT_FOUND"
+    state: str | None
+
+
+@dataclass(frozen=True)
+class RepairRequest:
+    """One repair of the reconciler, with the reason it is journaled under."""
+
+    payment_id: str
+    kind: str  # "refund" | "void"
+    reason: str
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """Whether the repair took effect now (false: already done, or nothing to do)."""
+
+    payment_id: str
+    kind: str
+    done: bool
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    """Input of ReconcileWorkflow: ``dry_run`` plans without repairing."""
+
+    dry_run: bool = False
+    grace_s: float = 0.0
+    """Ledger debits younger than this are left alone (their saga may still be starting)."""
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What the reconciler found and (unless a dry run) repaired."""
+
+    planned: list[RepairRequest] = field(default_factory=list)
+    repaired: list[RepairResult] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)
+    """Captured charges of payments that did not succeed: only a person can settle them."""
+    dry_run: bool = False

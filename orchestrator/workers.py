@@ -40,6 +40,8 @@ from orchestrator.activities.instrumentation import ActivityMetrics
 from orchestrator.activities.notifications import NotificationActivities
 from orchestrator.activities.provider import ProviderActivities
 from orchestrator.config import StackConfig, load_config
+from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
+from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 from orchestrator.telemetry import sdk_runtime, serve_metrics
@@ -65,8 +67,17 @@ class Role:
 
 
 def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
-    acts = AccountActivities(Ledger(config.ledger_path))
-    return [acts.validate_payment, acts.check_velocity, acts.debit_account, acts.refund_account]
+    failpoints = Failpoints(Path(config.state_dir) / FAILPOINTS_FILE)
+    acts = AccountActivities(Ledger(config.ledger_path), failpoints)
+    return [
+        acts.validate_payment,
+        acts.check_velocity,
+        acts.debit_account,
+        acts.refund_account,
+        acts.list_unrefunded_debits,
+        acts.repair_refund,
+        acts.journal_repair,
+    ]
 
 
 def _provider(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:

@@ -2,9 +2,19 @@
 
 ``POST /charges`` (``Idempotency-Key`` required) accepts a charge and later POSTs a signed
 callback to the API; ``POST /charges/{key}/void`` voids it; ``GET /charges`` lists every charge
-(the harness sums what the provider captured from it). Transport faults (5xx, hangs, dropped
-connections) are injected by :class:`FaultInjector`, an ASGI wrapper, before the request reaches
-the business handlers, the way a broken load balancer or network would.
+(the harness sums what the provider captured from it).
+
+Two void semantics (the ``strict`` knob):
+
+- lenient (default): a void that arrives before its charge leaves a tombstone and the late
+  charge is refused with 409, and an authorization can be voided at any time;
+- strict, as real processors behave: no tombstones (a charge arriving after a void that found
+  nothing is authorized as usual), and an authorization is captured ``capture_after_ms`` after it
+  was made, after which a void is refused with 409 ``{"error": "captured"}``.
+
+Transport faults (5xx, hangs, dropped connections) are injected by :class:`FaultInjector`, an
+ASGI wrapper, before the request reaches the business handlers, the way a broken load balancer or
+network would.
 """
 
 from __future__ import annotations
@@ -57,6 +67,10 @@ class ProviderKnobs(Knobs):
     callback_delay_jitter_ms: Annotated[int, NonNegative] = 0
     missing_callback_rate: Annotated[float, Rate] = 0.0
     duplicate_callback_rate: Annotated[float, Rate] = 0.0
+    strict: bool = False
+    """Real-processor void semantics: no void-before-charge tombstones, captures not voidable."""
+    capture_after_ms: Annotated[int, NonNegative] = 10_000
+    """Strict mode: an authorization is captured (no longer voidable) this long after it."""
 
 
 class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,8 +92,18 @@ class Charge:
     payment_id: str
     amount: int
     outcome: Literal["succeeded", "declined"]
-    status: Literal["authorized", "declined", "voided"]
+    state: Literal["authorized", "declined", "voided"]
     callbacks_sent: int = 0
+    captures_at: float | None = None
+    """Strict mode: the loop time at which the authorization becomes a capture."""
+
+    @property
+    def status(self) -> Literal["authorized", "captured", "declined", "voided"]:
+        """The charge's status now (an authorization turns into a capture in strict mode)."""
+        captured = self.captures_at is not None and (
+            asyncio.get_running_loop().time() >= self.captures_at
+        )
+        return "captured" if self.state == "authorized" and captured else self.state
 
 
 @dataclass
@@ -188,7 +212,12 @@ def create_app(state: ProviderState) -> FaultInjector:
             payment_id=data.payment_id,
             amount=data.amount,
             outcome="declined" if declined else "succeeded",
-            status="declined" if declined else "authorized",
+            state="declined" if declined else "authorized",
+            captures_at=(
+                asyncio.get_running_loop().time() + knobs.capture_after_ms / 1000
+                if knobs.strict and not declined
+                else None
+            ),
         )
         state.charges[idempotency_key] = charge
         SIM_PROVIDER_CHARGES.labels(charge.outcome if declined else "accepted").inc()
@@ -208,15 +237,22 @@ def create_app(state: ProviderState) -> FaultInjector:
         return _charge_answer(charge, status=201)
 
     @post("/charges/{key:str}/void")
-    async def void_charge(key: str) -> dict[str, Any]:
+    async def void_charge(key: str) -> Response[Any]:
         charge = state.charges.get(key)
         if charge is None:
-            state.voided_keys.add(key)  # a charge arriving after its void is refused
-            return {"voided": False}
-        if charge.status == "declined":
-            return {"voided": False}
-        charge.status = "voided"
-        return {"voided": True, "charge_id": charge.charge_id}
+            if not state.box.knobs.strict:
+                state.voided_keys.add(key)  # lenient: a charge arriving after its void is refused
+            return Response({"voided": False})
+        status = charge.status
+        if status == "captured":
+            SIM_PROVIDER_CHARGES.labels("void_refused_captured").inc()
+            return problem_response(
+                409, "Charge captured", f"{key} was captured and cannot be voided", error="captured"
+            )
+        if status in ("declined", "voided"):
+            return Response({"voided": status == "voided", "charge_id": charge.charge_id})
+        charge.state = "voided"
+        return Response({"voided": True, "charge_id": charge.charge_id})
 
     @get("/charges", sync_to_thread=False)
     def list_charges() -> list[dict[str, Any]]:

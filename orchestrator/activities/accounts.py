@@ -1,4 +1,9 @@
-"""Account service activities (task queue ``accounts``): validate, debit, refund."""
+"""Account service activities (task queue ``accounts``): validate, debit, refund, reconcile.
+
+Business refusals are non-retryable :class:`ApplicationError` s whose ``type`` names the refusal
+(``InsufficientFunds``, ``AccountNotFound``, ``VelocityLimit``, ``InvalidAmount``,
+``PaymentCompensated``); everything else (a locked database, a crash) is retried by Temporal.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,52 @@ import asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from orchestrator.errors import AccountNotFound, InsufficientFunds
+from orchestrator.errors import (
+    AccountNotFound,
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerError,
+    PaymentCompensated,
+    VelocityLimitExceeded,
+)
+from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
 from orchestrator.models import (
+    LedgerDebit,
     LedgerRequest,
     LedgerResult,
+    RepairRequest,
+    RepairResult,
     ValidateRequest,
     ValidationResult,
     VelocityRequest,
 )
 
+#: Ledger refusals and the ``ApplicationError.type`` the saga sees for each.
+REFUSALS: dict[type[LedgerError], str] = {
+    InsufficientFunds: "InsufficientFunds",
+    AccountNotFound: "AccountNotFound",
+    VelocityLimitExceeded: "VelocityLimit",
+    InvalidAmount: "InvalidAmount",
+    PaymentCompensated: "PaymentCompensated",
+}
+
 
 class AccountActivities:
-    """Activities bound to one ledger; SQLite calls run in a thread to keep the loop free."""
+    """Activities bound to one ledger; SQLite calls run in a thread to keep the loop free.
 
-    def __init__(self, ledger: Ledger) -> None:
+    ``failpoints`` lets the chaos harness slow an operation down (see
+    :mod:`orchestrator.failpoints`); without the file they cost one ``stat``.
+    """
+
+    def __init__(self, ledger: Ledger, failpoints: Failpoints | None = None) -> None:
         self.ledger = ledger
+        self.failpoints = failpoints or Failpoints(None)
 
     @activity.defn
     async def validate_payment(self, request: ValidateRequest) -> ValidationResult:
         """Check account, method, amount and balance; moves no money."""
+        await self.failpoints.delay("validate")
         return await asyncio.to_thread(
             self.ledger.validate,
             request.user_id,
@@ -38,7 +69,7 @@ class AccountActivities:
 
     @activity.defn
     async def check_velocity(self, request: VelocityRequest) -> ValidationResult:
-        """How many payments the user made recently; moves no money."""
+        """How many payments the user made recently; moves no money (pre-patch path only)."""
         return await asyncio.to_thread(
             self.ledger.velocity,
             request.user_id,
@@ -49,17 +80,52 @@ class AccountActivities:
 
     @activity.defn
     async def debit_account(self, request: LedgerRequest) -> LedgerResult:
-        """Debit once per payment; a business refusal is non-retryable."""
+        """Debit once per payment (and within the velocity limit, if the request sets one)."""
+        await self.failpoints.delay("debit")
+        velocity = (
+            (request.velocity_window_s, request.velocity_max_payments)
+            if request.velocity_max_payments > 0
+            else None
+        )
         try:
             return await asyncio.to_thread(
-                self.ledger.debit, request.payment_id, request.user_id, request.amount
+                lambda: self.ledger.debit(
+                    request.payment_id, request.user_id, request.amount, velocity=velocity
+                )
             )
-        except InsufficientFunds as exc:
-            raise ApplicationError(str(exc), type="InsufficientFunds", non_retryable=True) from exc
-        except AccountNotFound as exc:
-            raise ApplicationError(str(exc), type="AccountNotFound", non_retryable=True) from exc
+        except LedgerError as exc:
+            raise _refusal(exc) from exc
 
     @activity.defn
     async def refund_account(self, request: LedgerRequest) -> LedgerResult:
-        """Refund the payment's debit once; a payment never debited refunds nothing."""
-        return await asyncio.to_thread(self.ledger.refund, request.payment_id, request.user_id)
+        """Refund the payment's debit once, to the debited account; tombstone if none yet."""
+        await self.failpoints.delay("refund")
+        return await asyncio.to_thread(self.ledger.refund, request.payment_id)
+
+    @activity.defn
+    async def list_unrefunded_debits(self) -> list[LedgerDebit]:
+        """Every debit without its refund (the reconciler's view of the ledger)."""
+        return await asyncio.to_thread(self.ledger.unrefunded_debits)
+
+    @activity.defn
+    async def repair_refund(self, request: RepairRequest) -> RepairResult:
+        """The reconciler's refund: like the saga's (same key), journaled with its reason."""
+        result = await asyncio.to_thread(
+            lambda: self.ledger.refund(request.payment_id, repair_reason=request.reason)
+        )
+        return RepairResult(request.payment_id, "refund", done=result.amount > 0)
+
+    @activity.defn
+    async def journal_repair(self, request: RepairRequest) -> RepairResult:
+        """Journal a repair made at the provider (a void) with its reason."""
+        added = await asyncio.to_thread(
+            self.ledger.record_repair, request.payment_id, request.kind, request.reason, 0
+        )
+        return RepairResult(request.payment_id, request.kind, done=added)
+
+
+def _refusal(exc: LedgerError) -> Exception:
+    kind = REFUSALS.get(type(exc))
+    if kind is None:
+        return exc
+    return ApplicationError(str(exc), type=kind, non_retryable=True)

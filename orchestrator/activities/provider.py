@@ -9,6 +9,7 @@ from orchestrator.activities.http import attempt, post_json, refuse
 from orchestrator.models import ChargeRequest, ChargeResult, VoidRequest, VoidResult
 
 DECLINED = "ProviderDeclined"
+VOID_REJECTED = "VoidRejected"
 
 
 class ProviderActivities:
@@ -43,10 +44,14 @@ class ProviderActivities:
 
     @activity.defn
     async def void_charge(self, request: VoidRequest) -> VoidResult:
-        """Void whatever the provider holds under the payment's key (a no-op when nothing)."""
+        """Void whatever the provider holds under the payment's key (a no-op when nothing).
+
+        A capture cannot be voided: the provider answers 409 and this raises the
+        non-retryable ``VoidRejected``.
+        """
         response = await post_json(
             self.client, f"{self.base_url}/charges/{request.payment_id}/void", {}
         )
         if response.status_code >= 400:
-            raise refuse(f"void refused ({response.status_code}): {response.text}", "VoidRejected")
+            raise refuse(f"void refused ({response.status_code}): {response.text}", VOID_REJECTED)
         return VoidResult(voided=bool(response.json()["voided"]))

@@ -1,8 +1,8 @@
 """Worker builds: which workflow code each build id runs.
 
 ``v2`` is the current code. ``v1`` is the build before the velocity check: the same workflow
-with that patch switched off, so it never calls ``workflow.patched("velocity-check")`` and runs
-exactly the pre-patch path. Keeping the previous build runnable lets the harness rehearse a
+with every patch (``payment.PATCHES``) switched off, so it never calls ``workflow.patched`` and
+runs exactly the pre-patch paths. Keeping the previous build runnable lets the harness rehearse a
 rolling upgrade (the ``rolling-upgrade`` scenario) against the real server.
 
 Versioning behaviour per workflow type (Worker Deployment Versioning), set as the default of the
@@ -24,7 +24,7 @@ from temporalio.common import VersioningBehavior
 with workflow.unsafe.imports_passed_through():
     from orchestrator.models import PaymentOutcome, PaymentRequest
     from orchestrator.workflows.fraud import FraudCheckWorkflow
-    from orchestrator.workflows.payment import VELOCITY_CHECK_PATCH, PaymentWorkflow
+    from orchestrator.workflows.payment import PATCHES, PaymentWorkflow
 
 VERSIONING = {
     "PaymentWorkflow": VersioningBehavior.AUTO_UPGRADE,
@@ -37,9 +37,9 @@ DEPLOYMENT_NAME = "payment-saga"
 
 @workflow.defn(name="PaymentWorkflow")
 class PaymentWorkflowV1(PaymentWorkflow):
-    """The previous build: the velocity check had not been written yet."""
+    """The previous build: none of the patches had been written yet."""
 
-    UNRELEASED_PATCHES = frozenset({VELOCITY_CHECK_PATCH})
+    UNRELEASED_PATCHES = frozenset(PATCHES)
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentOutcome:

@@ -55,15 +55,21 @@ class Compensations:
                 on_result(kind, effect, None)
 
 
-async def shielded(coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` to the end even if the awaiting task is cancelled meanwhile.
+async def shielded(
+    work: Coroutine[Any, Any, T] | Awaitable[T], on_cancel: Callable[[], None] | None = None
+) -> T:
+    """Await ``work`` to the end even if the awaiting task is cancelled meanwhile.
 
-    Compensations must finish even when the workflow itself is being cancelled.
+    Compensations must finish even when the workflow itself is being cancelled, and a step that
+    moves money must settle before its compensation may run. The cancel is swallowed here:
+    ``on_cancel`` is told of it so the caller can act on it once ``work`` is done.
     """
-    task = asyncio.ensure_future(coro)
+    task = asyncio.ensure_future(work)
     while True:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             if task.done():
                 raise
+            if on_cancel is not None:
+                on_cancel()

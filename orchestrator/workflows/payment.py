@@ -4,6 +4,17 @@ validate -> debit -> (fraud child || charge with retries -> wait for the provide
 a timer) -> succeed, or compensate in reverse (void, cancel fraud check, refund) and fail, or
 compensate and end cancelled on the ``cancel`` signal. Every terminal state notifies the user.
 
+Every path ends terminal, compensated and notified, with the execution closed COMPLETED: the
+``cancel`` signal, a Temporal cancel (``temporal workflow cancel``) at any step, retries exhausted
+at any step, business refusals and unexpected errors. A Temporal cancel becomes the same cancel
+request as the signal. The debit is awaited shielded, so it has committed or failed before any
+compensation runs; the charge is cancelled with ``WAIT_CANCELLATION_COMPLETED``, so an attempt in
+flight settles before the void. Compensations retry without end, in rounds; a round that fails
+is surfaced (timeline, ``compensations_retrying`` in the status, a metric). A charge the provider
+captured cannot be voided: the debit then stays and the payment ends ``failed`` with reason
+``refund_requires_review``. Only ``temporal workflow terminate`` (or a timeout) bypasses all this;
+the reconciler (:mod:`orchestrator.workflows.reconcile`) repairs what such an execution left.
+
 Determinism: this module does no I/O and reads no clock or randomness except through
 ``workflow.*``. The parallel phase is a state machine: the charge and fraud branches record facts
 on ``self``; :meth:`PaymentWorkflow._decision` derives the outcome from those facts, so signals,
@@ -13,16 +24,25 @@ timers and branch results may arrive in any order and replay reaches the same de
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, RetryState
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    RetryState,
+    is_cancelled_exception,
+)
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
     from orchestrator.activities.notifications import NotificationActivities
-    from orchestrator.activities.provider import DECLINED, ProviderActivities
+    from orchestrator.activities.provider import DECLINED, VOID_REJECTED, ProviderActivities
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
         FRAUD_QUEUE,
@@ -40,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentStatus,
         ProviderConfirmation,
         Reason,
+        RetryOptions,
         TimelineEntry,
         ValidateRequest,
         VelocityRequest,
@@ -49,21 +70,26 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.workflows.compensation import Compensations, shielded
     from orchestrator.workflows.fraud import FraudCheckWorkflow
 
+T = TypeVar("T")
+
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
 VELOCITY_CHECK_PATCH = "velocity-check"
+#: The velocity limit is enforced by the debit itself, in one ledger transaction.
+ATOMIC_VELOCITY_PATCH = "atomic-velocity"
+#: The charge is cancelled with WAIT_CANCELLATION_COMPLETED: an attempt in flight settles first.
+SETTLE_CHARGE_PATCH = "settle-charge"
+#: Every patch, oldest first (the previous build runs with none of them).
+PATCHES = (VELOCITY_CHECK_PATCH, ATOMIC_VELOCITY_PATCH, SETTLE_CHARGE_PATCH)
 
 ACCOUNT_CALL = timedelta(seconds=10)
-ACCOUNT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=20,
-)
-# Compensations must eventually happen, whatever the outage: retry without a limit.
-COMPENSATION_RETRY = RetryPolicy(
+# Compensations must eventually happen, whatever the outage: rounds of retries without end. A
+# round that fails is surfaced (timeline, status, metric) before the next one starts.
+COMPENSATION_ROUND = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
-    maximum_attempts=0,
+    maximum_attempts=10,
 )
+COMPENSATION_PAUSE = timedelta(seconds=30)
 PROVIDER_CALL = timedelta(seconds=15)
 NOTIFY_CALL = timedelta(seconds=10)
 NOTIFY_RETRY = RetryPolicy(
@@ -72,16 +98,39 @@ NOTIFY_RETRY = RetryPolicy(
 
 Decision = tuple[PaymentState, Reason | None]
 
-# A debit the ledger refuses (balance spent since validation, account gone) moved no money.
+# A debit the ledger refuses (balance spent since validation, account gone, over the velocity
+# limit, already compensated) moved no money.
 LEDGER_REFUSALS = {
     "InsufficientFunds": Reason.INSUFFICIENT_FUNDS,
     "AccountNotFound": Reason.ACCOUNT_NOT_FOUND,
+    "VelocityLimit": Reason.VELOCITY_LIMIT,
+    "InvalidAmount": Reason.INVALID_AMOUNT,
+    "PaymentCompensated": Reason.INTERNAL_ERROR,
 }
+WORKFLOW_CANCEL = "workflow cancellation"
 
 
 def _error_type(err: BaseException) -> str | None:
     cause = err.cause if isinstance(err, ActivityError | ChildWorkflowError) else err
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def retry_policy(options: RetryOptions) -> RetryPolicy:
+    """The Temporal retry policy of a step's :class:`RetryOptions`."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=options.initial_interval_s),
+        backoff_coefficient=options.backoff_coefficient,
+        maximum_interval=timedelta(seconds=options.maximum_interval_s),
+        maximum_attempts=options.maximum_attempts,
+    )
+
+
+class _Stop(Exception):
+    """Ends the forward path early with a decision (a step gave up)."""
+
+    def __init__(self, state: PaymentState, reason: Reason) -> None:
+        super().__init__(reason.value)
+        self.decision: Decision = (state, reason)
 
 
 @workflow.defn
@@ -112,6 +161,9 @@ class PaymentWorkflow:
         self._timeline: list[TimelineEntry] = []
         self._charge_task: asyncio.Task[None] | None = None
         self._fraud_task: asyncio.Task[None] | None = None
+        self._unwinding = False
+        self._needs_review = False
+        self._retrying: list[str] = []
 
     # -- signals and query -------------------------------------------------------------------
 
@@ -123,6 +175,10 @@ class PaymentWorkflow:
             telemetry.CALLBACKS_IGNORED.add(kind="duplicate")
             return
         self._seen_events.add(confirmation.event_id)
+        if self._charge_id is not None and confirmation.charge_id != self._charge_id:
+            self._log("callback_mismatched", f"{confirmation.charge_id} is not {self._charge_id}")
+            telemetry.CALLBACKS_IGNORED.add(kind="mismatched")
+            return
         if self._state.terminal or self._confirmation is not None:
             self._log("callback_ignored", f"{confirmation.status} after decision")
             telemetry.CALLBACKS_IGNORED.add(kind="late")
@@ -159,6 +215,7 @@ class PaymentWorkflow:
             compensations=list(self._compensations),
             notification=self._notification,
             timeline=list(self._timeline),
+            compensations_retrying=list(self._retrying),
         )
 
     # -- the saga ----------------------------------------------------------------------------
@@ -171,11 +228,14 @@ class PaymentWorkflow:
         try:
             state, reason = await self._forward(compensations)
         except asyncio.CancelledError:
-            # A Temporal-level cancel (e.g. `temporal workflow cancel`) ends like the signal.
-            self._log("cancel_requested", "workflow cancellation")
-            state, reason = PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+            # A Temporal cancel (`temporal workflow cancel`) ends like the cancel signal.
+            state, reason = self._cancelled_by_temporal()
+        except Exception as err:
+            state, reason = self._stopped_by(err)
         if state is not PaymentState.SUCCEEDED:
             await shielded(self._unwind(compensations))
+            if self._needs_review:
+                state, reason = PaymentState.FAILED, Reason.REFUND_REQUIRES_REVIEW
         self._reason = reason
         self._set_state(state, "notify")
         self._log(state.value, reason.value if reason else "")
@@ -184,16 +244,47 @@ class PaymentWorkflow:
         self._count_finished(state, reason)
         return PaymentOutcome(request.payment_id, state.value, self._reason, self._compensations)
 
+    def _cancelled_by_temporal(self) -> Decision:
+        if self._cancel is None:
+            self.cancel(CancelRequest(WORKFLOW_CANCEL))
+        return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+
+    def _stopped_by(self, err: Exception) -> Decision:
+        """The decision when the forward path raised instead of deciding."""
+        if is_cancelled_exception(err):
+            return self._cancelled_by_temporal()
+        if isinstance(err, _Stop):
+            return err.decision
+        self._log("internal_error", f"{type(err).__name__}: {err}")
+        return PaymentState.FAILED, Reason.INTERNAL_ERROR
+
+    def _on_cancel_while_shielded(self) -> None:
+        # The step runs on to its end; the forward path checks self._cancel right after it.
+        self._cancelled_by_temporal()
+
+    async def _account_step(self, call: Awaitable[T]) -> T:
+        """An account step that moves no money; retries exhausted end the payment failed."""
+        try:
+            return await call
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            self._log("accounts_unavailable", str(err.cause))
+            raise _Stop(PaymentState.FAILED, Reason.ACCOUNTS_UNAVAILABLE) from err
+
     async def _forward(self, compensations: Compensations) -> Decision:
         r = self._request
-        validation = await workflow.execute_activity_method(
-            AccountActivities.validate_payment,
-            ValidateRequest(
-                r.user_id, r.amount, r.currency, r.payment_method, r.options.max_amount
-            ),
-            task_queue=ACCOUNTS_QUEUE,
-            start_to_close_timeout=ACCOUNT_CALL,
-            retry_policy=ACCOUNT_RETRY,
+        account_retry = retry_policy(r.options.account_retry)
+        validation = await self._account_step(
+            workflow.execute_activity_method(
+                AccountActivities.validate_payment,
+                ValidateRequest(
+                    r.user_id, r.amount, r.currency, r.payment_method, r.options.max_amount
+                ),
+                task_queue=ACCOUNTS_QUEUE,
+                start_to_close_timeout=ACCOUNT_CALL,
+                retry_policy=account_retry,
+            )
         )
         if not validation.valid:
             assert validation.reason is not None, "an invalid payment always has a reason"
@@ -202,20 +293,24 @@ class PaymentWorkflow:
         self._log("validated")
         if self._cancel:
             return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
-        # Added in a later release. Payments started before it replay without the marker and
-        # keep the old path; see "Safe upgrades" in the README for this patch's life.
-        if self._patched(VELOCITY_CHECK_PATCH):
-            velocity = await workflow.execute_activity_method(
-                AccountActivities.check_velocity,
-                VelocityRequest(
-                    r.payment_id,
-                    r.user_id,
-                    r.options.velocity_window_s,
-                    r.options.velocity_max_payments,
-                ),
-                task_queue=ACCOUNTS_QUEUE,
-                start_to_close_timeout=ACCOUNT_CALL,
-                retry_policy=ACCOUNT_RETRY,
+        # Patches: payments started before each release replay without its marker and keep the
+        # old path; see "Safe upgrades" in the README. The velocity check was first a separate
+        # call (racy under concurrency), now it is part of the debit's transaction.
+        atomic_velocity = self._patched(ATOMIC_VELOCITY_PATCH)
+        if not atomic_velocity and self._patched(VELOCITY_CHECK_PATCH):
+            velocity = await self._account_step(
+                workflow.execute_activity_method(
+                    AccountActivities.check_velocity,
+                    VelocityRequest(
+                        r.payment_id,
+                        r.user_id,
+                        r.options.velocity_window_s,
+                        r.options.velocity_max_payments,
+                    ),
+                    task_queue=ACCOUNTS_QUEUE,
+                    start_to_close_timeout=ACCOUNT_CALL,
+                    retry_policy=account_retry,
+                )
             )
             if not velocity.valid:
                 self._log("velocity_limit", velocity.detail)
@@ -226,20 +321,34 @@ class PaymentWorkflow:
 
         self._set_state(PaymentState.PROCESSING, "debit")
         compensations.push(Compensation.REFUND, self._refund)
+        velocity_limit = (
+            (r.options.velocity_window_s, r.options.velocity_max_payments)
+            if atomic_velocity
+            else (0.0, 0)
+        )
         try:
-            debit = await workflow.execute_activity_method(
-                AccountActivities.debit_account,
-                LedgerRequest(r.payment_id, r.user_id, r.amount),
-                task_queue=ACCOUNTS_QUEUE,
-                start_to_close_timeout=ACCOUNT_CALL,
-                retry_policy=ACCOUNT_RETRY,
+            # Shielded: a Temporal cancel must not abandon a debit that may still commit; the
+            # refund registered above runs only once the debit has committed or failed.
+            debit = await shielded(
+                workflow.execute_activity_method(
+                    AccountActivities.debit_account,
+                    LedgerRequest(r.payment_id, r.user_id, r.amount, *velocity_limit),
+                    task_queue=ACCOUNTS_QUEUE,
+                    start_to_close_timeout=ACCOUNT_CALL,
+                    retry_policy=account_retry,
+                ),
+                on_cancel=self._on_cancel_while_shielded,
             )
         except ActivityError as err:
             refusal = LEDGER_REFUSALS.get(_error_type(err) or "")
             if refusal is None:
-                raise
+                # Retries ran out; the last attempt may have committed: the refund stays.
+                self._log("debit_failed", str(err.cause))
+                return PaymentState.FAILED, Reason.ACCOUNTS_UNAVAILABLE
             compensations.discard(Compensation.REFUND)  # the ledger refused: nothing was taken
             self._log("debit_refused", str(err.cause))
+            if refusal is Reason.VELOCITY_LIMIT:
+                self._log("velocity_limit", str(err.cause))
             return PaymentState.FAILED, refusal
         self._log("debited", f"balance after {debit.balance_after}")
         if self._cancel:
@@ -279,20 +388,25 @@ class PaymentWorkflow:
 
     async def _charge_branch(self) -> None:
         r = self._request
-        retry = r.options.charge_retry
+        # An attempt in flight when the saga unwinds must settle before the void, or a strict
+        # provider (no void-before-charge tombstones) would authorize it after the void.
+        cancellation = (
+            ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+            if self._patched(SETTLE_CHARGE_PATCH)
+            else ActivityCancellationType.TRY_CANCEL
+        )
         try:
             charge = await workflow.execute_activity_method(
                 ProviderActivities.charge_payment,
                 ChargeRequest(r.payment_id, r.user_id, r.amount, r.currency, r.payment_method),
                 start_to_close_timeout=PROVIDER_CALL,
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=retry.initial_interval_s),
-                    backoff_coefficient=retry.backoff_coefficient,
-                    maximum_interval=timedelta(seconds=retry.maximum_interval_s),
-                    maximum_attempts=retry.maximum_attempts,
-                ),
+                retry_policy=retry_policy(r.options.charge_retry),
+                cancellation_type=cancellation,
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                self._log("charge_cancelled", "the saga is unwinding")
+                return
             self._attempts = self._attempts_of(err)
             declined = _error_type(err) == DECLINED
             self._charge_error = (
@@ -302,6 +416,14 @@ class PaymentWorkflow:
             return
         self._attempts = charge.attempt
         self._charge_id = charge.charge_id
+        if self._unwinding:
+            self._log("charge_settled", f"{charge.charge_id} while unwinding: it will be voided")
+            return
+        if self._confirmation is not None and self._confirmation.charge_id != charge.charge_id:
+            # It arrived before the charge call returned and turned out to be for another charge.
+            self._log("callback_mismatched", f"{self._confirmation.charge_id} is not ours")
+            telemetry.CALLBACKS_IGNORED.add(kind="mismatched")
+            self._confirmation = None
         self._charge_accepted_at = workflow.now()
         self._step = "await_confirmation"
         self._log("charge_accepted", f"{charge.charge_id} after {charge.attempt} attempt(s)")
@@ -349,6 +471,7 @@ class PaymentWorkflow:
 
     async def _unwind(self, compensations: Compensations) -> None:
         self._step = "compensate"
+        self._unwinding = True
         if self._charge_task and not self._charge_task.done():
             self._charge_task.cancel()  # stop retrying the charge / waiting for the callback
             await workflow.wait([self._charge_task])
@@ -364,13 +487,43 @@ class PaymentWorkflow:
 
         await compensations.unwind(record)
 
+    async def _until_done(self, kind: Compensation, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a compensation in rounds of retries until it succeeds; each failed round shows."""
+        rounds = 0
+        while True:
+            try:
+                result = await call()
+            except ActivityError as err:
+                if _error_type(err) == VOID_REJECTED:
+                    raise
+                rounds += 1
+                if kind.value not in self._retrying:
+                    self._retrying.append(kind.value)
+                self._log(f"compensation_retrying:{kind.value}", f"round {rounds}: {err.cause}")
+                telemetry.COMPENSATION_FAILURES.add(kind=kind.value)
+                await workflow.sleep(COMPENSATION_PAUSE * min(rounds, 10))
+                continue
+            if kind.value in self._retrying:
+                self._retrying.remove(kind.value)
+            return result
+
     async def _void(self) -> str | None:
-        result = await workflow.execute_activity_method(
-            ProviderActivities.void_charge,
-            VoidRequest(self._request.payment_id),
-            start_to_close_timeout=PROVIDER_CALL,
-            retry_policy=COMPENSATION_RETRY,
-        )
+        try:
+            result = await self._until_done(
+                Compensation.VOID,
+                lambda: workflow.execute_activity_method(
+                    ProviderActivities.void_charge,
+                    VoidRequest(self._request.payment_id),
+                    start_to_close_timeout=PROVIDER_CALL,
+                    retry_policy=COMPENSATION_ROUND,
+                ),
+            )
+        except ActivityError as err:
+            # Captured: the money reached the merchant and only a person can give it back.
+            self._needs_review = True
+            self._log("void_rejected", f"{err.cause}; the debit stays until reviewed")
+            telemetry.COMPENSATION_FAILURES.add(kind=Compensation.VOID.value)
+            return None
         return "charge voided at provider" if result.voided else None
 
     async def _cancel_fraud_check(self) -> str | None:
@@ -383,12 +536,18 @@ class PaymentWorkflow:
 
     async def _refund(self) -> str | None:
         r = self._request
-        result = await workflow.execute_activity_method(
-            AccountActivities.refund_account,
-            LedgerRequest(r.payment_id, r.user_id, r.amount),
-            task_queue=ACCOUNTS_QUEUE,
-            start_to_close_timeout=ACCOUNT_CALL,
-            retry_policy=COMPENSATION_RETRY,
+        if self._needs_review:
+            self._log("refund_withheld", "the provider kept the charge: refund after review")
+            return None
+        result = await self._until_done(
+            Compensation.REFUND,
+            lambda: workflow.execute_activity_method(
+                AccountActivities.refund_account,
+                LedgerRequest(r.payment_id, r.user_id, r.amount),
+                task_queue=ACCOUNTS_QUEUE,
+                start_to_close_timeout=ACCOUNT_CALL,
+                retry_policy=COMPENSATION_ROUND,
+            ),
         )
         return f"refunded {result.amount}" if result.amount else None
 

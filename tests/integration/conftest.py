@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator.client import SagaClient, patch_knobs
 from orchestrator.demo import ledger_check
-from orchestrator.models import ChargeRetry, SagaOptions
+from orchestrator.models import RetryOptions, SagaOptions
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
@@ -25,7 +25,7 @@ from simulators.provider import ProviderKnobs
 from tests.binaries import require_binary
 
 CALLBACK_TIMEOUT_S = 3.0
-FAST_RETRY = ChargeRetry(
+FAST_RETRY = RetryOptions(
     initial_interval_s=0.2, backoff_coefficient=2.0, maximum_interval_s=1.0, maximum_attempts=5
 )
 

@@ -19,9 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.workflows.compensation import Compensations
     from orchestrator.workflows.payment import (
         ACCOUNT_CALL,
-        ACCOUNT_RETRY,
         Decision,
         PaymentWorkflow,
+        retry_policy,
     )
 
 
@@ -40,6 +40,6 @@ class ReorderedPaymentWorkflow(PaymentWorkflow):
             LedgerRequest(r.payment_id, r.user_id, r.amount),
             task_queue=ACCOUNTS_QUEUE,
             start_to_close_timeout=ACCOUNT_CALL,
-            retry_policy=ACCOUNT_RETRY,
+            retry_policy=retry_policy(r.options.account_retry),
         )
         return PaymentState.SUCCEEDED, None

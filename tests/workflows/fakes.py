@@ -2,11 +2,15 @@
 
 Each test builds a :class:`FakeServices`, flips its switches, and runs workers that serve its
 activities on the real task queues. The fake provider signals the workflow like the real webhook.
+The fakes keep the real services' money rules in small models: the ledger's (idempotent debit,
+refund of the debit only, tombstones, the velocity limit inside the debit) and the provider's
+(lenient or strict voids, captures), so a test can tell whether money was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,7 +20,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from orchestrator.activities.provider import DECLINED
+from orchestrator.activities.provider import DECLINED, VOID_REJECTED
 from orchestrator.models import (
     ACCOUNTS_QUEUE,
     FRAUD_QUEUE,
@@ -58,16 +62,34 @@ class FakeServices:
     notifications_down: bool = False
     hold_validate: asyncio.Event | None = None
     hold_debit: asyncio.Event | None = None
+    validate_fails: bool = False  # every validate attempt fails (retryable): an outage
+    debit_commits_then_fails: bool = False  # each debit attempt commits, then reports a failure
+    refund_failures: int = 0  # the first N refund attempts fail (retryable)
+    charge_delay_s: float = 0.0  # each charge attempt takes this long before it lands
+    strict_provider: bool = False  # no void-before-charge tombstones
+    captured: bool = False  # the provider has captured: voids are refused
+    callback_charge_id: str | None = None  # the callback names this charge instead of ours
     calls: list[str] = field(default_factory=list)
-    debited: set[str] = field(default_factory=set)
+    debited: dict[str, int] = field(default_factory=dict)
+    refunded: dict[str, int] = field(default_factory=dict)
+    tombstones: set[str] = field(default_factory=set)
     authorized: set[str] = field(default_factory=set)
+    voided: set[str] = field(default_factory=set)
     callbacks: set[asyncio.Task[None]] = field(default_factory=set)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def money_lost(self) -> list[str]:
+        """Payments whose money is not where the saga's outcome says (checked by tests)."""
+        wrong = [p for p in self.debited if p in self.refunded and self.refunded[p] != 1]
+        return wrong + [p for p in self.authorized if p in self.refunded]
 
     @activity.defn(name="validate_payment")
     async def validate_payment(self, request: ValidateRequest) -> ValidationResult:
         self.calls.append("validate")
         if self.hold_validate:
             await self.hold_validate.wait()
+        if self.validate_fails:
+            raise ApplicationError("database is locked", type="OperationalError")
         if self.invalid_reason:
             return ValidationResult(False, self.invalid_reason, "fake")
         return ValidationResult(True)
@@ -84,14 +106,27 @@ class FakeServices:
         self.calls.append("debit")
         if self.hold_debit:
             await self.hold_debit.wait()
-        self.debited.add(request.payment_id)
+        if request.payment_id in self.tombstones:
+            raise ApplicationError("compensated", type="PaymentCompensated", non_retryable=True)
+        if request.velocity_max_payments > 0 and self.velocity_exceeded:
+            raise ApplicationError("over the limit", type="VelocityLimit", non_retryable=True)
+        self.debited.setdefault(request.payment_id, request.amount)
+        self.calls.append("debit:committed")
+        if self.debit_commits_then_fails:
+            raise ApplicationError("timed out after commit", type="OperationalError")
         return LedgerResult(request.amount, 1000 - request.amount)
 
     @activity.defn(name="refund_account")
     async def refund_account(self, request: LedgerRequest) -> LedgerResult:
         self.calls.append("refund")
-        refunded = request.amount if request.payment_id in self.debited else 0
-        return LedgerResult(refunded, 1000)
+        if self.refund_failures > 0:
+            self.refund_failures -= 1
+            raise ApplicationError("database is locked", type="OperationalError")
+        if request.payment_id not in self.debited:
+            self.tombstones.add(request.payment_id)
+            return LedgerResult(0, 1000)
+        self.refunded[request.payment_id] = self.refunded.get(request.payment_id, 0) + 1
+        return LedgerResult(self.debited[request.payment_id], 1000)
 
     @activity.defn(name="charge_payment")
     async def charge_payment(self, request: ChargeRequest) -> ChargeResult:
@@ -103,7 +138,14 @@ class FakeServices:
             )
         if self.decline:
             raise ApplicationError("declined", info.attempt, type=DECLINED, non_retryable=True)
+        if self.charge_delay_s:
+            await asyncio.sleep(self.charge_delay_s)
+        if request.payment_id in self.voided:
+            raise ApplicationError(
+                "voided", info.attempt, type="ProviderRejected", non_retryable=True
+            )
         self.authorized.add(request.payment_id)
+        self.calls.append("charge:authorized")
         if self.callback and self.callback_first:
             await self._call_back(request.payment_id, info.workflow_id)
         elif self.callback:
@@ -118,19 +160,34 @@ class FakeServices:
         for _ in range(1 + self.duplicate_callbacks):  # a redelivery keeps its event id
             await handle.signal(
                 PaymentWorkflow.provider_confirmation,
-                ProviderConfirmation(f"evt_{payment_id}", f"ch_{payment_id}", self.callback),
+                ProviderConfirmation(
+                    f"evt_{payment_id}",
+                    self.callback_charge_id or f"ch_{payment_id}",
+                    self.callback,
+                ),
             )
 
     @activity.defn(name="void_charge")
     async def void_charge(self, request: VoidRequest) -> VoidResult:
         self.calls.append("void")
-        return VoidResult(voided=request.payment_id in self.authorized)
+        if request.payment_id not in self.authorized:
+            if not self.strict_provider:
+                self.voided.add(request.payment_id)  # lenient: a late charge is refused
+            return VoidResult(voided=False)
+        if self.captured:
+            raise ApplicationError("captured", type=VOID_REJECTED, non_retryable=True)
+        self.authorized.discard(request.payment_id)
+        self.voided.add(request.payment_id)
+        return VoidResult(voided=True)
 
     @activity.defn(name="score_payment")
     async def score_payment(self, request: FraudCheckRequest) -> FraudVerdict:
         self.calls.append("score")
         if self.fraud_delay_s:
-            await asyncio.sleep(self.fraud_delay_s)
+            # Ends early when the workers stop: an activity the server still counts as running
+            # would hold the test server's virtual clock for every later test of the module.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.fraud_delay_s)
         return FraudVerdict(self.fraud_passes, 0.1 if self.fraud_passes else 0.97, [])
 
     @activity.defn(name="send_notification")
@@ -141,13 +198,16 @@ class FakeServices:
         return NotificationResult(request.notification_id, request.channel)
 
     @asynccontextmanager
-    async def workers(self, max_cached_workflows: int = 1000) -> AsyncIterator[None]:
+    async def workers(
+        self, max_cached_workflows: int = 1000, payment_workflow: type = PaymentWorkflow
+    ) -> AsyncIterator[None]:
         """Serve the fakes and the real workflows on the real task queues.
 
-        ``max_cached_workflows=0`` makes every workflow task replay the history from the start.
+        ``max_cached_workflows=0`` makes every workflow task replay the history from the start;
+        ``payment_workflow`` swaps in another build of the saga (``builds.PaymentWorkflowV1``).
         """
         queues = {
-            PAYMENTS_QUEUE: ([PaymentWorkflow], [self.charge_payment, self.void_charge]),
+            PAYMENTS_QUEUE: ([payment_workflow], [self.charge_payment, self.void_charge]),
             ACCOUNTS_QUEUE: (
                 [],
                 [
@@ -171,4 +231,8 @@ class FakeServices:
                         max_cached_workflows=max_cached_workflows,
                     )
                 )
-            yield
+            try:
+                yield
+            finally:
+                self.stopping.set()
+                await asyncio.sleep(0.2)  # let released activities report before shutdown

@@ -14,10 +14,10 @@ from temporalio.testing import WorkflowEnvironment
 from orchestrator.models import (
     PAYMENTS_QUEUE,
     CancelRequest,
-    ChargeRetry,
     PaymentOutcome,
     PaymentRequest,
     PaymentStatus,
+    RetryOptions,
     SagaOptions,
 )
 from orchestrator.workflows.payment import PaymentWorkflow
@@ -63,9 +63,10 @@ async def test_happy_path_succeeds_without_compensation(env: WorkflowEnvironment
     fakes = FakeServices(env.client)
     outcome, _ = await run_saga(env, fakes)
     assert (outcome.state, outcome.reason, outcome.compensations) == ("succeeded", None, [])
+    calls = [c for c in fakes.calls if ":" not in c or c.startswith("notify")]
     # charge and score run in parallel, so only their set is fixed
-    assert fakes.calls[:3] == ["validate", "velocity", "debit"]
-    assert sorted(fakes.calls[3:5]) == ["charge", "score"]
+    assert calls[:2] == ["validate", "debit"]
+    assert sorted(calls[2:4]) == ["charge", "score"]
     assert fakes.calls[-1] == "notify:succeeded"
     assert "refund" not in fakes.calls and "void" not in fakes.calls
 
@@ -86,7 +87,7 @@ async def test_missing_callback_fires_the_real_five_minute_timer(env: WorkflowEn
 
 async def test_transient_provider_errors_back_off_exponentially(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, transient_charge_failures=3)
-    retry = ChargeRetry(initial_interval_s=2, backoff_coefficient=2, maximum_interval_s=60)
+    retry = RetryOptions(initial_interval_s=2, backoff_coefficient=2, maximum_interval_s=60)
     async with fakes.workers():
         handle = await start(env, SagaOptions(charge_retry=retry))
         outcome = await handle.result()
@@ -101,7 +102,7 @@ async def test_transient_provider_errors_back_off_exponentially(env: WorkflowEnv
 
 async def test_retries_exhausted_fail_with_provider_unavailable(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client, transient_charge_failures=99)
-    retry = ChargeRetry(initial_interval_s=1, maximum_attempts=3)
+    retry = RetryOptions(initial_interval_s=1, maximum_attempts=3)
     async with fakes.workers():
         handle = await start(env, SagaOptions(charge_retry=retry))
         outcome = await handle.result()
@@ -187,7 +188,7 @@ async def test_cancel_at_each_step_compensates_exactly_what_was_done(
     holds = {k: asyncio.Event() for k in ("hold_validate", "hold_debit") if switches.get(k)}
     settings = {k: v for k, v in switches.items() if k not in holds}
     fakes = FakeServices(env.client, **settings, **holds)  # type: ignore[arg-type]
-    retry = ChargeRetry(initial_interval_s=1, maximum_interval_s=1, maximum_attempts=1000)
+    retry = RetryOptions(initial_interval_s=1, maximum_interval_s=1, maximum_attempts=1000)
     async with fakes.workers():
         handle = await start(env, SagaOptions(charge_retry=retry))
         await wait_for(handle, lambda s: s.step == step)
@@ -233,15 +234,19 @@ async def test_temporal_cancellation_still_runs_shielded_compensations(
     assert fakes.calls.count("refund") == 1 and fakes.calls[-1] == "notify:cancelled"
 
 
-async def test_new_payments_take_the_patched_velocity_check(env: WorkflowEnvironment) -> None:
+async def test_new_payments_check_velocity_inside_the_debit(env: WorkflowEnvironment) -> None:
     fakes = FakeServices(env.client)
     async with fakes.workers():
         handle = await start(env)
         await handle.result()
         history = await handle.fetch_history()
     markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
-    assert markers, "no patch marker: new payments must record the velocity-check patch"
-    assert "velocity" in fakes.calls
+    patches = [
+        m.marker_recorded_event_attributes.details["patch-data"].payloads[0].data.decode()
+        for m in markers
+    ]
+    assert "atomic-velocity" in patches[0], "new payments must take the atomic path"
+    assert "velocity" not in fakes.calls  # the separate, racy check is gone
 
 
 async def test_velocity_limit_fails_before_any_money_moves(env: WorkflowEnvironment) -> None:
@@ -252,4 +257,4 @@ async def test_velocity_limit_fails_before_any_money_moves(env: WorkflowEnvironm
         "velocity_limit",
         [],
     )
-    assert "debit" not in fakes.calls and final.notification is not None
+    assert "debit:committed" not in fakes.calls and final.notification is not None

@@ -1,0 +1,65 @@
+"""Reconciler activities (task queue ``payments``): what the provider and Temporal know.
+
+The ledger side lives with the account service (:mod:`orchestrator.activities.accounts`); these
+read the provider's charges and every payment's execution, for :class:`ReconcileWorkflow`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestrator.config import StackConfig
+from orchestrator.models import ExecutionFacts, ProviderCharge
+from orchestrator.temporal_client import connect
+
+PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+
+
+class ReconcileActivities:
+    """Reads for the reconciler; the Temporal client is opened on first use."""
+
+    def __init__(self, config: StackConfig, http: httpx.AsyncClient) -> None:
+        self.config = config
+        self.http = http
+        self._client: Client | None = None
+
+    async def _temporal(self) -> Client:
+        if self._client is None:
+            self._client = await connect(self.config)
+        return self._client
+
+    @activity.defn
+    async def list_provider_charges(self) -> list[ProviderCharge]:
+        """Every charge the provider holds."""
+        response = await self.http.get(f"{self.config.urls.provider.rstrip('/')}/charges")
+        response.raise_for_status()
+        return [
+            ProviderCharge(c["payment_id"], c["charge_id"], c["amount"], c["status"])
+            for c in response.json()
+        ]
+
+    @activity.defn
+    async def describe_executions(self, payment_ids: list[str]) -> list[ExecutionFacts]:
+        """Close status and ``PaymentStatus`` of each payment's workflow execution."""
+        client = await self._temporal()
+        limit = asyncio.Semaphore(16)
+
+        async def one(payment_id: str) -> ExecutionFacts:
+            async with limit:
+                try:
+                    description = await client.get_workflow_handle(payment_id).describe()
+                except RPCError as exc:
+                    if exc.status is RPCStatusCode.NOT_FOUND:
+                        return ExecutionFacts(payment_id, "NOT_FOUND", None)
+                    raise
+            status = description.status.name if description.status else "UNKNOWN"
+            state = description.typed_search_attributes.get(PAYMENT_STATUS)
+            return ExecutionFacts(payment_id, status, state)
+
+        return list(await asyncio.gather(*(one(p) for p in payment_ids)))
