@@ -13,6 +13,7 @@ from orchestrator.audit import AuditReport, audit
 from orchestrator.client import provider_charges
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
+from orchestrator.models import ReconcileReport
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Evidence:
     """Workflow tasks that failed with a non-determinism error, over all payments."""
     upgrade_window: tuple[float, float] | None = None
     """When the first upgrade started and finished, seconds after the workload started."""
+    reconcile: ReconcileReport | None = None
+    """The reconciler's pass before the evidence was collected (when the scenario asks)."""
 
 
 def charges_by_payment(config: StackConfig) -> dict[str, dict[str, Any]]:
@@ -56,10 +59,19 @@ def late_callbacks_ignored(
 
 def ledger_audit(config: StackConfig, payments: list[PaymentRecord]) -> AuditReport:
     """The invariants over the whole ledger, with these payments' final states."""
-    ledger = Ledger(config.ledger_path)
-    final = {p.payment_id: p.state for p in payments if p.payment_id}
+    snapshot = Ledger(config.ledger_path).snapshot()
+    final = {p.payment_id: p.settled_state for p in payments if p.payment_id}
+    review = frozenset(
+        p.payment_id
+        for p in payments
+        if p.payment_id and p.status.get("reason") == "refund_requires_review"
+    )
     return audit(
-        ledger.entries(), ledger.balances(), provider_charges(config.admin_urls.provider), final
+        snapshot.entries,
+        snapshot.balances,
+        provider_charges(config.admin_urls.provider),
+        final,
+        review,
     )
 
 

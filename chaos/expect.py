@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from chaos.evidence import Evidence
+from chaos.faults import FaultRecord
 from chaos.scenario import Count, Scenario
 
 
@@ -56,7 +58,9 @@ def terminal_after_s(status: dict[str, object]) -> float | None:
     return (times[str(state)] - times["started"]).total_seconds()
 
 
-def evaluate(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
+def evaluate(
+    scenario: Scenario, evidence: Evidence, faults: Sequence[FaultRecord] = ()
+) -> list[Verdict]:
     """Every verdict of the run, in a stable order."""
     expect = scenario.expect
     payments = evidence.payments
@@ -104,7 +108,9 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
         )
     )
     if expect.notifications:
-        missing = [p for p in payments if p.done and not p.status.get("notification")]
+        missing = [
+            p for p in payments if p.done and not p.terminated and not p.status.get("notification")
+        ]
         verdicts.append(
             Verdict(
                 "notification attempted",
@@ -125,6 +131,17 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
         )
     if expect.upgrade_paths:
         verdicts += _upgrade_verdicts(evidence)
+    verdicts += _reconciler_verdicts(scenario, evidence)
+    for fault in faults:
+        if fault.planned_targets is not None:
+            verdicts.append(
+                Verdict(
+                    f"fault {fault.index} ({fault.description}) hit payments",
+                    f"at least 1 of {fault.planned_targets} targeted",
+                    str(len(fault.hit)),
+                    bool(fault.hit),
+                )
+            )
     invalid = [p for p in evidence.probes if p.kind.startswith("invalid:")]
     if invalid:
         refused = [p for p in invalid if 400 <= p.status_code < 500 and p.problem_json]
@@ -145,6 +162,33 @@ def evaluate(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
                 str(len(forged)),
                 str(len(refused)),
                 len(refused) == len(forged),
+            )
+        )
+    return verdicts
+
+
+def _reconciler_verdicts(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
+    report = evidence.reconcile
+    if report is None:
+        return []
+    ours = {p.payment_id for p in evidence.payments if p.payment_id}
+    made = [r for r in report.repaired if r.done and r.payment_id in ours]
+    # A saga that completed must have settled its own money: a repair for it is a saga bug.
+    behind_sagas = [
+        r.payment_id for r in report.planned if r.execution == "COMPLETED" and r.payment_id in ours
+    ]
+    verdicts = [
+        Verdict(
+            "reconciler repaired only what no saga could",
+            "no repair of a completed saga",
+            f"{len(behind_sagas)} ({', '.join(behind_sagas[:3])})" if behind_sagas else "0",
+            not behind_sagas,
+        )
+    ]
+    if scenario.expect.reconciled is not None:
+        verdicts.append(
+            check_count(
+                "reconciler repairs", scenario.expect.reconciled, len(made), len(evidence.payments)
             )
         )
     return verdicts

@@ -11,27 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
 from prometheus_client import Gauge
 
+from chaos.ledger_faults import LedgerLock, heal_ledger, slow_ledger
 from chaos.scenario import (
     Fault,
     KnobsFault,
+    LedgerFault,
     LinkDownFault,
     ProcessFault,
     Scenario,
     ToxicFault,
     UpgradeFault,
+    WorkflowFault,
 )
+from chaos.workload import PaymentRecord
 from orchestrator.client import patch_knobs
+from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.metrics import CHAOS_FAULT_ACTIVE, CHAOS_FAULTS_INJECTED
 from orchestrator.stack.embedded import EmbeddedStack
+from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import CURRENT_BUILD
+from orchestrator.workflows.payment import PaymentWorkflow
+
+WORKFLOW_FAULT_POLL_S = 0.05
 
 log = logging.getLogger("chaos.faults")
 
@@ -49,6 +60,11 @@ class FaultRecord:
     applied_at_s: float | None = None
     reverted_at_s: float | None = None
     error: str | None = None
+    planned_targets: int | None = None
+    """Workflow faults: payments chosen by the seed."""
+    hit: list[str] = field(default_factory=list)
+    """Workflow faults: the payments actually cancelled or terminated."""
+    last_hit_at_s: float | None = None
 
 
 def describe(fault: Fault) -> str:
@@ -62,15 +78,35 @@ def describe(fault: Fault) -> str:
         return f"{fault.action} {fault.target}"
     if isinstance(fault, UpgradeFault):
         return f"roll out build {fault.build}"
+    if isinstance(fault, WorkflowFault):
+        return f"temporal {fault.action} {fault.share:.0%} at {fault.at_step}"
+    if isinstance(fault, LedgerFault):
+        if fault.action == "slow":
+            return f"ledger slow (+{fault.latency_ms} ms on {', '.join(fault.operations)})"
+        return "ledger unavailable"
     return f"{fault.simulator} knobs {fault.set}"
+
+
+def workflow_fault_targets(scenario: Scenario, index: int, fault: WorkflowFault) -> set[int]:
+    """Indexes of the payments a workflow fault is aimed at (the same for the same seed)."""
+    rng = random.Random(f"{scenario.seed}:workflow-fault:{index}")
+    return {i for i in range(scenario.workload.payments) if rng.random() < fault.share}
 
 
 class FaultInjector:
     """Applies a scenario's fault timeline to one stack."""
 
-    def __init__(self, stack: EmbeddedStack, scenario: Scenario) -> None:
+    def __init__(
+        self,
+        stack: EmbeddedStack,
+        scenario: Scenario,
+        payments: list[PaymentRecord] | None = None,
+    ) -> None:
         self.stack = stack
         self.scenario = scenario
+        self.payments = payments if payments is not None else []
+        """The workload's payments, as they are created (workflow faults act on them)."""
+        self._locks: dict[int, LedgerLock] = {}
         self.records = [
             FaultRecord(
                 i,
@@ -94,6 +130,11 @@ class FaultInjector:
         return {"provider": urls.provider, "fraud": urls.fraud, "notifications": urls.notify}[
             simulator
         ]
+
+    @property
+    def _failpoints_path(self) -> Path:
+        assert self.stack.config is not None
+        return Path(self.stack.config.state_dir) / FAILPOINTS_FILE
 
     def _links(self) -> Any:
         if self.stack.links is None:
@@ -125,7 +166,15 @@ class FaultInjector:
                 self.stack.restart(fault.target)
         elif isinstance(fault, UpgradeFault):
             self.stack.deploy(fault.build, drain_s=fault.duration_s)
-        else:
+        elif isinstance(fault, LedgerFault):
+            if fault.action == "unavailable":
+                assert self.stack.config is not None
+                lock = LedgerLock(self.stack.config.ledger_path)
+                lock.acquire()
+                self._locks[index] = lock
+            else:
+                slow_ledger(self._failpoints_path, fault.operations, fault.latency_ms)
+        elif isinstance(fault, KnobsFault):
             patch_knobs(self._admin_url(fault.simulator), **fault.set)
 
     def revert(self, index: int, fault: Fault) -> None:
@@ -142,6 +191,11 @@ class FaultInjector:
         elif isinstance(fault, KnobsFault):
             base = msgspec.to_builtins(getattr(self.scenario.simulators, fault.simulator))
             patch_knobs(self._admin_url(fault.simulator), **{k: base[k] for k in fault.set})
+        elif isinstance(fault, LedgerFault):
+            if lock := self._locks.pop(index, None):
+                lock.release()
+            if fault.action == "slow":
+                heal_ledger(self._failpoints_path)
 
     def _gauge(self, record: FaultRecord) -> Gauge:
         return CHAOS_FAULT_ACTIVE.labels(self.scenario.name, record.kind, record.description)
@@ -155,6 +209,9 @@ class FaultInjector:
     async def _one(self, index: int, fault: Fault, started: float) -> None:
         record = self.records[index]
         await asyncio.sleep(max(0.0, started + fault.at_s - time.monotonic()))
+        if isinstance(fault, WorkflowFault):
+            await self._workflow_fault(index, fault, started)
+            return
         try:
             self.active[index] = fault
             record.started_at_s = time.monotonic() - started
@@ -173,6 +230,60 @@ class FaultInjector:
             record.error = f"{type(exc).__name__}: {exc}"
             log.exception("fault %s failed", record.description)
 
+    async def _workflow_fault(self, index: int, fault: WorkflowFault, started: float) -> None:
+        """Cancel or terminate each targeted payment when it reaches the step, in the window."""
+        record = self.records[index]
+        targets = workflow_fault_targets(self.scenario, index, fault)
+        record.planned_targets = len(targets)
+        record.started_at_s = record.applied_at_s = time.monotonic() - started
+        self._gauge(record).set(1)
+        CHAOS_FAULTS_INJECTED.labels(self.scenario.name, record.kind).inc()
+        assert self.stack.config is not None
+        try:
+            client = await connect(self.stack.config)
+            done: set[int] = set()
+            end = started + fault.at_s + fault.duration_s
+            while time.monotonic() < end and len(done) < len(targets):
+                waiting = [p for p in self.payments if p.index in targets - done and p.payment_id]
+                await asyncio.gather(
+                    *(self._hit_at_step(client, fault, p, record, done, started) for p in waiting)
+                )
+                await asyncio.sleep(WORKFLOW_FAULT_POLL_S)
+        except Exception as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            log.exception("fault %s failed", record.description)
+        finally:
+            record.reverted_at_s = time.monotonic() - started
+            self._gauge(record).set(0)
+
+    async def _hit_at_step(
+        self,
+        client: Any,
+        fault: WorkflowFault,
+        payment: PaymentRecord,
+        record: FaultRecord,
+        done: set[int],
+        started: float,
+    ) -> None:
+        handle = client.get_workflow_handle(payment.payment_id)
+        try:
+            status = await handle.query(PaymentWorkflow.status)
+        except Exception:  # closed, or not yet started on a worker: try again on the next poll
+            return
+        if status.state in ("succeeded", "failed", "cancelled"):
+            done.add(payment.index)  # it ended before reaching the step: a miss
+            return
+        if status.step != fault.at_step or payment.index in done:
+            return
+        done.add(payment.index)
+        if fault.action == "cancel":
+            await handle.cancel()
+        else:
+            await handle.terminate(reason=f"chaos: {record.description}")
+            payment.terminated = True
+        record.hit.append(str(payment.payment_id))
+        record.last_hit_at_s = time.monotonic() - started
+
     def rollback(self, started: float) -> list[str]:
         """Restore everything; returns what had to be restored (for the journal)."""
         restored = []
@@ -186,6 +297,13 @@ class FaultInjector:
                 self.records[index].reverted_at_s = time.monotonic() - started
             self._gauge(self.records[index]).set(0)
         self.active.clear()
+        for lock in self._locks.values():
+            lock.release()
+            restored.append("released the ledger lock")
+        self._locks.clear()
+        if self._failpoints_path.exists():
+            heal_ledger(self._failpoints_path)
+            restored.append("removed the ledger failpoints")
         if self.stack.links is not None:
             self.stack.links.reset()
         for name, process in self.stack.processes.items():

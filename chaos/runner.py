@@ -34,9 +34,15 @@ from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.client import patch_knobs
 from orchestrator.config import write_config
 from orchestrator.metrics import CHAOS_SCENARIO_RUNNING
+from orchestrator.models import ReconcileReport
+from orchestrator.reconcile import reconcile_now
 from orchestrator.stack.embedded import EmbeddedStack
+from orchestrator.temporal_client import connect
+from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
 
 SAMPLE_EVERY_S = 0.5
+#: How long an activity attempt of a terminated execution may still run and commit.
+SETTLE_S = max(ACCOUNT_CALL, PROVIDER_CALL).total_seconds()
 
 
 @dataclass
@@ -122,7 +128,7 @@ class ScenarioRunner:
         driver = WorkloadDriver(
             scenario, config.api_url, self.stack.api_keys, result.run_id, config.webhook_secret
         )
-        faults = FaultInjector(self.stack, scenario)
+        faults = FaultInjector(self.stack, scenario, driver.records)
         result.payments, result.faults = driver.records, faults.records
         self._faults = faults.records
         started = time.monotonic()
@@ -143,8 +149,8 @@ class ScenarioRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
             await driver.close()
-        result.evidence = await self._evidence(scenario, driver)
-        result.verdicts = evaluate(scenario, result.evidence)
+        result.evidence = await self._evidence(scenario, driver, started)
+        result.verdicts = evaluate(scenario, result.evidence, result.faults)
 
     async def _wait_until_done(
         self, driver: WorkloadDriver, scenario: Scenario, started: float
@@ -177,9 +183,23 @@ class ScenarioRunner:
                 )
             await asyncio.sleep(SAMPLE_EVERY_S)
 
-    async def _evidence(self, scenario: Scenario, driver: WorkloadDriver) -> Evidence:
+    async def _reconcile(self, started: float) -> ReconcileReport:
+        """One reconciliation pass, once what terminated executions left in flight has settled."""
         config = self.stack.config
         assert config is not None
+        hits = [f.last_hit_at_s for f in self._faults if f.last_hit_at_s is not None]
+        if hits:
+            # An activity attempt of a terminated execution can still commit until it times out.
+            await asyncio.sleep(max(0.0, started + max(hits) + SETTLE_S - time.monotonic()))
+        self.progress("reconciling ...")
+        return await reconcile_now(await connect(config))
+
+    async def _evidence(
+        self, scenario: Scenario, driver: WorkloadDriver, started: float
+    ) -> Evidence:
+        config = self.stack.config
+        assert config is not None
+        reconcile = await self._reconcile(started) if scenario.needs_reconciler else None
         if scenario.expect.late_callbacks_ignored is not None:
             await self._await_late_callbacks(driver)
             await asyncio.gather(*(driver.status(r) for r in driver.records))
@@ -190,6 +210,7 @@ class ScenarioRunner:
             charges=charges,
             audit=await asyncio.to_thread(ledger_audit, config, driver.records),
             late_callbacks_ignored=late_callbacks_ignored(driver.records, charges),
+            reconcile=reconcile,
         )
         if scenario.expect.upgrade_paths:
             ids = [r.payment_id for r in driver.records if r.payment_id]

@@ -17,7 +17,7 @@ import yaml
 
 from chaos.errors import ScenarioError
 from chaos.links import LINKS
-from orchestrator.models import SagaOptions
+from orchestrator.models import DEFAULT_ACCOUNT_RETRY, SagaOptions
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
@@ -97,12 +97,16 @@ class Simulators(Strict, kw_only=True):
 
 
 class RetrySettings(Strict, kw_only=True):
-    """The provider charge's retry policy."""
+    """A step's retry policy: exponential backoff, then the step gives up."""
 
     initial_interval_s: Positive = 1.0
     backoff_coefficient: Annotated[float, msgspec.Meta(ge=1.0)] = 2.0
     maximum_interval_s: Positive = 30.0
     maximum_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6
+
+
+def _account_retry() -> RetrySettings:
+    return msgspec.convert(msgspec.to_builtins(DEFAULT_ACCOUNT_RETRY), RetrySettings)
 
 
 class Settings(Strict, kw_only=True):
@@ -114,6 +118,9 @@ class Settings(Strict, kw_only=True):
     fraud_timeout_s: Positive = 60.0
     velocity_window_s: Positive = 60.0
     velocity_max_payments: Annotated[int, msgspec.Meta(ge=1)] = 100
+    account_retry: RetrySettings = msgspec.field(default_factory=_account_retry)
+    """Retry policy of validate and debit; when it runs out the payment fails with reason
+    ``accounts_unavailable`` (compensations keep retrying without a limit)."""
 
     def saga_options(self) -> SagaOptions:
         """The workflow-side form of these settings."""
@@ -181,7 +188,33 @@ class KnobsFault(FaultBase, tag="knobs", tag_field="kind", kw_only=True):
     set: dict[str, Any]
 
 
-Fault = ToxicFault | LinkDownFault | ProcessFault | KnobsFault | UpgradeFault
+class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
+    """The Temporal API cancels (``temporal workflow cancel``) or terminates a ``share`` of the
+    payments, chosen by the seed, when each reaches ``at_step``, within the fault's window
+    (``at_s`` to ``at_s + duration_s``). Terminated payments are repaired by the reconciler."""
+
+    action: Literal["cancel", "terminate"]
+    share: Rate = 1.0
+    at_step: Step
+
+
+LedgerOperation = Literal["validate", "debit", "refund"]
+
+
+class LedgerFault(FaultBase, tag="ledger", tag_field="kind", kw_only=True):
+    """``unavailable``: the accounts database refuses all work for the window (the harness holds
+    an exclusive lock), then recovers. ``slow``: each of ``operations`` takes ``latency_ms``
+    longer in the account service (a failpoint), e.g. to hold payments in their debit."""
+
+    action: Literal["unavailable", "slow"]
+    latency_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
+    operations: list[LedgerOperation] = msgspec.field(default_factory=lambda: ["debit"])
+
+
+Fault = (
+    ToxicFault | LinkDownFault | ProcessFault | KnobsFault | UpgradeFault | WorkflowFault
+    | LedgerFault
+)  # fmt: skip
 
 
 # -- expectations ----------------------------------------------------------------------------
@@ -212,6 +245,8 @@ class Expect(Strict, kw_only=True):
     """Money conserved, no double debit, refunds exactly once (DESIGN.md)."""
     notifications: bool = True
     """Every terminal payment produced a notification attempt."""
+    reconciled: Count | None = None
+    """Repairs the reconciler made (the runner triggers it before collecting evidence)."""
     upgrade_paths: bool = False
     """From histories: payments created before an upgrade took the old path, those created
     after it the new one, and no workflow task failed with non-determinism."""
@@ -231,6 +266,14 @@ class Scenario(Strict, kw_only=True):
     settings: Settings = msgspec.field(default_factory=Settings)
     faults: list[Fault] = msgspec.field(default_factory=list)
     expect: Expect = msgspec.field(default_factory=Expect)
+
+    @property
+    def needs_reconciler(self) -> bool:
+        """Whether the runner runs a reconciliation pass before collecting evidence."""
+        terminates = any(
+            isinstance(f, WorkflowFault) and f.action == "terminate" for f in self.faults
+        )
+        return terminates or self.expect.reconciled is not None
 
     @property
     def needs_toxiproxy(self) -> bool:
@@ -263,6 +306,10 @@ def _check(scenario: Scenario, source: str) -> None:
                         f"{source}: {where}.attributes.{key}: not an attribute of the"
                         f" {fault.toxic} toxic (expected {', '.join(sorted(allowed))})"
                     )
+        if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.latency_ms:
+            raise ScenarioError(f"{source}: {where}.latency_ms: a slow ledger needs latency_ms > 0")
+        if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.operations:
+            raise ScenarioError(f"{source}: {where}.operations: empty list")
         if isinstance(fault, KnobsFault):
             base = getattr(scenario.simulators, fault.simulator)
             try:

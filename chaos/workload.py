@@ -50,6 +50,8 @@ class PaymentRecord:
     create_error: str | None = None
     cancel_at: str | None = None
     cancel_sent: bool = False
+    terminated: bool = False
+    """A workflow fault terminated its execution: only the reconciler can settle it."""
     status: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,8 +61,13 @@ class PaymentRecord:
 
     @property
     def done(self) -> bool:
-        """Terminal and notified."""
-        return self.state in TERMINAL and self.status.get("step") == "done"
+        """Terminal and notified, or terminated (it will never change again)."""
+        return self.terminated or (self.state in TERMINAL and self.status.get("step") == "done")
+
+    @property
+    def settled_state(self) -> str:
+        """The state the money must match: a terminated payment must end up as a failed one."""
+        return "failed" if self.terminated else self.state
 
 
 @dataclass

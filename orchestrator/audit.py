@@ -1,9 +1,11 @@
 """The ledger check: the money invariants of DESIGN.md, computed from the ledger and the provider.
 
-- Money is conserved: balances + what the provider captured = the opening total.
+- Money is conserved: balances + what the provider holds (authorized or captured) = the opening
+  total.
 - No payment was debited twice; no payment was refunded twice.
-- Every debit of a failed or cancelled payment was refunded exactly once; no succeeded payment
-  was refunded.
+- Every debit of a failed or cancelled payment was refunded exactly once, and its charge is not
+  live; no succeeded payment was refunded. A payment in review (``refund_requires_review``: the
+  provider captured and refused the void) keeps its debit and its captured charge.
 """
 
 from __future__ import annotations
@@ -44,14 +46,20 @@ class AuditReport:
         return "\n".join([line, *(f"  - {p}" for p in self.problems)])
 
 
+HELD = ("authorized", "captured")
+
+
 def audit(
     entries: list[Entry],
     balances: dict[str, int],
     charges: list[dict[str, Any]],
     final_states: dict[str, str],
+    review: frozenset[str] = frozenset(),
 ) -> AuditReport:
-    """Check the invariants; ``final_states`` maps payment id to its terminal state."""
+    """Check the invariants; ``final_states`` maps payment id to its terminal state, ``review``
+    holds the payments that ended ``refund_requires_review``."""
     problems: list[str] = []
+    held = {c["payment_id"]: c["status"] for c in charges if c["status"] in HELD}
     kinds = Counter((e.payment_id, e.kind) for e in entries if e.kind != "opening")
     for (payment_id, kind), count in kinds.items():
         if count > 1:
@@ -59,8 +67,17 @@ def audit(
     for payment_id, state in final_states.items():
         debited = kinds[(payment_id, "debit")]
         refunded = kinds[(payment_id, "refund")]
+        if payment_id in review:
+            if refunded or held.get(payment_id) != "captured":
+                problems.append(
+                    f"{payment_id}: in review with {refunded} refund(s) and charge"
+                    f" {held.get(payment_id, 'not held')}"
+                )
+            continue
         if state in ("failed", "cancelled") and debited and refunded != 1:
             problems.append(f"{payment_id}: {state} but its debit was refunded {refunded} times")
+        if state in ("failed", "cancelled") and payment_id in held:
+            problems.append(f"{payment_id}: {state} but its charge is {held[payment_id]}")
         if state == "succeeded" and (not debited or refunded):
             problems.append(
                 f"{payment_id}: succeeded with {debited} debit(s), {refunded} refund(s)"
@@ -70,6 +87,6 @@ def audit(
     return AuditReport(
         opening_total=sum(e.amount for e in entries if e.kind == "opening"),
         balances_total=sum(balances.values()),
-        captured_total=sum(c["amount"] for c in charges if c["status"] == "authorized"),
+        captured_total=sum(c["amount"] for c in charges if c["status"] in HELD),
         problems=problems,
     )

@@ -4,6 +4,7 @@
     saga pay --user U --amount N --method M
     saga status ID                 the payment's status (the workflow's query, through the API)
     saga cancel ID
+    saga reconcile [--dry-run]     repair what no saga will (terminated executions, live charges)
     saga demo                      start a stack, run five payments, check the ledger, stop
     saga scenario list|show|validate|run   named chaos scenarios (see chaos/)
     saga histories record          re-record the replay gate's history corpus
@@ -15,6 +16,7 @@ Commands that talk to the API find the running stack through ``--state-dir`` (de
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -26,9 +28,10 @@ from types import FrameType
 from typing import Any
 
 from orchestrator.client import SagaClient
-from orchestrator.config import PAYMENT_METHODS, load_config
+from orchestrator.config import PAYMENT_METHODS, StackConfig, load_config
 from orchestrator.errors import SagaError
 from orchestrator.models import SagaOptions
+from orchestrator.reconcile import SCHEDULE_ID
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 from orchestrator.stack.processes import preferred_port
 
@@ -68,6 +71,13 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+async def _create_reconciler_schedule(config: StackConfig) -> None:
+    from orchestrator.reconcile import ensure_schedule
+    from orchestrator.temporal_client import connect
+
+    await ensure_schedule(await connect(config))
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the stack and block until Ctrl-C or SIGTERM."""
 
@@ -88,6 +98,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = EmbeddedStack(options)
     try:
         config = stack.start()
+        asyncio.run(_create_reconciler_schedule(config))
         print(f"API:          {config.api_url}  (OpenAPI: {config.api_url}/schema)")
         address = config.temporal_address
         print(f"Temporal:     {address}  (plain CLI: temporal ... --address {address})")
@@ -102,6 +113,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"State, logs:  {stack.state_dir}")
         users = ", ".join(sorted(stack.api_keys))
         print(f"Users:        {users} (API keys in {config.api_keys_path})")
+        print(f"Reconciler:   schedule {SCHEDULE_ID!r} every minute (or now: saga reconcile)")
         print("Ready. Ctrl-C stops everything.", flush=True)
         signal.pause()
     except KeyboardInterrupt:
@@ -139,6 +151,21 @@ def cmd_payment(args: argparse.Namespace) -> int:
         _print(action(args.payment_id))
     finally:
         client.close()
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Run one reconciliation pass on the running stack and print what it did (or would do)."""
+    from orchestrator.reconcile import reconcile_now, render_report
+    from orchestrator.temporal_client import connect
+
+    config = load_config(_state_dir(args) / "config.json")
+
+    async def run() -> str:
+        client = await connect(config, wait_s=5)
+        return render_report(await reconcile_now(client, dry_run=args.dry_run))
+
+    print(asyncio.run(run()))
     return 0
 
 
@@ -195,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("payment_id")
         cmd.add_argument("--user", help="owner (default: the user who created it with this CLI)")
         cmd.set_defaults(func=cmd_payment)
+
+    reconcile = sub.add_parser(
+        "reconcile", help="repair what no saga will (terminated executions, live charges)"
+    )
+    reconcile.add_argument(
+        "--dry-run", action="store_true", help="print the repairs without making them"
+    )
+    reconcile.set_defaults(func=cmd_reconcile)
 
     demo = sub.add_parser("demo", help="run the five-payment demo on a fresh stack")
     demo.set_defaults(func=cmd_demo)

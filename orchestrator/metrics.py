@@ -75,6 +75,12 @@ NOTIFICATIONS = Counter(
     "saga_notifications", "Notifications by channel and result", ["channel", "result"]
 )  # sent | failed
 
+RECONCILIATION_REPAIRS = Counter(
+    "saga_reconciliation_repairs",
+    "Repairs the reconciler made (refunds of debits, voids of live charges), by kind",
+    ["kind"],
+)
+
 # -- the simulators --------------------------------------------------------------------------
 
 SIM_PROVIDER_CHARGES = Counter(

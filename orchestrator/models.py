@@ -330,6 +330,8 @@ class RepairRequest:
     payment_id: str
     kind: str  # "refund" | "void"
     reason: str
+    execution: str = ""
+    """The execution's status when the repair was planned (``TERMINATED``, ``COMPLETED``...)."""
 
 
 @dataclass(frozen=True)

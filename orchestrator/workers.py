@@ -5,8 +5,9 @@ Each role is a separate service on its own task queue:
 =============  ===============  ==========================================================
 role           task queue       runs
 =============  ===============  ==========================================================
-payments       payments         PaymentWorkflow, provider charge/void activities
-accounts       accounts         validate/debit/refund activities over the ledger
+payments       payments         PaymentWorkflow, ReconcileWorkflow, provider and reconciler
+                                activities
+accounts       accounts         validate/debit/refund/repair activities over the ledger
 fraud          fraud            FraudCheckWorkflow and the scoring activity
 notifications  notifications    email/SMS activities
 =============  ===============  ==========================================================
@@ -39,6 +40,7 @@ from orchestrator.activities.fraud import FraudActivities
 from orchestrator.activities.instrumentation import ActivityMetrics
 from orchestrator.activities.notifications import NotificationActivities
 from orchestrator.activities.provider import ProviderActivities
+from orchestrator.activities.reconcile import ReconcileActivities
 from orchestrator.config import StackConfig, load_config
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.failpoints import Failpoints
@@ -82,7 +84,13 @@ def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[...
 
 def _provider(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
     acts = ProviderActivities(config.urls.provider, http)
-    return [acts.charge_payment, acts.void_charge]
+    reconcile = ReconcileActivities(config, http)
+    return [
+        acts.charge_payment,
+        acts.void_charge,
+        reconcile.list_provider_charges,
+        reconcile.describe_executions,
+    ]
 
 
 def _fraud(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
@@ -94,7 +102,7 @@ def _notify(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., 
 
 
 ROLES: dict[str, Role] = {
-    "payments": Role(PAYMENTS_QUEUE, ["PaymentWorkflow"], _provider),
+    "payments": Role(PAYMENTS_QUEUE, ["PaymentWorkflow", "ReconcileWorkflow"], _provider),
     "accounts": Role(ACCOUNTS_QUEUE, [], _accounts),
     "fraud": Role(FRAUD_QUEUE, ["FraudCheckWorkflow"], _fraud),
     "notifications": Role(NOTIFICATIONS_QUEUE, [], _notify),

@@ -22,6 +22,7 @@ from orchestrator.errors import (
 )
 from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
+from orchestrator.metrics import RECONCILIATION_REPAIRS
 from orchestrator.models import (
     LedgerDebit,
     LedgerRequest,
@@ -113,7 +114,10 @@ class AccountActivities:
         result = await asyncio.to_thread(
             lambda: self.ledger.refund(request.payment_id, repair_reason=request.reason)
         )
-        return RepairResult(request.payment_id, "refund", done=result.amount > 0)
+        done = result.amount > 0 and not result.duplicate
+        if done:
+            RECONCILIATION_REPAIRS.labels("refund").inc()
+        return RepairResult(request.payment_id, "refund", done=done)
 
     @activity.defn
     async def journal_repair(self, request: RepairRequest) -> RepairResult:
@@ -121,6 +125,8 @@ class AccountActivities:
         added = await asyncio.to_thread(
             self.ledger.record_repair, request.payment_id, request.kind, request.reason, 0
         )
+        if added:
+            RECONCILIATION_REPAIRS.labels(request.kind).inc()
         return RepairResult(request.payment_id, request.kind, done=added)
 
 

@@ -167,14 +167,27 @@ class PaymentService:
         return max(attempts, default=0)
 
     async def cancel(self, user_id: str, payment_id: str) -> None:
-        """Signal ``cancel``; a terminal payment cannot be cancelled."""
-        view = await self.status(user_id, payment_id)
-        if PaymentState(view.state).terminal:
+        """Signal ``cancel`` without a workflow query, so it works with the workers down.
+
+        Ownership and state come from the server (memo, ``PaymentStatus``, close status); the
+        signal is stored durably and acted on when the saga next runs. A terminal payment or a
+        closed execution cannot be cancelled (409).
+        """
+        handle = self._handle(payment_id)
+        description = await _call(handle.describe(), payment_id)
+        if await description.memo_value("user_id", default=None) != user_id:
+            raise PaymentNotFound(f"no payment {payment_id}")
+        state = description.typed_search_attributes.get(PAYMENT_STATUS) or "pending"
+        if description.status != WorkflowExecutionStatus.RUNNING or PaymentState(state).terminal:
             CANCEL_REQUESTS.labels("already_final").inc()
-            raise PaymentAlreadyFinal(f"payment {payment_id} is already {view.state}")
-        await _call(
-            self._handle(payment_id).signal(PaymentWorkflow.cancel, CancelRequest()), payment_id
-        )
+            closed = description.status.name.lower() if description.status else "closed"
+            detail = state if PaymentState(state).terminal else f"closed ({closed})"
+            raise PaymentAlreadyFinal(f"payment {payment_id} is already {detail}")
+        try:
+            await _call(handle.signal(PaymentWorkflow.cancel, CancelRequest()), payment_id)
+        except PaymentNotFound:
+            CANCEL_REQUESTS.labels("already_final").inc()
+            raise PaymentAlreadyFinal(f"payment {payment_id} closed meanwhile") from None
         CANCEL_REQUESTS.labels("accepted").inc()
 
     async def confirm(self, event: GatewayEvent) -> WebhookAck:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from orchestrator.api.auth import generate_keys
 from orchestrator.config import StackConfig, load_config
 from orchestrator.ledger import Ledger
+from orchestrator.reconcile import ensure_schedule
 from orchestrator.temporal_client import connect, register_search_attributes
 
 # user -> (opening balance in minor units, active, allowed methods or None for all)
@@ -52,14 +53,17 @@ def seed_demo(config: StackConfig) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Seed the demo users and register the search attribute (docker-compose ``init``)."""
+    """Seed the demo users, register the search attribute and create the reconciler's schedule
+    (docker-compose ``init``)."""
     parser = argparse.ArgumentParser(prog="python -m orchestrator.stack.seed")
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     config = load_config(args.config)
 
     async def register() -> None:
-        await register_search_attributes(await connect(config, wait_s=120))
+        client = await connect(config, wait_s=120)
+        await register_search_attributes(client)
+        await ensure_schedule(client)
 
     asyncio.run(register())
     for user, key in seed_demo(config).items():

@@ -25,9 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.models import PaymentOutcome, PaymentRequest
     from orchestrator.workflows.fraud import FraudCheckWorkflow
     from orchestrator.workflows.payment import PATCHES, PaymentWorkflow
+    from orchestrator.workflows.reconcile import ReconcileWorkflow
 
 VERSIONING = {
     "PaymentWorkflow": VersioningBehavior.AUTO_UPGRADE,
+    "ReconcileWorkflow": VersioningBehavior.AUTO_UPGRADE,
     "FraudCheckWorkflow": VersioningBehavior.PINNED,
 }
 
@@ -49,6 +51,14 @@ class PaymentWorkflowV1(PaymentWorkflow):
 
 #: build id -> workflow type name -> the class that build runs for it
 BUILDS: dict[str, dict[str, type]] = {
-    "v1": {"PaymentWorkflow": PaymentWorkflowV1, "FraudCheckWorkflow": FraudCheckWorkflow},
-    "v2": {"PaymentWorkflow": PaymentWorkflow, "FraudCheckWorkflow": FraudCheckWorkflow},
+    "v1": {
+        "PaymentWorkflow": PaymentWorkflowV1,
+        "ReconcileWorkflow": ReconcileWorkflow,
+        "FraudCheckWorkflow": FraudCheckWorkflow,
+    },
+    "v2": {
+        "PaymentWorkflow": PaymentWorkflow,
+        "ReconcileWorkflow": ReconcileWorkflow,
+        "FraudCheckWorkflow": FraudCheckWorkflow,
+    },
 }

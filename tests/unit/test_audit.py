@@ -20,7 +20,10 @@ def test_a_clean_run_passes() -> None:
         entry("bad", "debit", 50),
         entry("bad", "refund", 50),
     ]
-    charges = [{"amount": 100, "status": "authorized"}, {"amount": 50, "status": "voided"}]
+    charges = [
+        {"payment_id": "ok", "amount": 100, "status": "authorized"},
+        {"payment_id": "bad", "amount": 50, "status": "voided"},
+    ]
     report = audit(entries, {"alice": 900}, charges, {"ok": "succeeded", "bad": "failed"})
     assert report.ok, report.summary()
     assert "ledger balanced" in report.summary()
@@ -35,10 +38,26 @@ def test_missing_refund_and_lost_money_are_reported() -> None:
 
 def test_an_authorized_charge_left_after_refund_breaks_conservation() -> None:
     entries = [OPENING, entry("bad", "debit", 50), entry("bad", "refund", 50)]
-    report = audit(
-        entries, {"alice": 1000}, [{"amount": 50, "status": "authorized"}], {"bad": "failed"}
-    )
+    charge = {"payment_id": "bad", "amount": 50, "status": "authorized"}
+    report = audit(entries, {"alice": 1000}, [charge], {"bad": "failed"})
     assert not report.conserved
+    assert report.problems == ["bad: failed but its charge is authorized"]
+
+
+def test_a_payment_in_review_keeps_its_debit_and_its_capture() -> None:
+    entries = [OPENING, entry("rev", "debit", 50)]
+    captured = {"payment_id": "rev", "amount": 50, "status": "captured"}
+    report = audit(entries, {"alice": 950}, [captured], {"rev": "failed"}, frozenset({"rev"}))
+    assert report.ok, report.summary()
+    # the same payment without the review flag is a failed payment that kept the money
+    assert not audit(entries, {"alice": 950}, [captured], {"rev": "failed"}).ok
+
+
+def test_a_refunded_review_creates_money() -> None:
+    entries = [OPENING, entry("rev", "debit", 50), entry("rev", "refund", 50)]
+    captured = {"payment_id": "rev", "amount": 50, "status": "captured"}
+    report = audit(entries, {"alice": 1000}, [captured], {"rev": "failed"}, frozenset({"rev"}))
+    assert not report.ok and not report.conserved
 
 
 def test_a_payment_still_in_flight_is_reported() -> None:

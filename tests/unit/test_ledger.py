@@ -1,13 +1,25 @@
-"""The SQLite ledger: idempotent movements, no negative balances, validation reasons."""
+"""The SQLite ledger: idempotent movements, tombstones, the atomic velocity limit, outages."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import sqlite3
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import InsufficientFunds
-from orchestrator.ledger import Ledger
+from chaos.ledger_faults import hold_ledger_lock
+from orchestrator.errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    PaymentCompensated,
+    VelocityLimitExceeded,
+)
+from orchestrator.ledger import LOCK_WAIT_S, Ledger
+from orchestrator.workflows.payment import ACCOUNT_CALL
 
 
 @pytest.fixture
@@ -83,3 +95,84 @@ def test_velocity_counts_recent_debits_of_other_payments(ledger: Ledger) -> None
     # the payment's own debit (a retried activity) does not count against it
     assert ledger.velocity("alice", "v2", window_s=60, max_payments=3).valid
     assert ledger.velocity("erin", "v-new", window_s=60, max_payments=1).valid
+
+
+def test_a_refund_before_its_debit_tombstones_the_payment(ledger: Ledger) -> None:
+    assert ledger.refund("late").amount == 0  # the compensation ran first
+    with pytest.raises(PaymentCompensated):
+        ledger.debit("late", "alice", 1_000)  # the attempt that timed out commits afterwards
+    assert ledger.balances()["alice"] == 10_000
+    assert ledger.snapshot().tombstones == ["late"]
+
+
+def test_refund_goes_to_the_debited_account_whatever_the_caller_says(ledger: Ledger) -> None:
+    ledger.open_account("bob", 0)
+    ledger.debit("p4", "alice", 700)
+    refund = ledger.refund("p4")
+    assert refund.amount == 700
+    assert ledger.balances()["alice"] == 10_000 and ledger.balances()["bob"] == 0
+
+
+@pytest.mark.parametrize("amount", [0, -5])
+def test_debit_refuses_amounts_of_zero_or_less(ledger: Ledger, amount: int) -> None:
+    with pytest.raises(InvalidAmount):
+        ledger.debit("p5", "alice", amount)
+    assert ledger.balances()["alice"] == 10_000
+
+
+def test_the_lock_wait_is_shorter_than_the_account_activity_timeout() -> None:
+    assert LOCK_WAIT_S < ACCOUNT_CALL.total_seconds() / 1.5
+
+
+def _debit_many(path: str, start: int, count: int) -> int:
+    """Debit ``count`` payments of alice with a limit of 3 per minute; how many went through."""
+    ledger = Ledger(path)
+    done = 0
+    for i in range(start, start + count):
+        try:
+            ledger.debit(f"burst{i}", "alice", 10, velocity=(60.0, 3))
+            done += 1
+        except VelocityLimitExceeded:
+            pass
+    return done
+
+
+def test_velocity_limit_holds_under_concurrent_threads(ledger: Ledger) -> None:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        done = sum(pool.map(lambda i: _debit_many(ledger.path, i, 1), range(40)))
+    assert done == 3
+    assert sum(e.kind == "debit" for e in ledger.entries()) == 3
+
+
+def test_velocity_limit_holds_across_processes(ledger: Ledger) -> None:
+    """Several account-worker processes share one ledger file."""
+    with ProcessPoolExecutor(max_workers=4, mp_context=mp.get_context("spawn")) as pool:
+        done = sum(pool.map(_debit_many, [ledger.path] * 4, range(0, 40, 10), [10] * 4))
+    assert done == 3
+    assert sum(e.kind == "debit" for e in ledger.entries()) == 3
+
+
+def test_the_velocity_check_alone_is_racy(ledger: Ledger) -> None:
+    """Why the limit lives in the debit: check-then-debit lets a burst through (a mutant)."""
+    barrier = threading.Barrier(8)
+
+    def check_then_debit(i: int) -> None:
+        allowed = ledger.velocity("alice", f"r{i}", 60, 3).valid
+        barrier.wait()  # every check happens before any debit, as under load
+        if allowed:
+            ledger.debit(f"r{i}", "alice", 10)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(check_then_debit, range(8)))
+    assert sum(e.kind == "debit" for e in ledger.entries()) == 8
+
+
+def test_a_locked_database_fails_an_operation_within_the_lock_wait(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db", lock_wait_s=0.2)
+    ledger.open_account("alice", 100)
+    with hold_ledger_lock(ledger.path):
+        began = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            ledger.validate("alice", 10, "USD", "card", 1_000)
+        assert time.monotonic() - began < 2
+    assert ledger.validate("alice", 10, "USD", "card", 1_000).valid

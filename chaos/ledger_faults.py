@@ -1,0 +1,64 @@
+"""Ledger faults: the accounts database unavailable (a lock the harness holds) or slow.
+
+``unavailable``: the harness holds an exclusive transaction on the SQLite ledger, so every
+ledger operation (each runs in ``BEGIN IMMEDIATE``) waits the ledger's lock wait and fails, and
+Temporal retries it; when the window ends the lock is released and work resumes. ``slow``: the
+account service's failpoints (:mod:`orchestrator.failpoints`) delay the chosen operations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestrator.failpoints import Failpoint, Operation, write_failpoints
+
+
+class LedgerLock:
+    """An exclusive lock on the ledger database, held from :meth:`acquire` to :meth:`release`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db: sqlite3.Connection | None = None
+
+    def acquire(self) -> None:
+        """Take the lock (waits for a running transaction to finish, at most 10 s)."""
+        # Applied and reverted from different worker threads of the fault timeline.
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        db.execute("BEGIN EXCLUSIVE")
+        self._db = db
+
+    def release(self) -> None:
+        """Let the ledger work again."""
+        if self._db is not None:
+            self._db.execute("ROLLBACK")
+            self._db.close()
+            self._db = None
+
+    @property
+    def held(self) -> bool:
+        """Whether the lock is held now."""
+        return self._db is not None
+
+
+@contextmanager
+def hold_ledger_lock(path: str | Path) -> Iterator[None]:
+    """Make the ledger unavailable for the ``with`` block."""
+    lock = LedgerLock(path)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def slow_ledger(failpoints_path: str | Path, operations: list[Operation], delay_ms: int) -> None:
+    """Delay each of ``operations`` by ``delay_ms`` in the account service."""
+    write_failpoints(failpoints_path, {op: Failpoint(delay_ms=delay_ms) for op in operations})
+
+
+def heal_ledger(failpoints_path: str | Path) -> None:
+    """Remove every failpoint."""
+    write_failpoints(failpoints_path, {})

@@ -1,0 +1,80 @@
+"""Running the reconciler: the Temporal Schedule, an on-demand pass, and its report.
+
+``saga up`` and the compose ``init`` create the schedule (every minute by default); the scenario
+runner and ``saga reconcile`` run a pass on demand. See :mod:`orchestrator.workflows.reconcile`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
+
+from orchestrator.models import PAYMENTS_QUEUE, ReconcileReport, ReconcileRequest
+from orchestrator.workflows.reconcile import ReconcileWorkflow
+
+SCHEDULE_ID = "saga-reconciler"
+EVERY = timedelta(minutes=1)
+
+
+async def ensure_schedule(client: Client, every: timedelta = EVERY) -> bool:
+    """Create the reconciler's schedule; False if it already existed."""
+    try:
+        await client.create_schedule(
+            SCHEDULE_ID,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    ReconcileWorkflow.run,
+                    ReconcileRequest(),
+                    id="reconcile",
+                    task_queue=PAYMENTS_QUEUE,
+                ),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+                policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            ),
+        )
+    except ScheduleAlreadyRunningError:
+        return False
+    return True
+
+
+async def reconcile_now(client: Client, *, dry_run: bool = False) -> ReconcileReport:
+    """Run one reconciliation pass and wait for its report."""
+    return await client.execute_workflow(
+        ReconcileWorkflow.run,
+        ReconcileRequest(dry_run=dry_run),
+        id=f"reconcile-now-{uuid.uuid4().hex[:12]}",
+        task_queue=PAYMENTS_QUEUE,
+        execution_timeout=timedelta(minutes=5),
+    )
+
+
+def render_report(report: ReconcileReport) -> str:
+    """The report for people: one line per repair, then a count."""
+    done = {(r.payment_id, r.kind) for r in report.repaired if r.done}
+    lines = [f"reconciler ({'dry run' if report.dry_run else 'repairing'}):"]
+    for repair in report.planned:
+        outcome = ""
+        if not report.dry_run:
+            made = (repair.payment_id, repair.kind) in done
+            outcome = " [done]" if made else " [already done]"
+        lines.append(f"  {repair.kind} {repair.payment_id}: {repair.reason}{outcome}")
+    for payment_id in report.review:
+        lines.append(f"  review {payment_id}: captured at the provider; a person must refund it")
+    if not report.planned and not report.review:
+        lines.append("  nothing to repair")
+    if report.dry_run:
+        lines.append(f"{len(report.planned)} repair(s) would be made (dry run)")
+    else:
+        lines.append(f"{len(done)} repair(s) made")
+    return "\n".join(lines)

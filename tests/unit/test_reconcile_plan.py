@@ -1,0 +1,71 @@
+"""The reconciler's plan: a pure function of ledger debits, provider charges and executions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.models import ExecutionFacts, LedgerDebit, ProviderCharge
+from orchestrator.workflows.reconcile import plan_repairs
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+EARLIER = (NOW - timedelta(minutes=5)).isoformat()
+
+
+def debit(payment_id: str) -> LedgerDebit:
+    return LedgerDebit(payment_id, "alice", 100, EARLIER)
+
+
+def charge(payment_id: str, status: str) -> ProviderCharge:
+    return ProviderCharge(payment_id, f"ch_{payment_id}", 100, status)
+
+
+def plan(
+    debits: list[LedgerDebit], charges: list[ProviderCharge], *facts: ExecutionFacts
+) -> tuple[list[tuple[str, str]], list[str]]:
+    repairs, review = plan_repairs(
+        debits, charges, {f.payment_id: f for f in facts}, NOW, timedelta(0)
+    )
+    return [(r.kind, r.payment_id) for r in repairs], review
+
+
+def test_a_terminated_payment_is_refunded_and_its_live_charge_voided() -> None:
+    repairs, review = plan(
+        [debit("t")], [charge("t", "authorized")], ExecutionFacts("t", "TERMINATED", "processing")
+    )
+    assert repairs == [("refund", "t"), ("void", "t")] and review == []
+
+
+def test_running_and_succeeded_payments_are_left_alone() -> None:
+    repairs, review = plan(
+        [debit("r"), debit("s")],
+        [charge("r", "authorized"), charge("s", "captured")],
+        ExecutionFacts("r", "RUNNING", "processing"),
+        ExecutionFacts("s", "COMPLETED", "succeeded"),
+    )
+    assert (repairs, review) == ([], [])
+
+
+def test_a_failed_saga_that_left_money_behind_is_repaired() -> None:
+    repairs, _ = plan(
+        [debit("f")], [charge("f", "authorized")], ExecutionFacts("f", "COMPLETED", "failed")
+    )
+    assert repairs == [("refund", "f"), ("void", "f")]
+
+
+def test_a_captured_charge_is_for_review_and_its_debit_stays() -> None:
+    repairs, review = plan(
+        [debit("c")], [charge("c", "captured")], ExecutionFacts("c", "TIMED_OUT", "processing")
+    )
+    assert (repairs, review) == ([], ["c"])
+
+
+def test_an_unknown_execution_is_never_repaired() -> None:
+    repairs, _ = plan([debit("u")], [], ExecutionFacts("u", "NOT_FOUND", None))
+    assert repairs == []
+
+
+def test_young_debits_wait_out_the_grace_period() -> None:
+    young = LedgerDebit("y", "alice", 100, NOW.isoformat())
+    facts = {"y": ExecutionFacts("y", "TERMINATED", "processing")}
+    repairs, _ = plan_repairs([young], [], facts, NOW, timedelta(seconds=30))
+    assert repairs == []
