@@ -51,10 +51,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate files (default: every scenario); exit 1 if any is invalid."""
-    paths = [Path(f) for f in args.files] or scenario_files()
+    names = args.files or [str(p) for p in scenario_files()]
     failures = 0
-    for path in paths:
+    for name in names:
+        path = Path(name)
         try:
+            path = find_scenario(name)
             load_scenario(path)
         except ScenarioError as exc:
             failures += 1

@@ -12,7 +12,7 @@ from chaos.workload import PaymentRecord, ProbeResult
 from orchestrator.audit import AuditReport, audit
 from orchestrator.client import provider_charges
 from orchestrator.config import StackConfig
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import Entry, Ledger
 from orchestrator.models import ReconcileReport
 
 
@@ -35,6 +35,8 @@ class Evidence:
     """Workflow tasks that failed with a non-determinism error, over all payments."""
     upgrade_window: tuple[float, float] | None = None
     """When the first upgrade started and finished, seconds after the workload started."""
+    max_debits_in_window: int = 0
+    """The most debits one user had within the velocity window (the limit must hold)."""
     reconcile: ReconcileReport | None = None
     """The reconciler's pass before the evidence was collected (when the scenario asks)."""
 
@@ -57,8 +59,28 @@ def late_callbacks_ignored(
     )
 
 
-def ledger_audit(config: StackConfig, payments: list[PaymentRecord]) -> AuditReport:
-    """The invariants over the whole ledger, with these payments' final states."""
+def max_debits_in_window(entries: list[Entry], payment_ids: set[str], window_s: float) -> int:
+    """The most debits any one user has among ``payment_ids`` within ``window_s`` seconds."""
+    times: dict[str, list[datetime]] = {}
+    for e in entries:
+        if e.kind == "debit" and e.payment_id in payment_ids:
+            times.setdefault(e.user_id, []).append(datetime.fromisoformat(e.created_at))
+    most = 0
+    for stamps in times.values():
+        stamps.sort()
+        start = 0
+        for end, at in enumerate(stamps):
+            while (at - stamps[start]).total_seconds() >= window_s:
+                start += 1
+            most = max(most, end - start + 1)
+    return most
+
+
+def ledger_audit(
+    config: StackConfig, payments: list[PaymentRecord], window_s: float
+) -> tuple[AuditReport, int]:
+    """The invariants over the whole ledger, with these payments' final states, and the most
+    debits one user has among them in any velocity window; from one ledger snapshot."""
     snapshot = Ledger(config.ledger_path).snapshot()
     final = {p.payment_id: p.settled_state for p in payments if p.payment_id}
     review = frozenset(
@@ -66,13 +88,14 @@ def ledger_audit(config: StackConfig, payments: list[PaymentRecord]) -> AuditRep
         for p in payments
         if p.payment_id and p.status.get("reason") == "refund_requires_review"
     )
-    return audit(
+    report = audit(
         snapshot.entries,
         snapshot.balances,
         provider_charges(config.admin_urls.provider),
         final,
         review,
     )
+    return report, max_debits_in_window(snapshot.entries, set(final), window_s)
 
 
 async def history_steps(config: StackConfig, payment_id: str) -> list[dict[str, Any]]:

@@ -129,6 +129,16 @@ def evaluate(
                 evidence.audit.ok,
             )
         )
+    if expect.invariants:
+        limit = scenario.settings.velocity_max_payments
+        verdicts.append(
+            Verdict(
+                "velocity limit held",
+                f"<= {limit} debits per user in {scenario.settings.velocity_window_s:g}s",
+                str(evidence.max_debits_in_window),
+                evidence.max_debits_in_window <= limit,
+            )
+        )
     if expect.upgrade_paths:
         verdicts += _upgrade_verdicts(evidence)
     verdicts += _reconciler_verdicts(scenario, evidence)

@@ -42,7 +42,7 @@ from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
 
-WORKFLOW_FAULT_POLL_S = 0.05
+WORKFLOW_FAULT_POLL_S = 0.1
 
 log = logging.getLogger("chaos.faults")
 
@@ -87,10 +87,23 @@ def describe(fault: Fault) -> str:
     return f"{fault.simulator} knobs {fault.set}"
 
 
-def workflow_fault_targets(scenario: Scenario, index: int, fault: WorkflowFault) -> set[int]:
-    """Indexes of the payments a workflow fault is aimed at (the same for the same seed)."""
-    rng = random.Random(f"{scenario.seed}:workflow-fault:{index}")
-    return {i for i in range(scenario.workload.payments) if rng.random() < fault.share}
+def workflow_fault_targets(scenario: Scenario) -> dict[int, set[int]]:
+    """Fault index -> indexes of the payments that workflow fault is aimed at.
+
+    One shuffle of the payments, by the seed; each workflow fault in file order takes the next
+    ``round(share * payments)`` of it, so no payment is the target of two workflow faults (shares
+    adding up to more than 1 leave the later faults fewer, or none).
+    """
+    order = list(range(scenario.workload.payments))
+    random.Random(f"{scenario.seed}:workflow-faults").shuffle(order)
+    targets: dict[int, set[int]] = {}
+    taken = 0
+    for index, fault in enumerate(scenario.faults):
+        if isinstance(fault, WorkflowFault):
+            count = round(fault.share * len(order))
+            targets[index] = set(order[taken : taken + count])
+            taken += count
+    return targets
 
 
 class FaultInjector:
@@ -173,7 +186,12 @@ class FaultInjector:
                 lock.acquire()
                 self._locks[index] = lock
             else:
-                slow_ledger(self._failpoints_path, fault.operations, fault.latency_ms)
+                slow_ledger(
+                    self._failpoints_path,
+                    fault.operations,
+                    fault.latency_ms,
+                    after_commit=fault.after_commit,
+                )
         elif isinstance(fault, KnobsFault):
             patch_knobs(self._admin_url(fault.simulator), **fault.set)
 
@@ -233,7 +251,7 @@ class FaultInjector:
     async def _workflow_fault(self, index: int, fault: WorkflowFault, started: float) -> None:
         """Cancel or terminate each targeted payment when it reaches the step, in the window."""
         record = self.records[index]
-        targets = workflow_fault_targets(self.scenario, index, fault)
+        targets = workflow_fault_targets(self.scenario)[index]
         record.planned_targets = len(targets)
         record.started_at_s = record.applied_at_s = time.monotonic() - started
         self._gauge(record).set(1)

@@ -54,9 +54,17 @@ def hold_ledger_lock(path: str | Path) -> Iterator[None]:
         lock.release()
 
 
-def slow_ledger(failpoints_path: str | Path, operations: list[Operation], delay_ms: int) -> None:
-    """Delay each of ``operations`` by ``delay_ms`` in the account service."""
-    write_failpoints(failpoints_path, {op: Failpoint(delay_ms=delay_ms) for op in operations})
+def slow_ledger(
+    failpoints_path: str | Path,
+    operations: list[Operation],
+    delay_ms: int,
+    *,
+    after_commit: bool = False,
+) -> None:
+    """Delay each of ``operations`` by ``delay_ms`` in the account service, before it runs or
+    (``after_commit``) after it took effect and before it answers."""
+    point = Failpoint(delay_after_ms=delay_ms) if after_commit else Failpoint(delay_ms=delay_ms)
+    write_failpoints(failpoints_path, dict.fromkeys(operations, point))
 
 
 def heal_ledger(failpoints_path: str | Path) -> None:

@@ -204,11 +204,15 @@ class ScenarioRunner:
             await self._await_late_callbacks(driver)
             await asyncio.gather(*(driver.status(r) for r in driver.records))
         charges = await asyncio.to_thread(charges_by_payment, config)
+        audit, most_debits = await asyncio.to_thread(
+            ledger_audit, config, driver.records, scenario.settings.velocity_window_s
+        )
         evidence = Evidence(
             payments=driver.records,
             probes=driver.probes,
             charges=charges,
-            audit=await asyncio.to_thread(ledger_audit, config, driver.records),
+            audit=audit,
+            max_debits_in_window=most_debits,
             late_callbacks_ignored=late_callbacks_ignored(driver.records, charges),
             reconcile=reconcile,
         )

@@ -203,12 +203,15 @@ LedgerOperation = Literal["validate", "debit", "refund"]
 
 class LedgerFault(FaultBase, tag="ledger", tag_field="kind", kw_only=True):
     """``unavailable``: the accounts database refuses all work for the window (the harness holds
-    an exclusive lock), then recovers. ``slow``: each of ``operations`` takes ``latency_ms``
-    longer in the account service (a failpoint), e.g. to hold payments in their debit."""
+    an exclusive lock; each operation fails after the ledger's 5 s lock wait and is retried),
+    then recovers. ``slow``: each of ``operations`` takes ``latency_ms`` longer in the account
+    service (a failpoint), e.g. to hold payments in their debit."""
 
     action: Literal["unavailable", "slow"]
     latency_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
     operations: list[LedgerOperation] = msgspec.field(default_factory=lambda: ["debit"])
+    after_commit: bool = False
+    """``slow``: the delay comes after the operation took effect, before it answers."""
 
 
 Fault = (

@@ -2,9 +2,10 @@
 
 The account service is real code, not a simulator, so it has no knobs; a failpoint (as in
 FoundationDB or TiKV) is the narrow door the harness uses instead. The file, by default
-``<state_dir>/failpoints.json``, maps an operation to a delay before it runs::
+``<state_dir>/failpoints.json``, maps an operation to a delay before it runs (``delay_ms``) or
+after it committed, before the activity answers (``delay_after_ms``)::
 
-    {"debit": {"delay_ms": 3000}}
+    {"debit": {"delay_ms": 3000}, "validate": {"delay_after_ms": 2000}}
 
 Operations: ``validate``, ``debit``, ``refund``. A missing file means no failpoint; the file is
 re-read only when its modification time changes, so the cost per call is one ``stat``.
@@ -26,7 +27,8 @@ FILE_NAME = "failpoints.json"
 class Failpoint(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What to do before one operation."""
 
-    delay_ms: int = msgspec.field(default=0)
+    delay_ms: int = 0
+    delay_after_ms: int = 0
 
 
 class Failpoints:
@@ -57,11 +59,12 @@ class Failpoints:
             self._mtime = mtime
         return self._points
 
-    async def delay(self, operation: Operation) -> None:
-        """Sleep as long as the failpoint of ``operation`` says."""
+    async def delay(self, operation: Operation, *, after: bool = False) -> None:
+        """Sleep as long as the failpoint of ``operation`` says (before it, or ``after`` it)."""
         point = self.current().get(operation)
-        if point and point.delay_ms > 0:
-            await asyncio.sleep(point.delay_ms / 1000)
+        delay_ms = (point.delay_after_ms if after else point.delay_ms) if point else 0
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
 
 
 def write_failpoints(path: str | Path, points: dict[str, Failpoint]) -> None:

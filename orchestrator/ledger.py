@@ -95,6 +95,7 @@ class Entry:
     kind: str
     amount: int
     balance_after: int
+    created_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -353,8 +354,8 @@ class Ledger:
         """Everything the checkers read, in one transaction."""
         with self._tx() as db:
             entries = db.execute(
-                "SELECT idempotency_key, payment_id, user_id, kind, amount, balance_after"
-                " FROM entries ORDER BY id"
+                "SELECT idempotency_key, payment_id, user_id, kind, amount, balance_after,"
+                " created_at FROM entries ORDER BY id"
             ).fetchall()
             balances = dict(db.execute("SELECT user_id, balance FROM accounts").fetchall())
             tombstones = [r[0] for r in db.execute("SELECT payment_id FROM tombstones")]
@@ -377,7 +378,7 @@ class Ledger:
         """The whole journal, oldest first."""
         with self._tx() as db:
             rows = db.execute(
-                "SELECT idempotency_key, payment_id, user_id, kind, amount, balance_after"
-                " FROM entries ORDER BY id"
+                "SELECT idempotency_key, payment_id, user_id, kind, amount, balance_after,"
+                " created_at FROM entries ORDER BY id"
             ).fetchall()
         return [Entry(*row) for row in rows]

@@ -35,6 +35,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
+from orchestrator.activities.accounts import MAX_CONCURRENT as ACCOUNT_THREADS
 from orchestrator.activities.accounts import AccountActivities
 from orchestrator.activities.fraud import FraudActivities
 from orchestrator.activities.instrumentation import ActivityMetrics
@@ -66,6 +67,7 @@ class Role:
     activities: Callable[[StackConfig, httpx.AsyncClient], list[Callable[..., Any]]] = field(
         default=lambda config, http: []
     )
+    max_concurrent_activities: int = 100
 
 
 def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
@@ -103,7 +105,7 @@ def _notify(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., 
 
 ROLES: dict[str, Role] = {
     "payments": Role(PAYMENTS_QUEUE, ["PaymentWorkflow", "ReconcileWorkflow"], _provider),
-    "accounts": Role(ACCOUNTS_QUEUE, [], _accounts),
+    "accounts": Role(ACCOUNTS_QUEUE, [], _accounts, max_concurrent_activities=ACCOUNT_THREADS),
     "fraud": Role(FRAUD_QUEUE, ["FraudCheckWorkflow"], _fraud),
     "notifications": Role(NOTIFICATIONS_QUEUE, [], _notify),
 }
@@ -149,6 +151,7 @@ async def run_worker(
             workflows=workflows_of(role, build),
             activities=role.activities(config, http),
             graceful_shutdown_timeout=timedelta(seconds=5),
+            max_concurrent_activities=role.max_concurrent_activities,
             deployment_config=deployment,
             interceptors=[ActivityMetrics()],
         )

@@ -8,6 +8,9 @@ Business refusals are non-retryable :class:`ApplicationError` s whose ``type`` n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -34,6 +37,8 @@ from orchestrator.models import (
     VelocityRequest,
 )
 
+T = TypeVar("T")
+
 #: Ledger refusals and the ``ApplicationError.type`` the saga sees for each.
 REFUSALS: dict[type[LedgerError], str] = {
     InsufficientFunds: "InsufficientFunds",
@@ -44,9 +49,16 @@ REFUSALS: dict[type[LedgerError], str] = {
 }
 
 
-class AccountActivities:
-    """Activities bound to one ledger; SQLite calls run in a thread to keep the loop free.
+#: Activities the account worker runs at once; each gets a thread for its SQLite call.
+MAX_CONCURRENT = 32
 
+
+class AccountActivities:
+    """Activities bound to one ledger; SQLite calls run in threads to keep the loop free.
+
+    The threads are this class's own, one per concurrent activity: a call blocked on a locked
+    database holds its thread for the ledger's lock wait, and with the loop's small default
+    executor the next attempts would queue behind it past their timeout (and then commit late).
     ``failpoints`` lets the chaos harness slow an operation down (see
     :mod:`orchestrator.failpoints`); without the file they cost one ``stat``.
     """
@@ -54,29 +66,34 @@ class AccountActivities:
     def __init__(self, ledger: Ledger, failpoints: Failpoints | None = None) -> None:
         self.ledger = ledger
         self.failpoints = failpoints or Failpoints(None)
+        self._threads = ThreadPoolExecutor(MAX_CONCURRENT, thread_name_prefix="ledger")
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     @activity.defn
     async def validate_payment(self, request: ValidateRequest) -> ValidationResult:
         """Check account, method, amount and balance; moves no money."""
         await self.failpoints.delay("validate")
-        return await asyncio.to_thread(
-            self.ledger.validate,
-            request.user_id,
-            request.amount,
-            request.currency,
-            request.payment_method,
-            request.max_amount,
+        result = await self._run(
+            lambda: self.ledger.validate(
+                request.user_id,
+                request.amount,
+                request.currency,
+                request.payment_method,
+                request.max_amount,
+            )
         )
+        await self.failpoints.delay("validate", after=True)
+        return result
 
     @activity.defn
     async def check_velocity(self, request: VelocityRequest) -> ValidationResult:
         """How many payments the user made recently; moves no money (pre-patch path only)."""
-        return await asyncio.to_thread(
-            self.ledger.velocity,
-            request.user_id,
-            request.payment_id,
-            request.window_s,
-            request.max_payments,
+        return await self._run(
+            lambda: self.ledger.velocity(
+                request.user_id, request.payment_id, request.window_s, request.max_payments
+            )
         )
 
     @activity.defn
@@ -89,29 +106,33 @@ class AccountActivities:
             else None
         )
         try:
-            return await asyncio.to_thread(
+            result = await self._run(
                 lambda: self.ledger.debit(
                     request.payment_id, request.user_id, request.amount, velocity=velocity
                 )
             )
         except LedgerError as exc:
             raise _refusal(exc) from exc
+        await self.failpoints.delay("debit", after=True)
+        return result
 
     @activity.defn
     async def refund_account(self, request: LedgerRequest) -> LedgerResult:
         """Refund the payment's debit once, to the debited account; tombstone if none yet."""
         await self.failpoints.delay("refund")
-        return await asyncio.to_thread(self.ledger.refund, request.payment_id)
+        result = await self._run(lambda: self.ledger.refund(request.payment_id))
+        await self.failpoints.delay("refund", after=True)
+        return result
 
     @activity.defn
     async def list_unrefunded_debits(self) -> list[LedgerDebit]:
         """Every debit without its refund (the reconciler's view of the ledger)."""
-        return await asyncio.to_thread(self.ledger.unrefunded_debits)
+        return await self._run(self.ledger.unrefunded_debits)
 
     @activity.defn
     async def repair_refund(self, request: RepairRequest) -> RepairResult:
         """The reconciler's refund: like the saga's (same key), journaled with its reason."""
-        result = await asyncio.to_thread(
+        result = await self._run(
             lambda: self.ledger.refund(request.payment_id, repair_reason=request.reason)
         )
         done = result.amount > 0 and not result.duplicate
@@ -122,8 +143,8 @@ class AccountActivities:
     @activity.defn
     async def journal_repair(self, request: RepairRequest) -> RepairResult:
         """Journal a repair made at the provider (a void) with its reason."""
-        added = await asyncio.to_thread(
-            self.ledger.record_repair, request.payment_id, request.kind, request.reason, 0
+        added = await self._run(
+            lambda: self.ledger.record_repair(request.payment_id, request.kind, request.reason, 0)
         )
         if added:
             RECONCILIATION_REPAIRS.labels(request.kind).inc()

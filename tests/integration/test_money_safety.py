@@ -1,0 +1,126 @@
+"""Money safety on the real stack, driven the way an operator would: the plain `temporal` CLI.
+
+- `temporal workflow cancel` while the debit is held (a failpoint) and the accounts worker is
+  paused: the debit commits after the cancel, the payment still ends `cancelled` with a refund and
+  the execution COMPLETED;
+- `temporal workflow terminate` of a debited payment: `saga reconcile --dry-run` names the repair,
+  `saga reconcile` makes it, the ledger balances;
+- the API's cancel needs no workflow query: it answers 202 with the payments worker paused.
+The ``payments`` fixture audits the ledger after each test.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.client import patch_knobs
+from orchestrator.failpoints import FILE_NAME, Failpoint, write_failpoints
+from orchestrator.stack.embedded import EmbeddedStack
+from tests.binaries import find_binary
+from tests.integration.conftest import Payments
+from tests.integration.test_payments import entries_of
+
+pytestmark = pytest.mark.integration
+
+
+def temporal(stack: EmbeddedStack, *args: str) -> str:
+    binary = find_binary("temporal")
+    assert binary and stack.config
+    result = subprocess.run(
+        [binary, *args, "--address", stack.config.temporal_address],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout
+
+
+def saga(stack: EmbeddedStack, *args: str) -> str:
+    binary = find_binary("saga")
+    assert binary
+    result = subprocess.run(
+        [binary, "--state-dir", str(stack.state_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def held_debit(stack: EmbeddedStack) -> Iterator[None]:
+    """Every debit waits 3 s before it commits."""
+    path = Path(stack.state_dir) / FILE_NAME
+    write_failpoints(path, {"debit": Failpoint(delay_ms=3000)})
+    try:
+        yield
+    finally:
+        write_failpoints(path, {})
+
+
+def test_temporal_cancel_during_a_held_debit_refunds_it(
+    stack: EmbeddedStack, payments: Payments, held_debit: None
+) -> None:
+    accounts = stack.processes["worker-accounts"]
+    payment_id = payments.pay("alice", 2500)
+    payments.client("alice").wait(payment_id, until="debit")
+    accounts.signal(signal.SIGSTOP)
+    try:
+        temporal(stack, "workflow", "cancel", "--workflow-id", payment_id)
+    finally:
+        accounts.signal(signal.SIGCONT)
+    status = payments.finish("alice", payment_id, timeout_s=60)
+    assert (status["state"], status["reason"]) == ("cancelled", "cancel_requested")
+    assert status["compensations"] == ["refund"]
+    assert entries_of(stack, payment_id) == ["debit", "refund"]
+    events = [e["event"] for e in status["timeline"]]
+    assert events.index("cancel_requested") < events.index("debited")  # it committed after
+    described = json.loads(
+        temporal(stack, "workflow", "describe", "--workflow-id", payment_id, "--output", "json")
+    )
+    assert described["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+
+
+def test_terminate_then_reconcile_restores_the_ledger(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=30_000)
+    payment_id = payments.pay("alice", 3100)
+    payments.client("alice").wait(payment_id, until="await_confirmation")
+    temporal(stack, "workflow", "terminate", "--workflow-id", payment_id, "--reason", "test")
+    plan = saga(stack, "reconcile", "--dry-run")
+    assert f"refund {payment_id}" in plan and f"void {payment_id}" in plan, plan
+    assert entries_of(stack, payment_id) == ["debit"]  # a dry run changes nothing
+    done = saga(stack, "reconcile")
+    assert f"refund {payment_id}" in done and "[done]" in done, done
+    assert entries_of(stack, payment_id) == ["debit", "refund"]
+    again = saga(stack, "reconcile")
+    assert payment_id not in again  # idempotent: nothing left to repair
+    payments.final[payment_id] = "failed"  # what the money must now look like
+
+
+def test_cancel_is_accepted_while_the_payments_worker_is_paused(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=30_000)
+    payment_id = payments.pay("alice", 1700)
+    payments.client("alice").wait(payment_id, until="await_confirmation")
+    worker = stack.processes["worker-payments"]
+    worker.signal(signal.SIGSTOP)
+    try:
+        answer = payments.client("alice").cancel(payment_id)  # no query: no worker needed
+    finally:
+        worker.signal(signal.SIGCONT)
+    assert answer == {"payment_id": payment_id, "cancel_requested": True}
+    status = payments.finish("alice", payment_id)
+    assert status["state"] == "cancelled"
