@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import json
 import secrets
 import sys
 import sysconfig
@@ -336,7 +337,18 @@ class EmbeddedStack:
         except BaseException:
             self.stop()
             raise
+        self.write_process_table()
         return config
+
+    @property
+    def process_table_path(self) -> Path:
+        """``<state>/processes.json``: process name -> PID, for people and tools."""
+        return Path(self.state_dir) / "processes.json"
+
+    def write_process_table(self) -> None:
+        """Record every running process's PID (after a start or a restart)."""
+        table = {name: p.pid for name, p in self.processes.items() if p.pid is not None}
+        self.process_table_path.write_text(json.dumps(table, indent=2) + "\n")
 
     def deploy(self, build: str, drain_s: float = 2.0) -> None:
         """Roll out a build: start its workers, make it current, let the old one drain, stop it.
@@ -376,6 +388,7 @@ class EmbeddedStack:
                 missing_ok=True
             )
         process.start()
+        self.write_process_table()
 
     def _start_links(self, config: StackConfig) -> None:
         assert self.toxiproxy_server and self.toxiproxy_port

@@ -21,6 +21,8 @@ INSTALL_HINT = (
     "or put a `prometheus` binary (2.33 or newer) on PATH"
 )
 SCRAPE_INTERVAL_S = 2
+#: The saga's alert rules, shared with compose (``observability/prometheus/alerts.yml``).
+ALERT_RULES = Path(__file__).resolve().parents[2] / "observability" / "prometheus" / "alerts.yml"
 
 
 def find_prometheus() -> str | None:
@@ -42,6 +44,7 @@ def config_yaml(targets_file: Path) -> str:
 global:
   scrape_interval: {SCRAPE_INTERVAL_S}s
   evaluation_interval: {SCRAPE_INTERVAL_S}s
+rule_files: ["{ALERT_RULES}"]
 scrape_configs:
   - job_name: saga
     file_sd_configs:

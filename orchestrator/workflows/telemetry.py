@@ -57,7 +57,8 @@ CALLBACK_TIMER_EXPIRATIONS = WorkflowCounter(
     "saga_callback_timer_expirations", "Provider callback timers that fired"
 )
 CALLBACKS_IGNORED = WorkflowCounter(
-    "saga_callbacks_ignored", "Provider callbacks the saga ignored, by kind: duplicate or late"
+    "saga_callbacks_ignored",
+    "Provider callbacks the saga ignored, by kind: duplicate, late or mismatched (another charge)",
 )
 COMPENSATIONS = WorkflowCounter("saga_compensations", "Compensations that took effect, by kind")
 COMPENSATION_FAILURES = WorkflowCounter(

@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from orchestrator.client import patch_knobs
@@ -124,3 +125,11 @@ def test_cancel_is_accepted_while_the_payments_worker_is_paused(
     assert answer == {"payment_id": payment_id, "cancel_requested": True}
     status = payments.finish("alice", payment_id)
     assert status["state"] == "cancelled"
+
+
+def test_prometheus_loads_the_alert_rules(stack: EmbeddedStack) -> None:
+    if stack.prometheus_url is None:
+        pytest.skip("the stack runs without Prometheus (CI always has it)")
+    rules = httpx.get(f"{stack.prometheus_url}/api/v1/rules", timeout=10).json()
+    names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
+    assert {"PaymentNeedsRefundReview", "CompensationRetrying", "ReconcilerRepairing"} <= names

@@ -21,16 +21,22 @@ from orchestrator.workflows.fraud import FraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
 from tests.replay.incompatible_workflow import ReorderedPaymentWorkflow
 
-MANIFEST = json.loads((HISTORIES_DIR / "manifest.json").read_text())
+#: One folder per generation of the saga's code: the original corpus (before the atomic velocity
+#: and settle-charge patches) at the top, each later one in a subfolder named after its patch.
+GENERATIONS = sorted(p.parent for p in HISTORIES_DIR.rglob("manifest.json"))
+MANIFESTS = {d: json.loads((d / "manifest.json").read_text()) for d in GENERATIONS}
+CASES = [(d, name) for d, manifest in MANIFESTS.items() for name in sorted(manifest)]
 
 
-def load(name: str) -> WorkflowHistory:
-    text = (HISTORIES_DIR / f"{name}.json").read_text()
-    return WorkflowHistory.from_json(MANIFEST[name]["workflow_id"], text)
+def load(name: str, generation: Path = HISTORIES_DIR) -> WorkflowHistory:
+    text = (generation / f"{name}.json").read_text()
+    return WorkflowHistory.from_json(MANIFESTS[generation][name]["workflow_id"], text)
 
 
-def test_the_corpus_covers_the_saga_paths() -> None:
-    names = set(MANIFEST)
+@pytest.mark.parametrize("generation", GENERATIONS, ids=lambda d: d.name)
+def test_the_corpus_covers_the_saga_paths(generation: Path) -> None:
+    manifest = MANIFESTS[generation]
+    names = set(manifest)
     assert {
         "happy-path",
         "provider-decline",
@@ -39,15 +45,20 @@ def test_the_corpus_covers_the_saga_paths() -> None:
         "cancel-mid-flight",
         "provider-retries",
     } <= names
-    assert any(not entry["complete"] for entry in MANIFEST.values()), "no mid-flight history"
-    assert {p.stem for p in HISTORIES_DIR.glob("*.json")} - {"manifest"} == names
+    assert any(not entry["complete"] for entry in manifest.values()), "no mid-flight history"
+    assert {p.stem for p in generation.glob("*.json")} - {"manifest"} == names
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST))
-async def test_history_replays_on_current_code(name: str) -> None:
+def test_every_patch_has_a_generation_recorded_on_it() -> None:
+    hint = "record the current code: saga histories record --out tests/histories/PATCH"
+    assert len(GENERATIONS) >= 2, hint
+
+
+@pytest.mark.parametrize(("generation", "name"), CASES, ids=lambda v: getattr(v, "name", v))
+async def test_history_replays_on_current_code(generation: Path, name: str) -> None:
     # The same workflows (and default data converter) as the real worker.
     replayer = Replayer(workflows=[PaymentWorkflow, FraudCheckWorkflow])
-    await replayer.replay_workflow(load(name))
+    await replayer.replay_workflow(load(name, generation))
 
 
 async def test_the_gate_catches_an_unpatched_reorder() -> None:
@@ -58,8 +69,8 @@ async def test_the_gate_catches_an_unpatched_reorder() -> None:
 
 
 def test_histories_are_committed_json(tmp_path: Path) -> None:
-    for name in MANIFEST:
-        events = json.loads((HISTORIES_DIR / f"{name}.json").read_text())["events"]
+    for generation, name in CASES:
+        events = json.loads((generation / f"{name}.json").read_text())["events"]
         assert events[0]["eventType"] in (
             "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
             "WorkflowExecutionStarted",

@@ -1,8 +1,9 @@
-"""The suite can catch a regression: with the refund compensation removed, scenarios fail.
+"""The suite can catch a regression: against a deliberately broken saga, scenarios fail.
 
 The stack's orchestrator worker is replaced by one in this process that runs a PaymentWorkflow
-whose refund does nothing. Everything else is the real system. Each test uses a stack of its own,
-because the broken saga leaves the ledger unbalanced (and the steady-state check then refuses).
+with one bug (``broken_workflow``): no refund, or one of the money-safety fixes undone. Everything
+else is the real system. Each test uses a stack of its own, because a broken saga leaves the
+ledger unbalanced (and the steady-state check then refuses).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from orchestrator.models import PAYMENTS_QUEUE
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 from orchestrator.temporal_client import connect
 from tests.binaries import require_binary
-from tests.scenarios.broken_workflow import RefundRemovedPaymentWorkflow
+from tests.scenarios.broken_workflow import (
+    CancelEscapesPaymentWorkflow,
+    ErrorsEscapePaymentWorkflow,
+    RefundRemovedPaymentWorkflow,
+    VelocityOutsideTheDebitPaymentWorkflow,
+    VoidRejectionForgottenPaymentWorkflow,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +39,9 @@ pytestmark = pytest.mark.integration
 class BrokenWorker:
     """Runs the broken workflow on the ``payments`` queue in a thread of this process."""
 
-    def __init__(self, stack: EmbeddedStack) -> None:
+    def __init__(self, stack: EmbeddedStack, workflow: type) -> None:
         self.stack = stack
+        self.workflow = workflow
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None
         self.ready = threading.Event()
@@ -48,7 +56,7 @@ class BrokenWorker:
             async with Worker(
                 client,
                 task_queue=PAYMENTS_QUEUE,
-                workflows=[RefundRemovedPaymentWorkflow],
+                workflows=[self.workflow],
                 activities=[provider.charge_payment, provider.void_charge],
             ):
                 self.ready.set()
@@ -77,14 +85,28 @@ def broken_stack() -> Iterator[EmbeddedStack]:
         yield stack
 
 
-@pytest.mark.parametrize("name", ["provider-decline", "missing-callback"])
-def test_removing_the_refund_makes_the_scenario_fail(
-    broken_stack: EmbeddedStack, name: str
+MONEY = "invariants (money, debits, refunds)"
+DEADLINE = "terminal within deadline"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "scenario", "must_fail"),
+    [
+        (RefundRemovedPaymentWorkflow, "provider-decline", {MONEY, "compensation refund"}),
+        (RefundRemovedPaymentWorkflow, "missing-callback", {MONEY, "compensation refund"}),
+        (CancelEscapesPaymentWorkflow, "temporal-cancel", {MONEY, DEADLINE}),
+        (ErrorsEscapePaymentWorkflow, "ledger-outage", {DEADLINE, "state failed"}),
+        (VoidRejectionForgottenPaymentWorkflow, "strict-provider", {MONEY}),
+        (VelocityOutsideTheDebitPaymentWorkflow, "velocity-burst", {"velocity limit held"}),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else v if isinstance(v, str) else "",
+)
+def test_a_broken_saga_makes_its_scenario_fail(
+    broken_stack: EmbeddedStack, workflow: type, scenario: str, must_fail: set[str]
 ) -> None:
-    with BrokenWorker(broken_stack):
-        result = ScenarioRunner(broken_stack).run(load_scenario(find_scenario(name)))
+    with BrokenWorker(broken_stack, workflow):
+        result = ScenarioRunner(broken_stack).run(load_scenario(find_scenario(scenario)))
     failed = {v.name for v in result.verdicts if not v.passed}
     assert result.error is None, result.error
     assert not result.passed
-    assert "invariants (money, debits, refunds)" in failed
-    assert "compensation refund" in failed
+    assert must_fail <= failed, f"expected {must_fail} among the failures, got {failed}"
