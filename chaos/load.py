@@ -22,10 +22,11 @@ from typing import Literal
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from chaos.errors import ScenarioError
 from chaos.faults import FaultInjector, FaultRecord
 from chaos.k6 import K6Result, run_k6
 from chaos.runner import ScenarioRunner
-from chaos.scenario import Scenario
+from chaos.scenario import Scenario, WorkflowFault
 from orchestrator.api.service import payment_id_for
 from orchestrator.audit import AuditReport, audit
 from orchestrator.client import provider_charges
@@ -113,7 +114,19 @@ class LoadTest:
         self.progress = progress or (lambda line: None)
 
     def run(self, options: LoadOptions) -> LoadReport:
-        """Run the load; returns the report (never raises for a failed threshold or invariant)."""
+        """Run the load; returns the report (never raises for a failed threshold or invariant).
+
+        Raises :class:`ScenarioError` for a scenario with ``workflow`` faults: they aim at the
+        scenario's own payments, and k6 sends others.
+        """
+        scenario = options.scenario
+        if scenario is not None:
+            for i, fault in enumerate(scenario.faults):
+                if isinstance(fault, WorkflowFault):
+                    raise ScenarioError(
+                        f"{scenario.name}: $.faults[{i}]: workflow faults act on the scenario's own"
+                        " payments; run it with `saga scenario run`, not `saga load`"
+                    )
         return asyncio.run(self._run(options))
 
     def _users(self, options: LoadOptions, testid: str) -> tuple[list[str], str]:

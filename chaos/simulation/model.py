@@ -1,11 +1,11 @@
 """The discrete-event model: one SimPy process per payment, resources for every capacity.
 
 What a payment does mirrors ``PaymentWorkflow``: the API starts it; workflow tasks on the
-payments worker; validate, velocity and debit on the accounts worker; the fraud child (its own
-workflow tasks and the scoring activity on the fraud worker) in parallel with the charge at the
-provider (latency, errors, retries with the scenario's exponential backoff, declines), the
-provider's callback (delay, missing, duplicate) against the callback timer; then compensations in
-reverse (void, fraud child cancelled, refund) or success; then the notification.
+payments worker; validate and debit (with the velocity limit) on the accounts worker; the fraud
+child (its own workflow tasks and the scoring activity on the fraud worker) in parallel with the
+charge at the provider (latency, errors, retries with the scenario's exponential backoff,
+declines), the provider's callback (delay, missing, duplicate) against the callback timer; then
+compensations in reverse (void, fraud child cancelled, refund) or success; then the notification.
 
 Every trip through Temporal costs server CPU per history event and a hop of latency; every
 workflow task and activity costs CPU on a worker process (one core each: the GIL), the API and
@@ -406,10 +406,9 @@ class Saga:
             return "failed", "insufficient_funds", []
         if cancel_at == "validate":
             return "cancelled", "cancel_requested", []
-        yield from self.server(1)  # the velocity patch marker
-        yield from self._account()  # velocity
+        yield from self.server(2)  # the atomic-velocity patch marker and its TemporalChangeVersion
         yield from self.server(1)  # upsert processing
-        yield from self._account()  # debit
+        yield from self._account()  # debit, the velocity limit checked inside it
         self.balances[user] -= amount
         if cancel_at == "debit":
             yield from self._account()  # refund
@@ -418,6 +417,7 @@ class Saga:
 
         # The parallel phase: the fraud child and the charge, decided as facts arrive.
         yield from self.server(2)  # child initiated, started
+        yield from self.server(2)  # the settle-charge patch marker and its TemporalChangeVersion
         accepted = self.env.event()
         fraud = self.env.process(self._fraud(user, amount))
         charge = self.env.process(self._charge(accepted))

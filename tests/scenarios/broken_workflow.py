@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import is_cancelled_exception
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.models import PaymentOutcome, PaymentRequest
@@ -47,7 +47,8 @@ class CancelEscapesPaymentWorkflow(PaymentWorkflow):
 
 @workflow.defn(name="PaymentWorkflow")
 class ErrorsEscapePaymentWorkflow(PaymentWorkflow):
-    """Undoes the retries-exhausted fix: an account step that gives up fails the execution."""
+    """Undoes the retries-exhausted fix: an account step that gives up fails the execution (no
+    compensation, no notification, search attribute stuck), as before the fix."""
 
     @workflow.run
     async def run(self, request: PaymentRequest) -> PaymentOutcome:
@@ -55,6 +56,11 @@ class ErrorsEscapePaymentWorkflow(PaymentWorkflow):
 
     async def _account_step(self, call: Awaitable[T]) -> T:
         return await call
+
+    def _stopped_by(self, err: Exception) -> Decision:
+        if isinstance(err, ActivityError):
+            raise err
+        return super()._stopped_by(err)
 
 
 @workflow.defn(name="PaymentWorkflow")
