@@ -141,20 +141,18 @@ class ReconcileWorkflow:
                     start_to_close_timeout=CALL,
                     retry_policy=RETRY,
                 )
-                result = await workflow.execute_activity_method(
-                    AccountActivities.journal_repair,
-                    repair,
-                    task_queue=ACCOUNTS_QUEUE,
-                    start_to_close_timeout=CALL,
-                    retry_policy=RETRY,
-                )
-            else:
-                result = await workflow.execute_activity_method(
-                    AccountActivities.repair_refund,
-                    repair,
-                    task_queue=ACCOUNTS_QUEUE,
-                    start_to_close_timeout=CALL,
-                    retry_policy=RETRY,
-                )
+            # The refund itself, or the journal entry of the void just made.
+            journal = (
+                AccountActivities.journal_repair
+                if repair.kind == "void"
+                else AccountActivities.repair_refund
+            )
+            result = await workflow.execute_activity_method(
+                journal,
+                repair,
+                task_queue=ACCOUNTS_QUEUE,
+                start_to_close_timeout=CALL,
+                retry_policy=RETRY,
+            )
             report.repaired.append(result)
         return report

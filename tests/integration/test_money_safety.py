@@ -90,13 +90,19 @@ def test_temporal_cancel_during_a_held_debit_refunds_it(
     assert described["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
 
 
+def awaiting_confirmation(stack: EmbeddedStack, payments: Payments, amount: int) -> str:
+    """A payment of alice's, debited and charged, waiting for a callback that comes in 30 s."""
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=30_000)
+    payment_id = payments.pay("alice", amount)
+    payments.client("alice").wait(payment_id, until="await_confirmation")
+    return payment_id
+
+
 def test_terminate_then_reconcile_restores_the_ledger(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
-    assert stack.config
-    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=30_000)
-    payment_id = payments.pay("alice", 3100)
-    payments.client("alice").wait(payment_id, until="await_confirmation")
+    payment_id = awaiting_confirmation(stack, payments, 3100)
     temporal(stack, "workflow", "terminate", "--workflow-id", payment_id, "--reason", "test")
     plan = saga(stack, "reconcile", "--dry-run")
     assert f"refund {payment_id}" in plan and f"void {payment_id}" in plan, plan
@@ -112,10 +118,7 @@ def test_terminate_then_reconcile_restores_the_ledger(
 def test_cancel_is_accepted_while_the_payments_worker_is_paused(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
-    assert stack.config
-    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=30_000)
-    payment_id = payments.pay("alice", 1700)
-    payments.client("alice").wait(payment_id, until="await_confirmation")
+    payment_id = awaiting_confirmation(stack, payments, 1700)
     worker = stack.processes["worker-payments"]
     worker.signal(signal.SIGSTOP)
     try:

@@ -236,3 +236,31 @@ class FakeServices:
             finally:
                 self.stopping.set()
                 await asyncio.sleep(0.2)  # let released activities report before shutdown
+
+
+#: ``(step, switches, compensations)``: the switches hold a payment at the step long enough to
+#: cancel it there, and a cancel at that step must run exactly those compensations.
+AT_EACH_STEP: list[tuple[str, dict[str, object], list[str]]] = [
+    ("validate", {"hold_validate": True}, []),
+    ("debit", {"hold_debit": True}, ["refund"]),
+    (
+        "charge",
+        {"transient_charge_failures": 99, "fraud_delay_s": 3600},
+        ["fraud_check_cancelled", "refund"],
+    ),
+    (
+        "await_confirmation",
+        {"callback": None, "fraud_delay_s": 3600},
+        ["void", "fraud_check_cancelled", "refund"],
+    ),
+    ("await_fraud", {"fraud_delay_s": 3600}, ["void", "fraud_check_cancelled", "refund"]),
+]
+
+
+def held_at(
+    client: Client, switches: dict[str, object]
+) -> tuple[FakeServices, list[asyncio.Event]]:
+    """Fakes with ``switches`` set; ``hold_*`` switches become events the test releases."""
+    holds = {k: asyncio.Event() for k in ("hold_validate", "hold_debit") if switches.get(k)}
+    settings = {k: v for k, v in switches.items() if k not in holds}
+    return FakeServices(client, **settings, **holds), list(holds.values())  # type: ignore[arg-type]

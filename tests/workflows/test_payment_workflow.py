@@ -21,7 +21,7 @@ from orchestrator.models import (
     SagaOptions,
 )
 from orchestrator.workflows.payment import PaymentWorkflow
-from tests.workflows.fakes import FakeServices
+from tests.workflows.fakes import AT_EACH_STEP, FakeServices, held_at
 
 Handle = WorkflowHandle[PaymentWorkflow, PaymentOutcome]
 
@@ -166,28 +166,12 @@ async def test_notification_outage_keeps_the_outcome(env: WorkflowEnvironment) -
 
 @pytest.mark.parametrize(
     ("step", "switches", "expected"),
-    [
-        ("validate", {"hold_validate": True}, []),
-        ("debit", {"hold_debit": True}, ["refund"]),
-        (
-            "charge",
-            {"transient_charge_failures": 99, "fraud_delay_s": 3600},
-            ["fraud_check_cancelled", "refund"],
-        ),
-        (
-            "await_confirmation",
-            {"callback": None, "fraud_delay_s": 3600},
-            ["void", "fraud_check_cancelled", "refund"],
-        ),
-        ("await_fraud", {"fraud_delay_s": 3600}, ["void", "fraud_check_cancelled", "refund"]),
-    ],
+    AT_EACH_STEP,
 )
 async def test_cancel_at_each_step_compensates_exactly_what_was_done(
     env: WorkflowEnvironment, step: str, switches: dict[str, object], expected: list[str]
 ) -> None:
-    holds = {k: asyncio.Event() for k in ("hold_validate", "hold_debit") if switches.get(k)}
-    settings = {k: v for k, v in switches.items() if k not in holds}
-    fakes = FakeServices(env.client, **settings, **holds)  # type: ignore[arg-type]
+    fakes, holds = held_at(env.client, switches)
     retry = RetryOptions(initial_interval_s=1, maximum_interval_s=1, maximum_attempts=1000)
     async with fakes.workers():
         handle = await start(env, SagaOptions(charge_retry=retry))
@@ -195,7 +179,7 @@ async def test_cancel_at_each_step_compensates_exactly_what_was_done(
         if step == "charge":
             await wait_until(lambda: fakes.calls.count("charge") >= 2)
         await handle.signal(PaymentWorkflow.cancel, CancelRequest("test"))
-        for hold in holds.values():
+        for hold in holds:
             hold.set()
         outcome = await handle.result()
     assert (outcome.state, outcome.reason) == ("cancelled", "cancel_requested")

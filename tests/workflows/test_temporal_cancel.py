@@ -14,35 +14,19 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.workflows.builds import PaymentWorkflowV1
-from tests.workflows.fakes import FakeServices
+from tests.workflows.fakes import AT_EACH_STEP, FakeServices, held_at
 from tests.workflows.saga_checks import FAST_ACCOUNTS, finish
 from tests.workflows.test_payment_workflow import start, wait_for, wait_until
 
 
 @pytest.mark.parametrize(
     ("step", "switches", "expected"),
-    [
-        ("validate", {"hold_validate": True}, []),
-        ("debit", {"hold_debit": True}, ["refund"]),
-        (
-            "charge",
-            {"transient_charge_failures": 99, "fraud_delay_s": 3600},
-            ["fraud_check_cancelled", "refund"],
-        ),
-        (
-            "await_confirmation",
-            {"callback": None, "fraud_delay_s": 3600},
-            ["void", "fraud_check_cancelled", "refund"],
-        ),
-        ("await_fraud", {"fraud_delay_s": 3600}, ["void", "fraud_check_cancelled", "refund"]),
-    ],
+    AT_EACH_STEP,
 )
 async def test_temporal_cancel_at_each_step_ends_cancelled_and_compensated(
     env: WorkflowEnvironment, step: str, switches: dict[str, object], expected: list[str]
 ) -> None:
-    holds = {k: asyncio.Event() for k in ("hold_validate", "hold_debit") if switches.get(k)}
-    settings = {k: v for k, v in switches.items() if k not in holds}
-    fakes = FakeServices(env.client, **settings, **holds)  # type: ignore[arg-type]
+    fakes, holds = held_at(env.client, switches)
     async with fakes.workers():
         handle = await start(env, FAST_ACCOUNTS)
         await wait_for(handle, lambda s: s.step == step)
@@ -50,7 +34,7 @@ async def test_temporal_cancel_at_each_step_ends_cancelled_and_compensated(
             await wait_until(lambda: fakes.calls.count("charge") >= 2)
         await handle.cancel()  # `temporal workflow cancel`, not the cancel signal
         await asyncio.sleep(0.2)
-        for hold in holds.values():
+        for hold in holds:
             hold.set()  # the held step completes after the cancel: it must not be abandoned
         outcome = await finish(handle, fakes)
     assert (outcome.state, outcome.reason) == ("cancelled", "cancel_requested")
