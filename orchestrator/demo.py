@@ -87,14 +87,18 @@ def render_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def ledger_check(config: StackConfig, final_states: dict[str, str]) -> AuditReport:
-    """Audit the ledger and the provider after the payments in ``final_states`` ended."""
-    ledger = Ledger(config.ledger_path)
+def ledger_check(
+    config: StackConfig, final_states: dict[str, str], review: frozenset[str] = frozenset()
+) -> AuditReport:
+    """Audit the ledger and the provider after the payments in ``final_states`` ended;
+    ``review`` names those that ended ``refund_requires_review``."""
+    snapshot = Ledger(config.ledger_path).snapshot()
     return audit(
-        ledger.entries(),
-        ledger.balances(),
+        snapshot.entries,
+        snapshot.balances,
         provider_charges(config.admin_urls.provider),
         final_states,
+        review,
     )
 
 

@@ -67,6 +67,8 @@ class AccountActivities:
         self.ledger = ledger
         self.failpoints = failpoints or Failpoints(None)
         self._threads = ThreadPoolExecutor(MAX_CONCURRENT, thread_name_prefix="ledger")
+        for kind in ("refund", "void"):  # exported at 0 from the start, so a first repair
+            RECONCILIATION_REPAIRS.labels(kind)  # is an increase Prometheus can see
 
     async def _run(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +114,20 @@ def test_terminate_then_reconcile_restores_the_ledger(
     again = saga(stack, "reconcile")
     assert payment_id not in again  # idempotent: nothing left to repair
     payments.final[payment_id] = "failed"  # what the money must now look like
+    if stack.prometheus_url is not None:  # always in CI
+        assert alert_fires(stack.prometheus_url, "ReconcilerRepairing")
+
+
+def alert_fires(prometheus_url: str, name: str, wait_s: float = 30.0) -> bool:
+    """Whether Prometheus fires alert ``name`` within ``wait_s`` (scrapes and rule evaluations
+    take a few seconds)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        alerts = httpx.get(f"{prometheus_url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        if any(a["labels"]["alertname"] == name and a["state"] == "firing" for a in alerts):
+            return True
+        time.sleep(1)
+    return False
 
 
 def test_cancel_is_accepted_while_the_payments_worker_is_paused(
@@ -128,6 +143,26 @@ def test_cancel_is_accepted_while_the_payments_worker_is_paused(
     assert answer == {"payment_id": payment_id, "cancel_requested": True}
     status = payments.finish("alice", payment_id)
     assert status["state"] == "cancelled"
+
+
+def test_a_capture_that_cannot_be_voided_ends_in_review_and_alerts(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    patch_knobs(
+        stack.config.admin_urls.provider,
+        strict=True,
+        capture_after_ms=500,
+        missing_callback_rate=1.0,
+    )
+    payment_id = payments.pay("alice", 1300)
+    status = payments.finish("alice", payment_id)  # the callback timer (3 s) fires after capture
+    assert (status["state"], status["reason"]) == ("failed", "refund_requires_review")
+    assert status["compensations"] == [] and entries_of(stack, payment_id) == ["debit"]
+    events = [e["event"] for e in status["timeline"]]
+    assert "void_rejected" in events and "refund_withheld" in events
+    if stack.prometheus_url is not None:  # always in CI
+        assert alert_fires(stack.prometheus_url, "PaymentNeedsRefundReview")
 
 
 def test_prometheus_loads_the_alert_rules(stack: EmbeddedStack) -> None:
