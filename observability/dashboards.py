@@ -156,6 +156,29 @@ SAGA_OVERVIEW = Dashboard(
             (increase_by("saga_cancels_total", "step"),),
         ),
         Panel(
+            "Payments awaiting refund review",
+            (
+                q(
+                    "sum(increase(saga_payments_finished_total"
+                    f'{{reason="refund_requires_review"}}[{RANGE}]))',
+                    "refund_requires_review",
+                ),
+            ),
+            kind="stat",
+            description=(
+                "The provider captured and refused the void: the debit stays until a person "
+                "refunds it (alert PaymentNeedsRefundReview)."
+            ),
+        ),
+        Panel(
+            "Reconciler repairs, by kind",
+            (increase_by("saga_reconciliation_repairs_total", "kind"),),
+            description=(
+                "Refunds and voids for executions no saga finished (terminated, timed out); "
+                "saga reconcile --dry-run lists them."
+            ),
+        ),
+        Panel(
             "API requests per second, by route and status",
             (
                 q(
@@ -237,7 +260,7 @@ RETRIES_AND_TIMERS = Dashboard(
             needs_data=True,
         ),
         Panel(
-            "Late and duplicate callbacks ignored",
+            "Late, duplicate and mismatched callbacks ignored",
             (increase_by("saga_callbacks_ignored_total", "kind"),),
             needs_data=True,
         ),
