@@ -56,7 +56,7 @@ class Compensations:
 
 
 async def shielded(
-    work: Coroutine[Any, Any, T] | Awaitable[T], on_cancel: Callable[[], None] | None = None
+    work: Coroutine[Any, Any, T] | Awaitable[T], on_cancel: Callable[[], object] | None = None
 ) -> T:
     """Await ``work`` to the end even if the awaiting task is cancelled meanwhile.
 

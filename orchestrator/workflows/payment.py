@@ -258,10 +258,6 @@ class PaymentWorkflow:
         self._log("internal_error", f"{type(err).__name__}: {err}")
         return PaymentState.FAILED, Reason.INTERNAL_ERROR
 
-    def _on_cancel_while_shielded(self) -> None:
-        # The step runs on to its end; the forward path checks self._cancel right after it.
-        self._cancelled_by_temporal()
-
     async def _account_step(self, call: Awaitable[T]) -> T:
         """An account step that moves no money; retries exhausted end the payment failed."""
         try:
@@ -337,7 +333,8 @@ class PaymentWorkflow:
                     start_to_close_timeout=ACCOUNT_CALL,
                     retry_policy=account_retry,
                 ),
-                on_cancel=self._on_cancel_while_shielded,
+                # The debit runs on to its end; the cancel is acted on right after it.
+                on_cancel=self._cancelled_by_temporal,
             )
         except ActivityError as err:
             refusal = LEDGER_REFUSALS.get(_error_type(err) or "")
@@ -346,9 +343,8 @@ class PaymentWorkflow:
                 self._log("debit_failed", str(err.cause))
                 return PaymentState.FAILED, Reason.ACCOUNTS_UNAVAILABLE
             compensations.discard(Compensation.REFUND)  # the ledger refused: nothing was taken
-            self._log("debit_refused", str(err.cause))
-            if refusal is Reason.VELOCITY_LIMIT:
-                self._log("velocity_limit", str(err.cause))
+            event = "velocity_limit" if refusal is Reason.VELOCITY_LIMIT else "debit_refused"
+            self._log(event, str(err.cause))
             return PaymentState.FAILED, refusal
         self._log("debited", f"balance after {debit.balance_after}")
         if self._cancel:
@@ -487,14 +483,22 @@ class PaymentWorkflow:
 
         await compensations.unwind(record)
 
-    async def _until_done(self, kind: Compensation, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a compensation in rounds of retries until it succeeds; each failed round shows."""
+    async def _until_done(
+        self,
+        kind: Compensation,
+        call: Callable[[], Awaitable[T]],
+        final_errors: frozenset[str] = frozenset(),
+    ) -> T:
+        """Run a compensation in rounds of retries until it succeeds; each failed round shows.
+
+        An error whose type is in ``final_errors`` can never succeed: it is raised at once.
+        """
         rounds = 0
         while True:
             try:
                 result = await call()
             except ActivityError as err:
-                if _error_type(err) == VOID_REJECTED:
+                if _error_type(err) in final_errors:
                     raise
                 rounds += 1
                 if kind.value not in self._retrying:
@@ -517,6 +521,7 @@ class PaymentWorkflow:
                     start_to_close_timeout=PROVIDER_CALL,
                     retry_policy=COMPENSATION_ROUND,
                 ),
+                final_errors=frozenset({VOID_REJECTED}),
             )
         except ActivityError as err:
             # Captured: the money reached the merchant and only a person can give it back.
