@@ -59,7 +59,7 @@ def terminal_after_s(status: dict[str, object]) -> float | None:
 
 
 def evaluate(
-    scenario: Scenario, evidence: Evidence, faults: Sequence[FaultRecord] = ()
+    scenario: Scenario, evidence: Evidence, faults: Sequence[FaultRecord]
 ) -> list[Verdict]:
     """Every verdict of the run, in a stable order."""
     expect = scenario.expect
