@@ -10,6 +10,7 @@ from datetime import datetime
 from chaos.evidence import Evidence
 from chaos.faults import FaultRecord
 from chaos.scenario import Count, Scenario
+from chaos.workload import PAYMENT_ENDED_FIRST, PaymentRecord
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def evaluate(
                     bool(fault.hit),
                 )
             )
+    verdicts += _cancel_verdicts(payments)
     invalid = [p for p in evidence.probes if p.kind.startswith("invalid:")]
     if invalid:
         refused = [p for p in invalid if 400 <= p.status_code < 500 and p.problem_json]
@@ -175,6 +177,29 @@ def evaluate(
             )
         )
     return verdicts
+
+
+def _cancel_verdicts(payments: Sequence[PaymentRecord]) -> list[Verdict]:
+    """Planned cancels are a fault too: at least one must be sent, and none may be lost to
+    anything but its payment ending first (which the scenario's states then judge)."""
+    planned = [p for p in payments if p.cancel_at and p.payment_id]
+    if not planned:
+        return []
+    sent = [p for p in planned if p.cancel_sent]
+    lost = [p for p in planned if not p.cancel_sent and not _ended_first(p)]
+    detail = "; ".join(f"{p.payment_id}: {p.cancel_missed}" for p in lost[:3])
+    return [
+        Verdict(
+            "planned cancels sent",
+            f"at least 1 of {len(planned)}, none lost",
+            f"{len(sent)} sent, {len(lost)} lost" + (f" ({detail})" if detail else ""),
+            bool(sent) and not lost,
+        )
+    ]
+
+
+def _ended_first(payment: PaymentRecord) -> bool:
+    return (payment.cancel_missed or "").startswith(PAYMENT_ENDED_FIRST)
 
 
 def _reconciler_verdicts(scenario: Scenario, evidence: Evidence) -> list[Verdict]:

@@ -38,6 +38,8 @@ def journal_entry(result: ScenarioResult) -> dict[str, Any]:
                 "create_error": p.create_error,
                 "cancel_at": p.cancel_at,
                 "cancel_sent": p.cancel_sent,
+                "cancel_step": p.cancel_step,
+                "cancel_missed": p.cancel_missed,
                 "state": p.state,
                 "reason": p.status.get("reason"),
                 "compensations": p.status.get("compensations", []),

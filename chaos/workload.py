@@ -11,15 +11,20 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 
-from chaos.scenario import AmountRange, Scenario
+from chaos.scenario import AmountRange, Scenario, Step
 from orchestrator import signing
 from orchestrator.models import PaymentState
 
 TERMINAL = {s.value for s in PaymentState if s.terminal}
+#: The saga's forward steps in order (``PaymentStatus.step``); a cancel planned at one of them is
+#: sent at the first poll that finds the payment there or at a later forward step, so a step
+#: shorter than one poll is not skipped silently.
+FORWARD_STEPS: tuple[str, ...] = get_args(Step)
+PAYMENT_ENDED_FIRST = "the payment left the forward path first"
 
 
 @dataclass
@@ -50,6 +55,10 @@ class PaymentRecord:
     create_error: str | None = None
     cancel_at: str | None = None
     cancel_sent: bool = False
+    cancel_step: str | None = None
+    """The step the payment was at when the cancel was sent (at or after ``cancel_at``)."""
+    cancel_missed: str | None = None
+    """Why a planned cancel was not sent (the payment ended first, or the API refused it)."""
     terminated: bool = False
     """A workflow fault terminated its execution: only the reconciler can settle it."""
     status: dict[str, Any] = field(default_factory=dict)
@@ -173,19 +182,31 @@ class WorkloadDriver:
 
     async def _cancel(self, record: PaymentRecord) -> None:
         cancels = self.scenario.workload.cancels
-        assert cancels is not None and record.payment_id
+        assert cancels is not None and record.payment_id and record.cancel_at
         if cancels.after_s is not None:
             await asyncio.sleep(cancels.after_s)
         else:
+            wanted = FORWARD_STEPS.index(record.cancel_at)
             deadline = time.monotonic() + self.scenario.expect.deadline_s
-            while (status := await self._fresh_status(record)).get("step") != record.cancel_at:
-                if status.get("state") in TERMINAL or time.monotonic() > deadline:
+            while True:
+                status = await self._fresh_status(record)
+                step = str(status.get("step", ""))
+                if step in FORWARD_STEPS and FORWARD_STEPS.index(step) >= wanted:
+                    record.cancel_step = step
+                    break
+                if status.get("state") in TERMINAL or step in ("compensate", "notify", "done"):
+                    record.cancel_missed = f"{PAYMENT_ENDED_FIRST} (at {step})"
+                    return
+                if time.monotonic() > deadline:
+                    record.cancel_missed = f"still at {step or 'unknown'} at the deadline"
                     return
                 await asyncio.sleep(0.05)
         response = await self.http.post(
             f"/payments/{record.payment_id}/cancel", headers=self._auth(record.user)
         )
         record.cancel_sent = response.status_code == 202
+        if not record.cancel_sent:
+            record.cancel_missed = f"HTTP {response.status_code}: {response.text[:120]}"
 
     async def _fresh_status(self, record: PaymentRecord) -> dict[str, Any]:
         """The payment's status now, or ``{}`` if the API did not answer with one."""
