@@ -1,4 +1,4 @@
-"""Evidence gathered after a run: final statuses, provider charges, the ledger check, histories."""
+"""Evidence gathered after a run: the bundle and its checks, plus what the report draws."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 from temporalio.client import Client
 
+from chaos.bundle import Bundle
+from chaos.checkers import Check
 from chaos.workload import PaymentRecord, ProbeResult
-from orchestrator.audit import AuditReport, audit
 from orchestrator.client import provider_charges
 from orchestrator.config import StackConfig
-from orchestrator.ledger import Entry, Ledger
 from orchestrator.models import ReconcileReport
 
 
@@ -22,9 +22,13 @@ class Evidence:
 
     payments: list[PaymentRecord]
     probes: list[ProbeResult]
-    charges: dict[str, dict[str, Any]]
-    audit: AuditReport
+    bundle: Bundle
+    """Everything the run left behind, frozen once (``chaos.bundle``)."""
+    checks: list[Check]
+    """The checkers over the bundle (``chaos.checkers``)."""
     late_callbacks_ignored: int
+    duplicate_callbacks: int = 0
+    """Payments that received a redelivered callback while open (from their histories)."""
     sample_history: list[dict[str, Any]] = field(default_factory=list)
     sample_payment: str | None = None
     new_path: dict[str, bool] = field(default_factory=dict)
@@ -35,8 +39,6 @@ class Evidence:
     """Workflow tasks that failed with a non-determinism error, over all payments."""
     upgrade_window: tuple[float, float] | None = None
     """When the first upgrade started and finished, seconds after the workload started."""
-    max_debits_in_window: int = 0
-    """The most debits one user had within the velocity window (the limit must hold)."""
     reconcile: ReconcileReport | None = None
     """The reconciler's pass before the evidence was collected (when the scenario asks)."""
 
@@ -46,56 +48,27 @@ def charges_by_payment(config: StackConfig) -> dict[str, dict[str, Any]]:
     return {c["payment_id"]: c for c in provider_charges(config.admin_urls.provider)}
 
 
-def late_callbacks_ignored(
-    payments: list[PaymentRecord], charges: dict[str, dict[str, Any]]
-) -> int:
-    """Timed-out payments whose callback did arrive, later, and changed nothing."""
+def late_callbacks_ignored(bundle: Bundle) -> int:
+    """Timed-out payments whose callback did arrive, after the decision (from their histories);
+    the ``callbacks`` checker proves each was ignored."""
     return sum(
         1
-        for p in payments
-        if p.status.get("reason") == "callback_timeout"
-        and p.state == "failed"
-        and charges.get(p.payment_id or "", {}).get("callbacks_sent", 0) > 0
+        for p in bundle.payments
+        if p.api.get("reason") == "callback_timeout"
+        and p.execution is not None
+        and any(c.after_decision for c in p.execution.callbacks)
     )
 
 
-def max_debits_in_window(entries: list[Entry], payment_ids: set[str], window_s: float) -> int:
-    """The most debits any one user has among ``payment_ids`` within ``window_s`` seconds."""
-    times: dict[str, list[datetime]] = {}
-    for e in entries:
-        if e.kind == "debit" and e.payment_id in payment_ids:
-            times.setdefault(e.user_id, []).append(datetime.fromisoformat(e.created_at))
-    most = 0
-    for stamps in times.values():
-        stamps.sort()
-        start = 0
-        for end, at in enumerate(stamps):
-            while (at - stamps[start]).total_seconds() >= window_s:
-                start += 1
-            most = max(most, end - start + 1)
-    return most
-
-
-def ledger_audit(
-    config: StackConfig, payments: list[PaymentRecord], window_s: float
-) -> tuple[AuditReport, int]:
-    """The invariants over the whole ledger, with these payments' final states, and the most
-    debits one user has among them in any velocity window; from one ledger snapshot."""
-    snapshot = Ledger(config.ledger_path).snapshot()
-    final = {p.payment_id: p.settled_state for p in payments if p.payment_id}
-    review = frozenset(
-        p.payment_id
-        for p in payments
-        if p.payment_id and p.status.get("reason") == "refund_requires_review"
+def duplicate_callbacks_delivered(bundle: Bundle) -> int:
+    """Payments whose history holds a redelivered callback (an event id seen before in it); the
+    ``callbacks`` checker proves each was recognised as a duplicate."""
+    return sum(
+        1
+        for p in bundle.payments
+        if p.execution is not None
+        and len({c.event_id for c in p.execution.callbacks}) < len(p.execution.callbacks)
     )
-    report = audit(
-        snapshot.entries,
-        snapshot.balances,
-        provider_charges(config.admin_urls.provider),
-        final,
-        review,
-    )
-    return report, max_debits_in_window(snapshot.entries, set(final), window_s)
 
 
 async def history_steps(config: StackConfig, payment_id: str) -> list[dict[str, Any]]:

@@ -96,6 +96,15 @@ def evaluate(
                 total,
             )
         )
+    if expect.duplicate_callbacks is not None:
+        verdicts.append(
+            check_count(
+                "duplicate callbacks delivered",
+                expect.duplicate_callbacks,
+                evidence.duplicate_callbacks,
+                total,
+            )
+        )
     late = [
         p for p in payments if not p.done or (terminal_after_s(p.status) or 0) > expect.deadline_s
     ]
@@ -121,25 +130,9 @@ def evaluate(
             )
         )
     if expect.invariants:
-        verdicts.append(
-            Verdict(
-                "invariants (money, debits, refunds)",
-                "hold",
-                evidence.audit.summary().splitlines()[0]
-                + "".join(f"; {p}" for p in evidence.audit.problems[:3]),
-                evidence.audit.ok,
-            )
-        )
-    if expect.invariants:
-        limit = scenario.settings.velocity_max_payments
-        verdicts.append(
-            Verdict(
-                "velocity limit held",
-                f"<= {limit} debits per user in {scenario.settings.velocity_window_s:g}s",
-                str(evidence.max_debits_in_window),
-                evidence.max_debits_in_window <= limit,
-            )
-        )
+        verdicts += [
+            Verdict(check.name, "holds", check.summary(), check.valid) for check in evidence.checks
+        ]
     if expect.upgrade_paths:
         verdicts += _upgrade_verdicts(evidence)
     verdicts += _reconciler_verdicts(scenario, evidence)

@@ -49,11 +49,12 @@ def journal_entry(result: ScenarioResult) -> dict[str, Any]:
             for p in result.payments
         ],
         "probes": [asdict(p) for p in evidence.probes] if evidence else [],
-        "ledger_check": evidence.audit.summary() if evidence else None,
+        "checks": [asdict(c) for c in evidence.checks] if evidence else [],
         "verdicts": [asdict(v) for v in result.verdicts],
         "samples": result.samples,
         "sample_payment": evidence.sample_payment if evidence else None,
         "sample_history": evidence.sample_history if evidence else [],
+        "bundle": msgspec.to_builtins(evidence.bundle) if evidence else None,
     }
 
 

@@ -18,12 +18,14 @@ from typing import Any
 
 import msgspec
 
+from chaos.bundle import collect_bundle
+from chaos.checkers import check_all
 from chaos.evidence import (
     Evidence,
     charges_by_payment,
+    duplicate_callbacks_delivered,
     history_steps,
     late_callbacks_ignored,
-    ledger_audit,
     version_facts,
 )
 from chaos.expect import Verdict, evaluate
@@ -203,17 +205,23 @@ class ScenarioRunner:
         if scenario.expect.late_callbacks_ignored is not None:
             await self._await_late_callbacks(driver)
             await asyncio.gather(*(driver.status(r) for r in driver.records))
-        charges = await asyncio.to_thread(charges_by_payment, config)
-        audit, most_debits = await asyncio.to_thread(
-            ledger_audit, config, driver.records, scenario.settings.velocity_window_s
+        settings = scenario.settings
+        bundle = await collect_bundle(
+            config,
+            [
+                (r.payment_id, r.user, r.amount, r.terminated, r.status)
+                for r in driver.records
+                if r.payment_id
+            ],
+            (settings.velocity_window_s, settings.velocity_max_payments),
         )
         evidence = Evidence(
             payments=driver.records,
             probes=driver.probes,
-            charges=charges,
-            audit=audit,
-            max_debits_in_window=most_debits,
-            late_callbacks_ignored=late_callbacks_ignored(driver.records, charges),
+            bundle=bundle,
+            checks=check_all(bundle),
+            late_callbacks_ignored=late_callbacks_ignored(bundle),
+            duplicate_callbacks=duplicate_callbacks_delivered(bundle),
             reconcile=reconcile,
         )
         if scenario.expect.upgrade_paths:

@@ -241,7 +241,11 @@ class Expect(Strict, kw_only=True):
     max_provider_attempts: Count | None = None
     """Bounds on the largest provider attempt count of any payment."""
     late_callbacks_ignored: Count | None = None
-    """Payments that timed out although the provider did call back (later)."""
+    """Payments that timed out and whose callback then reached the still-open execution (a
+    signal after the decision in its history), which the saga ignored."""
+    duplicate_callbacks: Count | None = None
+    """Payments whose execution received a redelivered callback (same event id), which the saga
+    recognised as a duplicate."""
     deadline_s: Positive = 60.0
     """Every payment must be terminal this long after it was created."""
     invariants: bool = True

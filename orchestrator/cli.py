@@ -240,10 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--out", default="tests/histories", help="default: tests/histories")
     record.set_defaults(func=cmd_histories_record)
 
+    from chaos.check import add_check_command
     from chaos.cli import add_load_command, add_scenario_commands
     from chaos.simulation.cli import add_simulate_commands
 
     add_scenario_commands(sub)
+    add_check_command(sub)
     add_load_command(sub)
     add_simulate_commands(sub)
     return parser

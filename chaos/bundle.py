@@ -1,0 +1,196 @@
+"""The evidence bundle: everything a run left behind, frozen once, for the pure checkers.
+
+Gathered after the workload ended and every payment settled (or the deadline passed):
+
+- the ledger's journal, balances and repairs, read in one transaction;
+- the provider's charges and the notifications the notification provider accepted;
+- per payment: what the harness asked for (user, amount), the API's last view of it
+  (``PaymentStatus`` as JSON), and Temporal's: the execution's close status, its
+  ``PaymentStatus`` search attribute, the causes of failed workflow tasks, every
+  ``provider_confirmation`` signal (with whether it came after the decision) and the fraud
+  child's close status.
+
+The bundle is a msgspec struct written into the journal (``scenarios[i].bundle``), so
+``saga check JOURNAL`` re-runs the checkers offline, on exactly what the run saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import msgspec
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from orchestrator.client import provider_charges
+from orchestrator.config import StackConfig
+from orchestrator.ledger import Ledger
+from orchestrator.models import PaymentState
+from orchestrator.workflows.payment import PAYMENT_STATUS
+
+
+class LedgerEntry(msgspec.Struct, frozen=True):
+    """One row of the ledger's journal (``kind``: opening, debit or refund)."""
+
+    payment_id: str
+    user_id: str
+    kind: str
+    amount: int
+    created_at: str
+
+
+class LedgerRepair(msgspec.Struct, frozen=True):
+    """A repair the reconciler journaled (``kind``: refund or void)."""
+
+    payment_id: str
+    kind: str
+    reason: str
+    amount: int
+
+
+class Callback(msgspec.Struct, frozen=True):
+    """A ``provider_confirmation`` signal as the execution's history recorded it."""
+
+    event_id: str
+    charge_id: str
+    status: str
+    after_decision: bool
+    """Delivered after the saga had decided (its search attribute was already terminal)."""
+
+
+class Execution(msgspec.Struct, frozen=True):
+    """Temporal's view of one payment."""
+
+    status: str
+    """Close status as Temporal names it: COMPLETED, RUNNING, TERMINATED, FAILED, ..."""
+    search_status: str | None
+    """The ``PaymentStatus`` search attribute."""
+    task_failures: list[str]
+    """Causes of every failed workflow task (``WORKFLOW_TASK_FAILED_CAUSE_`` stripped)."""
+    callbacks: list[Callback]
+    fraud_child: str | None
+    """The fraud child's close status, or None if it never started."""
+
+
+class Payment(msgspec.Struct, frozen=True):
+    """One payment of the run: the request, the API's last answer, and Temporal's view."""
+
+    payment_id: str
+    user_id: str
+    amount: int
+    terminated: bool
+    """A workflow fault terminated its execution; only the reconciler can settle it."""
+    api: dict[str, Any]
+    execution: Execution | None
+
+
+class Bundle(msgspec.Struct, frozen=True):
+    """One run's evidence; the checkers (``chaos.checkers``) are pure functions of it."""
+
+    entries: list[LedgerEntry]
+    balances: dict[str, int]
+    repairs: list[LedgerRepair]
+    charges: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+    payments: list[Payment]
+    velocity_window_s: float
+    velocity_max_payments: int
+
+
+#: Workflow-task failures Temporal causes by itself and retries: not a saga bug.
+BENIGN_TASK_FAILURES = frozenset({"UNHANDLED_COMMAND", "RESET_STICKY_TASK_QUEUE"})
+TERMINAL_STATES = frozenset(s.value for s in PaymentState if s.terminal)
+
+
+def decode_bundle(raw: object) -> Bundle:
+    """A bundle from its JSON form (as written into the journal)."""
+    return msgspec.convert(raw, Bundle)
+
+
+async def collect_bundle(
+    config: StackConfig,
+    payments: list[tuple[str, str, int, bool, dict[str, Any]]],
+    velocity: tuple[float, int],
+) -> Bundle:
+    """Freeze the evidence of a run; ``payments`` holds (payment id, user, amount, terminated,
+    API status) for every payment the workload created."""
+    client = await Client.connect(config.temporal_address, namespace=config.namespace)
+    executions = await asyncio.gather(*(_execution(client, p[0]) for p in payments))
+    snapshot = await asyncio.to_thread(Ledger(config.ledger_path).snapshot)
+    charges = await asyncio.to_thread(provider_charges, config.admin_urls.provider)
+    notifications = await asyncio.to_thread(_notifications, config.admin_urls.notify)
+    return Bundle(
+        entries=[
+            LedgerEntry(e.payment_id, e.user_id, e.kind, e.amount, e.created_at)
+            for e in snapshot.entries
+        ],
+        balances=snapshot.balances,
+        repairs=[LedgerRepair(r.payment_id, r.kind, r.reason, r.amount) for r in snapshot.repairs],
+        charges=charges,
+        notifications=notifications,
+        payments=[
+            Payment(pid, user, amount, terminated, status, execution)
+            for (pid, user, amount, terminated, status), execution in zip(
+                payments, executions, strict=True
+            )
+        ],
+        velocity_window_s=velocity[0],
+        velocity_max_payments=velocity[1],
+    )
+
+
+def _notifications(notify_url: str) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = httpx.get(f"{notify_url}/notifications", timeout=10).json()["sent"]
+    return sent
+
+
+async def _execution(client: Client, payment_id: str) -> Execution | None:
+    handle = client.get_workflow_handle(payment_id)
+    try:
+        description = await handle.describe()
+        history = await handle.fetch_history()
+    except RPCError:
+        return None
+    search = description.typed_search_attributes.get(PAYMENT_STATUS)
+    task_failures = []
+    callbacks = []
+    decided = False
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            cause = event.workflow_task_failed_event_attributes.cause
+            name = WorkflowTaskFailedCause.Name(cause).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
+            task_failures.append(name)
+        elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            payload = fields.indexed_fields.get("PaymentStatus")
+            decided = decided or (
+                payload is not None and json.loads(payload.data) in TERMINAL_STATES
+            )
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = event.workflow_execution_signaled_event_attributes
+            if signal.signal_name == "provider_confirmation" and signal.input.payloads:
+                body = json.loads(signal.input.payloads[0].data)
+                callbacks.append(
+                    Callback(body["event_id"], body["charge_id"], body["status"], decided)
+                )
+    status = description.status
+    return Execution(
+        status=status.name if isinstance(status, WorkflowExecutionStatus) else "UNKNOWN",
+        search_status=search,
+        task_failures=task_failures,
+        callbacks=callbacks,
+        fraud_child=await _close_status(client, f"{payment_id}-fraud"),
+    )
+
+
+async def _close_status(client: Client, workflow_id: str) -> str | None:
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return None
+    status = description.status
+    return status.name if isinstance(status, WorkflowExecutionStatus) else "UNKNOWN"

@@ -1,0 +1,253 @@
+"""The checkers are pure functions of a bundle: a consistent bundle passes every one, and each
+deliberate inconsistency makes the right checker fail and name the payment or account."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from chaos.bundle import Bundle, Callback, Execution, LedgerEntry, Payment
+from chaos.checkers import check_all
+from orchestrator.cli import main as saga
+
+AT = "2026-11-26T10:00:0{}+00:00"
+
+
+def _execution(
+    callbacks: list[Callback] | None = None, fraud: str = "COMPLETED", status: str = "COMPLETED"
+) -> Execution:
+    return Execution(status, None, [], callbacks or [], fraud)
+
+
+def _payment(
+    pid: str,
+    state: str,
+    *,
+    reason: str | None = None,
+    compensations: tuple[str, ...] = (),
+    timeline: tuple[str, ...] = (),
+    callbacks: list[Callback] | None = None,
+    fraud: str = "COMPLETED",
+) -> Payment:
+    api = {
+        "state": state,
+        "reason": reason,
+        "compensations": list(compensations),
+        "notification": f"sent:n-{pid}",
+        "charge_id": f"ch-{pid}",
+        "timeline": [{"event": e} for e in timeline],
+    }
+    execution = _execution(callbacks, fraud)
+    execution = msgspec.structs.replace(execution, search_status=state)
+    return Payment(pid, "alice", 100, False, api, execution)
+
+
+def consistent() -> Bundle:
+    """alice opens with 1000 and keeps 900; ok succeeded, void failed after its charge was voided, early
+    failed before the debit, late timed out and then got its callback, ignored."""
+    entries = [
+        LedgerEntry("", "alice", "opening", 1000, AT.format(0)),
+        LedgerEntry("ok", "alice", "debit", 100, AT.format(1)),
+        LedgerEntry("void", "alice", "debit", 100, AT.format(2)),
+        LedgerEntry("void", "alice", "refund", 100, AT.format(3)),
+        LedgerEntry("late", "alice", "debit", 100, AT.format(4)),
+        LedgerEntry("late", "alice", "refund", 100, AT.format(5)),
+    ]
+    charges = [
+        {"payment_id": "ok", "amount": 100, "status": "authorized"},
+        {"payment_id": "void", "amount": 100, "status": "voided"},
+        {"payment_id": "late", "amount": 100, "status": "voided"},
+    ]
+    notifications = [
+        {"notification_id": f"n-{pid}", "payment_id": pid, "message": f"Your payment {pid} is {s}"}
+        for pid, s in (("ok", "succeeded"), ("void", "cancelled"), ("early", "failed"))
+    ] + [
+        {
+            "notification_id": "n-late",
+            "payment_id": "late",
+            "message": "Your payment late is failed (callback_timeout)",
+        }
+    ]
+    own = Callback("evt-ok", "ch-ok", "succeeded", after_decision=False)
+    payments = [
+        _payment("ok", "succeeded", callbacks=[own, own], timeline=("callback_duplicate",)),
+        _payment(
+            "void",
+            "cancelled",
+            reason="cancel_requested",
+            compensations=("void", "refund", "fraud_check_cancelled"),
+            fraud="CANCELED",
+        ),
+        _payment("early", "failed", reason="insufficient_funds", fraud=""),
+        _payment(
+            "late",
+            "failed",
+            reason="callback_timeout",
+            compensations=("void", "refund"),
+            callbacks=[Callback("evt-late", "ch-late", "succeeded", after_decision=True)],
+            timeline=("callback_ignored",),
+        ),
+    ]
+    payments[2] = msgspec.structs.replace(
+        payments[2], execution=msgspec.structs.replace(payments[2].execution, fraud_child=None)
+    )
+    return Bundle(entries, {"alice": 900}, [], charges, notifications, payments, 60.0, 3)
+
+
+def _invalid(bundle: Bundle) -> dict[str, str]:
+    return {c.name: c.summary() for c in check_all(bundle) if not c.valid}
+
+
+def test_a_consistent_bundle_passes_every_checker() -> None:
+    assert _invalid(consistent()) == {}
+
+
+def _swap_void(b: Bundle) -> Bundle:
+    charges = [dict(c) for c in b.charges]
+    charges[0]["status"], charges[1]["status"] = "voided", "authorized"
+    return msgspec.structs.replace(b, charges=charges)
+
+
+def _drop_refund(b: Bundle) -> Bundle:
+    entries = [e for e in b.entries if not (e.payment_id == "void" and e.kind == "refund")]
+    return msgspec.structs.replace(b, entries=entries, balances={"alice": 800})
+
+
+def _wrong_amount(b: Bundle) -> Bundle:
+    entries = list(b.entries)
+    entries[1] = msgspec.structs.replace(entries[1], amount=101)
+    return msgspec.structs.replace(b, entries=entries, balances={"alice": 899})
+
+
+def _stray_debit(b: Bundle) -> Bundle:
+    extra = LedgerEntry("ok:again", "alice", "debit", 100, AT.format(6))
+    return msgspec.structs.replace(b, entries=[*b.entries, extra], balances={"alice": 800})
+
+
+def _balance_off(b: Bundle) -> Bundle:
+    return msgspec.structs.replace(b, balances={"alice": 950})
+
+
+def _no_notification(b: Bundle) -> Bundle:
+    return msgspec.structs.replace(b, notifications=b.notifications[1:])
+
+
+def _wrong_notification(b: Bundle) -> Bundle:
+    notes = [dict(n) for n in b.notifications]
+    notes[0]["message"] = "Your payment ok is failed"
+    return msgspec.structs.replace(b, notifications=notes)
+
+
+def _unreported_refund(b: Bundle) -> Bundle:
+    payments = list(b.payments)
+    api = {**payments[1].api, "compensations": ["void", "fraud_check_cancelled"]}
+    payments[1] = msgspec.structs.replace(payments[1], api=api)
+    return msgspec.structs.replace(b, payments=payments)
+
+
+def _execution_failed(b: Bundle) -> Bundle:
+    payments = list(b.payments)
+    ex = payments[0].execution
+    assert ex is not None
+    ex = msgspec.structs.replace(ex, status="FAILED", task_failures=["NON_DETERMINISTIC_ERROR"])
+    payments[0] = msgspec.structs.replace(payments[0], execution=ex)
+    return msgspec.structs.replace(b, payments=payments)
+
+
+def _search_attribute_stuck(b: Bundle) -> Bundle:
+    payments = list(b.payments)
+    ex = payments[1].execution
+    assert ex is not None
+    payments[1] = msgspec.structs.replace(
+        payments[1], execution=msgspec.structs.replace(ex, search_status="processing")
+    )
+    return msgspec.structs.replace(b, payments=payments)
+
+
+def _duplicate_unrecognised(b: Bundle) -> Bundle:
+    payments = list(b.payments)
+    payments[0] = msgspec.structs.replace(payments[0], api={**payments[0].api, "timeline": []})
+    return msgspec.structs.replace(b, payments=payments)
+
+
+def _foreign_decision(b: Bundle) -> Bundle:
+    payments = list(b.payments)
+    ex = payments[0].execution
+    assert ex is not None
+    foreign = [Callback("evt-x", "ch-someone-else", "succeeded", after_decision=False)]
+    payments[0] = msgspec.structs.replace(
+        payments[0], execution=msgspec.structs.replace(ex, callbacks=foreign)
+    )
+    return msgspec.structs.replace(b, payments=payments)
+
+
+def _velocity_broken(b: Bundle) -> Bundle:
+    return msgspec.structs.replace(b, velocity_max_payments=2)
+
+
+def _provider_took_money(b: Bundle) -> Bundle:
+    extra = {"payment_id": "elsewhere", "amount": 50, "status": "captured"}
+    return msgspec.structs.replace(b, charges=[*b.charges, extra])
+
+
+@pytest.mark.parametrize(
+    ("breakage", "checker", "names"),
+    [
+        (_swap_void, "payments consistent (ledger, charge, notification)", "ok"),
+        (_drop_refund, "payments consistent (ledger, charge, notification)", "void"),
+        (_drop_refund, "money conserved", "opening 1000"),
+        (_wrong_amount, "payments consistent (ledger, charge, notification)", "ledger amounts"),
+        (_stray_debit, "no ledger entries outside the payments", "ok:again"),
+        (_balance_off, "accounts recompute from the journal", "alice"),
+        (_no_notification, "payments consistent (ledger, charge, notification)", "ok"),
+        (_wrong_notification, "payments consistent (ledger, charge, notification)", "notified"),
+        (_unreported_refund, "payments consistent (ledger, charge, notification)", "void"),
+        (_execution_failed, "executions closed, search attribute final", "NON_DETERMINISTIC"),
+        (_search_attribute_stuck, "executions closed, search attribute final", "processing"),
+        (_duplicate_unrecognised, "callbacks (duplicates, late, foreign)", "duplicate"),
+        (_foreign_decision, "callbacks (duplicates, late, foreign)", "ch-someone-else"),
+        (_velocity_broken, "velocity limit held", "alice"),
+        (_provider_took_money, "money conserved", "held"),
+    ],
+    ids=lambda v: v.__name__.strip("_") if callable(v) else "",
+)
+def test_each_inconsistency_fails_its_checker_and_names_it(
+    breakage: Callable[[Bundle], Bundle], checker: str, names: str
+) -> None:
+    invalid = _invalid(breakage(consistent()))
+    assert checker in invalid, invalid
+    assert names in invalid[checker]
+
+
+def test_saga_check_reports_a_swapped_void_in_an_edited_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = tmp_path / "journal.json"
+    bundle = msgspec.to_builtins(consistent())
+    journal.write_text(json.dumps({"scenarios": [{"scenario": "x", "bundle": bundle}]}))
+    with pytest.raises(SystemExit) as exit_valid:
+        saga(["check", str(journal)])
+    assert exit_valid.value.code == 0
+    edited = msgspec.to_builtins(_swap_void(consistent()))
+    journal.write_text(json.dumps({"scenarios": [{"scenario": "x", "bundle": edited}]}))
+    with pytest.raises(SystemExit) as exit_invalid:
+        saga(["check", str(journal), "--table"])
+    out = capsys.readouterr().out
+    assert exit_invalid.value.code == 1
+    assert "ok: expected consistent state" in out and "charge is voided" in out
+    assert "check: INVALID" in out
+
+
+def test_saga_check_refuses_a_file_that_is_not_a_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.json"
+    path.write_text('{"scenarios": [{"scenario": "x", "bundle": {"entries": 3}}]}')
+    with pytest.raises(SystemExit) as exited:
+        saga(["check", str(path)])
+    assert exited.value.code == 2
+    assert "$.scenarios[0].bundle" in capsys.readouterr().err
