@@ -47,8 +47,8 @@ def _payment(
 
 
 def consistent() -> Bundle:
-    """alice opens with 1000 and keeps 900; ok succeeded, void failed after its charge was voided, early
-    failed before the debit, late timed out and then got its callback, ignored."""
+    """alice opens with 1000 and keeps 900: ok succeeded, void was cancelled and voided, early
+    failed before its debit, late timed out and then got its callback, ignored."""
     entries = [
         LedgerEntry("", "alice", "opening", 1000, AT.format(0)),
         LedgerEntry("ok", "alice", "debit", 100, AT.format(1)),
