@@ -13,4 +13,4 @@ COPY observability observability
 COPY scenarios scenarios
 COPY k6 k6
 RUN uv sync --frozen --no-dev
-ENV PATH=/app/.venv/bin:$PATH
+ENV PATH=/app/.venv/bin:$PATH SAGA_REFUSE_MUTANTS=1

@@ -29,6 +29,8 @@ class Evidence:
     late_callbacks_ignored: int
     duplicate_callbacks: int = 0
     """Payments that received a redelivered callback while open (from their histories)."""
+    foreign_callbacks: int = 0
+    """Payments that received a callback for another charge while open (from their histories)."""
     sample_history: list[dict[str, Any]] = field(default_factory=list)
     sample_payment: str | None = None
     new_path: dict[str, bool] = field(default_factory=dict)
@@ -68,6 +70,17 @@ def duplicate_callbacks_delivered(bundle: Bundle) -> int:
         for p in bundle.payments
         if p.execution is not None
         and len({c.event_id for c in p.execution.callbacks}) < len(p.execution.callbacks)
+    )
+
+
+def foreign_callbacks_delivered(bundle: Bundle) -> int:
+    """Payments whose history holds a callback for a charge that is not theirs; the
+    ``callbacks`` checker proves no decision rested on one."""
+    return sum(
+        1
+        for p in bundle.payments
+        if p.execution is not None
+        and any(c.charge_id != p.api.get("charge_id") for c in p.execution.callbacks)
     )
 
 

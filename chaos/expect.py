@@ -96,15 +96,12 @@ def evaluate(
                 total,
             )
         )
-    if expect.duplicate_callbacks is not None:
-        verdicts.append(
-            check_count(
-                "duplicate callbacks delivered",
-                expect.duplicate_callbacks,
-                evidence.duplicate_callbacks,
-                total,
-            )
-        )
+    for name, bound, observed in (
+        ("duplicate callbacks delivered", expect.duplicate_callbacks, evidence.duplicate_callbacks),
+        ("foreign callbacks delivered", expect.foreign_callbacks, evidence.foreign_callbacks),
+    ):
+        if bound is not None:
+            verdicts.append(check_count(name, bound, observed, total))
     late = [
         p for p in payments if not p.done or (terminal_after_s(p.status) or 0) > expect.deadline_s
     ]

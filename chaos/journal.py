@@ -24,6 +24,10 @@ def journal_entry(result: ScenarioResult) -> dict[str, Any]:
         "passed": result.passed,
         "error": result.error,
         "steady_state": result.steady_state,
+        "steady_state_after": {
+            "held": not result.steady_state_after,
+            "problems": result.steady_state_after,
+        },
         "settings": msgspec.to_builtins(result.scenario.settings),
         "faults": [asdict(f) for f in result.faults],
         "rollback": result.rollback,

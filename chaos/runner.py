@@ -24,6 +24,7 @@ from chaos.evidence import (
     Evidence,
     charges_by_payment,
     duplicate_callbacks_delivered,
+    foreign_callbacks_delivered,
     history_steps,
     late_callbacks_ignored,
     version_facts,
@@ -31,7 +32,7 @@ from chaos.evidence import (
 from chaos.expect import Verdict, evaluate
 from chaos.faults import FaultInjector, FaultRecord
 from chaos.scenario import Scenario
-from chaos.steady_state import check_steady_state
+from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.client import patch_knobs
 from orchestrator.config import write_config
@@ -56,6 +57,9 @@ class ScenarioResult:
     started_at: str
     duration_s: float = 0.0
     steady_state: list[str] = field(default_factory=list)
+    """What the steady-state check before the run verified (it refuses the run otherwise)."""
+    steady_state_after: list[str] = field(default_factory=list)
+    """What is still wrong after the rollback (empty: the system came back)."""
     payments: list[PaymentRecord] = field(default_factory=list)
     faults: list[FaultRecord] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
@@ -152,7 +156,16 @@ class ScenarioRunner:
                 await sampler
             await driver.close()
         result.evidence = await self._evidence(scenario, driver, started)
+        checked, result.steady_state_after = await asyncio.to_thread(steady_state, self.stack)
         result.verdicts = evaluate(scenario, result.evidence, result.faults)
+        result.verdicts.append(
+            Verdict(
+                "steady state after rollback",
+                "; ".join(checked),
+                "; ".join(result.steady_state_after) or "holds",
+                not result.steady_state_after,
+            )
+        )
 
     async def _wait_until_done(
         self, driver: WorkloadDriver, scenario: Scenario, started: float
@@ -222,6 +235,7 @@ class ScenarioRunner:
             checks=check_all(bundle),
             late_callbacks_ignored=late_callbacks_ignored(bundle),
             duplicate_callbacks=duplicate_callbacks_delivered(bundle),
+            foreign_callbacks=foreign_callbacks_delivered(bundle),
             reconcile=reconcile,
         )
         if scenario.expect.upgrade_paths:

@@ -246,6 +246,8 @@ class Expect(Strict, kw_only=True):
     duplicate_callbacks: Count | None = None
     """Payments whose execution received a redelivered callback (same event id), which the saga
     recognised as a duplicate."""
+    foreign_callbacks: Count | None = None
+    """Payments whose execution received a callback for a charge that is not theirs."""
     deadline_s: Positive = 60.0
     """Every payment must be terminal this long after it was created."""
     invariants: bool = True

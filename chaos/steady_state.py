@@ -1,4 +1,5 @@
-"""The steady-state check: before a scenario starts, the system must be healthy."""
+"""The steady-state hypothesis: checked before a scenario starts (the run is refused if it does
+not hold) and again after the rollback (a verdict: the system came back)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from orchestrator.stack.embedded import EmbeddedStack
 
 def check_steady_state(stack: EmbeddedStack) -> list[str]:
     """Raise :class:`SteadyStateError` listing what is wrong; returns what was checked."""
+    checked, problems = steady_state(stack)
+    if problems:
+        raise SteadyStateError("system not in steady state: " + "; ".join(problems))
+    return checked
+
+
+def steady_state(stack: EmbeddedStack) -> tuple[list[str], list[str]]:
+    """What was checked, and what is wrong: every process running, the API and simulators
+    answering, every link up without toxics, money conserved."""
     config = stack.config
     assert config is not None
     problems = [
@@ -44,6 +54,4 @@ def check_steady_state(stack: EmbeddedStack) -> list[str]:
     if not report.conserved:
         problems.append(f"money not conserved before the run: {report.summary()}")
     checked.append("money conserved")
-    if problems:
-        raise SteadyStateError("system not in steady state: " + "; ".join(problems))
-    return checked
+    return checked, problems

@@ -242,13 +242,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     from chaos.check import add_check_command
     from chaos.cli import add_load_command, add_scenario_commands
+    from chaos.mutants_cli import add_mutants_commands
     from chaos.simulation.cli import add_simulate_commands
 
     add_scenario_commands(sub)
     add_check_command(sub)
+    add_mutants_commands(sub)
     add_load_command(sub)
     add_simulate_commands(sub)
+    _state_dir_everywhere(parser)
     return parser
+
+
+def _state_dir_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--state-dir`` after any subcommand too (``saga up --state-dir D``); a value given
+    there wins over one given before the subcommand."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if "--state-dir" not in child._option_string_actions:
+                    child.add_argument(
+                        "--state-dir", default=argparse.SUPPRESS, help="as `saga --state-dir`"
+                    )
+                _state_dir_everywhere(child)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -55,6 +55,9 @@ class StackConfig(Base, kw_only=True):
     api_keys_path: str
     state_dir: str
     saga: SagaOptions = msgspec.field(default_factory=SagaOptions)
+    mutant: str | None = None
+    """A saga mutant the payments worker runs instead of ``PaymentWorkflow`` (harness only, see
+    ``orchestrator.workflows.mutants``); None in every real deployment."""
 
     @property
     def api_url(self) -> str:

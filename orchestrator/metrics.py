@@ -94,7 +94,7 @@ SIM_PROVIDER_FAULTS = Counter(
 SIM_PROVIDER_CALLBACKS = Counter(
     "sim_provider_callbacks",
     "Provider callbacks by what happened to them",
-    ["result"],  # delivered | delivery_failed | dropped | duplicated
+    ["result"],  # delivered | delivery_failed | dropped | duplicated | foreign
 )
 SIM_FRAUD_SCORES = Counter(
     "sim_fraud_scores", "Scoring requests the fraud service answered", ["result"]

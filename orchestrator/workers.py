@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -50,6 +51,10 @@ from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE
 from orchestrator.telemetry import sdk_runtime, serve_metrics
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
+from orchestrator.workflows.mutants import mutant_workflow
+
+#: Set in the container image: a worker refuses a config that names a saga mutant.
+REFUSE_MUTANTS = "SAGA_REFUSE_MUTANTS"
 
 log = logging.getLogger("orchestrator.workers")
 
@@ -111,9 +116,15 @@ ROLES: dict[str, Role] = {
 }
 
 
-def workflows_of(role: Role, build: str) -> list[type]:
-    """The workflow classes a role runs in a build."""
-    return [BUILDS[build][name] for name in role.workflow_names]
+def workflows_of(role: Role, build: str, mutant: str | None = None) -> list[type]:
+    """The workflow classes a role runs in a build (with a saga mutant, if one is named)."""
+    classes = [BUILDS[build][name] for name in role.workflow_names]
+    if mutant is None or "PaymentWorkflow" not in role.workflow_names:
+        return classes
+    if os.environ.get(REFUSE_MUTANTS):
+        raise SystemExit(f"the config names mutant {mutant!r} but {REFUSE_MUTANTS} is set")
+    saga = BUILDS[build]["PaymentWorkflow"]
+    return [mutant_workflow(mutant) if c is saga else c for c in classes]
 
 
 def ready_file(config: StackConfig, role: str, build: str) -> Path:
@@ -148,7 +159,7 @@ async def run_worker(
         worker = Worker(
             client,
             task_queue=role.task_queue,
-            workflows=workflows_of(role, build),
+            workflows=workflows_of(role, build, config.mutant),
             activities=role.activities(config, http),
             graceful_shutdown_timeout=timedelta(seconds=5),
             max_concurrent_activities=role.max_concurrent_activities,

@@ -67,6 +67,10 @@ class ProviderKnobs(Knobs):
     callback_delay_jitter_ms: Annotated[int, NonNegative] = 0
     missing_callback_rate: Annotated[float, Rate] = 0.0
     duplicate_callback_rate: Annotated[float, Rate] = 0.0
+    foreign_callback_rate: Annotated[float, Rate] = 0.0
+    """Before a charge's own callback, halfway through its delay, a validly signed ``declined``
+    callback for another charge (``ch_foreign_...``) names the same payment, as a provider that
+    mixes up its events would send."""
     strict: bool = False
     """Real-processor void semantics: no void-before-charge tombstones, captures not voidable."""
     capture_after_ms: Annotated[int, NonNegative] = 10_000
@@ -231,7 +235,8 @@ def create_app(state: ProviderState) -> FaultInjector:
             copies = 2 if state.box.chance(knobs.duplicate_callback_rate) else 1
             if copies > 1:
                 SIM_PROVIDER_CALLBACKS.labels("duplicated").inc()
-            task = asyncio.create_task(_deliver_callbacks(state, charge, copies))
+            foreign = state.box.chance(knobs.foreign_callback_rate)
+            task = asyncio.create_task(_deliver_callbacks(state, charge, copies, foreign))
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
         return _charge_answer(charge, status=201)
@@ -294,12 +299,29 @@ async def _cancel_tasks(state: ProviderState) -> None:
     await state.close()
 
 
-async def _deliver_callbacks(state: ProviderState, charge: Charge, copies: int) -> None:
-    """Send the callback (redeliveries keep the event id), retrying like a real provider."""
+async def _deliver_callbacks(
+    state: ProviderState, charge: Charge, copies: int, foreign: bool
+) -> None:
+    """Send the callback (redeliveries keep the event id), retrying like a real provider; a
+    foreign one (another charge's, declined) first, halfway through the delay."""
     knobs = state.box.knobs
-    await asyncio.sleep(
-        state.box.jittered_s(knobs.callback_delay_ms, knobs.callback_delay_jitter_ms)
-    )
+    delay = state.box.jittered_s(knobs.callback_delay_ms, knobs.callback_delay_jitter_ms)
+    if foreign:
+        await asyncio.sleep(delay / 2)
+        other = f"ch_foreign_{charge.charge_id}"
+        body = msgspec.json.encode(
+            {
+                "event_id": f"evt_{other}",
+                "type": "charge.declined",
+                "payment_id": charge.payment_id,
+                "charge_id": other,
+                "status": "declined",
+            }
+        )
+        await _post_until_acknowledged(state.http, state, body)
+        SIM_PROVIDER_CALLBACKS.labels("foreign").inc()
+        delay /= 2
+    await asyncio.sleep(delay)
     body = msgspec.json.encode(
         {
             "event_id": f"evt_{charge.charge_id}",

@@ -78,6 +78,8 @@ class StackOptions:
     prometheus: Literal["auto", "on", "off"] = "auto"
     """``auto``: start Prometheus when it is on PATH; ``on``: require it."""
     prometheus_port: int | None = None  # None: any free port
+    mutant: str | None = None
+    """Run this saga mutant (``orchestrator.workflows.mutants``) as ``PaymentWorkflow``."""
 
 
 class EmbeddedStack:
@@ -164,6 +166,7 @@ class EmbeddedStack:
             api_keys_path=str(self.state_dir / "api-keys.json"),
             state_dir=str(self.state_dir),
             saga=self.options.saga,
+            mutant=self.options.mutant,
         )
         write_config(config, self.config_path)
         Path(config.api_keys_path).unlink(missing_ok=True)  # keys of an earlier run die with it

@@ -1,0 +1,55 @@
+"""``saga mutants list | run``: the saga mutants and the suite's mutation score."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from chaos.errors import ScenarioError
+from chaos.mutation import KILLERS, QUICK, render, run_mutants
+from orchestrator.demo import render_table
+from orchestrator.workflows.mutants import MUTANTS
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """One line per mutant: its bug, the scenarios expected to kill it, quick or equivalent."""
+    rows = [["mutant", "bug", "killed by", "notes"]]
+    for name, mutant in sorted(MUTANTS.items()):
+        notes = "equivalent" if mutant.equivalent else "quick" if name in QUICK else ""
+        rows.append([name, mutant.bug, ", ".join(KILLERS.get(name, ())), notes])
+    print(render_table(rows))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run mutants, print the table and the score; exit 1 below 100%."""
+    unknown = [n for n in args.names if n not in MUTANTS]
+    if unknown:
+        raise ScenarioError(
+            f"unknown mutant(s) {', '.join(unknown)} (expected: {', '.join(sorted(MUTANTS))})"
+        )
+    names = args.names or (list(QUICK) if args.quick else sorted(MUTANTS))
+    report = run_mutants(names, quick=args.quick, progress=print if args.verbose else _quiet)
+    print(render(report))
+    return 0 if report.score == 1.0 else 1
+
+
+def _quiet(line: str) -> None:
+    if line.startswith("mutant "):
+        print(line, flush=True)
+
+
+def add_mutants_commands(sub: Any) -> None:
+    """Register ``saga mutants`` on the ``saga`` parser."""
+    mutants = sub.add_parser("mutants", help="deliberately broken sagas and the mutation score")
+    commands = mutants.add_subparsers(dest="mutants_command", required=True)
+    commands.add_parser("list", help="list the mutants").set_defaults(func=cmd_list)
+    run = commands.add_parser("run", help="run the suite against mutants; print the score")
+    run.add_argument("names", nargs="*", help="default: every mutant (--quick: the CI subset)")
+    run.add_argument(
+        "--quick",
+        action="store_true",
+        help="the CI subset, each mutant against its first expected killer only",
+    )
+    run.add_argument("--verbose", action="store_true", help="print every scenario's progress")
+    run.set_defaults(func=cmd_run)

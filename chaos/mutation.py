@@ -1,0 +1,175 @@
+"""The mutation score: how many deliberately broken sagas the scenario suite catches.
+
+Each mutant (``orchestrator.workflows.mutants``) runs on a fresh embedded stack of its own (a
+broken saga leaves the ledger unbalanced, on purpose). Its scenarios run one after another:
+first those expected to kill it (``KILLERS``), then, unless ``quick``, every other scenario of
+``scenarios/``, until one fails a verdict. A mutant is *killed* by the first scenario with a
+failed verdict, *survives* if every scenario passes, and is not run if it is marked
+equivalent (no test can tell it from the saga, for the reason given). The score is killed /
+(mutants - equivalent).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from chaos.runner import ScenarioRunner
+from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
+from orchestrator.demo import render_table
+from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from orchestrator.workflows.mutants import MUTANTS
+
+#: Mutant -> the scenarios expected to kill it, most direct first.
+KILLERS: dict[str, tuple[str, ...]] = {
+    "drop-refund": ("provider-decline", "missing-callback"),
+    "drop-void": ("missing-callback",),
+    "refund-twice": ("provider-decline",),
+    "void-wrong-charge": ("missing-callback",),
+    "compensate-wrong-order": ("strict-provider",),
+    "void-rejection-forgotten": ("strict-provider",),
+    "skip-notification": ("happy-path",),
+    "ignore-cancel-at-charge": ("cancel-mid-flight",),
+    "cancel-escapes": ("temporal-cancel",),
+    "errors-escape": ("ledger-outage",),
+    "debit-twice": ("happy-path",),
+    "wrong-amount": ("happy-path",),
+    "velocity-outside-debit": ("velocity-burst",),
+    "retry-decline": ("provider-decline",),
+    "no-callback-timer": ("missing-callback",),
+    "no-dedup": ("duplicate-callbacks",),
+    "accept-foreign-callback": ("foreign-callbacks",),
+    "ignore-fraud-rejection": ("fraud-reject",),
+}
+
+#: The subset CI runs (``--quick``): one mutant per kind of check, each against its first killer.
+QUICK = (
+    "drop-refund",
+    "compensate-wrong-order",
+    "skip-notification",
+    "cancel-escapes",
+    "errors-escape",
+    "debit-twice",
+    "velocity-outside-debit",
+    "no-dedup",
+    "accept-foreign-callback",
+)
+
+Outcome = Literal["killed", "survived", "equivalent", "error"]
+
+
+@dataclass
+class MutantResult:
+    """What the suite did to one mutant."""
+
+    name: str
+    bug: str
+    outcome: Outcome
+    scenario: str | None = None
+    """The scenario that killed it (or that errored)."""
+    failed: list[str] = field(default_factory=list)
+    """The verdicts that failed in that scenario."""
+    scenarios_run: int = 0
+    duration_s: float = 0.0
+    detail: str | None = None
+    """The error, or the reason a mutant is equivalent."""
+
+
+@dataclass
+class MutationReport:
+    """Every mutant's result and the score."""
+
+    results: list[MutantResult]
+
+    @property
+    def counted(self) -> list[MutantResult]:
+        """The mutants the score counts (equivalent ones are not)."""
+        return [r for r in self.results if r.outcome != "equivalent"]
+
+    @property
+    def killed(self) -> int:
+        """How many were killed."""
+        return sum(r.outcome == "killed" for r in self.results)
+
+    @property
+    def score(self) -> float:
+        """Killed / counted (1.0 when nothing was counted)."""
+        return self.killed / len(self.counted) if self.counted else 1.0
+
+
+def scenario_order(name: str, quick: bool) -> list[Scenario]:
+    """The scenarios to try on a mutant: its killers first, then (not quick) all the others."""
+    killers = [load_scenario(find_scenario(s)) for s in KILLERS.get(name, ())]
+    if quick:
+        return killers[:1]
+    known = {s.name for s in killers}
+    rest = [load_scenario(p) for p in scenario_files()]
+    return killers + [s for s in rest if s.name not in known]
+
+
+def run_mutant(
+    name: str, quick: bool = False, progress: Callable[[str], None] = lambda line: None
+) -> MutantResult:
+    """Run one mutant against the suite on a stack of its own."""
+    mutant = MUTANTS[name]
+    if mutant.equivalent:
+        return MutantResult(name, mutant.bug, "equivalent", detail=mutant.equivalent)
+    began = time.monotonic()
+    result = MutantResult(name, mutant.bug, "survived")
+    state_dir = Path(tempfile.mkdtemp(prefix=f"saga-mutant-{name}-"))
+    options = StackOptions(state_dir=state_dir, ui=False, prometheus="off", mutant=name)
+    with EmbeddedStack(options) as stack:
+        runner = ScenarioRunner(stack, progress)
+        for scenario in scenario_order(name, quick):
+            progress(f"mutant {name}: scenario {scenario.name}")
+            run = runner.run(scenario)
+            result.scenarios_run += 1
+            if run.error is not None:
+                result.outcome, result.scenario, result.detail = "error", scenario.name, run.error
+                break
+            if not run.passed:
+                result.outcome, result.scenario = "killed", scenario.name
+                result.failed = [v.name for v in run.verdicts if not v.passed]
+                break
+    result.duration_s = round(time.monotonic() - began, 1)
+    return result
+
+
+def run_mutants(
+    names: list[str], quick: bool = False, progress: Callable[[str], None] = lambda line: None
+) -> MutationReport:
+    """Run each named mutant; see :func:`run_mutant`."""
+    results = []
+    for name in names:
+        result = run_mutant(name, quick, progress)
+        progress(f"mutant {name}: {result.outcome} {result.scenario or ''}".rstrip())
+        results.append(result)
+    return MutationReport(results)
+
+
+def render(report: MutationReport) -> str:
+    """The table and the score, for people."""
+    rows = [["mutant", "result", "killed by", "failed checks", "runs", "time"]]
+    for r in report.results:
+        shown = ", ".join(r.failed[:2]) + (f" (+{len(r.failed) - 2})" if len(r.failed) > 2 else "")
+        if r.outcome in ("error", "equivalent"):
+            shown = (r.detail or "")[:70]
+        rows.append(
+            [
+                r.name,
+                r.outcome.upper() if r.outcome in ("survived", "error") else r.outcome,
+                r.scenario or "-",
+                shown or "-",
+                str(r.scenarios_run),
+                f"{r.duration_s:.0f}s",
+            ]
+        )
+    equivalent = len(report.results) - len(report.counted)
+    score = f"mutation score: {report.killed}/{len(report.counted)} killed ({report.score:.0%})" + (
+        f"; {equivalent} equivalent, not counted" if equivalent else ""
+    )
+    return render_table(rows) + "\n" + score

@@ -1,0 +1,274 @@
+"""Saga mutants: the real ``PaymentWorkflow`` with one small deliberate bug each.
+
+The harness measures its own power with them (``saga mutants run``): a stack whose config names
+a mutant (``StackConfig.mutant``, set by ``StackOptions(mutant=...)`` or ``saga up --mutant``)
+runs that class as ``PaymentWorkflow`` on its payments worker; every other process is the real
+one. A worker refuses to start a mutant when ``SAGA_REFUSE_MUTANTS`` is set (the container image
+sets it), so a production deployment cannot run one by a stray config line.
+
+Each mutant is a subclass that overrides one hook of the saga; the source of the saga itself is
+never edited. Kept in a module of its own because the workflow sandbox re-imports the module that
+defines a workflow, and this one imports only what a workflow may.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from orchestrator.activities.accounts import AccountActivities
+    from orchestrator.activities.provider import ProviderActivities
+    from orchestrator.models import (
+        ACCOUNTS_QUEUE,
+        CancelRequest,
+        FraudVerdict,
+        LedgerRequest,
+        PaymentOutcome,
+        PaymentRequest,
+        ProviderConfirmation,
+        Reason,
+        VoidRequest,
+    )
+    from orchestrator.workflows.compensation import Compensations
+    from orchestrator.workflows.payment import (
+        ACCOUNT_CALL,
+        ATOMIC_VELOCITY_PATCH,
+        COMPENSATION_ROUND,
+        PROVIDER_CALL,
+        Decision,
+        PaymentWorkflow,
+        retry_policy,
+    )
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A named bug: the workflow class that has it, and what it does wrong."""
+
+    name: str
+    bug: str
+    workflow: type
+    equivalent: str | None = None
+    """Why no test can tell this mutant from the saga, if that is so (it is then not run)."""
+
+
+MUTANTS: dict[str, Mutant] = {}
+
+
+def _mutant(
+    name: str, bug: str, equivalent: str | None = None
+) -> Callable[[type[PaymentWorkflow]], type[PaymentWorkflow]]:
+    """Register a subclass as a ``PaymentWorkflow`` mutant (it gets the saga's own ``run``)."""
+
+    def register(cls: type[PaymentWorkflow]) -> type[PaymentWorkflow]:
+        # ``self`` unannotated: Temporal requires run's parameters to equal __init__'s exactly.
+        async def run(self, request: PaymentRequest) -> PaymentOutcome:  # type: ignore[no-untyped-def]
+            return await PaymentWorkflow.run(self, request)
+
+        run.__doc__ = f"The saga with a bug: {bug}"
+        run.__qualname__ = f"{cls.__qualname__}.run"  # a method of the class, not a local
+        cls.run = workflow.run(run)  # type: ignore[method-assign]
+        cls.__doc__ = bug
+        defined = workflow.defn(name="PaymentWorkflow")(cls)
+        MUTANTS[name] = Mutant(name, bug, defined, equivalent)
+        return defined
+
+    return register
+
+
+# -- compensations -----------------------------------------------------------------------------
+
+
+@_mutant("drop-refund", "the refund compensation does nothing")
+class DropRefund(PaymentWorkflow):
+    async def _refund(self) -> str | None:
+        return None
+
+
+@_mutant("drop-void", "the void compensation does nothing")
+class DropVoid(PaymentWorkflow):
+    async def _void(self) -> str | None:
+        return None
+
+
+@_mutant(
+    "refund-twice",
+    "the refund compensation runs twice",
+    equivalent="the ledger makes a refund idempotent by payment id (refund:<payment id>), so a "
+    "second refund is a no-op the ledger records nowhere; tests/unit/test_ledger.py proves it",
+)
+class RefundTwice(PaymentWorkflow):
+    async def _refund(self) -> str | None:
+        first = await super()._refund()
+        await super()._refund()
+        return first
+
+
+@_mutant("void-wrong-charge", "the void names another payment's charge")
+class VoidWrongCharge(PaymentWorkflow):
+    async def _void(self) -> str | None:
+        result = await workflow.execute_activity_method(
+            ProviderActivities.void_charge,
+            VoidRequest(f"{self._request.payment_id}-other"),
+            start_to_close_timeout=PROVIDER_CALL,
+            retry_policy=COMPENSATION_ROUND,
+        )
+        return "charge voided at provider" if result.voided else None
+
+
+@_mutant("compensate-wrong-order", "compensations run oldest first (refund before void)")
+class CompensateWrongOrder(PaymentWorkflow):
+    async def _unwind(self, compensations: Compensations) -> None:
+        compensations._stack.reverse()
+        await super()._unwind(compensations)
+
+
+@_mutant(
+    "void-rejection-forgotten",
+    "a capture that cannot be voided is forgotten and the debit refunded (no review state)",
+)
+class VoidRejectionForgotten(PaymentWorkflow):
+    async def _refund(self) -> str | None:
+        self._needs_review = False
+        return await super()._refund()
+
+
+# -- notification ------------------------------------------------------------------------------
+
+
+@_mutant("skip-notification", "the notification is recorded as sent but never sent")
+class SkipNotification(PaymentWorkflow):
+    async def _notify(self) -> None:
+        self._notification = f"sent:{workflow.uuid4()}"
+        self._log("notified", "email")
+
+
+# -- cancels and errors ------------------------------------------------------------------------
+
+
+@_mutant("ignore-cancel-at-charge", "a cancel that arrives while charging is dropped")
+class IgnoreCancelAtCharge(PaymentWorkflow):
+    @workflow.signal(name="cancel")
+    def cancel(self, request: CancelRequest) -> None:
+        if self._step != "charge":
+            super().cancel(request)
+
+
+@_mutant("cancel-escapes", "a Temporal cancel raised at an activity escapes run()")
+class CancelEscapes(PaymentWorkflow):
+    def _stopped_by(self, err: Exception) -> Decision:
+        if is_cancelled_exception(err):
+            raise err
+        return super()._stopped_by(err)
+
+
+@_mutant(
+    "errors-escape",
+    "an account step whose retries run out fails the execution (no compensation, no notice)",
+)
+class ErrorsEscape(PaymentWorkflow):
+    async def _account_step(self, call: Awaitable[T]) -> T:
+        return await call
+
+    def _stopped_by(self, err: Exception) -> Decision:
+        if isinstance(err, ActivityError):
+            raise err
+        return super()._stopped_by(err)
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+@_mutant("debit-twice", "the account is debited a second time, under a key of the saga's own")
+class DebitTwice(PaymentWorkflow):
+    async def _charge_branch(self) -> None:
+        r = self._request
+        await workflow.execute_activity_method(
+            AccountActivities.debit_account,
+            LedgerRequest(f"{r.payment_id}:again", r.user_id, r.amount),
+            task_queue=ACCOUNTS_QUEUE,
+            start_to_close_timeout=ACCOUNT_CALL,
+            retry_policy=retry_policy(r.options.account_retry),
+        )
+        await super()._charge_branch()
+
+
+@_mutant("wrong-amount", "the saga moves one unit more than requested (debit, charge, refund)")
+class WrongAmount(PaymentWorkflow):
+    async def _forward(self, compensations: Compensations) -> Decision:
+        self._request = dataclasses.replace(self._request, amount=self._request.amount + 1)
+        return await super()._forward(compensations)
+
+
+@_mutant("velocity-outside-debit", "the velocity limit is checked apart from the debit (racy)")
+class VelocityOutsideDebit(PaymentWorkflow):
+    UNRELEASED_PATCHES = frozenset({ATOMIC_VELOCITY_PATCH})
+
+
+# -- the provider and its callbacks ------------------------------------------------------------
+
+
+@_mutant("retry-decline", "a declined charge is tried again, up to the charge retry budget")
+class RetryDecline(PaymentWorkflow):
+    async def _charge_branch(self) -> None:
+        tries = self._request.options.charge_retry.maximum_attempts
+        for attempt in range(1, tries + 1):
+            await super()._charge_branch()
+            if self._charge_error is not Reason.PROVIDER_DECLINED or attempt == tries:
+                return
+            self._charge_error = None  # before the saga can see it: try again
+            self._attempts = attempt + 1
+
+
+@_mutant("no-callback-timer", "the saga waits for the provider's confirmation without a timer")
+class NoCallbackTimer(PaymentWorkflow):
+    async def _forward(self, compensations: Compensations) -> Decision:
+        forever = dataclasses.replace(self._request.options, callback_timeout_s=10.0**7)
+        self._request = dataclasses.replace(self._request, options=forever)
+        return await super()._forward(compensations)
+
+
+@_mutant("no-dedup", "callbacks are not de-duplicated by event id")
+class NoDedup(PaymentWorkflow):
+    @workflow.signal(name="provider_confirmation")
+    def provider_confirmation(self, confirmation: ProviderConfirmation) -> None:
+        self._seen_events.discard(confirmation.event_id)
+        super().provider_confirmation(confirmation)
+
+
+@_mutant("accept-foreign-callback", "a callback for another charge is taken as this payment's")
+class AcceptForeignCallback(PaymentWorkflow):
+    @workflow.signal(name="provider_confirmation")
+    def provider_confirmation(self, confirmation: ProviderConfirmation) -> None:
+        own, self._charge_id = self._charge_id, None
+        super().provider_confirmation(confirmation)
+        self._charge_id = own
+
+
+# -- fraud -------------------------------------------------------------------------------------
+
+
+@_mutant("ignore-fraud-rejection", "a fraud rejection is taken as a pass")
+class IgnoreFraudRejection(PaymentWorkflow):
+    async def _fraud_branch(self) -> None:
+        await super()._fraud_branch()
+        if self._fraud is not None and not self._fraud.passed:
+            self._fraud = FraudVerdict(True, self._fraud.score, [])
+
+
+def mutant_workflow(name: str) -> type[Any]:
+    """The workflow class of a mutant; a clear error for an unknown name."""
+    try:
+        return MUTANTS[name].workflow
+    except KeyError:
+        raise KeyError(
+            f"unknown mutant {name!r} (expected one of {', '.join(sorted(MUTANTS))})"
+        ) from None
