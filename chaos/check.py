@@ -8,9 +8,10 @@ from typing import Any
 
 import msgspec
 
-from chaos.bundle import decode_bundle
+from chaos.bundle import Bundle, decode_bundle
 from chaos.checkers import check_all, payment_rows
 from chaos.errors import ScenarioError
+from chaos.format_errors import located
 from orchestrator.demo import render_table
 
 
@@ -24,7 +25,7 @@ def load_bundles(path: Path) -> list[tuple[str, Any]]:
         raise ScenarioError(f"{path}: not JSON: {exc}") from None
     scenarios = document.get("scenarios") if isinstance(document, dict) else None
     if not isinstance(scenarios, list):
-        raise ScenarioError(f"{path}: $.scenarios: expected the list a journal holds")
+        raise ScenarioError(f"{path}: scenarios: expected the list a journal holds")
     found = [
         (str(s.get("scenario", f"#{i}")), s["bundle"])
         for i, s in enumerate(scenarios)
@@ -43,7 +44,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             bundle = decode_bundle(raw)
         except msgspec.ValidationError as exc:
-            raise ScenarioError(f"{path}: $.scenarios[{index}].bundle: {exc}") from None
+            where = f"$.scenarios[{index}].bundle"
+            raise ScenarioError(located(str(path), Bundle, raw, exc, where)) from None
         checks = check_all(bundle)
         failed += sum(not c.valid for c in checks)
         print(f"== {name}: {len(bundle.payments)} payments")

@@ -124,7 +124,7 @@ class LoadTest:
             for i, fault in enumerate(scenario.faults):
                 if isinstance(fault, WorkflowFault):
                     raise ScenarioError(
-                        f"{scenario.name}: $.faults[{i}]: workflow faults act on the scenario's own"
+                        f"{scenario.name}: faults[{i}]: workflow faults act on the scenario's own"
                         " payments; run it with `saga scenario run`, not `saga load`"
                     )
         return asyncio.run(self._run(options))

@@ -3,19 +3,19 @@
 Loading is the first step of a run: ``load_scenario`` reads YAML, decodes it with msgspec
 (unknown keys are errors) and runs the checks msgspec cannot express (toxic attributes, knob
 changes); every error names the file and the YAML path, e.g.
-``scenarios/x.yaml: $.faults[1].attributes.latency: expected >= 0``.
+``scenarios/x.yaml: faults[1].attributes.latency: expected >= 0``.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import msgspec
 import yaml
 
 from chaos.errors import ScenarioError
+from chaos.format_errors import located
 from chaos.links import LINKS
 from orchestrator.models import DEFAULT_ACCOUNT_RETRY, SagaOptions
 from simulators.fraud import FraudKnobs
@@ -290,52 +290,115 @@ class Scenario(Strict, kw_only=True):
         return any(isinstance(f, ToxicFault | LinkDownFault) for f in self.faults)
 
 
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
-
-
-def _located(source: str, error: Exception, prefix: str = "$") -> ScenarioError:
-    match = _AT.match(str(error))
-    assert match is not None
-    path = (match["path"] or "$").replace("$", prefix, 1)
-    message = match["message"][:1].lower() + match["message"][1:]
-    return ScenarioError(f"{source}: {path}: {message}")
+#: A toxic does nothing useful without these attributes.
+TOXIC_REQUIRED: dict[str, set[str]] = {
+    "latency": {"latency"},
+    "bandwidth": {"rate"},
+    "timeout": {"timeout"},
+    "reset_peer": set(),
+    "slicer": {"average_size"},
+    "limit_data": {"bytes"},
+    "slow_close": {"delay"},
+}
+#: Simulators that keep their state in memory: a kill or restart would wipe it (the provider's
+#: charges, the notification outbox) and make a correct saga fail its checks.
+STATEFUL = {"sim-provider": "its charges", "sim-notify": "its outbox"}
 
 
 def _check(scenario: Scenario, source: str) -> None:
     """The rules msgspec cannot express, with the same file-and-path errors."""
+
+    def refuse(path: str, problem: str) -> NoReturn:
+        raise ScenarioError(f"{source}: {path}: {problem}")
+
+    workload = scenario.workload
+    horizon = (
+        (workload.payments - 1) / workload.rate_per_s if workload.rate_per_s else 0.0
+    ) + scenario.expect.deadline_s
     for i, fault in enumerate(scenario.faults):
-        where = f"$.faults[{i}]"
+        where = f"faults[{i}]"
+        if fault.at_s >= horizon:
+            refuse(
+                f"{where}.at_s",
+                f"starts at {fault.at_s:g} s, after the run ends ({horizon:g} s: the last"
+                " payment's send time plus expect.deadline_s)",
+            )
         if isinstance(fault, ToxicFault):
             allowed = TOXIC_ATTRIBUTES[fault.toxic]
             for key, value in fault.attributes.items():
                 if value < 0:
-                    raise ScenarioError(f"{source}: {where}.attributes.{key}: expected >= 0")
+                    refuse(f"{where}.attributes.{key}", "expected >= 0")
                 if key not in allowed:
-                    raise ScenarioError(
-                        f"{source}: {where}.attributes.{key}: not an attribute of the"
-                        f" {fault.toxic} toxic (expected {', '.join(sorted(allowed))})"
+                    refuse(
+                        f"{where}.attributes.{key}",
+                        f"not an attribute of the {fault.toxic} toxic (expected one of:"
+                        f" {', '.join(sorted(allowed))})",
                     )
+            missing = TOXIC_REQUIRED[fault.toxic] - set(fault.attributes)
+            if missing:
+                refuse(
+                    f"{where}.attributes",
+                    f"the {fault.toxic} toxic needs {', '.join(sorted(missing))}",
+                )
+        if isinstance(fault, ProcessFault) and fault.action != "pause" and fault.target in STATEFUL:
+            refuse(
+                f"{where}.target",
+                f"{fault.target} keeps {STATEFUL[fault.target]} in memory: a {fault.action}"
+                " would wipe it and fail a correct saga (pause it, or break its link)",
+            )
         if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.latency_ms:
-            raise ScenarioError(f"{source}: {where}.latency_ms: a slow ledger needs latency_ms > 0")
+            refuse(f"{where}.latency_ms", "a slow ledger needs latency_ms > 0")
         if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.operations:
-            raise ScenarioError(f"{source}: {where}.operations: empty list")
+            refuse(f"{where}.operations", "empty list")
         if isinstance(fault, KnobsFault):
             base = getattr(scenario.simulators, fault.simulator)
+            merged = {**msgspec.to_builtins(base), **fault.set}
             try:
-                msgspec.convert({**msgspec.to_builtins(base), **fault.set}, type(base))
+                msgspec.convert(merged, type(base))
             except msgspec.ValidationError as exc:
-                raise _located(source, exc, f"{where}.set") from exc
-    for i, user in enumerate(scenario.workload.users):
+                raise ScenarioError(
+                    located(source, type(base), merged, exc, f"$.faults[{i}].set")
+                ) from exc
+    for i, user in enumerate(workload.users):
         if user.methods is not None and not user.methods:
-            raise ScenarioError(f"{source}: $.workload.users[{i}].methods: empty list")
-    amount = scenario.workload.amount
+            refuse(f"workload.users[{i}].methods", "empty list")
+    amount = workload.amount
     if isinstance(amount, AmountRange) and amount.min > amount.max:
-        raise ScenarioError(f"{source}: $.workload.amount: min {amount.min} > max {amount.max}")
-    if not scenario.workload.users:
-        raise ScenarioError(f"{source}: $.workload.users: at least one user is needed")
-    cancels = scenario.workload.cancels
+        refuse("workload.amount", f"min {amount.min} > max {amount.max}")
+    if not workload.users:
+        refuse("workload.users", "at least one user is needed")
+    cancels = workload.cancels
     if cancels and (not cancels.at_steps) == (cancels.after_s is None):
-        raise ScenarioError(f"{source}: $.workload.cancels: give exactly one of at_steps, after_s")
+        refuse("workload.cancels", "give exactly one of at_steps, after_s")
+    for path, count in _counts(scenario.expect):
+        if count.min is not None and count.max is not None and count.min > count.max:
+            refuse(path, f"min {count.min} > max {count.max}")
+        if (
+            count.min_share is not None
+            and count.max_share is not None
+            and count.min_share > count.max_share
+        ):
+            refuse(path, f"min_share {count.min_share:g} > max_share {count.max_share:g}")
+
+
+def _counts(expect: Expect) -> list[tuple[str, Count]]:
+    """Every count bound of the expectations, with its path in the file."""
+    counts = [
+        (f"expect.{group}.{key}", count)
+        for group in ("states", "reasons", "compensations")
+        for key, count in getattr(expect, group).items()
+    ]
+    for name in (
+        "max_provider_attempts",
+        "late_callbacks_ignored",
+        "duplicate_callbacks",
+        "foreign_callbacks",
+        "reconciled",
+    ):
+        count = getattr(expect, name)
+        if count is not None:
+            counts.append((f"expect.{name}", count))
+    return counts
 
 
 def parse_scenario(text: str, source: str) -> Scenario:
@@ -347,7 +410,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     try:
         scenario = msgspec.convert(data, Scenario)
     except msgspec.ValidationError as exc:
-        raise _located(source, exc) from exc
+        raise ScenarioError(located(source, Scenario, data, exc)) from exc
     _check(scenario, source)
     return scenario
 
@@ -360,7 +423,7 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from exc
     scenario = parse_scenario(text, str(path))
     if scenario.name != path.stem:
-        raise ScenarioError(f"{path}: $.name: {scenario.name!r} does not match the file name")
+        raise ScenarioError(f"{path}: name: {scenario.name!r} does not match the file name")
     return scenario
 
 

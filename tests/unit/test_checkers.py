@@ -250,4 +250,4 @@ def test_saga_check_refuses_a_file_that_is_not_a_journal(
     with pytest.raises(SystemExit) as exited:
         saga(["check", str(path)])
     assert exited.value.code == 2
-    assert "$.scenarios[0].bundle" in capsys.readouterr().err
+    assert "scenarios[0].bundle.entries: expected array, got int" in capsys.readouterr().err
