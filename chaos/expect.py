@@ -143,6 +143,16 @@ def evaluate(
                     bool(fault.hit),
                 )
             )
+    for fault, spec in zip(faults, scenario.faults, strict=False):
+        if fault.effective is not None:
+            verdicts.append(
+                Verdict(
+                    f"fault {fault.index} ({fault.description}) took effect",
+                    "an observable effect" if spec.expect_effect else "not required",
+                    fault.effect or "none seen",
+                    fault.effective or not spec.expect_effect,
+                )
+            )
     verdicts += _cancel_verdicts(payments)
     invalid = [p for p in evidence.probes if p.kind.startswith("invalid:")]
     if invalid:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 from prometheus_client import Gauge
 
@@ -38,6 +39,7 @@ from orchestrator.client import patch_knobs
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.metrics import CHAOS_FAULT_ACTIVE, CHAOS_FAULTS_INJECTED
 from orchestrator.stack.embedded import EmbeddedStack
+from orchestrator.stack.processes import ManagedProcess
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
@@ -65,6 +67,11 @@ class FaultRecord:
     hit: list[str] = field(default_factory=list)
     """Workflow faults: the payments actually cancelled or terminated."""
     last_hit_at_s: float | None = None
+    effect: str | None = None
+    """What the fault was seen to do (PIDs, requests served, bytes through a link)."""
+    effective: bool | None = None
+    """Whether that effect was seen; None for kinds judged by other verdicts (workflow,
+    upgrade, ledger)."""
 
 
 def describe(fault: Fault) -> str:
@@ -85,6 +92,56 @@ def describe(fault: Fault) -> str:
             return f"ledger slow (+{fault.latency_ms} ms on {', '.join(fault.operations)})"
         return "ledger unavailable"
     return f"{fault.simulator} knobs {fault.set}"
+
+
+def served(admin_url: str) -> int:
+    """Business requests a simulator has answered so far."""
+    return int(httpx.get(f"{admin_url}/admin/stats", timeout=5).json()["served"])
+
+
+def process_effect(
+    fault: ProcessFault, before: int | None, process: ManagedProcess
+) -> tuple[str, bool]:
+    """Whether a process fault did what it says: the PID died (kill), changed (restart) or the
+    process stopped (pause, read from /proc)."""
+    if before is None:
+        return f"{fault.target} was not running", False
+    if fault.action == "kill":
+        dead = process.popen is not None and process.popen.returncode == -signal.SIGKILL
+        return f"pid {before} killed (exit {process.popen and process.popen.returncode})", dead
+    if fault.action == "restart":
+        return f"pid {before} replaced by {process.pid}", process.pid not in (None, before)
+    state = "?"
+    for _ in range(20):  # SIGSTOP takes a moment to show in /proc
+        try:
+            state = Path(f"/proc/{before}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return f"pid {before} gone", False
+        if state == "T":
+            break
+        time.sleep(0.05)
+    return f"pid {before} in state {state}", state == "T"
+
+
+def link_down_effect(
+    record: FaultRecord, link: str, samples: list[dict[str, Any]], around_s: float = 3.0
+) -> tuple[str, bool]:
+    """A link taken down had an effect if it carried traffic just before it went down or just
+    after it came back: something was using it (from the sampler's Toxiproxy readings)."""
+    if record.applied_at_s is None or record.reverted_at_s is None:
+        return "never applied", False
+    readings = [
+        (s["t"], s["links"][link]) for s in samples if s.get("links") and link in s["links"]
+    ]
+
+    def grew(start: float, end: float) -> int:
+        inside = [b for t, b in readings if start <= t <= end]
+        return max(inside) - min(inside) if len(inside) > 1 else 0
+
+    before = grew(record.applied_at_s - around_s, record.applied_at_s + 0.5)
+    after = grew(record.reverted_at_s, record.reverted_at_s + around_s)
+    text = f"{before} bytes on {link} in the {around_s:g} s before it went down, {after} after"
+    return text, before + after > 0
 
 
 def workflow_fault_targets(scenario: Scenario) -> dict[int, set[int]]:
@@ -120,6 +177,9 @@ class FaultInjector:
         self.payments = payments if payments is not None else []
         """The workload's payments, as they are created (workflow faults act on them)."""
         self._locks: dict[int, LedgerLock] = {}
+        self._traffic: dict[int, int] = {}
+        self._pids: dict[int, int | None] = {}
+        self._served: dict[int, int] = {}
         self.records = [
             FaultRecord(
                 i,
@@ -155,7 +215,21 @@ class FaultInjector:
         return self.stack.links
 
     def apply(self, index: int, fault: Fault) -> None:
-        """Break something (blocking)."""
+        """Break something (blocking), noting what it takes to prove its effect later."""
+        record = self.records[index]
+        if isinstance(fault, ToxicFault | LinkDownFault):
+            self._traffic[index] = self._links().traffic().get(fault.link, 0)
+        if isinstance(fault, ProcessFault):
+            self._pids[index] = self.stack.processes[fault.target].pid
+        if isinstance(fault, KnobsFault):
+            self._served[index] = served(self._admin_url(fault.simulator))
+        self._apply(index, fault)
+        if isinstance(fault, ProcessFault):
+            record.effect, record.effective = process_effect(
+                fault, self._pids.get(index), self.stack.processes[fault.target]
+            )
+
+    def _apply(self, index: int, fault: Fault) -> None:
         if isinstance(fault, ToxicFault):
             self._links().add_toxic(
                 fault.link,
@@ -196,7 +270,23 @@ class FaultInjector:
             patch_knobs(self._admin_url(fault.simulator), **fault.set)
 
     def revert(self, index: int, fault: Fault) -> None:
-        """Undo one fault (blocking)."""
+        """Undo one fault (blocking), and judge the effect of the kinds judged at revert."""
+        record = self.records[index]
+        if isinstance(fault, ToxicFault):
+            carried = self._links().traffic().get(fault.link, 0) - self._traffic.get(index, 0)
+            record.effect = f"{carried} bytes through {fault.link} while the toxic was on"
+            record.effective = carried > 0
+        if isinstance(fault, KnobsFault):
+            count = served(self._admin_url(fault.simulator)) - self._served.get(index, 0)
+            record.effect = f"{fault.simulator} served {count} requests with the changed knobs"
+            record.effective = count > 0
+        self._revert(index, fault)
+        if isinstance(fault, ProcessFault) and fault.action == "kill":
+            record.effect = (
+                f"{record.effect}; restarted as pid {self.stack.processes[fault.target].pid}"
+            )
+
+    def _revert(self, index: int, fault: Fault) -> None:
         if isinstance(fault, ToxicFault):
             self._links().remove_toxic(fault.link, f"fault{index}")
         elif isinstance(fault, LinkDownFault):

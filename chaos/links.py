@@ -21,6 +21,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from toxiproxy import Toxiproxy
 
 from chaos.errors import ToxiproxyMissing
@@ -60,6 +62,20 @@ class Links:
     def __init__(self, host: str, port: int) -> None:
         self.server = Toxiproxy()
         self.server.update_api_consumer(host, port)  # the client keeps its address globally
+        self.api = f"http://{host}:{port}"
+
+    def traffic(self, timeout_s: float = 2.0) -> dict[str, int]:
+        """Bytes each link has carried so far, both directions (Toxiproxy's proxy metrics: the
+        server runs with ``-proxy-metrics``). A fault's effect is read from how these grow."""
+        text = httpx.get(f"{self.api}/metrics", timeout=timeout_s).text
+        carried: dict[str, int] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name != "toxiproxy_proxy_received_bytes":
+                continue
+            for sample in family.samples:
+                proxy = sample.labels.get("proxy", "")
+                carried[proxy] = carried.get(proxy, 0) + int(sample.value)
+        return carried
 
     def create(self, name: str, listen_port: int, upstream: str) -> None:
         """Create (or re-create) a proxy listening on 127.0.0.1:listen_port."""

@@ -1,13 +1,16 @@
 """The human report: Markdown with, per scenario, a timeline chart (SVG) and a sample history.
 
-The chart shows payments by state over time, with each fault's window shaded; the sample is
-the step-by-step Temporal history of a payment that compensated.
+The chart shows payments by state over time (from the API), money debited and not refunded
+(from the ledger, dashed), each fault's window shaded, and the stretches in which the API did not
+answer the sampler in grey; the sample is the step-by-step Temporal history of a payment that
+compensated.
 """
 
 from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from chaos.runner import ScenarioResult
 
@@ -66,22 +69,73 @@ def timeline_svg(result: ScenarioResult, width: int = 760, height: int = 260) ->
         )
     parts.append(f'<text x="{left - 5}" y="{top + 4}" text-anchor="end">{total}</text>')
     parts.append(f'<text x="{left - 5}" y="{top + plot_h}" text-anchor="end">0</text>')
-    for row, (state, colour) in enumerate(STATE_COLOURS.items()):
-        points = " ".join(f"{x(s['t']):.1f},{y(s.get(state, 0)):.1f}" for s in samples)
+    for start_t, end_t in _gaps(samples, "api"):
         parts.append(
-            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            f'<rect x="{x(start_t):.1f}" y="{top}" width="{max(x(end_t) - x(start_t), 1):.1f}" '
+            f'height="{plot_h}" fill="#616161" opacity="0.25"/>'
+            f'<text x="{x(start_t) + 2:.1f}" y="{top + plot_h - 4}">API not answering</text>'
         )
+    for row, (state, colour) in enumerate(STATE_COLOURS.items()):
+        for run in _runs(samples, "api"):
+            points = " ".join(f"{x(s['t']):.1f},{y(s.get(state, 0)):.1f}" for s in run)
+            parts.append(
+                f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
         parts.append(
             f'<rect x="{width - right + 10}" y="{top + 16 * row}" width="10" height="10" '
             f'fill="{colour}"/><text x="{width - right + 25}" y="{top + 9 + 16 * row}">'
             f"{state}</text>"
         )
+    for run in _runs(samples, "ledger"):
+        points = " ".join(
+            f"{x(s['t']):.1f},{y(s['ledger'].get('debit', 0) - s['ledger'].get('refund', 0)):.1f}"
+            for s in run
+        )
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="black" stroke-dasharray="4 3"/>'
+        )
+    row = len(STATE_COLOURS)
+    parts.append(
+        f'<line x1="{width - right + 10}" y1="{top + 5 + 16 * row}" x2="{width - right + 20}" '
+        f'y2="{top + 5 + 16 * row}" stroke="black" stroke-dasharray="4 3"/>'
+        f'<text x="{width - right + 25}" y="{top + 9 + 16 * row}">debited (ledger)</text>'
+    )
     parts.append(
         f'<text x="{left + plot_w / 2}" y="{height - 5}" text-anchor="middle">'
-        f"{escape(result.scenario.name)}: payments by state over time, faults shaded</text>"
+        f"{escape(result.scenario.name)}: payments by state over time, faults shaded, gaps"
+        " grey</text>"
     )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _runs(samples: list[dict[str, Any]], source: str) -> list[list[dict[str, Any]]]:
+    """Consecutive samples in which ``source`` answered (a sample without the key counts)."""
+    runs: list[list[dict[str, Any]]] = [[]]
+    for sample in samples:
+        if sample.get(source, True) in (None, False):
+            runs.append([])
+        else:
+            runs[-1].append(sample)
+    return [run for run in runs if run]
+
+
+def _gaps(samples: list[dict[str, Any]], source: str) -> list[tuple[float, float]]:
+    """(start, end) times of the stretches in which ``source`` did not answer."""
+    gaps: list[tuple[float, float]] = []
+    previous = 0.0
+    opened: float | None = None
+    for sample in samples:
+        answered = sample.get(source, True) not in (None, False)
+        if not answered and opened is None:
+            opened = previous
+        if answered and opened is not None:
+            gaps.append((opened, float(sample["t"])))
+            opened = None
+        previous = float(sample["t"])
+    if opened is not None:
+        gaps.append((opened, previous))
+    return gaps
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

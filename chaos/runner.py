@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import msgspec
 
 from chaos.bundle import collect_bundle
@@ -30,12 +32,13 @@ from chaos.evidence import (
     version_facts,
 )
 from chaos.expect import Verdict, evaluate
-from chaos.faults import FaultInjector, FaultRecord
-from chaos.scenario import Scenario
+from chaos.faults import FaultInjector, FaultRecord, link_down_effect
+from chaos.scenario import LinkDownFault, Scenario
 from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.client import patch_knobs
 from orchestrator.config import write_config
+from orchestrator.ledger import Ledger
 from orchestrator.metrics import CHAOS_SCENARIO_RUNNING
 from orchestrator.models import ReconcileReport
 from orchestrator.reconcile import reconcile_now
@@ -44,6 +47,8 @@ from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
 
 SAMPLE_EVERY_S = 0.5
+#: How long one source may take to answer a sample before the sample marks it missing.
+SAMPLE_TIMEOUT_S = 2.0
 #: How long an activity attempt of a terminated execution may still run and commit.
 SETTLE_S = max(ACCOUNT_CALL, PROVIDER_CALL).total_seconds()
 
@@ -111,6 +116,8 @@ class ScenarioRunner:
             self.stack.restart("api")
         if self.stack.build != scenario.build:
             self.stack.deploy(scenario.build, drain_s=1.0)
+        if scenario.partial_toxicity and self.stack.links is not None:
+            self.stack.restart_links()
         admin = config.admin_urls
         for url, knobs in (
             (admin.provider, scenario.simulators.provider),
@@ -155,6 +162,11 @@ class ScenarioRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
             await driver.close()
+        for record, fault in zip(result.faults, scenario.faults, strict=True):
+            if isinstance(fault, LinkDownFault):
+                record.effect, record.effective = link_down_effect(
+                    record, fault.link, result.samples
+                )
         result.evidence = await self._evidence(scenario, driver, started)
         checked, result.steady_state_after = await asyncio.to_thread(steady_state, self.stack)
         result.verdicts = evaluate(scenario, result.evidence, result.faults)
@@ -181,22 +193,55 @@ class ScenarioRunner:
     async def _sample(
         self, driver: WorkloadDriver, faults: FaultInjector, result: ScenarioResult, started: float
     ) -> None:
+        """Every SAMPLE_EVERY_S: payments by state (from the API) and debits and refunds (from the
+        ledger), each source bounded in time, so a component under fault marks a gap in the
+        samples (``api``/``ledger`` null) instead of stalling the sampler."""
+        assert self.stack.config is not None
+        ledger = Ledger(self.stack.config.ledger_path, lock_wait_s=SAMPLE_EVERY_S)
         last_print = 0.0
         while True:
-            await asyncio.gather(*(driver.status(r) for r in driver.records if not r.done))
+            tick = time.monotonic()
+            api_answered = await driver.refresh(SAMPLE_TIMEOUT_S)
+            ids = [r.payment_id for r in driver.records if r.payment_id]
+            try:
+                counts: dict[str, int] | None = await asyncio.wait_for(
+                    asyncio.to_thread(ledger.entry_counts, ids), SAMPLE_TIMEOUT_S
+                )
+            except (TimeoutError, sqlite3.Error):
+                counts = None
+            traffic = await self._link_traffic()
             now = time.monotonic() - started
-            counts = Counter(r.state for r in driver.records)
+            states = Counter(r.state for r in driver.records)
             result.samples.append(
-                {"t": round(now, 2), **counts, "faults": faults.active_descriptions}
+                {
+                    "t": round(now, 2),
+                    **states,
+                    "api": api_answered,
+                    "ledger": counts,
+                    "links": traffic,
+                    "faults": faults.active_descriptions,
+                }
             )
             if now - last_print >= 1.0:
                 last_print = now
-                states = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                shown = " ".join(f"{k} {v}" for k, v in sorted(states.items()))
+                if not api_answered:
+                    shown += " (API not answering: last known)"
                 active = "; ".join(faults.active_descriptions) or "none"
                 self.progress(
-                    f"[{result.scenario.name}] t={now:5.1f}s  {states}  | faults: {active}"
+                    f"[{result.scenario.name}] t={now:5.1f}s  {shown}  | faults: {active}"
                 )
-            await asyncio.sleep(SAMPLE_EVERY_S)
+            await asyncio.sleep(max(0.0, tick + SAMPLE_EVERY_S - time.monotonic()))
+
+    async def _link_traffic(self) -> dict[str, int] | None:
+        """Bytes each link has carried (Toxiproxy), or None without links or an answer."""
+        links = self.stack.links
+        if links is None:
+            return None
+        try:
+            return await asyncio.to_thread(links.traffic, SAMPLE_TIMEOUT_S)
+        except httpx.HTTPError:
+            return None
 
     async def _reconcile(self, started: float) -> ReconcileReport:
         """One reconciliation pass, once what terminated executions left in flight has settled."""

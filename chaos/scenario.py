@@ -135,6 +135,9 @@ class FaultBase(Strict, kw_only=True):
 
     at_s: NonNegative = 0.0
     duration_s: Positive = 5.0
+    expect_effect: bool = True
+    """A fault whose effect the harness cannot see fails the run ("fault had no effect"),
+    unless this is false (a fault that may legitimately touch nothing)."""
 
 
 ToxicType = Literal[
@@ -285,6 +288,12 @@ class Scenario(Strict, kw_only=True):
         return terminates or self.expect.reconciled is not None
 
     @property
+    def partial_toxicity(self) -> bool:
+        """Whether a toxic acts on only some connections (the runner then restarts Toxiproxy,
+        whose rolls start over from the same state, so the same requests are hit again)."""
+        return any(isinstance(f, ToxicFault) and f.toxicity < 1 for f in self.faults)
+
+    @property
     def needs_toxiproxy(self) -> bool:
         """Whether any fault acts on a link."""
         return any(isinstance(f, ToxicFault | LinkDownFault) for f in self.faults)
@@ -334,6 +343,12 @@ def _check(scenario: Scenario, source: str) -> None:
                         f"not an attribute of the {fault.toxic} toxic (expected one of:"
                         f" {', '.join(sorted(allowed))})",
                     )
+            if fault.link == "temporal" and fault.toxicity < 1:
+                refuse(
+                    f"{where}.toxicity",
+                    "the temporal link is a few long-lived gRPC connections: Toxiproxy rolls"
+                    " toxicity per connection, so use 1.0 there",
+                )
             missing = TOXIC_REQUIRED[fault.toxic] - set(fault.attributes)
             if missing:
                 refuse(

@@ -218,6 +218,21 @@ class WorkloadDriver:
             return {}
         return dict(response.json()) if response.status_code == 200 else {}
 
+    async def refresh(self, timeout_s: float) -> bool:
+        """Refresh every unfinished payment's status; False if the API did not answer them all
+        within ``timeout_s`` (the records keep their last known status)."""
+        pending = [r for r in self.records if not r.done and r.payment_id]
+        try:
+            fresh = await asyncio.wait_for(
+                asyncio.gather(*(self._fresh_status(r) for r in pending)), timeout_s
+            )
+        except TimeoutError:
+            return False
+        for record, status in zip(pending, fresh, strict=True):
+            if status:
+                record.status = status
+        return all(fresh)
+
     async def status(self, record: PaymentRecord) -> dict[str, Any]:
         """Refresh one payment's status from the API (kept on the record)."""
         if record.payment_id is None or record.done:

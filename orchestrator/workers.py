@@ -155,7 +155,12 @@ async def run_worker(
         else None
     )
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(timeout=HTTP_TIMEOUT))
+        keepalive = 0 if config.connection_per_request else 20  # see StackConfig
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=HTTP_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=keepalive)
+            )
+        )
         worker = Worker(
             client,
             task_queue=role.task_queue,

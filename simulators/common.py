@@ -14,7 +14,8 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import uvicorn
 from litestar import Litestar, Request, Response, get, patch
-from litestar.types import ASGIApp
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.api.problems import problem_response
 from orchestrator.telemetry import metrics_endpoint
@@ -38,6 +39,9 @@ class KnobBox(Generic[K]):
     def __init__(self, knobs: K) -> None:
         self.knobs = knobs
         self.rng = random.Random(knobs.seed)
+        self.served = 0
+        """Business requests answered so far (``GET /admin/stats``): a knob change that no
+        request saw had no effect, and the harness says so."""
 
     def update(self, patch_body: bytes) -> K:
         """Validate and apply a partial update; raises ``msgspec.ValidationError`` unchanged."""
@@ -71,6 +75,10 @@ def admin_handlers(box: KnobBox[Any]) -> list[Any]:
     def read_knobs() -> Any:
         return msgspec.to_builtins(box.knobs)
 
+    @get("/admin/stats", sync_to_thread=False)
+    def read_stats() -> dict[str, int]:
+        return {"served": box.served}
+
     @patch("/admin/knobs")
     async def change_knobs(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
@@ -79,7 +87,21 @@ def admin_handlers(box: KnobBox[Any]) -> list[Any]:
             return problem_response(422, "Invalid knobs", str(exc), errors=[str(exc)])
         return Response(msgspec.to_builtins(knobs))
 
-    return [health, read_knobs, change_knobs, metrics_endpoint]
+    return [health, read_knobs, read_stats, change_knobs, metrics_endpoint]
+
+
+UNCOUNTED = ("/admin", "/health", "/metrics")
+
+
+def counting(app: ASGIApp, box: KnobBox[Any]) -> ASGIApp:
+    """``app``, counting its business requests into ``box.served``."""
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and not str(scope["path"]).startswith(UNCOUNTED):
+            box.served += 1
+        await app(scope, receive, send)
+
+    return counted
 
 
 def parse_args(prog: str, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -108,7 +130,8 @@ def run_simulator(
 ) -> None:
     """The main of a simulator whose app needs only its knobs."""
     args = parse_args(prog, argv)
-    serve(create_app(KnobBox(initial_knobs(knob_type, args.knobs))), args.host, args.port)
+    box = KnobBox(initial_knobs(knob_type, args.knobs))
+    serve(counting(create_app(box), box), args.host, args.port)
 
 
 def serve(app: Litestar | ASGIApp, host: str, port: int) -> None:

@@ -42,6 +42,7 @@ from simulators.common import (
     NonNegative,
     Rate,
     admin_handlers,
+    counting,
     initial_knobs,
     parse_args,
     serve,
@@ -98,6 +99,8 @@ class Charge:
     outcome: Literal["succeeded", "declined"]
     state: Literal["authorized", "declined", "voided"]
     callbacks_sent: int = 0
+    callback_ms: list[int] = field(default_factory=list)
+    """How long each delivered callback took to be acknowledged (a link fault shows here)."""
     captures_at: float | None = None
     """Strict mode: the loop time at which the authorization becomes a capture."""
 
@@ -121,6 +124,7 @@ class ProviderState:
     voided_keys: set[str] = field(default_factory=set)
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    connection_per_request: bool = False
     _http: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
@@ -135,7 +139,11 @@ class ProviderState:
         A new client per callback was 11% of the whole stack's CPU under load (``saga bench``).
         """
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0)
+            # A connection per callback where links carry faults: Toxiproxy rolls a toxic's
+            # toxicity per connection, so partial toxicity then acts per callback.
+            keepalive = 0 if self.connection_per_request else 20
+            limits = httpx.Limits(max_keepalive_connections=keepalive)
+            self._http = httpx.AsyncClient(timeout=5.0, limits=limits)
         return self._http
 
     def fault_for(self, key: str) -> ErrorKind | None:
@@ -286,6 +294,7 @@ def _charge_json(charge: Charge) -> dict[str, Any]:
         "outcome": charge.outcome,
         "status": charge.status,
         "callbacks_sent": charge.callbacks_sent,
+        "callback_ms": charge.callback_ms,
     }
 
 
@@ -332,8 +341,10 @@ async def _deliver_callbacks(
         }
     )
     for _ in range(copies):
+        began = asyncio.get_running_loop().time()
         await _post_until_acknowledged(state.http, state, body)
         charge.callbacks_sent += 1
+        charge.callback_ms.append(round((asyncio.get_running_loop().time() - began) * 1000))
 
 
 async def _post_until_acknowledged(
@@ -366,9 +377,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = load_config(args.config)
     callback_url = config.callback_url
     knobs = KnobBox(initial_knobs(ProviderKnobs, args.knobs))
-    serve(
-        create_app(ProviderState(knobs, callback_url, config.webhook_secret)), args.host, args.port
+    state = ProviderState(
+        knobs,
+        callback_url,
+        config.webhook_secret,
+        connection_per_request=config.connection_per_request,
     )
+    serve(counting(create_app(state), knobs), args.host, args.port)
 
 
 if __name__ == "__main__":

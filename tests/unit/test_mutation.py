@@ -1,0 +1,49 @@
+"""The mutant catalogue and the score: complete, refused in production, and able to drop."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.mutation import KILLERS, QUICK, MutantResult, MutationReport, render
+from chaos.scenario import find_scenario, load_scenario
+from orchestrator.workers import REFUSE_MUTANTS, ROLES, workflows_of
+from orchestrator.workflows.mutants import MUTANTS
+from orchestrator.workflows.payment import PaymentWorkflow
+
+
+def test_at_least_fifteen_mutants_each_with_a_scenario_that_should_kill_it() -> None:
+    assert len(MUTANTS) >= 15
+    assert set(KILLERS) == set(MUTANTS)
+    assert set(QUICK) <= set(MUTANTS)
+    for scenarios in KILLERS.values():
+        for name in scenarios:
+            load_scenario(find_scenario(name))
+    for mutant in MUTANTS.values():
+        assert issubclass(mutant.workflow, PaymentWorkflow)
+        assert mutant.workflow is not PaymentWorkflow
+
+
+def test_a_worker_runs_the_mutant_the_config_names_and_production_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    classes = workflows_of(ROLES["payments"], "v2", "drop-refund")
+    assert MUTANTS["drop-refund"].workflow in classes
+    assert PaymentWorkflow not in classes
+    assert workflows_of(ROLES["fraud"], "v2", "drop-refund") == workflows_of(ROLES["fraud"], "v2")
+    monkeypatch.setenv(REFUSE_MUTANTS, "1")
+    with pytest.raises(SystemExit, match="drop-refund"):
+        workflows_of(ROLES["payments"], "v2", "drop-refund")
+
+
+def test_a_survivor_lowers_the_score_and_shows() -> None:
+    report = MutationReport(
+        [
+            MutantResult("a", "bug a", "killed", "happy-path", ["money conserved"], 1, 3.0),
+            MutantResult("b", "bug b", "survived", None, [], 20, 300.0),
+            MutantResult("c", "bug c", "equivalent", detail="idempotent"),
+        ]
+    )
+    assert report.score == 0.5
+    text = render(report)
+    assert "SURVIVED" in text
+    assert "mutation score: 1/2 killed (50%); 1 equivalent, not counted" in text
