@@ -10,6 +10,7 @@ workload keeps flowing while a fault is applied.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import signal
@@ -23,6 +24,7 @@ import msgspec
 from prometheus_client import Gauge
 
 from chaos.ledger_faults import LedgerLock, heal_ledger, slow_ledger
+from chaos.links import TWIN
 from chaos.scenario import (
     Fault,
     KnobsFault,
@@ -38,8 +40,10 @@ from chaos.workload import PaymentRecord
 from orchestrator.client import patch_knobs
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.metrics import CHAOS_FAULT_ACTIVE, CHAOS_FAULTS_INJECTED
+from orchestrator.partial_links import FILE_NAME as PARTIAL_LINKS_FILE
+from orchestrator.partial_links import write_table
 from orchestrator.stack.embedded import EmbeddedStack
-from orchestrator.stack.processes import ManagedProcess
+from orchestrator.stack.processes import ManagedProcess, free_port
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
@@ -78,7 +82,10 @@ def describe(fault: Fault) -> str:
     """A short human description of a fault."""
     if isinstance(fault, ToxicFault):
         attrs = ", ".join(f"{k}={v}" for k, v in fault.attributes.items())
-        return f"{fault.toxic} on {fault.link} ({fault.stream}{', ' + attrs if attrs else ''})"
+        share = f", toxicity {fault.toxicity:g}" if fault.toxicity < 1 else ""
+        return (
+            f"{fault.toxic} on {fault.link} ({fault.stream}{', ' + attrs if attrs else ''}{share})"
+        )
     if isinstance(fault, LinkDownFault):
         return f"link {fault.link} down"
     if isinstance(fault, ProcessFault):
@@ -217,7 +224,9 @@ class FaultInjector:
     def apply(self, index: int, fault: Fault) -> None:
         """Break something (blocking), noting what it takes to prove its effect later."""
         record = self.records[index]
-        if isinstance(fault, ToxicFault | LinkDownFault):
+        if isinstance(fault, LinkDownFault) or (
+            isinstance(fault, ToxicFault) and fault.toxicity == 1
+        ):
             self._traffic[index] = self._links().traffic().get(fault.link, 0)
         if isinstance(fault, ProcessFault):
             self._pids[index] = self.stack.processes[fault.target].pid
@@ -230,14 +239,11 @@ class FaultInjector:
             )
 
     def _apply(self, index: int, fault: Fault) -> None:
-        if isinstance(fault, ToxicFault):
+        if isinstance(fault, ToxicFault) and fault.toxicity < 1:
+            self._apply_partial(index, fault)
+        elif isinstance(fault, ToxicFault):
             self._links().add_toxic(
-                fault.link,
-                f"fault{index}",
-                fault.toxic,
-                fault.attributes,
-                fault.stream,
-                fault.toxicity,
+                fault.link, f"fault{index}", fault.toxic, fault.attributes, fault.stream
             )
         elif isinstance(fault, LinkDownFault):
             self._links().set_enabled(fault.link, False)
@@ -272,9 +278,13 @@ class FaultInjector:
     def revert(self, index: int, fault: Fault) -> None:
         """Undo one fault (blocking), and judge the effect of the kinds judged at revert."""
         record = self.records[index]
-        if isinstance(fault, ToxicFault):
-            carried = self._links().traffic().get(fault.link, 0) - self._traffic.get(index, 0)
-            record.effect = f"{carried} bytes through {fault.link} while the toxic was on"
+        if isinstance(fault, ToxicFault) and fault.link == "temporal":
+            record.effect = "not measured: Toxiproxy counts the gRPC streams' bytes at close"
+        elif isinstance(fault, ToxicFault):
+            through = fault.link + TWIN if fault.toxicity < 1 else fault.link
+            carried = self._links().traffic().get(through, 0) - self._traffic.get(index, 0)
+            share = f" (the {fault.toxicity:.0%} drawn)" if fault.toxicity < 1 else ""
+            record.effect = f"{carried} bytes through {fault.link}{share} while the toxic was on"
             record.effective = carried > 0
         if isinstance(fault, KnobsFault):
             count = served(self._admin_url(fault.simulator)) - self._served.get(index, 0)
@@ -286,8 +296,45 @@ class FaultInjector:
                 f"{record.effect}; restarted as pid {self.stack.processes[fault.target].pid}"
             )
 
+    def _apply_partial(self, index: int, fault: ToxicFault) -> None:
+        """The toxic on a twin of the link, which its clients use for a seeded share of their
+        requests (``orchestrator.partial_links``)."""
+        links = self._links()
+        twin = links.open_twin(fault.link, free_port())
+        links.add_toxic(twin, f"fault{index}", fault.toxic, fault.attributes, fault.stream)
+        self._traffic[index] = links.traffic().get(twin, 0)
+        table = self._partial_table()
+        table[str(links.listen_port(fault.link))] = {
+            "link": fault.link,
+            "twin_port": links.listen_port(twin),
+            "toxicity": fault.toxicity,
+            "seed": self.scenario.seed,
+            "token": f"{id(self)}:{index}",
+        }
+        write_table(self._partial_path, table)
+
+    @property
+    def _partial_path(self) -> Path:
+        assert self.stack.config is not None
+        return Path(self.stack.config.state_dir) / PARTIAL_LINKS_FILE
+
+    def _partial_table(self) -> dict[str, dict[str, Any]]:
+        try:
+            table: dict[str, dict[str, Any]] = json.loads(self._partial_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return table
+
     def _revert(self, index: int, fault: Fault) -> None:
-        if isinstance(fault, ToxicFault):
+        if isinstance(fault, ToxicFault) and fault.toxicity < 1:
+            links = self._links()
+            port = str(links.listen_port(fault.link))
+            write_table(
+                self._partial_path,
+                {k: v for k, v in self._partial_table().items() if k != port},
+            )
+            links.close_twin(fault.link)
+        elif isinstance(fault, ToxicFault):
             self._links().remove_toxic(fault.link, f"fault{index}")
         elif isinstance(fault, LinkDownFault):
             self._links().set_enabled(fault.link, True)
@@ -412,6 +459,8 @@ class FaultInjector:
         if self._failpoints_path.exists():
             heal_ledger(self._failpoints_path)
             restored.append("removed the ledger failpoints")
+        if self._partial_path.exists():
+            self._partial_path.unlink()
         if self.stack.links is not None:
             self.stack.links.reset()
         for name, process in self.stack.processes.items():

@@ -28,6 +28,8 @@ from toxiproxy import Toxiproxy
 from chaos.errors import ToxiproxyMissing
 
 LINKS = ("temporal", "provider", "callbacks", "fraud", "notify")
+#: Suffix of a link's twin proxy, which carries a partial toxic at full toxicity.
+TWIN = "-partial"
 
 INSTALL_HINT = (
     "install the Toxiproxy server: `go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0`"
@@ -119,8 +121,28 @@ class Links:
             proxy.disable()
 
     def reset(self) -> None:
-        """Every link up, every toxic removed."""
+        """Every link up, every toxic removed, every twin gone."""
         self.server.reset()
+        for name in list(self.server.proxies()):
+            if name.endswith(TWIN):
+                self._proxy(name).destroy()
+
+    def listen_port(self, link: str) -> int:
+        """The port clients dial for this link."""
+        return int(str(self._proxy(link).listen).rsplit(":", 1)[1])
+
+    def open_twin(self, link: str, port: int) -> str:
+        """A second proxy to the link's upstream, on ``port``, for a partial toxic (see
+        ``orchestrator.partial_links``); returns its name."""
+        name = link + TWIN
+        self.create(name, port, str(self._proxy(link).upstream))
+        return name
+
+    def close_twin(self, link: str) -> None:
+        """Remove the link's twin (no error if it is gone)."""
+        twin = self.server.get_proxy(link + TWIN)
+        if twin is not None:
+            twin.destroy()
 
     def state(self) -> dict[str, dict[str, Any]]:
         """Each link's enabled flag and toxics, for the steady-state check and the journal."""

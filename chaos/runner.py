@@ -116,8 +116,7 @@ class ScenarioRunner:
             self.stack.restart("api")
         if self.stack.build != scenario.build:
             self.stack.deploy(scenario.build, drain_s=1.0)
-        if scenario.partial_toxicity and self.stack.links is not None:
-            self.stack.restart_links()
+
         admin = config.admin_urls
         for url, knobs in (
             (admin.provider, scenario.simulators.provider),

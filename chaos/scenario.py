@@ -288,12 +288,6 @@ class Scenario(Strict, kw_only=True):
         return terminates or self.expect.reconciled is not None
 
     @property
-    def partial_toxicity(self) -> bool:
-        """Whether a toxic acts on only some connections (the runner then restarts Toxiproxy,
-        whose rolls start over from the same state, so the same requests are hit again)."""
-        return any(isinstance(f, ToxicFault) and f.toxicity < 1 for f in self.faults)
-
-    @property
     def needs_toxiproxy(self) -> bool:
         """Whether any fault acts on a link."""
         return any(isinstance(f, ToxicFault | LinkDownFault) for f in self.faults)
@@ -346,8 +340,8 @@ def _check(scenario: Scenario, source: str) -> None:
             if fault.link == "temporal" and fault.toxicity < 1:
                 refuse(
                     f"{where}.toxicity",
-                    "the temporal link is a few long-lived gRPC connections: Toxiproxy rolls"
-                    " toxicity per connection, so use 1.0 there",
+                    "partial toxicity acts per HTTP request, and the temporal link carries gRPC"
+                    " streams: use 1.0 there",
                 )
             missing = TOXIC_REQUIRED[fault.toxic] - set(fault.attributes)
             if missing:

@@ -55,10 +55,6 @@ class StackConfig(Base, kw_only=True):
     api_keys_path: str
     state_dir: str
     saga: SagaOptions = msgspec.field(default_factory=SagaOptions)
-    connection_per_request: bool = False
-    """HTTP clients on the links (workers, the provider's callbacks) open a connection per request,
-    so that a toxic's partial toxicity, which Toxiproxy rolls per connection, acts per request.
-    Set when the stack runs Toxiproxy."""
     mutant: str | None = None
     """A saga mutant the payments worker runs instead of ``PaymentWorkflow`` (harness only, see
     ``orchestrator.workflows.mutants``); None in every real deployment."""

@@ -48,6 +48,7 @@ from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
+from orchestrator.partial_links import link_client
 from orchestrator.telemetry import sdk_runtime, serve_metrics
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
@@ -155,10 +156,12 @@ async def run_worker(
         else None
     )
     async with AsyncExitStack() as stack:
-        keepalive = 0 if config.connection_per_request else 20  # see StackConfig
+        # Its requests follow the harness's partial toxics (orchestrator.partial_links).
         http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                timeout=HTTP_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=keepalive)
+            link_client(
+                config.state_dir,
+                faulted=config.toxiproxy_api is not None,
+                timeout=HTTP_TIMEOUT,
             )
         )
         worker = Worker(

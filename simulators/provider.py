@@ -36,6 +36,7 @@ from orchestrator import signing
 from orchestrator.api.problems import problem_response
 from orchestrator.config import load_config
 from orchestrator.metrics import SIM_PROVIDER_CALLBACKS, SIM_PROVIDER_CHARGES, SIM_PROVIDER_FAULTS
+from orchestrator.partial_links import link_client
 from simulators.common import (
     KnobBox,
     Knobs,
@@ -124,7 +125,9 @@ class ProviderState:
     voided_keys: set[str] = field(default_factory=set)
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    connection_per_request: bool = False
+    state_dir: str = "."
+    faulted: bool = False
+    """The stack puts Toxiproxy on the links (see ``link_client``)."""
     _http: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
@@ -139,11 +142,8 @@ class ProviderState:
         A new client per callback was 11% of the whole stack's CPU under load (``saga bench``).
         """
         if self._http is None:
-            # A connection per callback where links carry faults: Toxiproxy rolls a toxic's
-            # toxicity per connection, so partial toxicity then acts per callback.
-            keepalive = 0 if self.connection_per_request else 20
-            limits = httpx.Limits(max_keepalive_connections=keepalive)
-            self._http = httpx.AsyncClient(timeout=5.0, limits=limits)
+            # Callbacks follow the harness's partial toxics (orchestrator.partial_links).
+            self._http = link_client(self.state_dir, faulted=self.faulted, timeout=5.0)
         return self._http
 
     def fault_for(self, key: str) -> ErrorKind | None:
@@ -381,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         knobs,
         callback_url,
         config.webhook_secret,
-        connection_per_request=config.connection_per_request,
+        state_dir=config.state_dir,
+        faulted=config.toxiproxy_api is not None,
     )
     serve(counting(create_app(state), knobs), args.host, args.port)
 

@@ -167,7 +167,6 @@ class EmbeddedStack:
             state_dir=str(self.state_dir),
             saga=self.options.saga,
             mutant=self.options.mutant,
-            connection_per_request=bool(self.toxiproxy_port),
         )
         write_config(config, self.config_path)
         Path(config.api_keys_path).unlink(missing_ok=True)  # keys of an earlier run die with it
@@ -403,10 +402,6 @@ class EmbeddedStack:
             [*argv, "-proxy-metrics", "-runtime-metrics"],
             self._log("toxiproxy"),
             http_ok(f"{api}/version"),
-            # Toxiproxy rolls a toxic's toxicity per connection from Go's global generator, and
-            # its -seed flag seeds a generator it then discards (v2.12.0): with automatic
-            # seeding off, the global one starts from the same state at every (re)start.
-            env={"GODEBUG": "randautoseed=0"},
         )
         self.processes["toxiproxy"] = process
         self.targets.set("toxiproxy", ("toxiproxy", f"127.0.0.1:{self.toxiproxy_port}"))
@@ -429,17 +424,6 @@ class EmbeddedStack:
         }
         for link, port in self.link_ports.items():
             self.links.create(link, port, upstreams[link])
-
-    def restart_links(self) -> None:
-        """Restart Toxiproxy and re-create the links: its toxicity rolls start over from the
-        same state (see ``_start_links``), so the Nth connection after this is hit the same way
-        on every run."""
-        assert self.config is not None
-        process = self.processes["toxiproxy"]
-        process.stop()
-        process.start()
-        self._create_links(self.config)
-        self.write_process_table()
 
     def stop(self) -> None:
         """Stop every process, newest first."""

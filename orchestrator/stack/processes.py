@@ -20,7 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +124,6 @@ class ManagedProcess:
     argv: Sequence[str]
     log_path: Path
     ready: Callable[[], bool]
-    env: dict[str, str] = field(default_factory=dict)
-    """Added to this process's environment."""
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> None:
@@ -142,7 +140,6 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
                 start_new_session=True,  # own process group: a stop reaches its children too
             )
 
