@@ -21,6 +21,7 @@ from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.demo import render_table
 from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from orchestrator.workflows.mutants import MUTANTS
 
 
 def _summary(scenario: Scenario, width: int = 90) -> str:
@@ -104,12 +105,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    if args.mutant is not None and args.mutant not in MUTANTS:
+        raise ScenarioError(
+            f"--mutant: unknown mutant {args.mutant!r} (expected: {', '.join(sorted(MUTANTS))})"
+        )
     stack = EmbeddedStack(
         StackOptions(
-            state_dir=state_dir, ui=args.keep_stack, toxiproxy=toxiproxy, worker_versioning=True
+            state_dir=state_dir,
+            ui=args.keep_stack,
+            toxiproxy=toxiproxy,
+            worker_versioning=True,
+            mutant=args.mutant,
         )
     )
     print(f"starting the embedded stack in {state_dir} ...")
+    if args.mutant:
+        print(f"the payments worker runs mutant {args.mutant}: {MUTANTS[args.mutant].bug}")
     try:
         stack.start()
         results = run_scenarios(scenarios, stack, args.seed)
@@ -239,6 +250,7 @@ def add_scenario_commands(sub: Any) -> None:
     run.add_argument("--seed", type=int, help="override every scenario's seed")
     run.add_argument("--report", metavar="DIR", help="write journal.json, report.md and charts")
     run.add_argument("--keep-stack", action="store_true", help="keep the stack up afterwards")
+    run.add_argument("--mutant", help="run against this saga mutant (see saga mutants list)")
     run.set_defaults(func=cmd_run)
 
 

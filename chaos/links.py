@@ -15,11 +15,14 @@ This module is the only one that talks to Toxiproxy.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sysconfig
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -58,12 +61,30 @@ def require_toxiproxy_server() -> str:
     return path
 
 
+_CONSUMER = threading.RLock()  # methods call each other
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _on_this_server(method: F) -> F:
+    """toxiproxy-python keeps the server's address in class attributes, shared by every client
+    in the process: point them at this stack's server, under a lock, for each call (a test
+    process runs several stacks)."""
+
+    @functools.wraps(method)
+    def pointed(self: Links, *args: Any, **kwargs: Any) -> Any:
+        with _CONSUMER:
+            self.server.update_api_consumer(self.host, self.port)
+            return method(self, *args, **kwargs)
+
+    return cast(F, pointed)
+
+
 class Links:
     """The proxies of one stack, on one Toxiproxy server."""
 
     def __init__(self, host: str, port: int) -> None:
         self.server = Toxiproxy()
-        self.server.update_api_consumer(host, port)  # the client keeps its address globally
+        self.host, self.port = host, port
         self.api = f"http://{host}:{port}"
 
     def traffic(self, timeout_s: float = 2.0) -> dict[str, int]:
@@ -79,6 +100,7 @@ class Links:
                 carried[proxy] = carried.get(proxy, 0) + int(sample.value)
         return carried
 
+    @_on_this_server
     def create(self, name: str, listen_port: int, upstream: str) -> None:
         """Create (or re-create) a proxy listening on 127.0.0.1:listen_port."""
         existing = self.server.get_proxy(name)
@@ -86,12 +108,14 @@ class Links:
             existing.destroy()
         self.server.create(upstream=upstream, name=name, listen=f"127.0.0.1:{listen_port}")
 
+    @_on_this_server
     def _proxy(self, name: str) -> Any:
         proxy = self.server.get_proxy(name)
         if proxy is None:
             raise KeyError(f"no Toxiproxy link {name!r}; links are {', '.join(LINKS)}")
         return proxy
 
+    @_on_this_server
     def add_toxic(
         self,
         link: str,
@@ -106,12 +130,14 @@ class Links:
             name=name, type=toxic_type, stream=stream, toxicity=toxicity, attributes=attributes
         )
 
+    @_on_this_server
     def remove_toxic(self, link: str, name: str) -> None:
         """Remove a toxic (no error if it is already gone)."""
         proxy = self._proxy(link)
         if proxy.get_toxic(name) is not None:
             proxy.destroy_toxic(name)
 
+    @_on_this_server
     def set_enabled(self, link: str, enabled: bool) -> None:
         """Take a link down (drops its connections, refuses new ones) or bring it back up."""
         proxy = self._proxy(link)
@@ -120,6 +146,7 @@ class Links:
         else:
             proxy.disable()
 
+    @_on_this_server
     def reset(self) -> None:
         """Every link up, every toxic removed, every twin gone."""
         self.server.reset()
@@ -127,10 +154,12 @@ class Links:
             if name.endswith(TWIN):
                 self._proxy(name).destroy()
 
+    @_on_this_server
     def listen_port(self, link: str) -> int:
         """The port clients dial for this link."""
         return int(str(self._proxy(link).listen).rsplit(":", 1)[1])
 
+    @_on_this_server
     def open_twin(self, link: str, port: int) -> str:
         """A second proxy to the link's upstream, on ``port``, for a partial toxic (see
         ``orchestrator.partial_links``); returns its name."""
@@ -138,12 +167,14 @@ class Links:
         self.create(name, port, str(self._proxy(link).upstream))
         return name
 
+    @_on_this_server
     def close_twin(self, link: str) -> None:
         """Remove the link's twin (no error if it is gone)."""
         twin = self.server.get_proxy(link + TWIN)
         if twin is not None:
             twin.destroy()
 
+    @_on_this_server
     def state(self) -> dict[str, dict[str, Any]]:
         """Each link's enabled flag and toxics, for the steady-state check and the journal."""
         return {

@@ -242,12 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from chaos.check import add_check_command
     from chaos.cli import add_load_command, add_scenario_commands
+    from chaos.explore_cli import add_explore_command
     from chaos.mutants_cli import add_mutants_commands
     from chaos.simulation.cli import add_simulate_commands
 
     add_scenario_commands(sub)
     add_check_command(sub)
     add_mutants_commands(sub)
+    add_explore_command(sub)
     add_load_command(sub)
     add_simulate_commands(sub)
     _state_dir_everywhere(parser)
