@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -142,47 +143,40 @@ def _wrong_notification(b: Bundle) -> Bundle:
     return msgspec.structs.replace(b, notifications=notes)
 
 
-def _unreported_refund(b: Bundle) -> Bundle:
+def _with_api(b: Bundle, i: int, **changes: Any) -> Bundle:
     payments = list(b.payments)
-    api = {**payments[1].api, "compensations": ["void", "fraud_check_cancelled"]}
-    payments[1] = msgspec.structs.replace(payments[1], api=api)
+    payments[i] = msgspec.structs.replace(payments[i], api={**payments[i].api, **changes})
     return msgspec.structs.replace(b, payments=payments)
+
+
+def _with_execution(b: Bundle, i: int, **changes: Any) -> Bundle:
+    payments = list(b.payments)
+    execution = payments[i].execution
+    assert execution is not None
+    execution = msgspec.structs.replace(execution, **changes)
+    payments[i] = msgspec.structs.replace(payments[i], execution=execution)
+    return msgspec.structs.replace(b, payments=payments)
+
+
+def _unreported_refund(b: Bundle) -> Bundle:
+    return _with_api(b, 1, compensations=["void", "fraud_check_cancelled"])
 
 
 def _execution_failed(b: Bundle) -> Bundle:
-    payments = list(b.payments)
-    ex = payments[0].execution
-    assert ex is not None
-    ex = msgspec.structs.replace(ex, status="FAILED", task_failures=["NON_DETERMINISTIC_ERROR"])
-    payments[0] = msgspec.structs.replace(payments[0], execution=ex)
-    return msgspec.structs.replace(b, payments=payments)
+    return _with_execution(b, 0, status="FAILED", task_failures=["NON_DETERMINISTIC_ERROR"])
 
 
 def _search_attribute_stuck(b: Bundle) -> Bundle:
-    payments = list(b.payments)
-    ex = payments[1].execution
-    assert ex is not None
-    payments[1] = msgspec.structs.replace(
-        payments[1], execution=msgspec.structs.replace(ex, search_status="processing")
-    )
-    return msgspec.structs.replace(b, payments=payments)
+    return _with_execution(b, 1, search_status="processing")
 
 
 def _duplicate_unrecognised(b: Bundle) -> Bundle:
-    payments = list(b.payments)
-    payments[0] = msgspec.structs.replace(payments[0], api={**payments[0].api, "timeline": []})
-    return msgspec.structs.replace(b, payments=payments)
+    return _with_api(b, 0, timeline=[])
 
 
 def _foreign_decision(b: Bundle) -> Bundle:
-    payments = list(b.payments)
-    ex = payments[0].execution
-    assert ex is not None
-    foreign = [Callback("evt-x", "ch-someone-else", "succeeded", after_decision=False)]
-    payments[0] = msgspec.structs.replace(
-        payments[0], execution=msgspec.structs.replace(ex, callbacks=foreign)
-    )
-    return msgspec.structs.replace(b, payments=payments)
+    foreign = Callback("evt-x", "ch-someone-else", "succeeded", after_decision=False)
+    return _with_execution(b, 0, callbacks=[foreign])
 
 
 def _velocity_broken(b: Bundle) -> Bundle:
