@@ -133,8 +133,9 @@ def process_effect(
 def link_down_effect(
     record: FaultRecord, link: str, samples: list[dict[str, Any]], around_s: float = 3.0
 ) -> tuple[str, bool]:
-    """A link taken down had an effect if it carried traffic just before it went down or just
-    after it came back: something was using it (from the sampler's Toxiproxy readings)."""
+    """A link taken down, on which no open connection was cut, had an effect if it carried
+    traffic just before it went down or just after it came back: something was using it (from
+    the sampler's Toxiproxy readings)."""
     if record.applied_at_s is None or record.reverted_at_s is None:
         return "never applied", False
     readings = [
@@ -228,6 +229,12 @@ class FaultInjector:
             isinstance(fault, ToxicFault) and fault.toxicity == 1
         ):
             self._traffic[index] = self._links().traffic().get(fault.link, 0)
+        if isinstance(fault, LinkDownFault):
+            self._apply(index, fault)
+            time.sleep(0.3)  # Toxiproxy counts a cut connection's bytes as it closes
+            cut = self._links().traffic().get(fault.link, 0) - self._traffic[index]
+            record.effect, record.effective = f"cut {cut} bytes of open connections", cut > 0
+            return
         if isinstance(fault, ProcessFault):
             self._pids[index] = self.stack.processes[fault.target].pid
         if isinstance(fault, KnobsFault):

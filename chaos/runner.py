@@ -162,10 +162,12 @@ class ScenarioRunner:
                 await sampler
             await driver.close()
         for record, fault in zip(result.faults, scenario.faults, strict=True):
-            if isinstance(fault, LinkDownFault):
-                record.effect, record.effective = link_down_effect(
-                    record, fault.link, result.samples
-                )
+            if isinstance(fault, LinkDownFault) and not record.effective:
+                # No open connection was cut (clients that dial per request): was the link in
+                # use around the window?
+                seen, used = link_down_effect(record, fault.link, result.samples)
+                record.effect = "; ".join(filter(None, [record.effect, seen]))
+                record.effective = used
         result.evidence = await self._evidence(scenario, driver, started)
         checked, result.steady_state_after = await asyncio.to_thread(steady_state, self.stack)
         result.verdicts = evaluate(scenario, result.evidence, result.faults)

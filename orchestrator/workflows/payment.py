@@ -155,6 +155,7 @@ class PaymentWorkflow:
         self._callback_timed_out = False
         self._fraud: FraudVerdict | None = None
         self._fraud_error = False
+        self._fraud_cancelled = False
         self._cancel: CancelRequest | None = None
         self._compensations: list[str] = []
         self._notification: str | None = None
@@ -458,6 +459,7 @@ class PaymentWorkflow:
             )
         except ChildWorkflowError as err:
             self._fraud_error = True
+            self._fraud_cancelled = is_cancelled_exception(err)
             self._log("fraud_check_failed", str(err.cause))
             return
         verdict = "pass" if self._fraud.passed else "fail"
@@ -537,6 +539,10 @@ class PaymentWorkflow:
             return None
         task.cancel()
         await workflow.wait([task])
+        if not self._fraud_cancelled:
+            # The verdict won the race, or the child had not started: nothing was cancelled.
+            self._log("fraud_check_not_cancelled", "it had ended, or never started")
+            return None
         return "fraud check child cancelled"
 
     async def _refund(self) -> str | None:
