@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 TOXIPROXY_VERSION := v2.12.0
 
-.PHONY: install toxiproxy demo up test scenarios bench check lint typecheck clean
+.PHONY: install toxiproxy demo up test scenarios mutants bench check lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -39,6 +39,9 @@ bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
 
 scenarios: install toxiproxy  ## run every chaos scenario and write out/report.md
 	$(BIN)/saga scenario run --all --report out
+
+mutants: install toxiproxy  ## every saga mutant against the suite: the mutation score
+	$(BIN)/saga mutants run
 
 check: lint typecheck  ## what CI checks besides the tests
 
