@@ -144,7 +144,8 @@ class ScenarioRunner:
         result.payments, result.faults = driver.records, faults.records
         self._faults = faults.records
         started = time.monotonic()
-        sampler = asyncio.create_task(self._sample(driver, faults, result, started))
+        stop_sampling = asyncio.Event()
+        sampler = asyncio.create_task(self._sample(driver, faults, result, started, stop_sampling))
         running = CHAOS_SCENARIO_RUNNING.labels(scenario.name)
         running.set(1)
         try:
@@ -157,9 +158,13 @@ class ScenarioRunner:
         try:
             await self._wait_until_done(driver, scenario, started)
         finally:
-            sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampler
+            # An event, not only a cancel: Python 3.11's wait_for can swallow a cancellation
+            # that lands as its inner call completes, and the sampler would then run forever.
+            stop_sampling.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(sampler), 3 * SAMPLE_TIMEOUT_S)
+            except TimeoutError:
+                sampler.cancel()
             await driver.close()
         for record, fault in zip(result.faults, scenario.faults, strict=True):
             if isinstance(fault, LinkDownFault) and not record.effective:
@@ -192,7 +197,12 @@ class ScenarioRunner:
             await asyncio.sleep(0.2)
 
     async def _sample(
-        self, driver: WorkloadDriver, faults: FaultInjector, result: ScenarioResult, started: float
+        self,
+        driver: WorkloadDriver,
+        faults: FaultInjector,
+        result: ScenarioResult,
+        started: float,
+        stop: asyncio.Event,
     ) -> None:
         """Every SAMPLE_EVERY_S: payments by state (from the API) and debits and refunds (from the
         ledger), each source bounded in time, so a component under fault marks a gap in the
@@ -200,7 +210,7 @@ class ScenarioRunner:
         assert self.stack.config is not None
         ledger = Ledger(self.stack.config.ledger_path, lock_wait_s=SAMPLE_EVERY_S)
         last_print = 0.0
-        while True:
+        while not stop.is_set():
             tick = time.monotonic()
             api_answered = await driver.refresh(SAMPLE_TIMEOUT_S)
             ids = [r.payment_id for r in driver.records if r.payment_id]
@@ -232,7 +242,9 @@ class ScenarioRunner:
                 self.progress(
                     f"[{result.scenario.name}] t={now:5.1f}s  {shown}  | faults: {active}"
                 )
-            await asyncio.sleep(max(0.0, tick + SAMPLE_EVERY_S - time.monotonic()))
+            pause = max(0.0, tick + SAMPLE_EVERY_S - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
 
     async def _link_traffic(self) -> dict[str, int] | None:
         """Bytes each link has carried (Toxiproxy), or None without links or an answer."""

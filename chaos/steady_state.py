@@ -52,6 +52,6 @@ def steady_state(stack: EmbeddedStack) -> tuple[list[str], list[str]]:
         ledger.entries(), ledger.balances(), provider_charges(config.admin_urls.provider), {}
     )
     if not report.conserved:
-        problems.append(f"money not conserved before the run: {report.summary()}")
+        problems.append(f"money not conserved: {report.summary()}")
     checked.append("money conserved")
     return checked, problems
