@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 SIGNATURE_HEADER = "Saga-Signature"
 DEFAULT_TOLERANCE_S = 300
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+_HEX_MAC = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SignatureError(Exception):
@@ -47,18 +50,25 @@ def verify(
     """Raise :class:`SignatureError` unless ``header`` is a fresh, valid signature of ``body``."""
     if not header:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header", malformed=True)
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        ts = int(parts["t"])
-        given = parts["v1"]
-    except (KeyError, ValueError):
+    pairs = [p.strip().split("=", 1) for p in header.split(",") if "=" in p]
+    stamps = [v for k, v in pairs if k == "t"]
+    given = [v for k, v in pairs if k == "v1"]
+    if len(stamps) != 1 or not _TIMESTAMP.match(stamps[0]) or not given:
         raise SignatureError(
-            f"{SIGNATURE_HEADER} must be 't=<int>,v1=<hex>'", malformed=True
-        ) from None
+            f"{SIGNATURE_HEADER} must be 't=<unix seconds>,v1=<hex>[,v1=<hex>...]'",
+            malformed=True,
+        )
+    if not all(_HEX_MAC.match(v) for v in given):
+        raise SignatureError(
+            f"{SIGNATURE_HEADER}: each v1 must be 64 hex digits (HMAC-SHA256)", malformed=True
+        )
+    ts = int(stamps[0])
     current = time.time() if now is None else now
     if abs(current - ts) > tolerance_s:
         raise SignatureError(
             f"signature timestamp outside {tolerance_s}s tolerance", malformed=True
         )
-    if not hmac.compare_digest(_mac(secret, ts, body), given):
+    expected = _mac(secret, ts, body)
+    # Any matching v1 passes: a sender may sign with an old and a new secret during a rotation.
+    if not any(hmac.compare_digest(expected, v) for v in given):
         raise SignatureError("signature does not match", malformed=False)

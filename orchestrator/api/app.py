@@ -35,6 +35,7 @@ from orchestrator.api.schemas import (
     WebhookAck,
 )
 from orchestrator.api.service import PaymentService
+from orchestrator.api.strict_body import guard_payment_body
 from orchestrator.config import StackConfig, load_config
 from orchestrator.metrics import CALLBACKS_RECEIVED
 from orchestrator.temporal_client import connect
@@ -54,7 +55,12 @@ def _user(state: State, authorization: str | None) -> str:
     return keys.user_for(authorization)
 
 
-@post("/payments", status_code=202, summary="Start a payment")
+@post(
+    "/payments",
+    status_code=202,
+    summary="Start a payment",
+    before_request=guard_payment_body,  # key first, then a strict body (strict_body.py)
+)
 async def create_payment(
     state: State,
     data: PaymentCreate,
@@ -139,7 +145,10 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    return problem_response(exc.status_code, exc.__class__.__name__, str(exc.detail))
+    # Keeps the exception's headers: a 405 carries Allow.
+    return problem_response(
+        exc.status_code, exc.__class__.__name__, str(exc.detail), headers=exc.headers or None
+    )
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

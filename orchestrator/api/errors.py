@@ -71,3 +71,27 @@ class TemporalUnavailable(ApiError):
     status = 503
     title = "Payment engine unavailable"
     headers = {"Retry-After": "5"}
+
+
+class MalformedBody(ApiError):
+    """The body cannot be read as one JSON document (encoding, syntax, duplicate keys, depth)."""
+
+    status = 400
+    title = "Malformed body"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    title = "Unsupported media type"
+    headers = {"Accept": "application/json"}
+
+
+class InvalidField(ApiError):
+    """A field of a well-formed body is wrong: the problem names it."""
+
+    status = 422
+    title = "Invalid request"
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field_error = {"key": field, "source": "body", "message": message}

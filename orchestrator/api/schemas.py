@@ -15,7 +15,12 @@ class PaymentCreate(Strict):
     """``POST /payments``."""
 
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    amount: Annotated[int, msgspec.Meta(gt=0, description="integer minor units, e.g. cents")]
+    amount: Annotated[
+        int,
+        msgspec.Meta(
+            gt=0, le=2**53 - 1, description="integer minor units, e.g. cents (a JSON integer)"
+        ),
+    ]
     payment_method: Literal["card", "bank_transfer", "wallet"]
     currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] = "USD"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -57,6 +58,9 @@ RUNNING_PAYMENTS = "WorkflowType = 'PaymentWorkflow' AND ExecutionStatus = 'Runn
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
+PAYMENT_ID = re.compile(r"pay_[0-9a-f]{24}")
+
+
 def payment_id_for(user_id: str, idempotency_key: str) -> str:
     """The workflow id of a user's request with this key."""
     digest = hashlib.sha256(f"{user_id}\0{idempotency_key}".encode()).hexdigest()
@@ -88,6 +92,10 @@ class PaymentService:
         self.options = options
 
     def _handle(self, payment_id: str) -> WorkflowHandle[PaymentWorkflow, object]:
+        # Only payment ids name payments: any other workflow id (a fraud child, the reconciler)
+        # answers exactly like an unknown payment, and is never queried or signalled.
+        if not PAYMENT_ID.fullmatch(payment_id):
+            raise PaymentNotFound(f"no payment {payment_id}")
         return self.client.get_workflow_handle_for(PaymentWorkflow.run, payment_id)
 
     async def create(

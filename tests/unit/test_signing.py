@@ -35,3 +35,26 @@ def test_bad_signatures_are_rejected(
     with pytest.raises(signing.SignatureError) as err:
         signing.verify("s3cret", body, make_header())
     assert err.value.malformed is malformed
+
+
+def test_any_matching_v1_passes_so_a_secret_can_be_rotated() -> None:
+    good = signing.sign("new", BODY)
+    ts, mac = good.split(",")
+    other = "v1=" + "0" * 64
+    for header in (f"{ts},{other},{mac}", f"{ts},{mac},{other}"):
+        signing.verify("new", BODY, header)
+
+
+@pytest.mark.parametrize(
+    "make_header",
+    [
+        lambda: f"t={10**400},v1=" + "0" * 64,  # would overflow a float
+        lambda: f"t={int(__import__('time').time())},v1=é",  # not hex
+        lambda: "t=1,t=2,v1=" + "0" * 64,  # two timestamps
+    ],
+    ids=["huge-timestamp", "non-hex-mac", "two-timestamps"],
+)
+def test_a_malformed_header_is_a_400_not_a_crash(make_header: Callable[[], str]) -> None:
+    with pytest.raises(signing.SignatureError) as err:
+        signing.verify("s3cret", BODY, make_header())
+    assert err.value.malformed

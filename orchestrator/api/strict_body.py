@@ -1,0 +1,99 @@
+"""Strict request bodies: what Litestar's lenient decoding lets through is refused here first.
+
+``POST /payments`` runs :func:`guard_payment_body` before its handler, in this order, so an
+anonymous caller learns nothing about the body's fields:
+
+1. the API key (401 without a valid one);
+2. ``Content-Type: application/json`` (415 otherwise);
+3. one JSON document in UTF-8: invalid UTF-8, invalid JSON, ``NaN``/``Infinity``, duplicate
+   keys and nesting deeper than :data:`MAX_DEPTH` are 400 ``Malformed body``;
+4. the fields, decoded strictly (an amount must be a JSON integer: ``"100"``, ``100.0`` and
+   ``1e2`` are refused) and bounded: 1 to the stack's maximum amount, never above 2**53 - 1 (the
+   largest integer a JavaScript client can hold); 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from litestar import Request
+
+from orchestrator.api.auth import ApiKeys
+from orchestrator.api.errors import InvalidField, MalformedBody, UnsupportedMediaType
+from orchestrator.api.schemas import PaymentCreate
+from orchestrator.config import StackConfig
+
+MAX_DEPTH = 32
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(key)
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def parse_json(body: bytes) -> Any:
+    """One strict JSON document, or :class:`MalformedBody` saying what is wrong."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"the body is not UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise MalformedBody("the body is empty: expected a JSON object")
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except _Duplicate as exc:
+        raise MalformedBody(f"duplicate key {exc} in the JSON body") from None
+    except RecursionError:
+        raise MalformedBody(f"the JSON body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise MalformedBody(f"the body is not valid JSON: {exc}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise MalformedBody(f"the JSON body nests deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def decode_payment(body: bytes, max_amount: int) -> PaymentCreate:
+    """A :class:`PaymentCreate` from a raw body, strictly."""
+    value = parse_json(body)
+    try:
+        payment = msgspec.convert(value, PaymentCreate, strict=True)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `$")
+        field = path.rstrip("`").lstrip(".") or "body"
+        raise InvalidField(message.replace("`", ""), field) from None
+    if payment.amount > max_amount:
+        raise InvalidField(f"above the maximum amount {max_amount}", "amount")
+    return payment
+
+
+async def guard_payment_body(request: Request[Any, Any, Any]) -> None:
+    """Litestar ``before_request`` of ``POST /payments``: key, media type, body (see above)."""
+    keys: ApiKeys = request.app.state.api_keys
+    keys.user_for(request.headers.get("Authorization"))
+    media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {media or 'none'}")
+    config: StackConfig = request.app.state.config
+    decode_payment(await request.body(), config.saga.max_amount)

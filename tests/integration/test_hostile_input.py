@@ -1,0 +1,155 @@
+"""Hostile input on the real API: every case answers a 4xx problem detail naming what is wrong,
+starts nothing, and leaves no 500 in the API log."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orchestrator import signing
+from orchestrator.api.service import payment_id_for
+from orchestrator.stack.embedded import EmbeddedStack
+
+pytestmark = pytest.mark.integration
+USER = "alice"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(stack: EmbeddedStack) -> Iterator[httpx.Client]:
+    assert stack.config is not None
+    with httpx.Client(base_url=stack.config.api_url, timeout=10) as client:
+        yield client
+    log = Path(stack.state_dir) / "logs" / "api.log"
+    assert "unhandled error" not in log.read_text(errors="replace")
+
+
+def _auth(stack: EmbeddedStack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.api_keys[USER]}"}
+
+
+def _post(
+    api: httpx.Client, stack: EmbeddedStack, key: str, content: bytes, **headers: str
+) -> httpx.Response:
+    sent = {**_auth(stack), "Idempotency-Key": key, "Content-Type": "application/json"}
+    sent.update(headers)
+    return api.post("/payments", content=content, headers={k: v for k, v in sent.items() if v})
+
+
+def _started_nothing(api: httpx.Client, stack: EmbeddedStack, key: str) -> None:
+    response = api.get(f"/payments/{payment_id_for(USER, key)}", headers=_auth(stack))
+    assert response.status_code == 404
+
+
+GOOD = {"user_id": USER, "amount": 100, "payment_method": "card"}
+EXPONENT = b'{"user_id":"alice","amount":1e2,"payment_method":"card"}'
+EVENT = json.dumps(
+    {
+        "event_id": "e",
+        "type": "charge.succeeded",
+        "payment_id": "pay_x",
+        "charge_id": "c",
+        "status": "succeeded",
+    }
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("case", "content", "headers", "status", "names"),
+    [
+        ("invalid-utf8", b'{"user_id": "\xff\xfe"}', {}, 400, "not UTF-8"),
+        ("deep-nesting", b"[" * 1000 + b"]" * 1000, {}, 400, "nests deeper"),
+        ("duplicate-key", b'{"user_id":"alice","user_id":"bob","amount":1}', {}, 400, "user_id"),
+        ("nan", b'{"user_id":"alice","amount":NaN,"payment_method":"card"}', {}, 400, "NaN"),
+        ("empty", b"", {}, 400, "empty"),
+        ("amount-string", json.dumps({**GOOD, "amount": "100"}).encode(), {}, 422, "amount"),
+        ("amount-float", json.dumps({**GOOD, "amount": 100.0}).encode(), {}, 422, "amount"),
+        (
+            "amount-exponent",
+            b'{"user_id":"alice","amount":1e2,"payment_method":"card"}',
+            {},
+            422,
+            "amount",
+        ),
+        ("amount-2**64", json.dumps({**GOOD, "amount": 2**64}).encode(), {}, 422, "amount"),
+        ("amount-10**30", json.dumps({**GOOD, "amount": 10**30}).encode(), {}, 422, "amount"),
+        ("amount-over-max", json.dumps({**GOOD, "amount": 10**7}).encode(), {}, 422, "amount"),
+        (
+            "text-plain",
+            json.dumps(GOOD).encode(),
+            {"Content-Type": "text/plain"},
+            415,
+            "text/plain",
+        ),
+        ("no-content-type", json.dumps(GOOD).encode(), {"Content-Type": ""}, 415, "none"),
+        ("anonymous-bad-body", b"{", {"Authorization": ""}, 401, "Bearer"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 25 else "",
+)
+def test_a_hostile_payment_request_is_refused_and_starts_nothing(
+    stack: EmbeddedStack,
+    api: httpx.Client,
+    case: str,
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    names: str,
+) -> None:
+    key = f"hostile-{case}-{time.monotonic_ns()}"
+    response = _post(api, stack, key, content, **headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert names in response.text
+    _started_nothing(api, stack, key)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        lambda: f"t={10**400},v1=" + "0" * 64,
+        lambda: f"t={int(time.time())},v1=é",
+        lambda: f"t={int(time.time())},v1=00",
+    ],
+    ids=["huge-timestamp", "non-ascii-mac", "short-mac"],
+)
+def test_a_malformed_signature_is_a_400(api: httpx.Client, header: Callable[[], str]) -> None:
+    response = api.post(
+        "/webhooks/gateway",
+        content=EVENT,
+        headers={
+            signing.SIGNATURE_HEADER: header().encode("utf-8"),
+            "content-type": "application/json",
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_other_workflow_ids_answer_like_unknown_payments(
+    stack: EmbeddedStack, api: httpx.Client
+) -> None:
+    from tests.integration.conftest import Payments
+
+    payments = Payments(stack)
+    try:
+        payment_id = payments.pay(USER, 100)
+        payments.finish(USER, payment_id)
+    finally:
+        payments.close()
+    others = (f"{payment_id}-fraud", "pay_" + "0" * 24, "saga-reconciler")
+    for path in (f"/payments/{other}" for other in others):
+        assert api.get(path, headers=_auth(stack)).status_code == 404
+        cancel = api.post(f"{path}/cancel", headers=_auth(stack))
+        assert cancel.status_code == 404
+        assert cancel.json()["title"] == "Payment not found"
+
+
+def test_a_wrong_method_answers_405_with_allow(api: httpx.Client) -> None:
+    response = api.delete("/payments")
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]
