@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from chaos.errors import ScenarioError
-from chaos.mutation import KILLERS, QUICK, render, run_mutants
+from chaos.mutation import KILLERS, QUICK, render, require_mutants, run_mutants
 from orchestrator.demo import render_table
 from orchestrator.workflows.mutants import MUTANTS
 
@@ -23,11 +22,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run mutants, print the table and the score; exit 1 below 100%."""
-    unknown = [n for n in args.names if n not in MUTANTS]
-    if unknown:
-        raise ScenarioError(
-            f"unknown mutant(s) {', '.join(unknown)} (expected: {', '.join(sorted(MUTANTS))})"
-        )
+    require_mutants(args.names, "saga mutants run")
     names = args.names or (list(QUICK) if args.quick else sorted(MUTANTS))
     report = run_mutants(names, quick=args.quick, progress=print if args.verbose else _quiet)
     print(render(report))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from chaos.errors import ScenarioError
 from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.demo import render_table
@@ -99,6 +100,16 @@ class MutationReport:
     def score(self) -> float:
         """Killed / counted (1.0 when nothing was counted)."""
         return self.killed / len(self.counted) if self.counted else 1.0
+
+
+def require_mutants(names: list[str], flag: str = "--mutant") -> None:
+    """:class:`ScenarioError` naming the unknown mutants and the known ones."""
+    unknown = [n for n in names if n not in MUTANTS]
+    if unknown:
+        raise ScenarioError(
+            f"{flag}: unknown mutant(s) {', '.join(map(repr, unknown))}"
+            f" (expected one of: {', '.join(sorted(MUTANTS))})"
+        )
 
 
 def scenario_order(name: str, quick: bool) -> list[Scenario]:
