@@ -186,7 +186,6 @@ class FaultInjector:
         """The workload's payments, as they are created (workflow faults act on them)."""
         self._locks: dict[int, LedgerLock] = {}
         self._traffic: dict[int, int] = {}
-        self._pids: dict[int, int | None] = {}
         self._served: dict[int, int] = {}
         self.records = [
             FaultRecord(
@@ -223,27 +222,27 @@ class FaultInjector:
         return self.stack.links
 
     def apply(self, index: int, fault: Fault) -> None:
-        """Break something (blocking), noting what it takes to prove its effect later."""
+        """Break something (blocking). Process and link-down faults are judged here; toxics and
+        knob changes note a starting count that :meth:`revert` compares with."""
         record = self.records[index]
-        if isinstance(fault, LinkDownFault) or (
-            isinstance(fault, ToxicFault) and fault.toxicity == 1
-        ):
-            self._traffic[index] = self._links().traffic().get(fault.link, 0)
-        if isinstance(fault, LinkDownFault):
+        if isinstance(fault, ProcessFault):
+            pid = self.stack.processes[fault.target].pid
+            self._apply(index, fault)
+            record.effect, record.effective = process_effect(
+                fault, pid, self.stack.processes[fault.target]
+            )
+        elif isinstance(fault, LinkDownFault):
+            carried = self._links().traffic().get(fault.link, 0)
             self._apply(index, fault)
             time.sleep(0.3)  # Toxiproxy counts a cut connection's bytes as it closes
-            cut = self._links().traffic().get(fault.link, 0) - self._traffic[index]
+            cut = self._links().traffic().get(fault.link, 0) - carried
             record.effect, record.effective = f"cut {cut} bytes of open connections", cut > 0
-            return
-        if isinstance(fault, ProcessFault):
-            self._pids[index] = self.stack.processes[fault.target].pid
-        if isinstance(fault, KnobsFault):
-            self._served[index] = served(self._admin_url(fault.simulator))
-        self._apply(index, fault)
-        if isinstance(fault, ProcessFault):
-            record.effect, record.effective = process_effect(
-                fault, self._pids.get(index), self.stack.processes[fault.target]
-            )
+        else:
+            if isinstance(fault, ToxicFault) and fault.toxicity == 1:
+                self._traffic[index] = self._links().traffic().get(fault.link, 0)
+            if isinstance(fault, KnobsFault):
+                self._served[index] = served(self._admin_url(fault.simulator))
+            self._apply(index, fault)  # a partial toxic notes its twin's count itself
 
     def _apply(self, index: int, fault: Fault) -> None:
         if isinstance(fault, ToxicFault) and fault.toxicity < 1:
