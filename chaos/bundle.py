@@ -26,10 +26,10 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from chaos.workload import TERMINAL
 from orchestrator.client import provider_charges
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
-from orchestrator.models import PaymentState
 from orchestrator.workflows.payment import PAYMENT_STATUS
 
 
@@ -103,7 +103,6 @@ class Bundle(msgspec.Struct, frozen=True):
 
 #: Workflow-task failures Temporal causes by itself and retries: not a saga bug.
 BENIGN_TASK_FAILURES = frozenset({"UNHANDLED_COMMAND", "RESET_STICKY_TASK_QUEUE"})
-TERMINAL_STATES = frozenset(s.value for s in PaymentState if s.terminal)
 
 
 def decode_bundle(raw: object) -> Bundle:
@@ -167,9 +166,7 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
         elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
             payload = fields.indexed_fields.get("PaymentStatus")
-            decided = decided or (
-                payload is not None and json.loads(payload.data) in TERMINAL_STATES
-            )
+            decided = decided or (payload is not None and json.loads(payload.data) in TERMINAL)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = event.workflow_execution_signaled_event_attributes
             if signal.signal_name == "provider_confirmation" and signal.input.payloads:

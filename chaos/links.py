@@ -123,11 +123,11 @@ class Links:
         toxic_type: str,
         attributes: dict[str, Any],
         stream: str,
-        toxicity: float = 1.0,
     ) -> None:
-        """Add a toxic to a link."""
+        """Add a toxic to a link, on every connection (partial toxicity goes through a twin:
+        :meth:`open_twin`)."""
         self._proxy(link).add_toxic(
-            name=name, type=toxic_type, stream=stream, toxicity=toxicity, attributes=attributes
+            name=name, type=toxic_type, stream=stream, toxicity=1.0, attributes=attributes
         )
 
     @_on_this_server
