@@ -104,6 +104,10 @@ class Bundle(msgspec.Struct, frozen=True):
 #: Workflow-task failures Temporal causes by itself and retries: not a saga bug.
 BENIGN_TASK_FAILURES = frozenset({"UNHANDLED_COMMAND", "RESET_STICKY_TASK_QUEUE"})
 
+#: The server fails the in-flight workflow task when ``temporal workflow terminate`` closes the
+#: execution under it: benign only on an execution a fault terminated.
+TERMINATE_TASK_FAILURES = frozenset({"FORCE_CLOSE_COMMAND"})
+
 
 def decode_bundle(raw: object) -> Bundle:
     """A bundle from its JSON form (as written into the journal)."""

@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chaos.bundle import BENIGN_TASK_FAILURES, Bundle, LedgerEntry, Payment
+from chaos.bundle import (
+    BENIGN_TASK_FAILURES,
+    TERMINATE_TASK_FAILURES,
+    Bundle,
+    LedgerEntry,
+    Payment,
+)
 
 HELD = ("authorized", "captured")
 REVIEW = "refund_requires_review"
@@ -301,7 +307,8 @@ def executions(bundle: Bundle) -> Check:
             problems.append(
                 Counterexample(p.payment_id, f"search attribute {state}", str(ex.search_status))
             )
-        bad = [c for c in ex.task_failures if c not in BENIGN_TASK_FAILURES]
+        benign = BENIGN_TASK_FAILURES | (TERMINATE_TASK_FAILURES if p.terminated else frozenset())
+        bad = [c for c in ex.task_failures if c not in benign]
         if bad:
             problems.append(Counterexample(p.payment_id, "no failed workflow task", ", ".join(bad)))
     return _check("executions closed, search attribute final", len(bundle.payments), problems)

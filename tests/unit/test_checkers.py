@@ -166,6 +166,10 @@ def _execution_failed(b: Bundle) -> Bundle:
     return _with_execution(b, 0, status="FAILED", task_failures=["NON_DETERMINISTIC_ERROR"])
 
 
+def _force_closed_without_terminate(b: Bundle) -> Bundle:
+    return _with_execution(b, 0, task_failures=["FORCE_CLOSE_COMMAND"])
+
+
 def _search_attribute_stuck(b: Bundle) -> Bundle:
     return _with_execution(b, 1, search_status="processing")
 
@@ -201,6 +205,7 @@ def _provider_took_money(b: Bundle) -> Bundle:
         (_wrong_notification, "payments consistent (ledger, charge, notification)", "notified"),
         (_unreported_refund, "payments consistent (ledger, charge, notification)", "void"),
         (_execution_failed, "executions closed, search attribute final", "NON_DETERMINISTIC"),
+        (_force_closed_without_terminate, "executions closed, search attribute final", "FORCE"),
         (_search_attribute_stuck, "executions closed, search attribute final", "processing"),
         (_duplicate_unrecognised, "callbacks (duplicates, late, foreign)", "duplicate"),
         (_foreign_decision, "callbacks (duplicates, late, foreign)", "ch-someone-else"),
@@ -215,6 +220,16 @@ def test_each_inconsistency_fails_its_checker_and_names_it(
     invalid = _invalid(breakage(consistent()))
     assert checker in invalid, invalid
     assert names in invalid[checker]
+
+
+def test_a_terminate_may_force_close_the_task_of_the_execution_it_terminated() -> None:
+    """``temporal workflow terminate`` fails the in-flight workflow task (FORCE_CLOSE_COMMAND);
+    on an execution a fault terminated that is Temporal's doing, not the saga's."""
+    b = _with_execution(consistent(), 3, status="TERMINATED", task_failures=["FORCE_CLOSE_COMMAND"])
+    payments = list(b.payments)
+    payments[3] = msgspec.structs.replace(payments[3], terminated=True)
+    invalid = _invalid(msgspec.structs.replace(b, payments=payments))
+    assert "executions closed, search attribute final" not in invalid, invalid
 
 
 def test_saga_check_reports_a_swapped_void_in_an_edited_journal(
