@@ -10,6 +10,7 @@ COPY orchestrator orchestrator
 COPY simulators simulators
 COPY chaos chaos
 COPY observability observability
+COPY runtime runtime
 COPY scenarios scenarios
 COPY k6 k6
 RUN uv sync --frozen --no-dev

@@ -9,6 +9,5 @@ Exception tree::
 
     ChaosError
     ├── ScenarioError        a scenario file is missing or invalid (names file and YAML path)
-    ├── ToxiproxyMissing     a scenario needs Toxiproxy and the server binary is not installed
     └── SteadyStateError     the system was not healthy before the scenario started
 """

@@ -27,10 +27,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from chaos.workload import TERMINAL
-from orchestrator.client import provider_charges
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
 from orchestrator.workflows.payment import PAYMENT_STATUS
+from runtime.admin_client import provider_charges
 
 
 class LedgerEntry(msgspec.Struct, frozen=True):

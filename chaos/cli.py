@@ -20,9 +20,9 @@ from chaos.mutation import require_mutants
 from chaos.report import write_report
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
-from orchestrator.demo import render_table
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 from orchestrator.workflows.mutants import MUTANTS
+from runtime.demo import render_table
+from runtime.embedded import EmbeddedStack, StackOptions
 
 
 def _summary(scenario: Scenario, width: int = 90) -> str:

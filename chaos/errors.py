@@ -11,9 +11,5 @@ class ScenarioError(ChaosError):
     """A scenario file is missing or invalid; the message names the file and the YAML path."""
 
 
-class ToxiproxyMissing(ChaosError):
-    """Toxiproxy is needed and its server binary is not installed."""
-
-
 class SteadyStateError(ChaosError):
     """The system was not healthy before the scenario started."""

@@ -11,9 +11,9 @@ from temporalio.client import Client
 from chaos.bundle import Bundle
 from chaos.checkers import Check
 from chaos.workload import PaymentRecord, ProbeResult
-from orchestrator.client import provider_charges
 from orchestrator.config import StackConfig
 from orchestrator.models import ReconcileReport
+from runtime.admin_client import provider_charges
 
 
 @dataclass

@@ -29,7 +29,7 @@ import yaml
 
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, parse_scenario
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from runtime.embedded import EmbeddedStack, StackOptions
 
 #: The verdicts a saga must never fail, whatever the faults; what exploration judges by.
 INVARIANTS = frozenset(

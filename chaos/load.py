@@ -25,17 +25,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from chaos.errors import ScenarioError
 from chaos.faults import FaultInjector, FaultRecord
 from chaos.k6 import K6Result, run_k6
+from chaos.percentiles import percentile
 from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, WorkflowFault
 from orchestrator.api.service import payment_id_for
-from orchestrator.audit import AuditReport, audit
-from orchestrator.client import provider_charges
 from orchestrator.ledger import Ledger
 from orchestrator.models import PaymentState
-from orchestrator.stack.embedded import EmbeddedStack
-from orchestrator.stats import percentile
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
+from runtime.admin_client import provider_charges
+from runtime.audit import AuditReport, audit
+from runtime.embedded import EmbeddedStack
 
 K6_DIR = Path(__file__).resolve().parent.parent / "k6"
 PAYMENTS_SCRIPT = K6_DIR / "payments.js"

@@ -21,9 +21,9 @@ from typing import Literal
 from chaos.errors import ScenarioError
 from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
-from orchestrator.demo import render_table
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
 from orchestrator.workflows.mutants import MUTANTS
+from runtime.demo import render_table
+from runtime.embedded import EmbeddedStack, StackOptions
 
 #: Mutant -> the scenarios expected to kill it, most direct first.
 KILLERS: dict[str, tuple[str, ...]] = {

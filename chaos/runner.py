@@ -33,18 +33,18 @@ from chaos.evidence import (
 )
 from chaos.expect import Verdict, evaluate
 from chaos.faults import FaultInjector, FaultRecord, link_down_effect
+from chaos.metrics import CHAOS_SCENARIO_RUNNING
 from chaos.scenario import LinkDownFault, Scenario
 from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
-from orchestrator.client import patch_knobs
 from orchestrator.config import write_config
 from orchestrator.ledger import Ledger
-from orchestrator.metrics import CHAOS_SCENARIO_RUNNING
 from orchestrator.models import ReconcileReport
 from orchestrator.reconcile import reconcile_now
-from orchestrator.stack.embedded import EmbeddedStack
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
+from runtime.admin_client import patch_knobs
+from runtime.embedded import EmbeddedStack
 
 SAMPLE_EVERY_S = 0.5
 #: How long one source may take to answer a sample before the sample marks it missing.

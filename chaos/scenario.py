@@ -16,8 +16,8 @@ import yaml
 
 from chaos.errors import ScenarioError
 from chaos.format_errors import located
-from chaos.links import LINKS
 from orchestrator.models import DEFAULT_ACCOUNT_RETRY, SagaOptions
+from runtime.links import LINKS
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs

@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 
 from chaos.errors import SteadyStateError
-from orchestrator.audit import audit
-from orchestrator.client import provider_charges
 from orchestrator.ledger import Ledger
-from orchestrator.stack.embedded import EmbeddedStack
+from runtime.admin_client import provider_charges
+from runtime.audit import audit
+from runtime.embedded import EmbeddedStack
 
 
 def check_steady_state(stack: EmbeddedStack) -> list[str]:

@@ -1,4 +1,5 @@
-"""The root exception of the ``orchestrator`` package and its direct children."""
+"""The project's error tree: the root, the saga's errors, and the runtime's (``StackError``,
+``ToxiproxyMissing``, ``ApiClientError``), which the layers above raise and catch by these names."""
 
 
 class SagaError(Exception):
@@ -35,6 +36,10 @@ class PaymentCompensated(LedgerError):
 
 class StackError(SagaError):
     """An embedded-stack process failed to start or to become ready."""
+
+
+class ToxiproxyMissing(StackError):
+    """Toxiproxy is needed and its server binary is not installed."""
 
 
 class ApiClientError(SagaError):

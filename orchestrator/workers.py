@@ -47,9 +47,9 @@ from orchestrator.config import StackConfig, load_config
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
+from orchestrator.metrics_export import sdk_runtime, serve_metrics
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 from orchestrator.partial_links import link_client
-from orchestrator.telemetry import sdk_runtime, serve_metrics
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
 from orchestrator.workflows.mutants import mutant_workflow

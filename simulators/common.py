@@ -18,7 +18,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.api.problems import problem_response
-from orchestrator.telemetry import metrics_endpoint
+from orchestrator.metrics_export import metrics_endpoint
 
 
 class Knobs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -14,7 +14,6 @@ import msgspec
 from litestar import Litestar, Response, post
 
 from orchestrator.api.problems import problem_response
-from orchestrator.metrics import SIM_FRAUD_SCORES
 from simulators.common import (
     KnobBox,
     Knobs,
@@ -23,6 +22,7 @@ from simulators.common import (
     admin_handlers,
     run_simulator,
 )
+from simulators.metrics import SIM_FRAUD_SCORES
 
 
 class FraudKnobs(Knobs):

@@ -35,7 +35,6 @@ from litestar.types import Receive, Scope, Send
 from orchestrator import signing
 from orchestrator.api.problems import problem_response
 from orchestrator.config import load_config
-from orchestrator.metrics import SIM_PROVIDER_CALLBACKS, SIM_PROVIDER_CHARGES, SIM_PROVIDER_FAULTS
 from orchestrator.partial_links import link_client
 from simulators.common import (
     KnobBox,
@@ -48,6 +47,7 @@ from simulators.common import (
     parse_args,
     serve,
 )
+from simulators.metrics import SIM_PROVIDER_CALLBACKS, SIM_PROVIDER_CHARGES, SIM_PROVIDER_FAULTS
 
 log = logging.getLogger("simulators.provider")
 

@@ -42,10 +42,10 @@ from orchestrator.models import (
     VoidRequest,
     VoidResult,
 )
-from orchestrator.stack.embedded import BENCH_NAMESPACE
 from orchestrator.temporal_client import register_search_attributes
 from orchestrator.workflows.fraud import FraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
+from runtime.embedded import BENCH_NAMESPACE
 
 
 class NoOpServices:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chaos.bench.runner import BenchResult
-from orchestrator.demo import render_table
-from orchestrator.stats import percentile
+from chaos.percentiles import percentile
+from runtime.demo import render_table
 
 BEGIN = "<!-- saga bench: generated, do not edit by hand -->"
 END = "<!-- saga bench: end -->"

@@ -25,10 +25,10 @@ from chaos.bench.costs import Cost, cost_of
 from chaos.bench.cpu import seconds_used, snapshot
 from chaos.k6 import run_k6
 from chaos.load import LOAD_USER_BALANCE, PAYMENTS_SCRIPT, saga_ends
+from chaos.percentiles import percentile
 from orchestrator.models import SagaOptions
-from orchestrator.stack.embedded import BENCH_NAMESPACE, EmbeddedStack, StackOptions
-from orchestrator.stats import percentile
 from orchestrator.temporal_client import connect
+from runtime.embedded import BENCH_NAMESPACE, EmbeddedStack, StackOptions
 
 ZERO_DELAY = {
     "provider": '{"callback_delay_ms": 0, "latency_ms": 0}',

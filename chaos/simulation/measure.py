@@ -20,14 +20,14 @@ from msgspec.structs import replace
 from chaos.bench.costs import cost_of
 from chaos.bench.cpu import seconds_used, snapshot
 from chaos.load import LoadOptions, LoadReport, LoadTest
+from chaos.percentiles import percentile
 from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario
 from chaos.simulation.calibration import Calibration
 from chaos.simulation.model import SimResult, Topology, merge, simulate
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
-from orchestrator.stack.prometheus import SCRAPE_INTERVAL_S, query
-from orchestrator.stats import percentile
+from observability.prometheus import SCRAPE_INTERVAL_S, query
 from orchestrator.temporal_client import connect
+from runtime.embedded import EmbeddedStack, StackOptions
 
 MODEL_SEEDS = 10
 RETRY_RATE = 2.0

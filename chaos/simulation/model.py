@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 import simpy
 
+from chaos.percentiles import percentile
 from chaos.scenario import (
     AmountRange,
     KnobsFault,
@@ -35,7 +36,6 @@ from chaos.scenario import (
     ToxicFault,
 )
 from chaos.simulation.calibration import Calibration
-from orchestrator.stats import percentile
 
 Process = Generator[simpy.Event, Any, Any]
 

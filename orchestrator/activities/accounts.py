@@ -15,6 +15,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from orchestrator.activities.metrics import RECONCILIATION_REPAIRS
 from orchestrator.errors import (
     AccountNotFound,
     InsufficientFunds,
@@ -25,7 +26,6 @@ from orchestrator.errors import (
 )
 from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
-from orchestrator.metrics import RECONCILIATION_REPAIRS
 from orchestrator.models import (
     LedgerDebit,
     LedgerRequest,

@@ -21,7 +21,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from orchestrator.metrics import (
+from orchestrator.activities.metrics import (
     ACTIVITY_ATTEMPTS,
     ACTIVITY_DURATION,
     ACTIVITY_RETRIES,
@@ -72,7 +72,7 @@ class _Inbound(ActivityInboundInterceptor):
 
 
 class ActivityMetrics(Interceptor):
-    """Worker interceptor that records :data:`orchestrator.metrics.ACTIVITY_ATTEMPTS` & co."""
+    """Worker interceptor recording the metrics of :mod:`orchestrator.activities.metrics`."""
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         """Wrap every activity of the worker."""

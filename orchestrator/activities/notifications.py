@@ -6,7 +6,7 @@ import httpx
 from temporalio import activity
 
 from orchestrator.activities.http import post_json, refuse
-from orchestrator.metrics import NOTIFICATIONS
+from orchestrator.activities.metrics import NOTIFICATIONS
 from orchestrator.models import NotificationRequest, NotificationResult
 
 

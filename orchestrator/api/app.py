@@ -24,6 +24,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from orchestrator import signing
 from orchestrator.api.auth import ApiKeys
 from orchestrator.api.errors import ApiError, BadSignature, Forbidden, MissingIdempotencyKey
+from orchestrator.api.metrics import CALLBACKS_RECEIVED
 from orchestrator.api.problems import problem_response
 from orchestrator.api.schemas import (
     CancelAccepted,
@@ -37,7 +38,6 @@ from orchestrator.api.schemas import (
 from orchestrator.api.service import PaymentService
 from orchestrator.api.strict_body import guard_payment_body
 from orchestrator.config import StackConfig, load_config
-from orchestrator.metrics import CALLBACKS_RECEIVED
 from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")
@@ -157,7 +157,7 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 
 class ApiMetrics(PrometheusController):
-    """``GET /metrics``: HTTP request metrics (``saga_api_*``) and :mod:`orchestrator.metrics`."""
+    """``GET /metrics``: HTTP request metrics (``saga_api_*``) and the API's own (``.metrics``)."""
 
     include_in_schema = False
 

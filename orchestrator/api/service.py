@@ -26,19 +26,19 @@ from orchestrator.api.errors import (
     PaymentNotFound,
     TemporalUnavailable,
 )
+from orchestrator.api.metrics import (
+    CALLBACKS_RECEIVED,
+    CANCEL_REQUESTS,
+    PAYMENT_REQUESTS_REPLAYED,
+    PAYMENTS_IN_FLIGHT,
+    PAYMENTS_STARTED,
+)
 from orchestrator.api.schemas import (
     GatewayEvent,
     PaymentCreate,
     PaymentStateView,
     PaymentView,
     WebhookAck,
-)
-from orchestrator.metrics import (
-    CALLBACKS_RECEIVED,
-    CANCEL_REQUESTS,
-    PAYMENT_REQUESTS_REPLAYED,
-    PAYMENTS_IN_FLIGHT,
-    PAYMENTS_STARTED,
 )
 from orchestrator.models import (
     PAYMENTS_QUEUE,

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.fraud import FraudActivities
     from orchestrator.models import FraudCheckRequest, FraudVerdict
-    from orchestrator.workflows import telemetry
+    from orchestrator.workflows import metrics
 
 SCORING_TIMEOUT = timedelta(seconds=30)
 SCORING_RETRY = RetryPolicy(
@@ -34,6 +34,6 @@ class FraudCheckWorkflow:
             start_to_close_timeout=SCORING_TIMEOUT,
             retry_policy=SCORING_RETRY,
         )
-        telemetry.FRAUD_VERDICTS.add(verdict="pass" if verdict.passed else "fail")
-        telemetry.FRAUD_DURATION.record(telemetry.since_start())
+        metrics.FRAUD_VERDICTS.add(verdict="pass" if verdict.passed else "fail")
+        metrics.FRAUD_DURATION.record(metrics.since_start())
         return verdict

@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
         VelocityRequest,
         VoidRequest,
     )
-    from orchestrator.workflows import telemetry
+    from orchestrator.workflows import metrics
     from orchestrator.workflows.compensation import Compensations, shielded
     from orchestrator.workflows.fraud import FraudCheckWorkflow
 
@@ -173,16 +173,16 @@ class PaymentWorkflow:
         """The provider's asynchronous answer; duplicates and late ones change nothing."""
         if confirmation.event_id in self._seen_events:
             self._log("callback_duplicate", confirmation.event_id)
-            telemetry.CALLBACKS_IGNORED.add(kind="duplicate")
+            metrics.CALLBACKS_IGNORED.add(kind="duplicate")
             return
         self._seen_events.add(confirmation.event_id)
         if self._charge_id is not None and confirmation.charge_id != self._charge_id:
             self._log("callback_mismatched", f"{confirmation.charge_id} is not {self._charge_id}")
-            telemetry.CALLBACKS_IGNORED.add(kind="mismatched")
+            metrics.CALLBACKS_IGNORED.add(kind="mismatched")
             return
         if self._state.terminal or self._confirmation is not None:
             self._log("callback_ignored", f"{confirmation.status} after decision")
-            telemetry.CALLBACKS_IGNORED.add(kind="late")
+            metrics.CALLBACKS_IGNORED.add(kind="late")
             return
         self._confirmation = confirmation
         self._log("callback_received", confirmation.status)
@@ -195,7 +195,7 @@ class PaymentWorkflow:
             return
         self._cancel = request
         self._log("cancel_requested", request.reason)
-        telemetry.CANCELS.add(step=self._step)
+        metrics.CANCELS.add(step=self._step)
 
     @workflow.query
     def status(self) -> PaymentStatus:
@@ -419,7 +419,7 @@ class PaymentWorkflow:
         if self._confirmation is not None and self._confirmation.charge_id != charge.charge_id:
             # It arrived before the charge call returned and turned out to be for another charge.
             self._log("callback_mismatched", f"{self._confirmation.charge_id} is not ours")
-            telemetry.CALLBACKS_IGNORED.add(kind="mismatched")
+            metrics.CALLBACKS_IGNORED.add(kind="mismatched")
             self._confirmation = None
         self._charge_accepted_at = workflow.now()
         self._step = "await_confirmation"
@@ -433,7 +433,7 @@ class PaymentWorkflow:
         except TimeoutError:
             self._callback_timed_out = True
             self._observe_callback_wait("timeout")
-            telemetry.CALLBACK_TIMER_EXPIRATIONS.add()
+            metrics.CALLBACK_TIMER_EXPIRATIONS.add()
             self._log("callback_timeout", f"no callback in {r.options.callback_timeout_s:g}s")
             return
         if self._fraud is None:
@@ -477,11 +477,11 @@ class PaymentWorkflow:
         def record(kind: Compensation, effect: str | None, error: str | None) -> None:
             if error:
                 self._log(f"compensation_failed:{kind.value}", error)
-                telemetry.COMPENSATION_FAILURES.add(kind=kind.value)
+                metrics.COMPENSATION_FAILURES.add(kind=kind.value)
             elif effect:
                 self._compensations.append(kind.value)
                 self._log(f"compensated:{kind.value}", effect)
-                telemetry.COMPENSATIONS.add(kind=kind.value)
+                metrics.COMPENSATIONS.add(kind=kind.value)
 
         await compensations.unwind(record)
 
@@ -506,7 +506,7 @@ class PaymentWorkflow:
                 if kind.value not in self._retrying:
                     self._retrying.append(kind.value)
                 self._log(f"compensation_retrying:{kind.value}", f"round {rounds}: {err.cause}")
-                telemetry.COMPENSATION_FAILURES.add(kind=kind.value)
+                metrics.COMPENSATION_FAILURES.add(kind=kind.value)
                 await workflow.sleep(COMPENSATION_PAUSE * min(rounds, 10))
                 continue
             if kind.value in self._retrying:
@@ -529,7 +529,7 @@ class PaymentWorkflow:
             # Captured: the money reached the merchant and only a person can give it back.
             self._needs_review = True
             self._log("void_rejected", f"{err.cause}; the debit stays until reviewed")
-            telemetry.COMPENSATION_FAILURES.add(kind=Compensation.VOID.value)
+            metrics.COMPENSATION_FAILURES.add(kind=Compensation.VOID.value)
             return None
         return "charge voided at provider" if result.voided else None
 
@@ -594,15 +594,15 @@ class PaymentWorkflow:
 
     def _observe_callback_wait(self, result: str) -> None:
         if self._charge_accepted_at is not None:
-            telemetry.CALLBACK_WAIT.record(workflow.now() - self._charge_accepted_at, result=result)
+            metrics.CALLBACK_WAIT.record(workflow.now() - self._charge_accepted_at, result=result)
 
     def _count_finished(self, state: PaymentState, reason: Reason | None) -> None:
-        telemetry.PAYMENTS_FINISHED.add(
+        metrics.PAYMENTS_FINISHED.add(
             outcome=state.value,
             method=self._request.payment_method,
             reason=reason.value if reason else "none",
         )
-        telemetry.SAGA_DURATION.record(telemetry.since_start(), outcome=state.value)
+        metrics.SAGA_DURATION.record(metrics.since_start(), outcome=state.value)
 
     def _patched(self, patch_id: str) -> bool:
         return patch_id not in self.UNRELEASED_PATCHES and workflow.patched(patch_id)

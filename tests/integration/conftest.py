@@ -15,10 +15,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from orchestrator.client import SagaClient, patch_knobs
-from orchestrator.demo import ledger_check
 from orchestrator.models import RetryOptions, SagaOptions
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from runtime.admin_client import patch_knobs
+from runtime.api_client import SagaClient
+from runtime.demo import ledger_check
+from runtime.embedded import EmbeddedStack, StackOptions
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs

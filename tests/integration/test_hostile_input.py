@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator import signing
 from orchestrator.api.service import payment_id_for
-from orchestrator.stack.embedded import EmbeddedStack
+from runtime.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 USER = "alice"

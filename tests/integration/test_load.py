@@ -8,8 +8,8 @@ import pytest
 
 from chaos.k6 import INSTALL_HINT as K6_HINT
 from chaos.load import LoadOptions, LoadTest
-from orchestrator.stack.embedded import EmbeddedStack
-from orchestrator.stack.prometheus import INSTALL_HINT, query
+from observability.prometheus import INSTALL_HINT, query
+from runtime.embedded import EmbeddedStack
 from tests.binaries import require_binary
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from orchestrator.stack.embedded import EmbeddedStack
-from orchestrator.stack.prometheus import INSTALL_HINT, query
+from observability.prometheus import INSTALL_HINT, query
+from runtime.embedded import EmbeddedStack
 from tests.binaries import require_binary
 from tests.integration.conftest import Payments
 

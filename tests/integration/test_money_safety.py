@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.client import patch_knobs
 from orchestrator.failpoints import FILE_NAME, Failpoint, write_failpoints
-from orchestrator.stack.embedded import EmbeddedStack
+from runtime.admin_client import patch_knobs
+from runtime.embedded import EmbeddedStack
 from tests.binaries import find_binary
 from tests.integration.conftest import Payments
 from tests.integration.test_payments import entries_of

@@ -12,10 +12,10 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from orchestrator import signing
-from orchestrator.client import patch_knobs
 from orchestrator.errors import ApiClientError
 from orchestrator.ledger import Ledger
-from orchestrator.stack.embedded import EmbeddedStack
+from runtime.admin_client import patch_knobs
+from runtime.embedded import EmbeddedStack
 from tests.binaries import find_binary
 from tests.integration.conftest import Payments
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from runtime.embedded import EmbeddedStack, StackOptions
 from tests.binaries import require_binary
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from orchestrator.stack.embedded import EmbeddedStack
+from runtime.embedded import EmbeddedStack
 from tests.integration.conftest import Payments
 
 pytestmark = pytest.mark.integration

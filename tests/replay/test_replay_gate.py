@@ -16,9 +16,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from orchestrator.histories import HISTORIES_DIR
 from orchestrator.workflows.fraud import FraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
+from runtime.histories import HISTORIES_DIR
 from tests.replay.incompatible_workflow import ReorderedPaymentWorkflow
 
 #: One folder per generation of the saga's code: the original corpus (before the atomic velocity

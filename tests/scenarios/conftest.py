@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.links import INSTALL_HINT, find_toxiproxy_server
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.links import INSTALL_HINT, find_toxiproxy_server
 from tests.binaries import require_binary
 
 

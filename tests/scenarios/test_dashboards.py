@@ -14,8 +14,8 @@ import pytest
 from chaos.runner import ScenarioRunner
 from chaos.scenario import load_scenario
 from observability.dashboards import DASHBOARDS, rendered_files
-from orchestrator.stack.embedded import EmbeddedStack
-from orchestrator.stack.prometheus import INSTALL_HINT, SCRAPE_INTERVAL_S, query
+from observability.prometheus import INSTALL_HINT, SCRAPE_INTERVAL_S, query
+from runtime.embedded import EmbeddedStack
 from tests.binaries import require_binary
 
 pytestmark = pytest.mark.integration

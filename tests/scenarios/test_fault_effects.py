@@ -10,7 +10,7 @@ import pytest
 
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import find_scenario, load_scenario
-from orchestrator.stack.embedded import EmbeddedStack
+from runtime.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 

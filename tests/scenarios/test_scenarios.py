@@ -11,7 +11,7 @@ import pytest
 
 from chaos.runner import ScenarioRunner
 from chaos.scenario import load_scenario, scenario_files
-from orchestrator.stack.embedded import EmbeddedStack
+from runtime.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.audit import audit
 from orchestrator.ledger import Entry
+from runtime.audit import audit
 
 
 def entry(payment: str, kind: str, amount: int) -> Entry:

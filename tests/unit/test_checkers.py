@@ -13,7 +13,7 @@ import pytest
 
 from chaos.bundle import Bundle, Callback, Execution, LedgerEntry, Payment
 from chaos.checkers import check_all
-from orchestrator.cli import main as saga
+from runtime.cli import main as saga
 
 AT = "2026-11-26T10:00:0{}+00:00"
 

@@ -89,11 +89,11 @@ def test_prometheus_scrapes_only_services_that_exist() -> None:
 
 
 def test_toxiproxy_links_and_app_config_point_at_services() -> None:
-    proxies = json.loads((ROOT / "observability/compose/toxiproxy.json").read_text())
+    proxies = json.loads((ROOT / "compose/toxiproxy.json").read_text())
     assert {p["name"] for p in proxies} == {"temporal", "provider", "callbacks", "fraud", "notify"}
     for proxy in proxies:
         assert proxy["upstream"].split(":")[0] in services(), proxy
-    config = load_config(ROOT / "observability/compose/config.json")  # strict: fails on drift
+    config = load_config(ROOT / "compose/config.json")  # strict: fails on drift
     listening = {p["listen"].split(":")[1] for p in proxies}
     for url in (config.urls.provider, config.urls.fraud, config.urls.notify, config.callback_url):
         assert url.split("://")[1].split("/")[0].split(":")[1] in listening, url

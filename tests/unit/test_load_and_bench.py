@@ -14,8 +14,8 @@ from chaos.bench.costs import Cost, cost_of
 from chaos.bench.runner import BenchResult, Step
 from chaos.k6 import K6Result, _console_records
 from chaos.load import expected_success_states
+from chaos.percentiles import percentile
 from chaos.scenario import find_scenario, load_scenario
-from orchestrator.stats import percentile
 
 
 def test_console_lines_of_k6_become_records(tmp_path: Path) -> None:

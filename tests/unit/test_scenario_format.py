@@ -8,7 +8,7 @@ import pytest
 
 from chaos.errors import ScenarioError
 from chaos.scenario import load_scenario, parse_scenario, scenario_files
-from orchestrator.cli import main
+from runtime.cli import main
 
 MINIMAL = "name: x\ndescription: d\n"
 

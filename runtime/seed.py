@@ -1,4 +1,4 @@
-"""Opening accounts and issuing API keys; ``python -m orchestrator.stack.seed`` for docker-compose.
+"""Opening accounts and issuing API keys; ``python -m runtime.seed`` for docker-compose.
 
 The embedded stack seeds its demo users through :func:`open_account`; under docker-compose a
 one-shot ``init`` service runs this module against the shared ``/data`` volume and registers
@@ -55,7 +55,7 @@ def seed_demo(config: StackConfig) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Seed the demo users, register the search attribute and create the reconciler's schedule
     (docker-compose ``init``)."""
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.stack.seed")
+    parser = argparse.ArgumentParser(prog="python -m runtime.seed")
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     config = load_config(args.config)

@@ -1,11 +1,10 @@
-"""SagaClient: a small HTTP client of the API, used by the CLI, the demo and the tests."""
+"""SagaClient: a small HTTP client of the payment API, used by the CLI, the demo, the harness and
+the tests. The simulators' admin endpoints have their own client, :mod:`runtime.admin_client`."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -75,29 +74,3 @@ class SagaClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{payment_id} still {status['state']}/{status['step']}")
             time.sleep(0.1)
-
-
-def patch_knobs(base_url: str, **changes: Any) -> dict[str, Any]:
-    """Change a simulator's knobs at run time (``PATCH /admin/knobs``)."""
-    response = httpx.patch(f"{base_url}/admin/knobs", json=changes, timeout=10)
-    body: dict[str, Any] = response.json()
-    if response.is_error:
-        raise ApiClientError(response.status_code, body)
-    return body
-
-
-def provider_charges(provider_url: str) -> list[dict[str, Any]]:
-    """Every charge the provider holds (for the ledger check)."""
-    charges: list[dict[str, Any]] = httpx.get(f"{provider_url}/charges", timeout=10).json()
-    return charges
-
-
-@contextmanager
-def knobs_changed(base_url: str, **changes: Any) -> Iterator[None]:
-    """Change some of a simulator's knobs for the duration of a block, then put them back."""
-    before = patch_knobs(base_url)  # an empty patch reads the current knobs
-    patch_knobs(base_url, **changes)
-    try:
-        yield
-    finally:
-        patch_knobs(base_url, **{key: before[key] for key in changes})

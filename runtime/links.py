@@ -28,7 +28,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from toxiproxy import Toxiproxy
 
-from chaos.errors import ToxiproxyMissing
+from orchestrator.errors import ToxiproxyMissing
 
 LINKS = ("temporal", "provider", "callbacks", "fraud", "notify")
 #: Suffix of a link's twin proxy, which carries a partial toxic at full toxicity.

@@ -27,21 +27,20 @@ from shutil import which
 from types import TracebackType
 from typing import Literal
 
-from chaos.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
+from observability import prometheus
+from observability.prometheus import ScrapeTargets, find_prometheus, require_prometheus
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
-from orchestrator.metrics import CHAOS_PROCESS_RESTARTS
 from orchestrator.models import SagaOptions
-from orchestrator.stack import prometheus
-from orchestrator.stack.processes import ManagedProcess, free_port, http_ok, port_open
-from orchestrator.stack.prometheus import ScrapeTargets, find_prometheus, require_prometheus
-from orchestrator.stack.seed import open_account, seed_demo
-from orchestrator.telemetry import serve_harness_metrics
 from orchestrator.temporal_client import set_current_version
 from orchestrator.workers import ROLES, ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
+from runtime.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
+from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
+from runtime.processes import ManagedProcess, free_port, http_ok, port_open
+from runtime.seed import open_account, seed_demo
 
-PROJECT_PACKAGES = ("orchestrator", "simulators", "chaos", "observability")
+PROJECT_PACKAGES = ("orchestrator", "simulators", "observability", "runtime", "chaos")
 
 #: A second namespace on the dev server, where ``saga bench`` runs its no-op ceiling workers.
 BENCH_NAMESPACE = "saga-bench"
@@ -287,7 +286,7 @@ class EmbeddedStack:
         if self.toxiproxy_server and self.toxiproxy_port:
             self._start_links(config)
         admin = config.admin_urls
-        self.add_scrape_target("harness", "chaos", serve_harness_metrics())
+        self.add_scrape_target("harness", "chaos", serve_owner_metrics())
         self.targets.set("api", ("api", f"127.0.0.1:{config.api_port}"))
         for name, url in (
             ("sim-provider", admin.provider),
@@ -452,7 +451,7 @@ def compile_project() -> None:
     workflow module for every new workflow run, compiled ``payment.py`` on each one (12% of the
     payments worker's CPU under load). Reading existing bytecode is still allowed.
     """
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     for package in PROJECT_PACKAGES:
         compileall.compile_dir(root / package, quiet=1, workers=1)
 

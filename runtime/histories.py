@@ -18,9 +18,10 @@ from typing import Any
 
 from temporalio.client import Client
 
-from orchestrator.client import SagaClient, knobs_changed
 from orchestrator.models import RetryOptions, SagaOptions
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from runtime.admin_client import knobs_changed
+from runtime.api_client import SagaClient
+from runtime.embedded import EmbeddedStack, StackOptions
 
 HISTORIES_DIR = Path(__file__).resolve().parent.parent / "tests" / "histories"
 

@@ -2,7 +2,7 @@
 
 The SDK drops these while a workflow replays (after a worker restart or a cache eviction), so
 each fact is counted once however often its history is replayed; ``tests/workflows`` proves it.
-They are exported by the worker's Temporal runtime (see :mod:`orchestrator.telemetry`) next to
+They are exported by the worker's Temporal runtime (see :mod:`orchestrator.metrics_export`) next to
 the SDK's own metrics, with ``namespace``, ``task_queue`` and ``workflow_type`` labels added.
 """
 

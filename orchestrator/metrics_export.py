@@ -1,22 +1,20 @@
-"""Process-level metrics plumbing: the Temporal runtime's exporter and prometheus-client's.
+"""Metric exporters: the Temporal runtime's exporter and prometheus-client's.
 
 A worker serves two ``/metrics`` endpoints: the Temporal SDK's (its own metrics plus the
-workflow metrics of :mod:`orchestrator.workflows.telemetry`) and prometheus-client's (activity
-and service metrics of :mod:`orchestrator.metrics`). The API and simulators serve
+workflow metrics of :mod:`orchestrator.workflows.metrics`) and prometheus-client's (activity
+and service metrics of :mod:`orchestrator.activities.metrics`). The API and simulators serve
 prometheus-client's on their own HTTP port instead.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import prometheus_client
 from litestar import Response, get
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from orchestrator.stack.processes import free_port
-from orchestrator.workflows.telemetry import HISTOGRAM_BUCKETS
+from orchestrator.workflows.metrics import HISTOGRAM_BUCKETS
 
 
 def sdk_runtime(port: int, service: str, host: str = "127.0.0.1") -> Runtime:
@@ -40,14 +38,6 @@ def sdk_runtime(port: int, service: str, host: str = "127.0.0.1") -> Runtime:
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Serve prometheus-client's registry on ``host:port`` from a daemon thread."""
     prometheus_client.start_http_server(port, addr=host)
-
-
-@functools.cache
-def serve_harness_metrics() -> int:
-    """Serve this process's registry once, on a free port; returns the port."""
-    port = free_port()
-    serve_metrics(port)
-    return port
 
 
 @get("/metrics", sync_to_thread=False, include_in_schema=False)

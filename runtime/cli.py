@@ -6,8 +6,16 @@
     saga cancel ID
     saga reconcile [--dry-run]     repair what no saga will (terminated executions, live charges)
     saga demo                      start a stack, run five payments, check the ledger, stop
-    saga scenario list|show|validate|run   named chaos scenarios (see chaos/)
     saga histories record          re-record the replay gate's history corpus
+
+The harness adds, through the ``saga.commands`` entry point group (:mod:`chaos.commands`):
+
+    saga scenario list|show|validate|run   named chaos scenarios
+    saga check JOURNAL             re-run the checkers on a journal's evidence
+    saga mutants list|run          the mutation score of the scenario suite
+    saga explore                   random fault schedules against the real stack, shrunk
+    saga load / saga bench         k6 load (optionally under a scenario) / the benchmark
+    saga simulate run|plan|calibrate|validate|chart   the SimPy model at scale
 
 Commands that talk to the API find the running stack through ``--state-dir`` (default
 ``$SAGA_STATE_DIR`` or ``.saga``), where ``saga up`` wrote its config and demo API keys.
@@ -23,17 +31,21 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from orchestrator.client import SagaClient
 from orchestrator.config import PAYMENT_METHODS, StackConfig, load_config
 from orchestrator.errors import SagaError
 from orchestrator.models import SagaOptions
 from orchestrator.reconcile import SCHEDULE_ID
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
-from orchestrator.stack.processes import preferred_port
+from runtime.api_client import SagaClient
+from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.processes import preferred_port
+
+#: Entry point group through which other packages add subcommands (the harness: ``chaos``).
+COMMAND_GROUP = "saga.commands"
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -171,7 +183,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the five-payment demo on a fresh stack."""
-    from orchestrator.demo import run_demo
+    from runtime.demo import run_demo
 
     state_dir = (
         Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="saga-demo-"))
@@ -181,7 +193,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_histories_record(args: argparse.Namespace) -> int:
     """Re-record the history corpus of the replay gate from a fresh stack."""
-    from orchestrator.histories import record_histories
+    from runtime.histories import record_histories
 
     state_dir = Path(tempfile.mkdtemp(prefix="saga-histories-"))
     print(f"recording into {args.out} (stack in {state_dir}) ...")
@@ -240,18 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--out", default="tests/histories", help="default: tests/histories")
     record.set_defaults(func=cmd_histories_record)
 
-    from chaos.check import add_check_command
-    from chaos.cli import add_load_command, add_scenario_commands
-    from chaos.explore_cli import add_explore_command
-    from chaos.mutants_cli import add_mutants_commands
-    from chaos.simulation.cli import add_simulate_commands
-
-    add_scenario_commands(sub)
-    add_check_command(sub)
-    add_mutants_commands(sub)
-    add_explore_command(sub)
-    add_load_command(sub)
-    add_simulate_commands(sub)
+    for extension in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        extension.load()(sub)
     _state_dir_everywhere(parser)
     return parser
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.audit import AuditReport, audit
-from orchestrator.client import SagaClient, knobs_changed, provider_charges
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
 from orchestrator.models import SagaOptions
-from orchestrator.stack.embedded import EmbeddedStack, StackOptions
+from runtime.admin_client import knobs_changed, provider_charges
+from runtime.api_client import SagaClient
+from runtime.audit import AuditReport, audit
+from runtime.embedded import EmbeddedStack, StackOptions
 
 DEMO_CALLBACK_TIMEOUT_S = 3.0
 

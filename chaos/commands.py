@@ -1,0 +1,22 @@
+"""The harness's ``saga`` subcommands, registered with the runtime's CLI through the
+``saga.commands`` entry point group (``pyproject.toml``), so ``runtime`` never imports ``chaos``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos.check import add_check_command
+from chaos.cli import add_load_command, add_scenario_commands
+from chaos.explore_cli import add_explore_command
+from chaos.mutants_cli import add_mutants_commands
+from chaos.simulation.cli import add_simulate_commands
+
+
+def add_commands(sub: Any) -> None:
+    """``scenario``, ``check``, ``mutants``, ``explore``, ``load``, ``bench`` and ``simulate``."""
+    add_scenario_commands(sub)
+    add_check_command(sub)
+    add_mutants_commands(sub)
+    add_explore_command(sub)
+    add_load_command(sub)
+    add_simulate_commands(sub)

@@ -1,1 +1,0 @@
-"""The embedded stack: every process of the system on this machine, no Docker needed."""

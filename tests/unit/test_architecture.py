@@ -1,0 +1,48 @@
+"""Imports flow one way: the saga (``orchestrator``) knows nothing of what runs or attacks it.
+
+    orchestrator  <-  simulators  <-  observability  <-  runtime  <-  chaos
+
+A package may import its own modules and any package to its left, never one to its right. The
+``saga`` CLI (in ``runtime``) finds the harness's commands through the ``saga.commands`` entry
+point group instead of importing ``chaos``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LAYERS = ("orchestrator", "simulators", "observability", "runtime", "chaos")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The top-level project packages a module imports, anywhere in it (function bodies too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & set(LAYERS)
+
+
+def violations() -> list[str]:
+    """``file imports package`` for every import against the direction."""
+    found = []
+    for rank, layer in enumerate(LAYERS):
+        allowed = set(LAYERS[: rank + 1])
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            for package in sorted(imported_packages(path) - allowed):
+                found.append(f"{path.relative_to(ROOT)} imports {package}")
+    return found
+
+
+def test_imports_flow_one_way() -> None:
+    assert violations() == []
+
+
+def test_the_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from chaos.metrics import X\n    import runtime.cli\n")
+    assert imported_packages(module) == {"chaos", "runtime"}
