@@ -29,6 +29,7 @@ from temporalio.service import RPCError
 from chaos.workload import TERMINAL
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
+from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
 from runtime.admin_client import provider_charges
 
@@ -121,7 +122,7 @@ async def collect_bundle(
 ) -> Bundle:
     """Freeze the evidence of a run; ``payments`` holds (payment id, user, amount, terminated,
     API status) for every payment the workload created."""
-    client = await Client.connect(config.temporal_address, namespace=config.namespace)
+    client = await connect(config)
     executions = await asyncio.gather(*(_execution(client, p[0]) for p in payments))
     snapshot = await asyncio.to_thread(Ledger(config.ledger_path).snapshot)
     charges = await asyncio.to_thread(provider_charges, config.admin_urls.provider)

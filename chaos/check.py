@@ -12,7 +12,7 @@ from chaos.bundle import Bundle, decode_bundle
 from chaos.checkers import check_all, payment_rows
 from chaos.errors import ScenarioError
 from chaos.format_errors import located
-from runtime.demo import render_table
+from runtime.tables import render_table
 
 
 def load_bundles(path: Path) -> list[tuple[str, Any]]:

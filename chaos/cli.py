@@ -21,8 +21,8 @@ from chaos.report import write_report
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.workflows.mutants import MUTANTS
-from runtime.demo import render_table
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.tables import render_table
 
 
 def _summary(scenario: Scenario, width: int = 90) -> str:

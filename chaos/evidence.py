@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client
-
 from chaos.bundle import Bundle
 from chaos.checkers import Check
 from chaos.workload import PaymentRecord, ProbeResult
 from orchestrator.config import StackConfig
 from orchestrator.models import ReconcileReport
+from orchestrator.temporal_client import connect
 from runtime.admin_client import provider_charges
 
 
@@ -86,7 +85,7 @@ def foreign_callbacks_delivered(bundle: Bundle) -> int:
 
 async def history_steps(config: StackConfig, payment_id: str) -> list[dict[str, Any]]:
     """A payment's Temporal history as steps: offset in seconds, event, detail."""
-    client = await Client.connect(config.temporal_address)
+    client = await connect(config)
     history = await client.get_workflow_handle(payment_id).fetch_history()
     steps: list[dict[str, Any]] = []
     start: datetime | None = None
@@ -131,7 +130,7 @@ async def version_facts(
     from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 
     nondeterministic = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
-    client = await Client.connect(config.temporal_address)
+    client = await connect(config)
     new_path: dict[str, bool] = {}
     finished_on: dict[str, str] = {}
     failures = 0

@@ -30,6 +30,7 @@ import yaml
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, parse_scenario
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.process_names import WORKER_PROCESSES
 
 #: The verdicts a saga must never fail, whatever the faults; what exploration judges by.
 INVARIANTS = frozenset(
@@ -47,7 +48,6 @@ INVARIANTS = frozenset(
         "reconciler repaired only what no saga could",
     }
 )
-WORKER_TARGETS = ("worker-payments", "worker-accounts", "worker-fraud", "worker-notifications")
 LINKS = ("provider", "callbacks", "fraud", "notify")
 STEPS = ("validate", "debit", "charge", "await_confirmation", "await_fraud")
 
@@ -129,7 +129,7 @@ def _fault(rng: random.Random, span: float) -> dict[str, Any]:
     if kind == "link_down":
         return window | {"kind": "link_down", "link": rng.choice(LINKS)}
     if kind == "process":
-        target = rng.choice([*WORKER_TARGETS, "temporal", "sim-fraud"])
+        target = rng.choice([*WORKER_PROCESSES, "temporal", "sim-fraud"])
         action = "pause" if target == "sim-fraud" else rng.choice(["kill", "restart"])
         return window | {"kind": "process", "target": target, "action": action}
     if kind == "workflow":

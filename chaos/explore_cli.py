@@ -9,7 +9,7 @@ from typing import Any
 from chaos.errors import ScenarioError
 from chaos.explore import explore
 from chaos.mutation import require_mutants
-from runtime.demo import render_table
+from runtime.tables import render_table
 
 
 def cmd_explore(args: argparse.Namespace) -> int:

@@ -29,12 +29,10 @@ from chaos.percentiles import percentile
 from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, WorkflowFault
 from orchestrator.api.service import payment_id_for
-from orchestrator.ledger import Ledger
 from orchestrator.models import PaymentState
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
-from runtime.admin_client import provider_charges
-from runtime.audit import AuditReport, audit
+from runtime.audit import AuditReport, ledger_check
 from runtime.embedded import EmbeddedStack
 
 K6_DIR = Path(__file__).resolve().parent.parent / "k6"
@@ -233,13 +231,7 @@ class LoadTest:
     def _audit(self, final_states: dict[str, str]) -> AuditReport:
         config = self.stack.config
         assert config is not None
-        ledger = Ledger(config.ledger_path)
-        return audit(
-            ledger.entries(),
-            ledger.balances(),
-            provider_charges(config.admin_urls.provider),
-            final_states,
-        )
+        return ledger_check(config, final_states)
 
 
 @dataclass(frozen=True)

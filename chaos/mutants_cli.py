@@ -7,7 +7,7 @@ from typing import Any
 
 from chaos.mutation import KILLERS, QUICK, render, require_mutants, run_mutants
 from orchestrator.workflows.mutants import MUTANTS
-from runtime.demo import render_table
+from runtime.tables import render_table
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -22,8 +22,8 @@ from chaos.errors import ScenarioError
 from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.workflows.mutants import MUTANTS
-from runtime.demo import render_table
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.tables import render_table
 
 #: Mutant -> the scenarios expected to kill it, most direct first.
 KILLERS: dict[str, tuple[str, ...]] = {

@@ -18,6 +18,7 @@ from chaos.errors import ScenarioError
 from chaos.format_errors import located
 from orchestrator.models import DEFAULT_ACCOUNT_RETRY, SagaOptions
 from runtime.links import LINKS
+from runtime.process_names import PROCESS_NAMES
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
@@ -39,6 +40,8 @@ ProcessName = Literal[
 ]  # fmt: skip
 
 assert set(Link.__args__) == set(LINKS)  # type: ignore[attr-defined]
+# The Literal spells the runtime's list for the format's types and docs; they cannot drift.
+assert ProcessName.__args__ == PROCESS_NAMES  # type: ignore[attr-defined]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

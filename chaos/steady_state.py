@@ -6,9 +6,7 @@ from __future__ import annotations
 import httpx
 
 from chaos.errors import SteadyStateError
-from orchestrator.ledger import Ledger
-from runtime.admin_client import provider_charges
-from runtime.audit import audit
+from runtime.audit import ledger_check
 from runtime.embedded import EmbeddedStack
 
 
@@ -47,10 +45,7 @@ def steady_state(stack: EmbeddedStack) -> tuple[list[str], list[str]]:
             if not state["enabled"] or state["toxics"]:
                 problems.append(f"link {link} is not clean: {state}")
         checked.append("every link up, no toxics")
-    ledger = Ledger(config.ledger_path)
-    report = audit(
-        ledger.entries(), ledger.balances(), provider_charges(config.admin_urls.provider), {}
-    )
+    report = ledger_check(config, {})
     if not report.conserved:
         problems.append(f"money not conserved: {report.summary()}")
     checked.append("money conserved")

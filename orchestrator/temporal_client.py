@@ -19,16 +19,20 @@ async def connect(
     wait_s: float = 30.0,
     worker: bool = False,
     runtime: Runtime | None = None,
+    namespace: str | None = None,
 ) -> Client:
     """Connect, retrying while the server comes up (it may be restarting under chaos).
 
     Workers dial through the ``temporal`` link so that scenarios can cut them off.
+    ``namespace`` overrides the config's (the benchmark's ceiling runs in its own).
     """
     address = config.worker_temporal_address if worker else config.temporal_address
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return await Client.connect(address, namespace=config.namespace, runtime=runtime)
+            return await Client.connect(
+                address, namespace=namespace or config.namespace, runtime=runtime
+            )
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() > deadline:
                 raise StackError(f"cannot reach Temporal at {address}: {exc}") from exc

@@ -1,16 +1,6 @@
 """Worker processes: ``python -m orchestrator.workers ROLE --config FILE``.
 
-Each role is a separate service on its own task queue:
-
-=============  ===============  ==========================================================
-role           task queue       runs
-=============  ===============  ==========================================================
-payments       payments         PaymentWorkflow, ReconcileWorkflow, provider and reconciler
-                                activities
-accounts       accounts         validate/debit/refund/repair activities over the ledger
-fraud          fraud            FraudCheckWorkflow and the scoring activity
-notifications  notifications    email/SMS activities
-=============  ===============  ==========================================================
+Each role (:data:`orchestrator.roles.ROLES`) is a separate service on its own task queue.
 
 A worker writes ``<state_dir>/ready/<role>@<build>`` once it polls, and shuts down gracefully on
 SIGTERM. ``--build`` picks the workflow code (see ``orchestrator.workflows.builds``).
@@ -25,10 +15,8 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import uvloop
@@ -36,7 +24,6 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
-from orchestrator.activities.accounts import MAX_CONCURRENT as ACCOUNT_THREADS
 from orchestrator.activities.accounts import AccountActivities
 from orchestrator.activities.fraud import FraudActivities
 from orchestrator.activities.instrumentation import ActivityMetrics
@@ -48,8 +35,8 @@ from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
 from orchestrator.metrics_export import sdk_runtime, serve_metrics
-from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 from orchestrator.partial_links import link_client
+from orchestrator.roles import ROLES, Role, pick_activities
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
 from orchestrator.workflows.mutants import mutant_workflow
@@ -64,56 +51,20 @@ log = logging.getLogger("orchestrator.workers")
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
-@dataclass(frozen=True)
-class Role:
-    """What one worker process serves."""
-
-    task_queue: str
-    workflow_names: Sequence[str] = ()
-    activities: Callable[[StackConfig, httpx.AsyncClient], list[Callable[..., Any]]] = field(
-        default=lambda config, http: []
-    )
-    max_concurrent_activities: int = 100
-
-
-def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
+def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[object]:
     failpoints = Failpoints(Path(config.state_dir) / FAILPOINTS_FILE)
-    acts = AccountActivities(Ledger(config.ledger_path), failpoints)
-    return [
-        acts.validate_payment,
-        acts.check_velocity,
-        acts.debit_account,
-        acts.refund_account,
-        acts.list_unrefunded_debits,
-        acts.repair_refund,
-        acts.journal_repair,
-    ]
+    return [AccountActivities(Ledger(config.ledger_path), failpoints)]
 
 
-def _provider(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
-    acts = ProviderActivities(config.urls.provider, http)
-    reconcile = ReconcileActivities(config, http)
-    return [
-        acts.charge_payment,
-        acts.void_charge,
-        reconcile.list_provider_charges,
-        reconcile.describe_executions,
-    ]
-
-
-def _fraud(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
-    return [FraudActivities(config.urls.fraud, http).score_payment]
-
-
-def _notify(config: StackConfig, http: httpx.AsyncClient) -> list[Callable[..., Any]]:
-    return [NotificationActivities(config.urls.notify, http).send_notification]
-
-
-ROLES: dict[str, Role] = {
-    "payments": Role(PAYMENTS_QUEUE, ["PaymentWorkflow", "ReconcileWorkflow"], _provider),
-    "accounts": Role(ACCOUNTS_QUEUE, [], _accounts, max_concurrent_activities=ACCOUNT_THREADS),
-    "fraud": Role(FRAUD_QUEUE, ["FraudCheckWorkflow"], _fraud),
-    "notifications": Role(NOTIFICATIONS_QUEUE, [], _notify),
+#: Role -> the objects whose methods implement its activities (named as in ``ROLES``).
+IMPLEMENTATIONS: dict[str, Callable[[StackConfig, httpx.AsyncClient], list[object]]] = {
+    "payments": lambda config, http: [
+        ProviderActivities(config.urls.provider, http),
+        ReconcileActivities(config, http),
+    ],
+    "accounts": _accounts,
+    "fraud": lambda config, http: [FraudActivities(config.urls.fraud, http)],
+    "notifications": lambda config, http: [NotificationActivities(config.urls.notify, http)],
 }
 
 
@@ -168,7 +119,9 @@ async def run_worker(
             client,
             task_queue=role.task_queue,
             workflows=workflows_of(role, build, config.mutant),
-            activities=role.activities(config, http),
+            activities=pick_activities(
+                role.activity_names, IMPLEMENTATIONS[role_name](config, http)
+            ),
             graceful_shutdown_timeout=timedelta(seconds=5),
             max_concurrent_activities=role.max_concurrent_activities,
             deployment_config=deployment,

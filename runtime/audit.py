@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.ledger import Entry
+from orchestrator.config import StackConfig
+from orchestrator.ledger import Entry, Ledger
+from runtime.admin_client import provider_charges
 
 
 @dataclass(frozen=True)
@@ -89,4 +91,19 @@ def audit(
         balances_total=sum(balances.values()),
         captured_total=sum(c["amount"] for c in charges if c["status"] in HELD),
         problems=problems,
+    )
+
+
+def ledger_check(
+    config: StackConfig, final_states: dict[str, str], review: frozenset[str] = frozenset()
+) -> AuditReport:
+    """Audit the ledger and the provider after the payments in ``final_states`` ended;
+    ``review`` names those that ended ``refund_requires_review``."""
+    snapshot = Ledger(config.ledger_path).snapshot()
+    return audit(
+        snapshot.entries,
+        snapshot.balances,
+        provider_charges(config.admin_urls.provider),
+        final_states,
+        review,
     )

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import StackConfig
-from orchestrator.ledger import Ledger
 from orchestrator.models import SagaOptions
-from runtime.admin_client import knobs_changed, provider_charges
+from runtime.admin_client import knobs_changed
 from runtime.api_client import SagaClient
-from runtime.audit import AuditReport, audit
+from runtime.audit import ledger_check
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.tables import render_table
 
 DEMO_CALLBACK_TIMEOUT_S = 3.0
 
@@ -78,29 +78,6 @@ def run_case(case: Case, config: StackConfig, client: SagaClient) -> dict[str, A
             client.wait(payment_id, until=case.cancel_at_step)
             client.cancel(payment_id)
         return client.wait(payment_id, timeout_s=60)
-
-
-def render_table(rows: list[list[str]]) -> str:
-    """A plain text table with a header row."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def ledger_check(
-    config: StackConfig, final_states: dict[str, str], review: frozenset[str] = frozenset()
-) -> AuditReport:
-    """Audit the ledger and the provider after the payments in ``final_states`` ended;
-    ``review`` names those that ended ``refund_requires_review``."""
-    snapshot = Ledger(config.ledger_path).snapshot()
-    return audit(
-        snapshot.entries,
-        snapshot.balances,
-        provider_charges(config.admin_urls.provider),
-        final_states,
-        review,
-    )
 
 
 def run_demo(state_dir: Path, out: Callable[[str], None] = print) -> bool:

@@ -32,11 +32,13 @@ from observability.prometheus import ScrapeTargets, find_prometheus, require_pro
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
+from orchestrator.roles import ROLES
 from orchestrator.temporal_client import set_current_version
-from orchestrator.workers import ROLES, ready_file
+from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
+from runtime.process_names import SIMULATOR_MODULES
 from runtime.processes import ManagedProcess, free_port, http_ok, port_open
 from runtime.seed import open_account, seed_demo
 
@@ -288,17 +290,21 @@ class EmbeddedStack:
         admin = config.admin_urls
         self.add_scrape_target("harness", "chaos", serve_owner_metrics())
         self.targets.set("api", ("api", f"127.0.0.1:{config.api_port}"))
-        for name, url in (
-            ("sim-provider", admin.provider),
-            ("sim-fraud", admin.fraud),
-            ("sim-notify", admin.notify),
-        ):
-            self.targets.set(name, ("simulator", _hostport(url)))
+        urls = {
+            "sim-provider": admin.provider,
+            "sim-fraud": admin.fraud,
+            "sim-notify": admin.notify,
+        }
+        knobs = {
+            "sim-provider": self.options.provider_knobs,
+            "sim-fraud": self.options.fraud_knobs,
+            "sim-notify": self.options.notify_knobs,
+        }
         simulators = [
-            ("sim-provider", "simulators.provider", admin.provider, self.options.provider_knobs),
-            ("sim-fraud", "simulators.fraud", admin.fraud, self.options.fraud_knobs),
-            ("sim-notify", "simulators.notifications", admin.notify, self.options.notify_knobs),
+            (name, module, urls[name], knobs[name]) for name, module in SIMULATOR_MODULES.items()
         ]
+        for name, _, url, _ in simulators:
+            self.targets.set(name, ("simulator", _hostport(url)))
         specs = [
             self._temporal(),
             *(
@@ -310,10 +316,10 @@ class EmbeddedStack:
                     "--config",
                     cfg,
                     "--knobs",
-                    knobs,
+                    sim_knobs,
                     ready=http_ok(f"{url}/health"),
                 )
-                for name, module, url, knobs in simulators
+                for name, module, url, sim_knobs in simulators
             ),
             self._python(
                 "api",

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
-
+from orchestrator.config import StackConfig
 from orchestrator.models import RetryOptions, SagaOptions
+from orchestrator.temporal_client import connect
 from runtime.admin_client import knobs_changed
 from runtime.api_client import SagaClient
 from runtime.embedded import EmbeddedStack, StackOptions
@@ -95,8 +95,8 @@ def record_one(stack: EmbeddedStack, recording: Recording) -> tuple[str, dict[st
         return payment_id, client.wait(payment_id)
 
 
-async def _export(address: str, payment_id: str) -> str:
-    client = await Client.connect(address)
+async def _export(config: StackConfig, payment_id: str) -> str:
+    client = await connect(config)
     return (await client.get_workflow_handle(payment_id).fetch_history()).to_json()
 
 
@@ -109,7 +109,7 @@ def record_histories(out_dir: Path, state_dir: Path, out: Callable[[str], None] 
         assert stack.config is not None
         for recording in RECORDINGS:
             payment_id, status = record_one(stack, recording)
-            history = asyncio.run(_export(stack.config.temporal_address, payment_id))
+            history = asyncio.run(_export(stack.config, payment_id))
             (out_dir / f"{recording.name}.json").write_text(history)
             manifest[recording.name] = {
                 "workflow_id": payment_id,

@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from orchestrator.config import StackConfig
 from orchestrator.models import (
-    ACCOUNTS_QUEUE,
-    FRAUD_QUEUE,
-    NOTIFICATIONS_QUEUE,
     PAYMENTS_QUEUE,
     ChargeRequest,
     ChargeResult,
@@ -42,7 +39,8 @@ from orchestrator.models import (
     VoidRequest,
     VoidResult,
 )
-from orchestrator.temporal_client import register_search_attributes
+from orchestrator.roles import saga_queues
+from orchestrator.temporal_client import connect, register_search_attributes
 from orchestrator.workflows.fraud import FraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.embedded import BENCH_NAMESPACE
@@ -107,20 +105,9 @@ class NoOpServices:
 async def noop_workers(client: Client) -> AsyncIterator[None]:
     """The four task queues served with the real workflows and no-op activities."""
     services = NoOpServices(client)
-    queues: dict[str, tuple[list[type], list[Callable[..., Any]]]] = {
-        PAYMENTS_QUEUE: ([PaymentWorkflow], [services.charge_payment, services.void_charge]),
-        ACCOUNTS_QUEUE: (
-            [],
-            [
-                services.validate_payment,
-                services.check_velocity,
-                services.debit_account,
-                services.refund_account,
-            ],
-        ),
-        FRAUD_QUEUE: ([FraudCheckWorkflow], [services.score_payment]),
-        NOTIFICATIONS_QUEUE: ([], [services.send_notification]),
-    }
+    queues = saga_queues(
+        services, {"PaymentWorkflow": PaymentWorkflow, "FraudCheckWorkflow": FraudCheckWorkflow}
+    )
     async with AsyncExitStack() as stack:
         for queue, (workflows, activities) in queues.items():
             await stack.enter_async_context(
@@ -145,10 +132,10 @@ class CeilingResult:
 
 
 async def run_ceiling(
-    address: str, payments: int = 300, concurrency: int = 40, warmup: int = 20
+    config: StackConfig, payments: int = 300, concurrency: int = 40, warmup: int = 20
 ) -> CeilingResult:
     """Start ``payments`` sagas with ``concurrency`` in flight; each must succeed."""
-    client = await Client.connect(address, namespace=BENCH_NAMESPACE)
+    client = await connect(config, namespace=BENCH_NAMESPACE)
     await register_search_attributes(client)
     options = SagaOptions()
 

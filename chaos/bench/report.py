@@ -10,7 +10,7 @@ from pathlib import Path
 
 from chaos.bench.runner import BenchResult
 from chaos.percentiles import percentile
-from runtime.demo import render_table
+from runtime.tables import render_table
 
 BEGIN = "<!-- saga bench: generated, do not edit by hand -->"
 END = "<!-- saga bench: end -->"

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from temporalio.client import Client
-
 from chaos.bench.ceiling import CeilingResult, run_ceiling
 from chaos.bench.costs import Cost, cost_of
 from chaos.bench.cpu import seconds_used, snapshot
@@ -131,7 +129,7 @@ class Bench:
         assert config is not None
         self.progress(f"1/3 ceiling: {ceiling_payments} no-op sagas, 40 in flight ...")
         before = snapshot(self._pids())
-        ceiling = await run_ceiling(config.temporal_address, payments=ceiling_payments)
+        ceiling = await run_ceiling(config, payments=ceiling_payments)
         ceiling_cpu = seconds_used(before, snapshot(self._pids()))
         self.progress(
             f"    {ceiling.throughput:.1f} payments/s, "
@@ -227,7 +225,7 @@ class Bench:
     async def _recent_bench_ids(self, limit: int = 20) -> list[str]:
         config = self.stack.config
         assert config is not None
-        client = await Client.connect(config.temporal_address, namespace=BENCH_NAMESPACE)
+        client = await connect(config, namespace=BENCH_NAMESPACE)
         ids = []
         async for execution in client.list_workflows("WorkflowType = 'PaymentWorkflow'"):
             ids.append(execution.id)
@@ -239,7 +237,7 @@ class Bench:
         """Mean cost of a payment (its history plus its fraud child's)."""
         config = self.stack.config
         assert config is not None
-        client = await Client.connect(config.temporal_address, namespace=namespace)
+        client = await connect(config, namespace=namespace)
         costs = []
         for payment_id in ids:
             parent = await client.get_workflow_handle(payment_id).fetch_history()

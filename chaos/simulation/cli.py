@@ -107,7 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     pairs = validate(cal, _rates(args.rates), int(parse_duration(args.duration)), args.repeat)
     path, misses = report.write_validation(pairs, cal.source, Path(args.out))
     rows, _ = report.validation_rows(pairs)
-    from runtime.demo import render_table
+    from runtime.tables import render_table
 
     print(render_table(rows))
     print(f"written: {path}; {misses} figure(s) off by more than 20%")

@@ -21,10 +21,12 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 import simpy
+from temporalio.common import RetryPolicy
 
 from chaos.percentiles import percentile
 from chaos.scenario import (
@@ -36,13 +38,17 @@ from chaos.scenario import (
     ToxicFault,
 )
 from chaos.simulation.calibration import Calibration
+from orchestrator.roles import ROLES
+from orchestrator.workers import HTTP_TIMEOUT
+from orchestrator.workflows.payment import ACCOUNT_CALL, NOTIFY_RETRY, PROVIDER_CALL
 
 Process = Generator[simpy.Event, Any, Any]
 
-PROVIDER_CALL_TIMEOUT_S = 15.0
-HTTP_TIMEOUT_S = 10.0
-NOTIFY_ATTEMPTS = 3
-ROLES = ("payments", "accounts", "fraud", "notifications")
+# The saga's own settings, so the model cannot drift from the code it models.
+PROVIDER_CALL_TIMEOUT_S = PROVIDER_CALL.total_seconds()
+ACCOUNT_CALL_TIMEOUT_S = ACCOUNT_CALL.total_seconds()
+HTTP_TIMEOUT_S = float(HTTP_TIMEOUT.read or 0.0)
+NOTIFY_ATTEMPTS = NOTIFY_RETRY.maximum_attempts
 
 
 @dataclass(frozen=True)
@@ -306,7 +312,7 @@ class Saga:
         yield from self.res.work(f"worker-{role}", cost)
 
     def activity(
-        self, role: str, cpu_s: float, io_s: float = 0.0, timeout_s: float = 10.0
+        self, role: str, cpu_s: float, io_s: float = 0.0, timeout_s: float = ACCOUNT_CALL_TIMEOUT_S
     ) -> Process:
         """One activity attempt on ``role``'s worker (3 events); False if a kill lost it."""
         yield from self.server(3)
@@ -603,7 +609,7 @@ class Saga:
         return verdict
 
     def _notify(self) -> Process:
-        for _ in range(NOTIFY_ATTEMPTS):
+        for attempt in range(NOTIFY_ATTEMPTS):
             knobs = self.knobs().notifications
             io = knobs["latency_ms"] / 1000 + self.link_delay("notify")
             yield from self.activity(
@@ -614,8 +620,15 @@ class Saga:
                 and self.rng.random() >= knobs["failure_rate"]
             ):
                 break
-            yield self.env.timeout(1.0)
+            yield self.env.timeout(_backoff_s(NOTIFY_RETRY, attempt + 1))
         yield from self.workflow_task()
+
+
+def _backoff_s(policy: RetryPolicy, attempt: int) -> float:
+    """Temporal's wait after failed attempt number ``attempt`` (1-based) under ``policy``."""
+    initial = (policy.initial_interval or timedelta(seconds=1)).total_seconds()
+    ceiling = policy.maximum_interval.total_seconds() if policy.maximum_interval else math.inf
+    return min(initial * policy.backoff_coefficient ** (attempt - 1), ceiling)
 
 
 @dataclass
@@ -708,7 +721,7 @@ def simulate(
     max_entity_rate: float = 60.0,
     drain_s: float | None = None,
 ) -> SimResult:
-    """Run the model: Poisson arrivals at ``rate`` for ``duration_s``, then let work finish.
+    """Run the model: arrivals at a constant ``rate`` for ``duration_s``, then let work finish.
 
     Above ``max_entity_rate`` the system is scaled down by an integer factor (rate, workers,
     server cores and shards divided alike) so that one hour at 10,000/s stays a few minutes

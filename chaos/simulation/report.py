@@ -7,7 +7,7 @@ from pathlib import Path
 from chaos.simulation.measure import Measured
 from chaos.simulation.model import SimResult
 from chaos.simulation.plan import Plan
-from runtime.demo import render_table
+from runtime.tables import render_table
 
 BEGIN = "<!-- saga simulate validate: generated -->"
 END = "<!-- saga simulate validate: end -->"

@@ -18,7 +18,7 @@ import pytest
 from orchestrator.models import RetryOptions, SagaOptions
 from runtime.admin_client import patch_knobs
 from runtime.api_client import SagaClient
-from runtime.demo import ledger_check
+from runtime.audit import ledger_check
 from runtime.embedded import EmbeddedStack, StackOptions
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs

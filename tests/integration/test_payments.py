@@ -9,11 +9,12 @@ import time
 
 import httpx
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 
 from orchestrator import signing
 from orchestrator.errors import ApiClientError
 from orchestrator.ledger import Ledger
+from orchestrator.temporal_client import connect
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
 from tests.binaries import find_binary
@@ -144,7 +145,7 @@ def test_cancel_mid_flight_refunds_and_cancels_the_child(
 
     async def child_status() -> WorkflowExecutionStatus | None:
         assert stack.config
-        client = await Client.connect(stack.config.temporal_address)
+        client = await connect(stack.config)
         return (await client.get_workflow_handle(f"{payment_id}-fraud").describe()).status
 
     assert asyncio.run(child_status()) is WorkflowExecutionStatus.CANCELED
@@ -300,7 +301,7 @@ def test_payment_status_search_attribute_finds_failed_payments(
 
     async def failed_ids() -> set[str]:
         assert stack.config
-        client = await Client.connect(stack.config.temporal_address)
+        client = await connect(stack.config)
         found: set[str] = set()
         for _ in range(50):
             found = {w.id async for w in client.list_workflows('PaymentStatus="failed"')}

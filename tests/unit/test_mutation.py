@@ -6,7 +6,8 @@ import pytest
 
 from chaos.mutation import KILLERS, QUICK, MutantResult, MutationReport, render
 from chaos.scenario import find_scenario, load_scenario
-from orchestrator.workers import REFUSE_MUTANTS, ROLES, workflows_of
+from orchestrator.roles import ROLES
+from orchestrator.workers import REFUSE_MUTANTS, workflows_of
 from orchestrator.workflows.mutants import MUTANTS
 from orchestrator.workflows.payment import PaymentWorkflow
 

@@ -22,10 +22,6 @@ from temporalio.worker import Worker
 
 from orchestrator.activities.provider import DECLINED, VOID_REJECTED
 from orchestrator.models import (
-    ACCOUNTS_QUEUE,
-    FRAUD_QUEUE,
-    NOTIFICATIONS_QUEUE,
-    PAYMENTS_QUEUE,
     ChargeRequest,
     ChargeResult,
     FraudCheckRequest,
@@ -41,6 +37,7 @@ from orchestrator.models import (
     VoidRequest,
     VoidResult,
 )
+from orchestrator.roles import saga_queues
 from orchestrator.workflows.fraud import FraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
 
@@ -206,20 +203,9 @@ class FakeServices:
         ``max_cached_workflows=0`` makes every workflow task replay the history from the start;
         ``payment_workflow`` swaps in another build of the saga (``builds.PaymentWorkflowV1``).
         """
-        queues = {
-            PAYMENTS_QUEUE: ([payment_workflow], [self.charge_payment, self.void_charge]),
-            ACCOUNTS_QUEUE: (
-                [],
-                [
-                    self.validate_payment,
-                    self.check_velocity,
-                    self.debit_account,
-                    self.refund_account,
-                ],
-            ),
-            FRAUD_QUEUE: ([FraudCheckWorkflow], [self.score_payment]),
-            NOTIFICATIONS_QUEUE: ([], [self.send_notification]),
-        }
+        queues = saga_queues(
+            self, {"PaymentWorkflow": payment_workflow, "FraudCheckWorkflow": FraudCheckWorkflow}
+        )
         async with AsyncExitStack() as stack:
             for queue, (workflows, activities) in queues.items():
                 await stack.enter_async_context(
