@@ -1,4 +1,5 @@
-"""The human report: Markdown with, per scenario, a timeline chart (SVG) and a sample history.
+"""The human report: Markdown with, per scenario, a timeline chart (matplotlib, SVG) and a sample
+history.
 
 The chart shows payments by state over time (from the API), money debited and not refunded
 (from the ledger, dashed), each fault's window shaded, and the stretches in which the API did not
@@ -8,7 +9,6 @@ compensated.
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -24,89 +24,64 @@ STATE_COLOURS = {
 FAULT_COLOURS = ["#ffe082", "#b39ddb", "#80cbc4", "#f48fb1", "#bcaaa4"]
 
 
-def timeline_svg(result: ScenarioResult, width: int = 760, height: int = 260) -> str:
-    """Payments by state over time (lines) with fault windows (shaded bands)."""
-    left, right, top, bottom = 50, 130, 20, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
+def timeline_chart(result: ScenarioResult, path: Path) -> Path:
+    """Payments by state over time (lines), money debited and not refunded (dashed), fault
+    windows (shaded bands) and API gaps (grey), drawn with matplotlib into ``path`` (SVG or PNG,
+    by its suffix)."""
+    from matplotlib.figure import Figure  # the object API: no pyplot global state
+
     samples = result.samples or [{"t": 0.0}]
     t_max = max(
         [float(s["t"]) for s in samples] + [f.planned_until_s for f in result.faults] + [1.0]
     )
-    total = max(len(result.payments), 1)
-
-    def x(t: float) -> float:
-        return left + plot_w * t / t_max
-
-    def y(n: float) -> float:
-        return top + plot_h * (1 - n / total)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="sans-serif" font-size="11">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-    ]
+    fig = Figure(figsize=(8.5, 3.2))
+    ax = fig.add_subplot()
     for i, fault in enumerate(result.faults):
         start = fault.started_at_s if fault.started_at_s is not None else fault.planned_at_s
         end = fault.reverted_at_s if fault.reverted_at_s is not None else fault.planned_until_s
         colour = FAULT_COLOURS[i % len(FAULT_COLOURS)]
-        parts.append(
-            f'<rect x="{x(start):.1f}" y="{top}" width="{max(x(end) - x(start), 1):.1f}" '
-            f'height="{plot_h}" fill="{colour}" opacity="0.35"/>'
+        ax.axvspan(start, max(end, start + t_max / 500), color=colour, alpha=0.35)
+        ax.annotate(
+            fault.description,
+            (start, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -12 - 12 * i),
+            textcoords="offset points",
+            fontsize=8,
         )
-        parts.append(
-            f'<text x="{x(start) + 2:.1f}" y="{top + 12 + 12 * i}">'
-            f"{escape(fault.description)}</text>"
-        )
-    parts.append(
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-        'stroke="black"/>'
-    )
-    parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="black"/>')
-    for tick in range(0, 6):
-        t = t_max * tick / 5
-        parts.append(
-            f'<text x="{x(t):.1f}" y="{top + plot_h + 15}" text-anchor="middle">{t:.0f}s</text>'
-        )
-    parts.append(f'<text x="{left - 5}" y="{top + 4}" text-anchor="end">{total}</text>')
-    parts.append(f'<text x="{left - 5}" y="{top + plot_h}" text-anchor="end">0</text>')
-    for start_t, end_t in _gaps(samples, "api"):
-        parts.append(
-            f'<rect x="{x(start_t):.1f}" y="{top}" width="{max(x(end_t) - x(start_t), 1):.1f}" '
-            f'height="{plot_h}" fill="#616161" opacity="0.25"/>'
-            f'<text x="{x(start_t) + 2:.1f}" y="{top + plot_h - 4}">API not answering</text>'
-        )
-    for row, (state, colour) in enumerate(STATE_COLOURS.items()):
-        for run in _runs(samples, "api"):
-            points = " ".join(f"{x(s['t']):.1f},{y(s.get(state, 0)):.1f}" for s in run)
-            parts.append(
-                f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+    for n, (start_t, end_t) in enumerate(_gaps(samples, "api")):
+        ax.axvspan(start_t, end_t, color="#616161", alpha=0.25, label=None if n else "API gap")
+    for state, colour in STATE_COLOURS.items():
+        for n, run in enumerate(_runs(samples, "api")):
+            ax.plot(
+                [s["t"] for s in run],
+                [s.get(state, 0) for s in run],
+                color=colour,
+                linewidth=2,
+                label=None if n else state,
             )
-        parts.append(
-            f'<rect x="{width - right + 10}" y="{top + 16 * row}" width="10" height="10" '
-            f'fill="{colour}"/><text x="{width - right + 25}" y="{top + 9 + 16 * row}">'
-            f"{state}</text>"
+    for n, run in enumerate(_runs(samples, "ledger")):
+        ax.plot(
+            [s["t"] for s in run],
+            [s["ledger"].get("debit", 0) - s["ledger"].get("refund", 0) for s in run],
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=None if n else "debited (ledger)",
         )
-    for run in _runs(samples, "ledger"):
-        points = " ".join(
-            f"{x(s['t']):.1f},{y(s['ledger'].get('debit', 0) - s['ledger'].get('refund', 0)):.1f}"
-            for s in run
-        )
-        parts.append(
-            f'<polyline points="{points}" fill="none" stroke="black" stroke-dasharray="4 3"/>'
-        )
-    row = len(STATE_COLOURS)
-    parts.append(
-        f'<line x1="{width - right + 10}" y1="{top + 5 + 16 * row}" x2="{width - right + 20}" '
-        f'y2="{top + 5 + 16 * row}" stroke="black" stroke-dasharray="4 3"/>'
-        f'<text x="{width - right + 25}" y="{top + 9 + 16 * row}">debited (ledger)</text>'
+    ax.set(
+        xlim=(0, t_max),
+        ylim=(0, max(len(result.payments), 1) * 1.05),
+        xlabel="seconds since the workload started",
+        ylabel="payments",
+        title=f"{result.scenario.name}: payments by state, faults shaded, API gaps grey",
     )
-    parts.append(
-        f'<text x="{left + plot_w / 2}" y="{height - 5}" text-anchor="middle">'
-        f"{escape(result.scenario.name)}: payments by state over time, faults shaded, gaps"
-        " grey</text>"
-    )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    ax.title.set_fontsize(10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
 
 
 def _runs(samples: list[dict[str, Any]], source: str) -> list[list[dict[str, Any]]]:
@@ -162,8 +137,7 @@ def write_report(results: list[ScenarioResult], directory: Path) -> Path:
         ],
     )
     for result in results:
-        chart = directory / f"{result.scenario.name}.svg"
-        chart.write_text(timeline_svg(result))
+        chart = timeline_chart(result, directory / f"{result.scenario.name}.svg")
         lines += [
             "",
             f"## {result.scenario.name}: {'PASS' if result.passed else 'FAIL'}",

@@ -1,0 +1,40 @@
+"""The scenario report: Markdown plus a matplotlib timeline per scenario, with the fault window,
+the API gap and each state in the chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaos.faults import FaultRecord
+from chaos.report import _gaps, write_report
+from chaos.runner import ScenarioResult
+from chaos.scenario import find_scenario, load_scenario
+from chaos.workload import PaymentRecord
+
+
+def _result() -> ScenarioResult:
+    scenario = load_scenario(find_scenario("flaky-provider"))
+    payments = [PaymentRecord(i, "alice", 100, "card", f"k{i}") for i in range(4)]
+    samples = [
+        {"t": 0.0, "processing": 4, "ledger": {"debit": 0}},
+        {"t": 1.0, "processing": 3, "succeeded": 1, "ledger": {"debit": 2}},
+        {"t": 2.0, "api": None, "ledger": None},
+        {"t": 3.0, "succeeded": 3, "failed": 1, "ledger": {"debit": 4, "refund": 1}},
+    ]
+    fault = FaultRecord(0, "knobs", "provider error_rate 0.5", 0.5, 2.5, 0.5, 0.5, 2.5)
+    return ScenarioResult(scenario, "run", "now", 3.0, payments=payments, faults=[fault],
+                          samples=samples)  # fmt: skip
+
+
+def test_report_draws_a_timeline_with_matplotlib(tmp_path: Path) -> None:
+    report = write_report([_result()], tmp_path)
+    text = report.read_text()
+    assert "![flaky-provider timeline](flaky-provider.svg)" in text
+    svg = (tmp_path / "flaky-provider.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "Matplotlib" in svg
+    for label in ("succeeded", "failed", "debited (ledger)", "API gap", "error_rate 0.5"):
+        assert label in svg, label
+
+
+def test_gaps_span_the_samples_the_api_missed() -> None:
+    assert _gaps(_result().samples, "api") == [(1.0, 3.0)]
