@@ -68,6 +68,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    """Print the format reference generated from the structs."""
+    from chaos.format_reference import reference
+
+    print(reference(), end="")
+    return 0
+
+
 def _verdict_table(result: ScenarioResult) -> str:
     rows = [["expectation", "expected", "observed", "result"]]
     rows += [
@@ -243,6 +251,9 @@ def add_scenario_commands(sub: Any) -> None:
     validate = commands.add_parser("validate", help="validate scenario files")
     validate.add_argument("files", nargs="*", help="default: every file in scenarios/")
     validate.set_defaults(func=cmd_validate)
+    commands.add_parser(
+        "reference", help="print the scenario format reference (docs/scenario-format.md)"
+    ).set_defaults(func=cmd_reference)
     run = commands.add_parser("run", help="run scenarios against a fresh embedded stack")
     run.add_argument("names", nargs="*")
     run.add_argument("--all", action="store_true", help="every scenario in scenarios/")

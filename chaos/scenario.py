@@ -55,36 +55,51 @@ class UserSpec(Strict, kw_only=True):
     """An account the scenario creates (named ``<scenario>.<name>`` in the ledger)."""
 
     name: Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,30}$")]
+    """The user id in API calls; the ledger account is ``<scenario>.<name>``."""
     balance: Annotated[int, msgspec.Meta(ge=0)] = 1_000_000
+    """Opening balance, minor units."""
     active: bool = True
+    """An inactive account fails validation (``account_inactive``)."""
     methods: list[Method] | None = None
+    """Payment methods the account accepts; absent: all."""
 
 
 class AmountRange(Strict, kw_only=True):
     """Amounts drawn uniformly from ``min`` to ``max`` (minor units)."""
 
     min: Annotated[int, msgspec.Meta(gt=0)]
+    """Smallest amount."""
     max: Annotated[int, msgspec.Meta(gt=0)]
+    """Largest amount (at least ``min``)."""
 
 
 class CancelSpec(Strict, kw_only=True):
     """Cancel a share of the payments when they reach one of ``at_steps``, or after a delay."""
 
     share: Rate
+    """Share of the payments cancelled through the API, chosen by the seed."""
     at_steps: list[Step] | None = None
+    """Cancel when a poller (every 50 ms) first sees the payment at one of these steps or a later
+    forward step."""
     after_s: NonNegative | None = None
+    """Or: cancel this long after the payment was created."""
 
 
 class Workload(Strict, kw_only=True):
     """What the scenario sends."""
 
     payments: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 10
+    """How many payments the workload sends."""
     rate_per_s: Positive | None = None
     """Payments per second; absent: all at once."""
     users: list[UserSpec] = msgspec.field(default_factory=lambda: [UserSpec(name="payer")])
+    """Accounts created for the run; payments go round-robin over them."""
     amount: Annotated[int, msgspec.Meta(gt=0)] | AmountRange = 1_000
+    """A fixed amount or a range, minor units."""
     methods: list[Method] = msgspec.field(default_factory=lambda: ["card"])
+    """Methods used round-robin."""
     cancels: CancelSpec | None = None
+    """Cancels sent through the API (``POST /payments/{id}/cancel``)."""
     invalid_requests: Annotated[int, msgspec.Meta(ge=0)] = 0
     """Malformed or unauthorised requests sent alongside; each must be refused."""
     forged_callbacks: Annotated[int, msgspec.Meta(ge=0)] = 0
@@ -95,17 +110,24 @@ class Simulators(Strict, kw_only=True):
     """Knobs of each simulator for the whole run (defaults for what is not set)."""
 
     provider: ProviderKnobs = msgspec.field(default_factory=ProviderKnobs)
+    """The mock payment provider."""
     fraud: FraudKnobs = msgspec.field(default_factory=FraudKnobs)
+    """The fraud scoring service."""
     notifications: NotificationKnobs = msgspec.field(default_factory=NotificationKnobs)
+    """The email/SMS provider."""
 
 
 class RetrySettings(Strict, kw_only=True):
     """A step's retry policy: exponential backoff, then the step gives up."""
 
     initial_interval_s: Positive = 1.0
+    """Wait after the first failed attempt."""
     backoff_coefficient: Annotated[float, msgspec.Meta(ge=1.0)] = 2.0
+    """Each wait is this times the previous one."""
     maximum_interval_s: Positive = 30.0
+    """Longest wait."""
     maximum_attempts: Annotated[int, msgspec.Meta(ge=1)] = 6
+    """Attempts in all, the first included."""
 
 
 def _account_retry() -> RetrySettings:
@@ -116,11 +138,19 @@ class Settings(Strict, kw_only=True):
     """Saga settings for this run; the production defaults stay in ``SagaOptions``."""
 
     callback_timeout_s: Positive = 300.0
+    """The timer on the provider's confirmation; when it fires the payment fails
+    ``callback_timeout``."""
     charge_retry: RetrySettings = msgspec.field(default_factory=RetrySettings)
+    """Retry policy of the provider charge; when it runs out the payment fails
+    ``provider_unavailable``."""
     max_amount: Annotated[int, msgspec.Meta(gt=0)] = 1_000_000
+    """Largest amount the API and validation accept."""
     fraud_timeout_s: Positive = 60.0
+    """How long the saga waits for the fraud verdict."""
     velocity_window_s: Positive = 60.0
+    """The velocity limit's window."""
     velocity_max_payments: Annotated[int, msgspec.Meta(ge=1)] = 100
+    """Debits per account allowed within the window."""
     account_retry: RetrySettings = msgspec.field(default_factory=_account_retry)
     """Retry policy of validate and debit; when it runs out the payment fails with reason
     ``accounts_unavailable`` (compensations keep retrying without a limit)."""
@@ -137,7 +167,9 @@ class FaultBase(Strict, kw_only=True):
     """When a fault starts (seconds after the workload starts) and how long it lasts."""
 
     at_s: NonNegative = 0.0
+    """Start, seconds after the workload starts."""
     duration_s: Positive = 5.0
+    """How long the fault lasts before it is reverted."""
     expect_effect: bool = True
     """A fault whose effect the harness cannot see fails the run ("fault had no effect"),
     unless this is false (a fault that may legitimately touch nothing)."""
@@ -161,23 +193,34 @@ class ToxicFault(FaultBase, tag="toxic", tag_field="kind", kw_only=True):
     """A Toxiproxy toxic on a link (attributes as Toxiproxy names them, e.g. ``latency`` ms)."""
 
     link: Link
+    """The Toxiproxy link between two services."""
     toxic: ToxicType
+    """The Toxiproxy toxic type."""
     attributes: dict[str, int] = msgspec.field(default_factory=dict)
+    """The toxic's attributes as Toxiproxy names them: latency {latency, jitter}, bandwidth {rate},
+    timeout {timeout}, reset_peer {timeout}, slicer {average_size, size_variation, delay},
+    limit_data {bytes}, slow_close {delay}; the first of each is required."""
     stream: Literal["upstream", "downstream"] = "downstream"
+    """``downstream``: toward the client; ``upstream``: toward the server."""
     toxicity: Rate = 1.0
+    """Share of requests hit, drawn per request from the scenario's seed (not on ``temporal``)."""
 
 
 class LinkDownFault(FaultBase, tag="link_down", tag_field="kind", kw_only=True):
     """A link refuses connections and drops the open ones for a while."""
 
     link: Link
+    """The Toxiproxy link taken down."""
 
 
 class ProcessFault(FaultBase, tag="process", tag_field="kind", kw_only=True):
     """``kill`` (-9, restarted after ``duration_s``), ``restart`` (clean) or ``pause`` (SIGSTOP)."""
 
     target: ProcessName
+    """The process (``sim-provider`` and ``sim-notify`` keep state in memory: only ``pause``)."""
     action: Literal["kill", "restart", "pause"]
+    """``kill``: SIGKILL, restarted after ``duration_s``; ``restart``: a clean stop and start;
+    ``pause``: SIGSTOP for ``duration_s``."""
 
 
 class UpgradeFault(FaultBase, tag="upgrade", tag_field="kind", kw_only=True):
@@ -185,13 +228,16 @@ class UpgradeFault(FaultBase, tag="upgrade", tag_field="kind", kw_only=True):
     ``duration_s`` for the old build to drain, stop the old workers."""
 
     build: Build
+    """The build rolled out."""
 
 
 class KnobsFault(FaultBase, tag="knobs", tag_field="kind", kw_only=True):
     """Change a simulator's knobs mid-run, restored after ``duration_s``."""
 
     simulator: Literal["provider", "fraud", "notifications"]
+    """Whose knobs change."""
     set: dict[str, Any]
+    """The knobs to change (validated as the simulator's knobs)."""
 
 
 class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
@@ -200,8 +246,13 @@ class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
     (``at_s`` to ``at_s + duration_s``). Terminated payments are repaired by the reconciler."""
 
     action: Literal["cancel", "terminate"]
+    """``cancel``: ``temporal workflow cancel``; ``terminate``: ``temporal workflow terminate``."""
     share: Rate = 1.0
+    """Share of the payments targeted, chosen by the seed; no payment is targeted by two workflow
+    faults."""
     at_step: Step
+    """Hit a targeted payment when a poller (every 100 ms) first sees it at this step, within the
+    window."""
 
 
 LedgerOperation = Literal["validate", "debit", "refund"]
@@ -214,8 +265,12 @@ class LedgerFault(FaultBase, tag="ledger", tag_field="kind", kw_only=True):
     service (a failpoint), e.g. to hold payments in their debit."""
 
     action: Literal["unavailable", "slow"]
+    """``unavailable``: the accounts database locked for the window; ``slow``: the failpoint delay.
+"""
     latency_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """``slow``: the delay per operation (required, > 0)."""
     operations: list[LedgerOperation] = msgspec.field(default_factory=lambda: ["debit"])
+    """``slow``: the operations delayed."""
     after_commit: bool = False
     """``slow``: the delay comes after the operation took effect, before it answers."""
 
@@ -233,17 +288,25 @@ class Count(Strict, kw_only=True):
     """Bounds on a count, as numbers and/or as a share of the scenario's payments."""
 
     min: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    """At least this many."""
     max: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    """At most this many."""
     min_share: Rate | None = None
+    """At least this share of the scenario's payments."""
     max_share: Rate | None = None
+    """At most this share of the scenario's payments."""
 
 
 class Expect(Strict, kw_only=True):
     """What must hold at the end of the run."""
 
     states: dict[State, Count] = msgspec.field(default_factory=dict)
+    """Bounds on the payments ending in each state."""
     reasons: dict[str, Count] = msgspec.field(default_factory=dict)
+    """Bounds on the payments ending with each reason (``provider_declined``, ``callback_timeout``,
+    ...)."""
     compensations: dict[CompensationKind, Count] = msgspec.field(default_factory=dict)
+    """Bounds on the payments reporting each compensation."""
     max_provider_attempts: Count | None = None
     """Bounds on the largest provider attempt count of any payment."""
     late_callbacks_ignored: Count | None = None
@@ -271,16 +334,25 @@ class Scenario(Strict, kw_only=True):
     """One named chaos scenario."""
 
     name: Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9-]*$")]
+    """Must match the file name."""
     description: str
+    """What the scenario shows; its first sentence is the summary ``saga scenario list`` prints."""
     tags: list[str] = msgspec.field(default_factory=list)
+    """Free-form labels."""
     seed: int = 1
+    """Every random choice of the run follows it (``--seed`` overrides it)."""
     build: Build = "v2"
     """The worker build the scenario starts on (``orchestrator.workflows.builds``)."""
     workload: Workload = msgspec.field(default_factory=Workload)
+    """What the scenario sends."""
     simulators: Simulators = msgspec.field(default_factory=Simulators)
+    """Simulator knobs for the whole run."""
     settings: Settings = msgspec.field(default_factory=Settings)
+    """Saga settings for the run."""
     faults: list[Fault] = msgspec.field(default_factory=list)
+    """The fault timeline, selected by ``kind``."""
     expect: Expect = msgspec.field(default_factory=Expect)
+    """What must hold at the end."""
 
     @property
     def needs_reconciler(self) -> bool:

@@ -25,6 +25,7 @@ class Knobs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of every simulator's knobs; ``seed`` makes its random choices repeatable."""
 
     seed: int | None = None
+    """Seed of the simulator's random choices; absent: the scenario's seed."""
 
 
 K = TypeVar("K", bound=Knobs)

@@ -29,11 +29,17 @@ class FraudKnobs(Knobs):
     """Scoring rules and misbehaviour."""
 
     delay_ms: Annotated[int, NonNegative] = 50
+    """Time to score one payment."""
     delay_jitter_ms: Annotated[int, NonNegative] = 0
+    """Uniform jitter on top of ``delay_ms``."""
     amount_threshold: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    """Payments of at least this amount are rejected."""
     blocked_users: list[str] = msgspec.field(default_factory=list)
+    """Users whose payments are rejected."""
     fail_rate: Annotated[float, Rate] = 0.0
+    """Share of payments rejected at random."""
     error_rate: Annotated[float, Rate] = 0.0
+    """Share of scoring requests answered with a 503 (retried by the fraud workflow)."""
 
 
 class ScoreBody(msgspec.Struct, forbid_unknown_fields=True):

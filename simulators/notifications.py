@@ -29,7 +29,9 @@ class NotificationKnobs(Knobs):
     """How the notification provider misbehaves."""
 
     failure_rate: Annotated[float, Rate] = 0.0
+    """Share of messages refused with a 503 (the saga retries, then records the failure)."""
     latency_ms: Annotated[int, NonNegative] = 0
+    """Added to every message."""
 
 
 class NotificationBody(msgspec.Struct, forbid_unknown_fields=True):

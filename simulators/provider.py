@@ -58,17 +58,32 @@ class ProviderKnobs(Knobs):
     """How the provider misbehaves."""
 
     error_rate: Annotated[float, Rate] = 0.0
+    """Share of charge attempts that fail with ``error_kind``."""
     error_kind: ErrorKind = "http_503"
+    """How a failing attempt fails: a 500 or 503 answer, a hang of ``hang_ms`` (``timeout``), or a
+    dropped connection."""
     fail_first_attempts: Annotated[int, NonNegative] = 0
+    """Every payment's first N charge attempts fail with ``error_kind`` (then ``error_rate``
+    applies)."""
     hang_ms: Annotated[int, NonNegative] = 20_000
+    """How long a ``timeout`` attempt hangs before it answers."""
     latency_ms: Annotated[int, NonNegative] = 0
+    """Added to every charge and void."""
     latency_jitter_ms: Annotated[int, NonNegative] = 0
+    """Uniform jitter on top of ``latency_ms``."""
     decline_rate: Annotated[float, Rate] = 0.0
+    """Share of charges declined (a business refusal, not retried)."""
     decline_via_callback: bool = False
+    """Declines arrive as a ``declined`` callback after an accepted charge, instead of in the
+    charge's answer."""
     callback_delay_ms: Annotated[int, NonNegative] = 100
+    """From an accepted charge to its confirmation webhook."""
     callback_delay_jitter_ms: Annotated[int, NonNegative] = 0
+    """Uniform jitter on top of ``callback_delay_ms``."""
     missing_callback_rate: Annotated[float, Rate] = 0.0
+    """Share of charges whose webhook is never sent (the saga's timer must fire)."""
     duplicate_callback_rate: Annotated[float, Rate] = 0.0
+    """Share of webhooks delivered twice (same event id)."""
     foreign_callback_rate: Annotated[float, Rate] = 0.0
     """Before a charge's own callback, halfway through its delay, a validly signed ``declined``
     callback for another charge (``ch_foreign_...``) names the same payment, as a provider that
