@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 TOXIPROXY_VERSION := v2.12.0
 
-.PHONY: install toxiproxy demo up test scenarios mutants bench check lint typecheck clean
+.PHONY: install toxiproxy system-deps demo up test scenarios mutants bench check lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -16,14 +16,31 @@ $(VENV)/.installed: pyproject.toml uv.lock
 install: $(VENV)/.installed  ## create the virtualenv from the lock file
 
 # The real Toxiproxy server, built with Go and linked into the virtualenv as toxiproxy-server.
-# Without Go this says so and moves on: scenario tests then skip locally (and fail in CI).
 toxiproxy: $(VENV)/.installed
 	@if [ -x $(BIN)/toxiproxy-server ]; then :; \
 	elif command -v toxiproxy-server >/dev/null; then ln -sf "$$(command -v toxiproxy-server)" $(BIN)/toxiproxy-server; \
-	elif command -v go >/dev/null; then \
+	elif command -v go >/dev/null || [ -x /usr/local/go/bin/go ]; then \
+		PATH="$$PATH:/usr/local/go/bin"; \
 		go install github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION) && \
 		ln -sf "$$(go env GOPATH)/bin/server" $(BIN)/toxiproxy-server; \
-	else echo "note: no Go toolchain; Toxiproxy scenarios need toxiproxy-server (see README)"; fi
+	else echo "make: the chaos tests need the Toxiproxy server: install Go (https://go.dev/dl/),"\
+		"or put toxiproxy-server $(TOXIPROXY_VERSION) on PATH, then run make again"; exit 1; fi
+
+# Debian packages the tests need: Prometheus (the stack scrapes every process) and a compose
+# implementation (the tests validate docker-compose.yml). Installed when run as root.
+SYSTEM_DEPS_CHECK = missing=""; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } \
+		|| missing="$$missing docker-compose"
+system-deps:  ## install Debian's prometheus and docker-compose when missing (as root)
+	@$(SYSTEM_DEPS_CHECK); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing (Debian packages) ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "make: the tests need$$missing; install them with:"; \
+		echo "  sudo apt-get install --no-install-recommends$$missing"; exit 1; fi
 
 demo: install  ## start the embedded stack, run five payments, check the ledger, stop
 	$(BIN)/saga demo
@@ -31,7 +48,7 @@ demo: install  ## start the embedded stack, run five payments, check the ledger,
 up: install  ## start the embedded stack until Ctrl-C
 	$(BIN)/saga up
 
-test: install toxiproxy  ## unit, workflow, integration and scenario tests
+test: install toxiproxy system-deps  ## unit, workflow, integration and scenario tests
 	$(BIN)/pytest
 
 bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
