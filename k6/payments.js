@@ -7,7 +7,7 @@
 //          -e USERS=alice -e POOR_USER=dave -e RATE=5 -e DURATION=30s k6/payments.js
 //
 // Environment:
-//   API_URL, API_KEYS (JSON user -> bearer key) or API_KEYS_FILE, USERS (comma list of funded users),
+//   API_URL, API_KEYS (JSON user -> bearer key) or API_KEYS_FILE (a credentials.json), USERS (comma list of funded users),
 //   POOR_USER (a user who cannot afford anything: the decline path), RATE (payments/s),
 //   DURATION, EXECUTOR (constant | ramping), TESTID, SUMMARY_PATH, EXPECTED_SUCCESS (comma list
 //   of states a normal payment may end in; default "succeeded"), MIX (JSON shares of
@@ -39,13 +39,11 @@ const expectedOutcome = new Rate('saga_expected_outcome');
 const sagaDuration = new Trend('saga_e2e_duration', true);
 const created = new Counter('saga_payments_created');
 
-// API_KEYS (user -> key) from `saga load`, or API_KEYS_FILE: the API's key file (key -> user),
-// which docker-compose's k6 service reads from the shared volume.
+// API_KEYS (user -> key) from `saga load`, or API_KEYS_FILE: a credentials file (user -> key),
+// which docker-compose's k6 service reads from the shared volume (the init service writes it).
 function loadKeys() {
   if (!__ENV.API_KEYS_FILE) return JSON.parse(__ENV.API_KEYS || '{}');
-  const keys = {};
-  for (const [key, user] of Object.entries(JSON.parse(open(__ENV.API_KEYS_FILE)))) keys[user] = key;
-  return keys;
+  return JSON.parse(open(__ENV.API_KEYS_FILE));
 }
 
 function seconds(text) {

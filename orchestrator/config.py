@@ -14,6 +14,7 @@ import msgspec
 
 from orchestrator.errors import ConfigError
 from orchestrator.models import SagaOptions
+from orchestrator.private_files import write_private
 
 PAYMENT_METHODS = ("card", "bank_transfer", "wallet")
 
@@ -81,8 +82,5 @@ def load_config(path: str | Path) -> StackConfig:
 
 
 def write_config(config: StackConfig, path: str | Path) -> None:
-    """Write a stack config file atomically."""
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(config)))
-    tmp.replace(path)
+    """Write a stack config file atomically, mode 0600 (it holds the webhook secret)."""
+    write_private(Path(path), msgspec.json.format(msgspec.json.encode(config)))

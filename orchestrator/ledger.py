@@ -34,6 +34,7 @@ from orchestrator.errors import (
     VelocityLimitExceeded,
 )
 from orchestrator.models import LedgerDebit, LedgerResult, Reason, ValidationResult
+from orchestrator.private_files import create_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -124,6 +125,7 @@ class Ledger:
     def __init__(self, path: str | Path, *, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = str(path)
         self.lock_wait_s = lock_wait_s
+        create_private(Path(self.path))
         db = sqlite3.connect(self.path, timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from orchestrator.api.auth import credentials_path
 from orchestrator.config import PAYMENT_METHODS, StackConfig, load_config
 from orchestrator.errors import SagaError
 from orchestrator.models import SagaOptions
@@ -61,15 +62,16 @@ def _client_for(
 ) -> SagaClient:
     state_dir = _state_dir(args)
     config = load_config(state_dir / "config.json")
-    keys: dict[str, str] = json.loads(Path(config.api_keys_path).read_text())
+    credentials = credentials_path(config.api_keys_path)
+    keys: dict[str, str] = json.loads(credentials.read_text())
     if user is None and payment_id is not None:
         owners = _read_owners(state_dir)
         user = owners.get(payment_id)
     if user is None:
         raise SagaError("which user? pass --user (the payment was not created by this CLI)")
-    key = next((k for k, owner in keys.items() if owner == user), None)
+    key = keys.get(user)
     if key is None:
-        raise SagaError(f"no API key for user {user!r} in {config.api_keys_path}")
+        raise SagaError(f"no API key for user {user!r} in {credentials}")
     return SagaClient(config.api_url, key)
 
 
@@ -124,7 +126,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Simulators:   provider {urls.provider}  fraud {urls.fraud}  notify {urls.notify}")
         print(f"State, logs:  {stack.state_dir}")
         users = ", ".join(sorted(stack.api_keys))
-        print(f"Users:        {users} (API keys in {config.api_keys_path})")
+        print(f"Users:        {users} (API keys in {credentials_path(config.api_keys_path)})")
         print(f"Reconciler:   schedule {SCHEDULE_ID!r} every minute (or now: saga reconcile)")
         print("Ready. Ctrl-C stops everything.", flush=True)
         signal.pause()

@@ -3,7 +3,8 @@
 Layout of the state directory::
 
     config.json      ports, URLs, secrets and saga settings every process reads
-    api-keys.json    demo bearer keys, one per seeded user (mode 0600)
+    api-keys.json    the API's key table: SHA-256 hashes of the bearer keys (mode 0600)
+    credentials.json the demo users' bearer keys, for the CLI and k6 (mode 0600)
     ledger.db        the account service's SQLite ledger
     temporal.db      the dev server's SQLite store (survives restarts)
     logs/<name>.log  one log per process
@@ -29,6 +30,7 @@ from typing import Literal
 
 from observability import prometheus
 from observability.prometheus import ScrapeTargets, find_prometheus, require_prometheus
+from orchestrator.api.auth import credentials_path
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
@@ -170,7 +172,9 @@ class EmbeddedStack:
             mutant=self.options.mutant,
         )
         write_config(config, self.config_path)
-        Path(config.api_keys_path).unlink(missing_ok=True)  # keys of an earlier run die with it
+        # Keys of an earlier run die with it.
+        Path(config.api_keys_path).unlink(missing_ok=True)
+        credentials_path(config.api_keys_path).unlink(missing_ok=True)
         self.api_keys.update(seed_demo(config))
         return config
 

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 
-from orchestrator.api.auth import generate_keys
+from orchestrator.api.auth import credentials_path, generate_keys
 from orchestrator.config import StackConfig, load_config
 from orchestrator.ledger import Ledger
 from orchestrator.reconcile import ensure_schedule
@@ -66,9 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         await ensure_schedule(client)
 
     asyncio.run(register())
-    for user, key in seed_demo(config).items():
-        print(f"{user}: {key}")
-    print(f"API keys written to {config.api_keys_path}")
+    users = ", ".join(sorted(seed_demo(config)))
+    print(f"API keys of {users} written to {credentials_path(config.api_keys_path)} (mode 0600)")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,24 @@
-"""Bearer API keys: each maps to one user; the key file is JSON ``{"<key>": "<user>"}``."""
+"""Bearer API keys: each maps to one user.
+
+The API's key file holds only hashes, JSON ``{"sha256:<hex of the key>": "<user>"}``; the keys
+themselves are shown once, to whoever minted them, and kept for clients in a separate
+credentials file ``{"<user>": "<key>"}`` (both mode 0600). Keys are 144-bit random tokens, so an
+unsalted SHA-256 is enough: a stolen key file gives no usable key.
+"""
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import json
 import secrets
 from pathlib import Path
 
 from orchestrator.api.errors import Unauthenticated
+from orchestrator.private_files import write_private
 
 
 class ApiKeys:
-    """The key table, checked in constant time per key; re-read when its file changes."""
+    """The hashed key table, looked up by the hash of the presented key; re-read on change."""
 
     def __init__(self, keys: dict[str, str], path: Path | None = None) -> None:
         self._keys = dict(keys)
@@ -36,26 +43,38 @@ class ApiKeys:
     def user_for(self, authorization: str | None) -> str:
         """The user a ``Bearer <key>`` header belongs to; raises :class:`Unauthenticated`."""
         scheme, _, key = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not key:
+        if scheme.lower() != "bearer" or not key.strip():
             raise Unauthenticated("send 'Authorization: Bearer <api key>'")
         self._refresh()
-        user = None
-        for known, owner in self._keys.items():
-            if hmac.compare_digest(known.encode(), key.strip().encode()):
-                user = owner
+        user = self._keys.get(key_hash(key.strip()))
         if user is None:
             raise Unauthenticated("unknown API key")
         return user
 
 
-def generate_keys(users: list[str], path: str | Path) -> dict[str, str]:
-    """Create one random key per user, add them to the key file, and return ``{user: key}``."""
-    path = Path(path)
+def key_hash(key: str) -> str:
+    """How the key file names a key."""
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def credentials_path(keys_path: str | Path) -> Path:
+    """The clients' file of ``{user: key}`` next to the API's key file."""
+    return Path(keys_path).with_name("credentials.json")
+
+
+def _read(path: Path) -> dict[str, str]:
     table: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    new = {f"sk_{user}_{secrets.token_urlsafe(18)}": user for user in users}
-    table.update(new)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=2))
-    tmp.chmod(0o600)
-    tmp.replace(path)  # atomic: the API never reads half a file
-    return {user: key for key, user in new.items()}
+    return table
+
+
+def generate_keys(users: list[str], path: str | Path) -> dict[str, str]:
+    """Mint one random key per user, revoking the user's earlier keys; store the hashes in the
+    key file and the keys in the credentials file; return ``{user: key}``."""
+    path = Path(path)
+    new = {user: f"sk_{user}_{secrets.token_urlsafe(18)}" for user in users}
+    table = {h: owner for h, owner in _read(path).items() if owner not in new}
+    table.update({key_hash(key): user for user, key in new.items()})
+    write_private(path, json.dumps(table, indent=2).encode())
+    credentials = credentials_path(path)
+    write_private(credentials, json.dumps(_read(credentials) | new, indent=2).encode())
+    return new
