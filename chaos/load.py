@@ -212,7 +212,8 @@ class LoadTest:
         config = self.stack.config
         assert config is not None
         ids = {
-            r.get("payment_id") or payment_id_for(str(r["user"]), str(r["key"]))
+            r.get("payment_id")
+            or payment_id_for(config.payment_id_secret, str(r["user"]), str(r["key"]))
             for r in result.console
             if r.get("key") and r.get("user")
         }

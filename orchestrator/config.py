@@ -8,6 +8,7 @@ as part of its input, so a running workflow never reads configuration from outsi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import msgspec
@@ -52,6 +53,14 @@ class StackConfig(Base, kw_only=True):
     worker_versioning: bool = False
     """Workers join the Worker Deployment ``payment-saga`` with their build id."""
     webhook_secret: str
+    """Signs the provider's callbacks; the API accepts it and ``webhook_previous_secrets``.
+    Overridden by ``$SAGA_WEBHOOK_SECRET`` (compose passes it from ``.env``)."""
+    webhook_previous_secrets: list[str] = msgspec.field(default_factory=list)
+    """Secrets the API still accepts while a rotation is under way
+    (``$SAGA_WEBHOOK_PREVIOUS_SECRETS``, comma separated)."""
+    payment_id_secret: str
+    """Keys the HMAC that turns (user, Idempotency-Key) into a payment id, so ids cannot be
+    guessed from keys (``$SAGA_PAYMENT_ID_SECRET``)."""
     ledger_path: str
     api_keys_path: str
     state_dir: str
@@ -74,11 +83,40 @@ def load_config(path: str | Path) -> StackConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
     try:
-        return msgspec.json.decode(raw, type=StackConfig)
+        fields = msgspec.json.decode(raw)
+        if not isinstance(fields, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        config = msgspec.convert(fields | _secrets_from_env(), StackConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+    for field, env in SECRET_ENV.items():
+        if field != "webhook_previous_secrets" and len(getattr(config, field)) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"{path}: {field}: expected a secret of at least {MIN_SECRET_LENGTH} characters"
+                f" (set it in the file or in ${env})"
+            )
+    return config
+
+
+#: Config fields that hold secrets -> the environment variable that overrides each.
+SECRET_ENV = {
+    "webhook_secret": "SAGA_WEBHOOK_SECRET",
+    "webhook_previous_secrets": "SAGA_WEBHOOK_PREVIOUS_SECRETS",
+    "payment_id_secret": "SAGA_PAYMENT_ID_SECRET",
+}
+MIN_SECRET_LENGTH = 32
+
+
+def _secrets_from_env() -> dict[str, object]:
+    found: dict[str, object] = {}
+    for field, env in SECRET_ENV.items():
+        value = os.environ.get(env)
+        if value is None:
+            continue
+        found[field] = [v for v in value.split(",") if v] if field.endswith("secrets") else value
+    return found
 
 
 def write_config(config: StackConfig, path: str | Path) -> None:

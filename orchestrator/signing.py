@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Sequence
 
 SIGNATURE_HEADER = "Saga-Signature"
 DEFAULT_TOLERANCE_S = 300
@@ -40,14 +41,15 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
 
 
 def verify(
-    secret: str,
+    secrets: Sequence[str],
     body: bytes,
     header: str | None,
     *,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
     now: float | None = None,
 ) -> None:
-    """Raise :class:`SignatureError` unless ``header`` is a fresh, valid signature of ``body``."""
+    """Raise :class:`SignatureError` unless ``header`` is a fresh, valid signature of ``body``
+    under one of ``secrets`` (more than one while a rotation is under way)."""
     if not header:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header", malformed=True)
     pairs = [p.strip().split("=", 1) for p in header.split(",") if "=" in p]
@@ -68,7 +70,7 @@ def verify(
         raise SignatureError(
             f"signature timestamp outside {tolerance_s}s tolerance", malformed=True
         )
-    expected = _mac(secret, ts, body)
+    expected = [_mac(secret, ts, body) for secret in secrets]
     # Any matching v1 passes: a sender may sign with an old and a new secret during a rotation.
-    if not any(hmac.compare_digest(expected, v) for v in given):
+    if not any(hmac.compare_digest(e, v) for e in expected for v in given):
         raise SignatureError("signature does not match", malformed=False)

@@ -165,6 +165,7 @@ class EmbeddedStack:
             prometheus_url=self.prometheus_url,
             worker_versioning=self.options.worker_versioning,
             webhook_secret=secrets.token_hex(32),
+            payment_id_secret=secrets.token_hex(32),
             ledger_path=str(self.state_dir / "ledger.db"),
             api_keys_path=str(self.state_dir / "api-keys.json"),
             state_dir=str(self.state_dir),

@@ -373,9 +373,12 @@ async def _post_until_acknowledged(
         }
         try:
             response = await client.post(state.callback_url, content=body, headers=headers)
-            if response.status_code < 500:
+            # Like a real processor: only a 2xx acknowledges; a 4xx (say, a signature refused
+            # for clock skew or during a botched secret rotation) is retried, never dropped.
+            if response.is_success:
                 SIM_PROVIDER_CALLBACKS.labels("delivered").inc()
                 return
+            log.warning("callback refused: %s %s", response.status_code, response.text[:200])
         except httpx.HTTPError as exc:
             log.warning("callback delivery failed: %r", exc)
         SIM_PROVIDER_CALLBACKS.labels("delivery_failed").inc()

@@ -112,7 +112,11 @@ async def gateway_webhook(request: Request[Any, Any, Any], state: State) -> Webh
     body = await request.body()
     config: StackConfig = state.config
     try:
-        signing.verify(config.webhook_secret, body, request.headers.get(signing.SIGNATURE_HEADER))
+        signing.verify(
+            [config.webhook_secret, *config.webhook_previous_secrets],
+            body,
+            request.headers.get(signing.SIGNATURE_HEADER),
+        )
     except signing.SignatureError as exc:
         CALLBACKS_RECEIVED.labels("rejected_signature").inc()
         raise BadSignature(str(exc), malformed=exc.malformed) from exc
@@ -168,7 +172,7 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
     @asynccontextmanager
     async def temporal(app: Litestar) -> AsyncIterator[None]:
         client = await connect(config)
-        app.state.service = service = PaymentService(client, config.saga)
+        app.state.service = service = PaymentService(client, config.saga, config.payment_id_secret)
         tracker = asyncio.create_task(service.track_in_flight())
         try:
             yield

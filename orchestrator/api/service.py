@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
 import re
 from collections.abc import Awaitable
@@ -61,9 +62,11 @@ UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCSt
 PAYMENT_ID = re.compile(r"pay_[0-9a-f]{24}")
 
 
-def payment_id_for(user_id: str, idempotency_key: str) -> str:
-    """The workflow id of a user's request with this key."""
-    digest = hashlib.sha256(f"{user_id}\0{idempotency_key}".encode()).hexdigest()
+def payment_id_for(secret: str, user_id: str, idempotency_key: str) -> str:
+    """The workflow id of a user's request with this key: an HMAC keyed with the server's
+    ``payment_id_secret``, so nobody can compute (and probe for) another user's payment ids."""
+    message = f"{user_id}\0{idempotency_key}".encode("utf-8", "surrogateescape")
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     return f"pay_{digest[:24]}"
 
 
@@ -87,9 +90,10 @@ async def _call(awaitable: Awaitable[T], payment_id: str) -> T:
 class PaymentService:
     """Starts, reads, cancels and confirms payments through the Temporal client."""
 
-    def __init__(self, client: Client, options: SagaOptions) -> None:
+    def __init__(self, client: Client, options: SagaOptions, id_secret: str) -> None:
         self.client = client
         self.options = options
+        self.id_secret = id_secret
 
     def _handle(self, payment_id: str) -> WorkflowHandle[PaymentWorkflow, object]:
         # Only payment ids name payments: any other workflow id (a fraud child, the reconciler)
@@ -102,7 +106,7 @@ class PaymentService:
         self, user_id: str, body: PaymentCreate, idempotency_key: str
     ) -> tuple[str, bool]:
         """Start the saga once per key; returns ``(payment_id, created)``."""
-        payment_id = payment_id_for(user_id, idempotency_key)
+        payment_id = payment_id_for(self.id_secret, user_id, idempotency_key)
         print_ = fingerprint(body)
         request = PaymentRequest(
             payment_id, body.user_id, body.amount, body.currency, body.payment_method, self.options

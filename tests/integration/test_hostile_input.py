@@ -42,7 +42,9 @@ def _post(
 
 
 def _started_nothing(api: httpx.Client, stack: EmbeddedStack, key: str) -> None:
-    response = api.get(f"/payments/{payment_id_for(USER, key)}", headers=_auth(stack))
+    assert stack.config is not None
+    payment_id = payment_id_for(stack.config.payment_id_secret, USER, key)
+    response = api.get(f"/payments/{payment_id}", headers=_auth(stack))
     assert response.status_code == 404
 
 

@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import httpx
+import msgspec
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
@@ -311,3 +312,45 @@ def test_payment_status_search_attribute_finds_failed_payments(
         return found
 
     assert payment_id in asyncio.run(failed_ids())
+
+
+def test_rotating_the_webhook_secret_loses_no_callback(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    """The runbook: the API accepts the new secret and the old one, the signer moves to the new
+    one, the old is dropped. A confirmation still signed with the old secret while the API has
+    both is delivered (the payment succeeds); once the old one is dropped, only the new one is."""
+    from orchestrator.config import load_config, write_config
+
+    assert stack.config
+    original = load_config(stack.config_path)
+    old, new = original.webhook_secret, "n" * 64
+    rotating = msgspec.structs.replace(original, webhook_secret=new, webhook_previous_secrets=[old])
+    patch_knobs(stack.config.admin_urls.provider, missing_callback_rate=1.0)  # the test signs
+    try:
+        write_config(rotating, stack.config_path)
+        stack.restart("api")
+        for secret in (old, new):
+            payment_id = payments.pay("alice", 321)
+            payments.client("alice").wait(payment_id, until="await_confirmation", timeout_s=10)
+            charge = httpx.get(f"{stack.config.admin_urls.provider}/charges/{payment_id}").json()
+            event = {
+                "event_id": f"evt_{charge['charge_id']}",
+                "type": "charge.succeeded",
+                "payment_id": payment_id,
+                "charge_id": charge["charge_id"],
+                "status": "succeeded",
+            }
+            assert _signed_post(stack, event, secret=secret).status_code == 200
+            status = payments.finish("alice", payment_id)
+            assert (status["state"], status["reason"]) == ("succeeded", None), secret
+        write_config(
+            msgspec.structs.replace(rotating, webhook_previous_secrets=[]), stack.config_path
+        )
+        stack.restart("api")
+        assert _signed_post(stack, event, secret=old).status_code == 401
+        assert _signed_post(stack, event, secret=new).status_code == 200
+    finally:
+        write_config(original, stack.config_path)
+        stack.restart("api")
+        patch_knobs(stack.config.admin_urls.provider, missing_callback_rate=0.0)

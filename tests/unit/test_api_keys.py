@@ -49,10 +49,14 @@ def test_both_files_are_mode_0600(tmp_path: Path) -> None:
         assert stat.S_IMODE(written.stat().st_mode) == 0o600, written
 
 
-def test_the_config_and_the_ledger_are_mode_0600(tmp_path: Path) -> None:
+def test_the_config_and_the_ledger_are_mode_0600(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from orchestrator.config import load_config, write_config
     from orchestrator.ledger import Ledger
 
+    monkeypatch.setenv("SAGA_WEBHOOK_SECRET", "w" * 64)
+    monkeypatch.setenv("SAGA_PAYMENT_ID_SECRET", "i" * 64)
     Ledger(tmp_path / "ledger.db").open_account("alice", 100)
     compose_config = Path(__file__).resolve().parents[2] / "compose" / "config.json"
     write_config(load_config(compose_config), tmp_path / "config.json")

@@ -37,21 +37,53 @@ def services() -> dict[str, dict[str, object]]:
     return result
 
 
-def test_compose_file_validates() -> None:
+def _env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def _compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = compose_command()
     if command is None:
         message = f"no compose implementation: {INSTALL_HINT}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    result = subprocess.run(
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SAGA_", "GRAFANA_"))}
+    return subprocess.run(
         [*command, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
         text=True,
         check=False,
-        cwd=ROOT,
+        cwd=ROOT / "tests",  # no .env of the checkout is read: only what the test passes
+        env=clean | env,
     )
+
+
+def test_compose_file_validates_with_the_example_env() -> None:
+    result = _compose_config(_env_example())
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_refuses_to_start_without_its_secrets() -> None:
+    env = _env_example()
+    del env["SAGA_WEBHOOK_SECRET"]
+    result = _compose_config(env)
+    assert result.returncode != 0
+    assert "SAGA_WEBHOOK_SECRET" in result.stderr
+
+
+def test_no_secret_is_committed_and_admin_ports_stay_local() -> None:
+    config = json.loads((ROOT / "compose/config.json").read_text())
+    assert config["webhook_secret"] == "" and config["payment_id_secret"] == ""
+    for name, service in services().items():
+        for port in service.get("ports", []) or []:  # type: ignore[attr-defined]
+            if name != "api":
+                assert str(port).startswith("127.0.0.1:"), (name, port)
+    prometheus = services()["prometheus"]["command"]
+    assert "--web.enable-lifecycle" not in prometheus  # type: ignore[operator]
+    grafana = services()["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] != "Admin"  # type: ignore[index]
 
 
 def test_every_part_of_the_system_is_a_service() -> None:
@@ -88,7 +120,11 @@ def test_prometheus_scrapes_only_services_that_exist() -> None:
     assert hosts - {"localhost"} <= set(services()), hosts - set(services())
 
 
-def test_toxiproxy_links_and_app_config_point_at_services() -> None:
+def test_toxiproxy_links_and_app_config_point_at_services(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in _env_example().items():
+        monkeypatch.setenv(name, value)  # as compose passes them to every app service
     proxies = json.loads((ROOT / "compose/toxiproxy.json").read_text())
     assert {p["name"] for p in proxies} == {"temporal", "provider", "callbacks", "fraud", "notify"}
     for proxy in proxies:

@@ -12,7 +12,7 @@ BODY = b'{"event_id":"evt_1","status":"succeeded"}'
 
 
 def test_a_fresh_signature_verifies() -> None:
-    signing.verify("s3cret", BODY, signing.sign("s3cret", BODY))
+    signing.verify(["s3cret"], BODY, signing.sign("s3cret", BODY))
 
 
 # Headers are made when the test runs, not when it is collected: a suite can take longer than
@@ -33,7 +33,7 @@ def test_bad_signatures_are_rejected(
     make_header: Callable[[], str | None], body: bytes, malformed: bool
 ) -> None:
     with pytest.raises(signing.SignatureError) as err:
-        signing.verify("s3cret", body, make_header())
+        signing.verify(["s3cret"], body, make_header())
     assert err.value.malformed is malformed
 
 
@@ -42,7 +42,14 @@ def test_any_matching_v1_passes_so_a_secret_can_be_rotated() -> None:
     ts, mac = good.split(",")
     other = "v1=" + "0" * 64
     for header in (f"{ts},{other},{mac}", f"{ts},{mac},{other}"):
-        signing.verify("new", BODY, header)
+        signing.verify(["new"], BODY, header)
+
+
+def test_during_a_rotation_both_secrets_are_accepted_and_no_other() -> None:
+    for secret in ("old", "new"):
+        signing.verify(["new", "old"], BODY, signing.sign(secret, BODY))
+    with pytest.raises(signing.SignatureError, match="does not match"):
+        signing.verify(["new", "old"], BODY, signing.sign("retired", BODY))
 
 
 @pytest.mark.parametrize(
@@ -56,5 +63,5 @@ def test_any_matching_v1_passes_so_a_secret_can_be_rotated() -> None:
 )
 def test_a_malformed_header_is_a_400_not_a_crash(make_header: Callable[[], str]) -> None:
     with pytest.raises(signing.SignatureError) as err:
-        signing.verify("s3cret", BODY, make_header())
+        signing.verify(["s3cret"], BODY, make_header())
     assert err.value.malformed
