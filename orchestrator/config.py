@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -65,6 +66,10 @@ class StackConfig(Base, kw_only=True):
     api_keys_path: str
     state_dir: str
     saga: SagaOptions = msgspec.field(default_factory=SagaOptions)
+    rate_limit_per_s: Annotated[float, msgspec.Meta(gt=0)] = 50.0
+    """Requests per second each API key may make on average (a token bucket; 429 beyond it)."""
+    rate_limit_burst: Annotated[int, msgspec.Meta(ge=1)] = 100
+    """How many requests a key may make at once before the average applies."""
     mutant: str | None = None
     """A saga mutant the payments worker runs instead of ``PaymentWorkflow`` (harness only, see
     ``orchestrator.workflows.mutants``); None in every real deployment."""

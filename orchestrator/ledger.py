@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from orchestrator.config import PAYMENT_METHODS
 from orchestrator.errors import (
@@ -181,13 +182,7 @@ class Ledger:
     def account(self, user_id: str) -> Account | None:
         """The account of a user, or None."""
         with self._tx() as db:
-            row = db.execute(
-                "SELECT user_id, balance, currency, active, methods FROM accounts WHERE user_id=?",
-                (user_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return Account(row[0], row[1], row[2], bool(row[3]), tuple(row[4].split(",")))
+            return _account(db.execute(ACCOUNT_SQL, (user_id,)).fetchone())
 
     def validate(
         self, user_id: str, amount: int, currency: str, method: str, max_amount: int
@@ -398,3 +393,23 @@ class Ledger:
                 " created_at FROM entries ORDER BY id"
             ).fetchall()
         return [Entry(*row) for row in rows]
+
+
+ACCOUNT_SQL = "SELECT user_id, balance, currency, active, methods FROM accounts WHERE user_id=?"
+
+
+def _account(row: tuple[Any, ...] | None) -> Account | None:
+    if row is None:
+        return None
+    return Account(row[0], row[1], row[2], bool(row[3]), tuple(row[4].split(",")))
+
+
+def peek_account(path: str, user_id: str) -> Account | None:
+    """A user's account read without a transaction lock (a plain WAL read that no writer blocks,
+    so it answers even while the ledger refuses work) and without creating anything: for the
+    API's early checks. The saga's validation stays the authority."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    try:
+        return _account(db.execute(ACCOUNT_SQL, (user_id,)).fetchone())
+    finally:
+        db.close()

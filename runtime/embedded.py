@@ -83,6 +83,10 @@ class StackOptions:
     prometheus_port: int | None = None  # None: any free port
     mutant: str | None = None
     """Run this saga mutant (``orchestrator.workflows.mutants``) as ``PaymentWorkflow``."""
+    rate_limit_per_s: float = 1000.0
+    """The API's per-key limit. Higher than a deployment's (``StackConfig``'s 50/s): the
+    harness polls every payment of a scenario user every 50 ms."""
+    rate_limit_burst: int = 2000
 
 
 class EmbeddedStack:
@@ -171,6 +175,8 @@ class EmbeddedStack:
             state_dir=str(self.state_dir),
             saga=self.options.saga,
             mutant=self.options.mutant,
+            rate_limit_per_s=self.options.rate_limit_per_s,
+            rate_limit_burst=self.options.rate_limit_burst,
         )
         write_config(config, self.config_path)
         # Keys of an earlier run die with it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -23,7 +24,14 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from orchestrator import signing
 from orchestrator.api.auth import ApiKeys
-from orchestrator.api.errors import ApiError, BadSignature, Forbidden, MissingIdempotencyKey
+from orchestrator.api.errors import (
+    ApiError,
+    BadSignature,
+    Forbidden,
+    InvalidField,
+    MissingIdempotencyKey,
+)
+from orchestrator.api.limits import BODY_LIMIT_BYTES, TokenBucket, limits_middleware
 from orchestrator.api.metrics import CALLBACKS_RECEIVED
 from orchestrator.api.problems import problem_response
 from orchestrator.api.schemas import (
@@ -38,6 +46,7 @@ from orchestrator.api.schemas import (
 from orchestrator.api.service import PaymentService
 from orchestrator.api.strict_body import guard_payment_body
 from orchestrator.config import StackConfig, load_config
+from orchestrator.ledger import peek_account
 from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")
@@ -75,10 +84,22 @@ async def create_payment(
         raise MissingIdempotencyKey("the Idempotency-Key header is required")
     if data.user_id != user:
         raise Forbidden(f"this API key may only create payments for {user!r}")
+    _check_currency(state.config, user, data.currency)
     payment_id, created = await _service(state).create(user, data, idempotency_key)
     return PaymentAccepted(
         payment_id=payment_id, status_url=f"/payments/{payment_id}", created=created
     )
+
+
+def _check_currency(config: StackConfig, user: str, currency: str) -> None:
+    """422 for a currency the payer's account cannot pay in, before any saga starts. An account
+    the API cannot read (none yet, the ledger busy) is left to the saga's validation."""
+    try:
+        account = peek_account(config.ledger_path, user)
+    except sqlite3.Error:
+        return
+    if account is not None and account.currency != currency:
+        raise InvalidField(f"the account of {user!r} pays in {account.currency}", "currency")
 
 
 @get("/payments/{payment_id:str}", summary="Read a payment's status")
@@ -191,7 +212,12 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
             ApiMetrics,
         ],
         lifespan=[temporal],
-        middleware=[prometheus.middleware],
+        # Limits first: a refused request costs no metrics label and no routing.
+        middleware=[
+            limits_middleware(TokenBucket(config.rate_limit_per_s, config.rate_limit_burst)),
+            prometheus.middleware,
+        ],
+        request_max_body_size=BODY_LIMIT_BYTES,
         state=State({"config": config, "api_keys": api_keys or ApiKeys.load(config.api_keys_path)}),
         exception_handlers={
             ApiError: _api_error,

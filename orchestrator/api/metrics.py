@@ -23,3 +23,9 @@ CANCEL_REQUESTS = Counter(
 PAYMENTS_IN_FLIGHT = Gauge(
     "saga_payments_in_flight", "Payment workflows running now (Temporal visibility count)"
 )
+RATE_LIMITED = Counter(
+    "saga_api_rate_limited", "Requests answered 429 because their API key ran out of tokens"
+)
+HEADERS_TOO_LARGE = Counter(
+    "saga_api_headers_too_large", "Requests answered 431: headers over the size limit"
+)

@@ -18,11 +18,10 @@ def problem_response(
     **extra: Any,
 ) -> Response[dict[str, Any]]:
     """A problem-details response; ``extra`` adds members such as ``errors``."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    body.update(extra)
+    body = problem(status, title, detail, **extra)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The problem-details document (for answers sent below the framework, as raw ASGI)."""
+    return {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}

@@ -41,6 +41,8 @@ def stack() -> Iterator[EmbeddedStack]:
         ui=False,
         # In CI a missing Prometheus fails the stack with the install hint; locally it is optional.
         prometheus="on" if os.environ.get("CI") else "auto",
+        rate_limit_per_s=50.0,  # a deployment's default, so test_hostile_input can exceed it
+        rate_limit_burst=100,
     )
     with EmbeddedStack(options) as running:
         yield running

@@ -90,6 +90,15 @@ EVENT = json.dumps(
         ),
         ("no-content-type", json.dumps(GOOD).encode(), {"Content-Type": ""}, 415, "none"),
         ("anonymous-bad-body", b"{", {"Authorization": ""}, 401, "Bearer"),
+        ("other-currency", json.dumps({**GOOD, "currency": "EUR"}).encode(), {}, 422, "currency"),
+        ("body-over-64k", json.dumps({**GOOD, "pad": "x" * 70_000}).encode(), {}, 413, "413"),
+        (
+            "10mb-authorization",
+            json.dumps(GOOD).encode(),
+            {"Authorization": "Bearer " + "k" * 10**7},
+            431,
+            "headers",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 25 else "",
 )
@@ -149,6 +158,24 @@ def test_other_workflow_ids_answer_like_unknown_payments(
         cancel = api.post(f"{path}/cancel", headers=_auth(stack))
         assert cancel.status_code == 404
         assert cancel.json()["title"] == "Payment not found"
+
+
+def test_a_key_flooding_the_api_gets_429_with_retry_after(
+    stack: EmbeddedStack, api: httpx.Client
+) -> None:
+    assert stack.config is not None
+    headers = {"Authorization": f"Bearer guessed-{time.monotonic_ns()}"}
+    answers: list[httpx.Response] = []
+    while len(answers) < 3000 and (not answers or answers[-1].status_code != 429):
+        answers.append(api.get("/payments/pay_x", headers=headers))
+    assert answers[-1].status_code == 429, "no request was limited"
+    # The burst passes (answered 401: the key is unknown), then the average rate applies.
+    assert len(answers) > stack.config.rate_limit_burst
+    assert {a.status_code for a in answers[:-1]} == {401}
+    assert answers[-1].headers["content-type"].startswith(PROBLEM)
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    alice = api.get("/payments/pay_x", headers=_auth(stack))  # another key is not affected
+    assert alice.status_code == 404
 
 
 def test_a_wrong_method_answers_405_with_allow(api: httpx.Client) -> None:
