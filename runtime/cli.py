@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -273,8 +274,30 @@ def _state_dir_everywhere(parser: argparse.ArgumentParser) -> None:
                 _state_dir_everywhere(child)
 
 
+def run() -> None:
+    """The ``saga`` console script: :func:`main`, then leave without interpreter finalization.
+
+    A short-lived process holding a Temporal client can abort (SIGABRT) while CPython finalizes,
+    when the SDK's Rust threads release the GIL too late (temporalio/sdk-python#300; seen once
+    in CI on ``saga reconcile``). Every command has stopped what it started by the time it
+    returns, so the output is flushed and the process exits at once with the command's code.
+    """
+    try:
+        main()
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if isinstance(code, str):
+        os.write(2, f"{code}\n".encode())
+        code = 1
+    os._exit(code or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``saga``."""
+    """``saga`` with ``argv``; raises ``SystemExit`` with the command's exit code."""
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))

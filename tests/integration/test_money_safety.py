@@ -52,8 +52,9 @@ def saga(stack: EmbeddedStack, *args: str) -> str:
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
+        check=False,
     )
+    assert result.returncode == 0, f"saga {' '.join(args)}: {result.returncode}\n{result.stderr}"
     return result.stdout
 
 
