@@ -70,6 +70,15 @@ class StackConfig(Base, kw_only=True):
     """Requests per second each API key may make on average (a token bucket; 429 beyond it)."""
     rate_limit_burst: Annotated[int, msgspec.Meta(ge=1)] = 100
     """How many requests a key may make at once before the average applies."""
+    currencies: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]], msgspec.Meta(min_length=1)
+    ] = msgspec.field(default_factory=lambda: ["USD"])
+    """The currencies the API takes (ISO 4217 codes; 422 for others). A payment's currency must
+    also be its payer's account's."""
+    webhook_replay_window_s: Annotated[float, msgspec.Meta(ge=0)] = 600.0
+    """How long the API remembers a delivered webhook (event id and signature timestamp) to drop
+    replays of it: at least twice the signature tolerance, so a replay is stale before it is
+    forgotten."""
     mutant: str | None = None
     """A saga mutant the payments worker runs instead of ``PaymentWorkflow`` (harness only, see
     ``orchestrator.workflows.mutants``); None in every real deployment."""

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 SIGNATURE_HEADER = "Saga-Signature"
 DEFAULT_TOLERANCE_S = 300
-_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-_HEX_MAC = re.compile(r"^[0-9a-f]{64}$")
+SIGNATURE_FORMAT = re.compile(r"^t=[0-9]{1,12}(,v1=[0-9a-f]{64})+$")
+"""The whole header: one timestamp, then one or more MACs (several during a secret rotation)."""
 
 
 class SignatureError(Exception):
     """A webhook signature is missing, malformed, stale or wrong.
 
     ``malformed`` distinguishes a request that cannot be checked (HTTP 400) from one whose
-    signature does not match (HTTP 401).
+    signature does not match or is stale (HTTP 401).
     """
 
     def __init__(self, message: str, *, malformed: bool) -> None:
@@ -47,30 +47,27 @@ def verify(
     *,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
     now: float | None = None,
-) -> None:
-    """Raise :class:`SignatureError` unless ``header`` is a fresh, valid signature of ``body``
-    under one of ``secrets`` (more than one while a rotation is under way)."""
+) -> int:
+    """The signature's timestamp if ``header`` is a fresh, valid signature of ``body`` under one
+    of ``secrets`` (more than one while a rotation is under way); :class:`SignatureError` if not."""
     if not header:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header", malformed=True)
-    pairs = [p.strip().split("=", 1) for p in header.split(",") if "=" in p]
-    stamps = [v for k, v in pairs if k == "t"]
-    given = [v for k, v in pairs if k == "v1"]
-    if len(stamps) != 1 or not _TIMESTAMP.match(stamps[0]) or not given:
+    if not SIGNATURE_FORMAT.fullmatch(header):
         raise SignatureError(
-            f"{SIGNATURE_HEADER} must be 't=<unix seconds>,v1=<hex>[,v1=<hex>...]'",
+            f"{SIGNATURE_HEADER} must be 't=<unix seconds>,v1=<64 hex digits>[,v1=...]'",
             malformed=True,
         )
-    if not all(_HEX_MAC.match(v) for v in given):
-        raise SignatureError(
-            f"{SIGNATURE_HEADER}: each v1 must be 64 hex digits (HMAC-SHA256)", malformed=True
-        )
-    ts = int(stamps[0])
+    stamp, *macs = header.split(",")
+    ts = int(stamp.removeprefix("t="))
+    given = [mac.removeprefix("v1=") for mac in macs]
     current = time.time() if now is None else now
     if abs(current - ts) > tolerance_s:
+        # Well formed but not acceptable: an authentication failure, like a wrong MAC.
         raise SignatureError(
-            f"signature timestamp outside {tolerance_s}s tolerance", malformed=True
+            f"signature timestamp outside {tolerance_s}s tolerance", malformed=False
         )
     expected = [_mac(secret, ts, body) for secret in secrets]
     # Any matching v1 passes: a sender may sign with an old and a new secret during a rotation.
     if not any(hmac.compare_digest(e, v) for e in expected for v in given):
         raise SignatureError("signature does not match", malformed=False)
+    return ts

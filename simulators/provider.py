@@ -50,6 +50,8 @@ from simulators.common import (
 from simulators.metrics import SIM_PROVIDER_CALLBACKS, SIM_PROVIDER_CHARGES, SIM_PROVIDER_FAULTS
 
 log = logging.getLogger("simulators.provider")
+REDELIVERY_GAP_S = 1.1
+"""Between copies of a duplicated callback: past the next whole second, so its signature differs."""
 
 ErrorKind = Literal["http_500", "http_503", "timeout", "connection_drop"]
 
@@ -355,7 +357,12 @@ async def _deliver_callbacks(
             "status": charge.outcome,
         }
     )
-    for _ in range(copies):
+    for copy in range(copies):
+        if copy:
+            # A redelivery comes later and is signed anew, as a real provider's: the API drops
+            # only a replay of the same signed delivery, so this copy reaches the saga's own
+            # de-duplication by event id.
+            await asyncio.sleep(REDELIVERY_GAP_S)
         began = asyncio.get_running_loop().time()
         await _post_until_acknowledged(state.http, state, body)
         charge.callbacks_sent += 1

@@ -18,22 +18,16 @@ import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig
 from litestar.params import Parameter
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from orchestrator import signing
 from orchestrator.api.auth import ApiKeys
-from orchestrator.api.errors import (
-    ApiError,
-    BadSignature,
-    Forbidden,
-    InvalidField,
-    MissingIdempotencyKey,
-)
+from orchestrator.api.contract import BEARER, LIMITS, complete, openapi_config, problems
+from orchestrator.api.errors import ApiError, Forbidden, InvalidField
 from orchestrator.api.limits import BODY_LIMIT_BYTES, TokenBucket, limits_middleware
-from orchestrator.api.metrics import CALLBACKS_RECEIVED
 from orchestrator.api.problems import problem_response
+from orchestrator.api.replays import ReplayGuard
 from orchestrator.api.schemas import (
     CancelAccepted,
     GatewayEvent,
@@ -44,14 +38,21 @@ from orchestrator.api.schemas import (
     WebhookAck,
 )
 from orchestrator.api.service import PaymentService
-from orchestrator.api.strict_body import guard_payment_body
+from orchestrator.api.strict_body import (
+    IDEMPOTENCY_KEY_HEADER,
+    MAX_IDEMPOTENCY_KEY,
+    guard_payment_body,
+)
+from orchestrator.api.webhook import deliver, guard_webhook
 from orchestrator.config import StackConfig, load_config
 from orchestrator.ledger import peek_account
 from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")
 
-Authorization = Annotated[str | None, Parameter(header="Authorization", required=False)]
+Authorization = Annotated[
+    str | None, Parameter(header="Authorization", required=False, include_in_schema=False)
+]  # documented as the bearer security scheme (contract.py)
 
 
 def _service(state: State) -> PaymentService:
@@ -69,23 +70,31 @@ def _user(state: State, authorization: str | None) -> str:
     status_code=202,
     summary="Start a payment",
     before_request=guard_payment_body,  # key first, then a strict body (strict_body.py)
+    security=BEARER,
+    responses=problems(400, 401, 403, 413, 415, 422, *LIMITS, 503),
 )
 async def create_payment(
     state: State,
     data: PaymentCreate,
-    authorization: Authorization = None,
     idempotency_key: Annotated[
-        str | None, Parameter(header="Idempotency-Key", required=False, max_length=200)
-    ] = None,
+        str,
+        Parameter(
+            header=IDEMPOTENCY_KEY_HEADER,
+            min_length=1,
+            max_length=MAX_IDEMPOTENCY_KEY,
+            description="The same key and body return the same payment; another body is a 422",
+        ),
+    ],
+    authorization: Authorization = None,
 ) -> PaymentAccepted:
     """Start a payment saga; the same key and body return the same payment."""
     user = _user(state, authorization)
-    if not idempotency_key:
-        raise MissingIdempotencyKey("the Idempotency-Key header is required")
-    if data.user_id != user:
+    if data.user_id not in (None, user):
         raise Forbidden(f"this API key may only create payments for {user!r}")
     _check_currency(state.config, user, data.currency)
-    payment_id, created = await _service(state).create(user, data, idempotency_key)
+    payment_id, created = await _service(state).create(
+        user, msgspec.structs.replace(data, user_id=user), idempotency_key
+    )
     return PaymentAccepted(
         payment_id=payment_id, status_url=f"/payments/{payment_id}", created=created
     )
@@ -102,7 +111,15 @@ def _check_currency(config: StackConfig, user: str, currency: str) -> None:
         raise InvalidField(f"the account of {user!r} pays in {account.currency}", "currency")
 
 
-@get("/payments/{payment_id:str}", summary="Read a payment's status")
+_READ = problems(401, 404, *LIMITS, 503)
+
+
+@get(
+    "/payments/{payment_id:str}",
+    summary="Read a payment's status",
+    security=BEARER,
+    responses=_READ,
+)
 async def read_payment(
     state: State, payment_id: str, authorization: Authorization = None
 ) -> PaymentView:
@@ -110,7 +127,12 @@ async def read_payment(
     return await _service(state).status(_user(state, authorization), payment_id)
 
 
-@get("/payments/{payment_id:str}/state", summary="Read only a payment's state (cheap, for polling)")
+@get(
+    "/payments/{payment_id:str}/state",
+    summary="Read only a payment's state (cheap, for polling)",
+    security=BEARER,
+    responses=_READ,
+)
 async def read_payment_state(
     state: State, payment_id: str, authorization: Authorization = None
 ) -> PaymentStateView:
@@ -118,7 +140,13 @@ async def read_payment_state(
     return await _service(state).state(_user(state, authorization), payment_id)
 
 
-@post("/payments/{payment_id:str}/cancel", status_code=202, summary="Cancel a payment")
+@post(
+    "/payments/{payment_id:str}/cancel",
+    status_code=202,
+    summary="Cancel a payment",
+    security=BEARER,
+    responses=problems(401, 404, 409, *LIMITS, 503),
+)
 async def cancel_payment(
     state: State, payment_id: str, authorization: Authorization = None
 ) -> CancelAccepted:
@@ -127,31 +155,33 @@ async def cancel_payment(
     return CancelAccepted(payment_id=payment_id, cancel_requested=True)
 
 
-@post("/webhooks/gateway", status_code=200, summary="Provider callback (signed)")
-async def gateway_webhook(request: Request[Any, Any, Any], state: State) -> WebhookAck:
-    """Verify the signature over the raw body, then signal the saga."""
-    body = await request.body()
-    config: StackConfig = state.config
-    try:
-        signing.verify(
-            [config.webhook_secret, *config.webhook_previous_secrets],
-            body,
-            request.headers.get(signing.SIGNATURE_HEADER),
-        )
-    except signing.SignatureError as exc:
-        CALLBACKS_RECEIVED.labels("rejected_signature").inc()
-        raise BadSignature(str(exc), malformed=exc.malformed) from exc
-    try:
-        event = msgspec.json.decode(body, type=GatewayEvent)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        CALLBACKS_RECEIVED.labels("rejected_payload").inc()
-        raise ValidationException(
-            str(exc), extra=[{"message": str(exc), "source": "body"}]
-        ) from exc
-    return await _service(state).confirm(event)
+@post(
+    "/webhooks/gateway",
+    status_code=200,
+    summary="Provider callback (signed)",
+    before_request=guard_webhook,  # signature, then a strict body (webhook.py)
+    responses=problems(400, 401, 413, 422, 431, 503),
+)
+async def gateway_webhook(
+    request: Request[Any, Any, Any],
+    state: State,
+    data: GatewayEvent,
+    saga_signature: Annotated[
+        str,
+        Parameter(
+            header=signing.SIGNATURE_HEADER,
+            pattern=signing.SIGNATURE_FORMAT.pattern,
+            description='`t=<unix seconds>,v1=<hex HMAC-SHA256 of "{t}." + body>`, under 300 s'
+            " old; several v1 values during a secret rotation",
+        ),
+    ],
+) -> WebhookAck:
+    """Verify the signature over the raw body, drop a replay, then signal the saga."""
+    replays: ReplayGuard = state.replays
+    return await deliver(_service(state), replays, data, request.state.signed_at)
 
 
-@get("/health", summary="Liveness")
+@get("/health", summary="Liveness", responses=problems(431))
 async def health() -> dict[str, str]:
     """The API process is up."""
     return {"status": "ok"}
@@ -201,7 +231,7 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
             tracker.cancel()
 
     prometheus = PrometheusConfig(app_name="saga-api", prefix="saga_api", group_path=True)
-    return Litestar(
+    app = Litestar(
         [
             create_payment,
             read_payment,
@@ -218,15 +248,23 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
             prometheus.middleware,
         ],
         request_max_body_size=BODY_LIMIT_BYTES,
-        state=State({"config": config, "api_keys": api_keys or ApiKeys.load(config.api_keys_path)}),
+        state=State(
+            {
+                "config": config,
+                "api_keys": api_keys or ApiKeys.load(config.api_keys_path),
+                "replays": ReplayGuard(config.webhook_replay_window_s),
+            }
+        ),
         exception_handlers={
             ApiError: _api_error,
             ValidationException: _validation_error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },
-        openapi_config=OpenAPIConfig(title="Payment saga API", version="1.0.0", path="/schema"),
+        openapi_config=openapi_config(),
     )
+    complete(app, config)
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -15,7 +15,7 @@ PAYMENT_REQUESTS_REPLAYED = Counter(
 CALLBACKS_RECEIVED = Counter(
     "saga_callbacks_received",
     "Provider webhooks by what the API did with them",
-    ["result"],  # delivered | ignored | rejected_signature | rejected_payload
+    ["result"],  # delivered | ignored | replayed | rejected_signature | rejected_payload
 )
 CANCEL_REQUESTS = Counter(
     "saga_cancel_requests", "Cancel requests by result", ["result"]

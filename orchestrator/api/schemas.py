@@ -11,10 +11,20 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True):
     """Base of request bodies."""
 
 
-class PaymentCreate(Strict):
+class PaymentCreate(Strict, kw_only=True):
     """``POST /payments``."""
 
-    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    user_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=64,
+                description="the API key's user (the default); another user is a 403",
+            ),
+        ]
+        | None
+    ) = None
     amount: Annotated[
         int,
         msgspec.Meta(

@@ -109,7 +109,7 @@ class PaymentService:
         payment_id = payment_id_for(self.id_secret, user_id, idempotency_key)
         print_ = fingerprint(body)
         request = PaymentRequest(
-            payment_id, body.user_id, body.amount, body.currency, body.payment_method, self.options
+            payment_id, user_id, body.amount, body.currency, body.payment_method, self.options
         )
         try:
             await _call(

@@ -4,28 +4,38 @@
 anonymous caller learns nothing about the body's fields:
 
 1. the API key (401 without a valid one);
-2. ``Content-Type: application/json`` (415 otherwise);
-3. one JSON document in UTF-8: invalid UTF-8, invalid JSON, ``NaN``/``Infinity``, duplicate
+2. an ``Idempotency-Key`` of 1 to 200 characters (400 otherwise);
+3. ``Content-Type: application/json`` (415 otherwise);
+4. one JSON document in UTF-8: invalid UTF-8, invalid JSON, ``NaN``/``Infinity``, duplicate
    keys and nesting deeper than :data:`MAX_DEPTH` are 400 ``Malformed body``;
-4. the fields, decoded strictly (an amount must be a JSON integer: ``"100"``, ``100.0`` and
+5. the fields, decoded strictly (an amount must be a JSON integer: ``"100"``, ``100.0`` and
    ``1e2`` are refused) and bounded: 1 to the stack's maximum amount, never above 2**53 - 1 (the
-   largest integer a JavaScript client can hold); 422 naming the field.
+   largest integer a JavaScript client can hold), the currency one the stack takes; 422 naming
+   the field.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request
 
 from orchestrator.api.auth import ApiKeys
-from orchestrator.api.errors import InvalidField, MalformedBody, UnsupportedMediaType
+from orchestrator.api.errors import (
+    InvalidField,
+    MalformedBody,
+    MissingIdempotencyKey,
+    UnsupportedMediaType,
+)
 from orchestrator.api.schemas import PaymentCreate
 from orchestrator.config import StackConfig
 
 MAX_DEPTH = 32
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 200
+T = TypeVar("T")
 
 
 class _Duplicate(ValueError):
@@ -74,26 +84,41 @@ def parse_json(body: bytes) -> Any:
     return value
 
 
-def decode_payment(body: bytes, max_amount: int) -> PaymentCreate:
-    """A :class:`PaymentCreate` from a raw body, strictly."""
+def decode_strict(body: bytes, type_: type[T]) -> T:
+    """A ``type_`` from a raw body, strictly: :class:`MalformedBody` (400) for what is not one
+    strict JSON document, :class:`InvalidField` (422, naming the field) for a wrong field."""
     value = parse_json(body)
     try:
-        payment = msgspec.convert(value, PaymentCreate, strict=True)
+        return msgspec.convert(value, type_, strict=True)
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).partition(" - at `$")
         field = path.rstrip("`").lstrip(".") or "body"
         raise InvalidField(message.replace("`", ""), field) from None
+
+
+def decode_payment(body: bytes, max_amount: int) -> PaymentCreate:
+    """A :class:`PaymentCreate` from a raw body, strictly, with its amount bounded."""
+    payment = decode_strict(body, PaymentCreate)
     if payment.amount > max_amount:
         raise InvalidField(f"above the maximum amount {max_amount}", "amount")
     return payment
 
 
 async def guard_payment_body(request: Request[Any, Any, Any]) -> None:
-    """Litestar ``before_request`` of ``POST /payments``: key, media type, body (see above)."""
+    """Litestar ``before_request`` of ``POST /payments``: key, Idempotency-Key, media type, body
+    (see above)."""
     keys: ApiKeys = request.app.state.api_keys
     keys.user_for(request.headers.get("Authorization"))
+    idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER, "")
+    if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise MissingIdempotencyKey(
+            f"the {IDEMPOTENCY_KEY_HEADER} header is required:"
+            f" 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )
     media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if media != "application/json":
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media or 'none'}")
     config: StackConfig = request.app.state.config
-    decode_payment(await request.body(), config.saga.max_amount)
+    payment = decode_payment(await request.body(), config.saga.max_amount)
+    if payment.currency not in config.currencies:
+        raise InvalidField(f"not one of the currencies taken: {config.currencies}", "currency")

@@ -171,6 +171,8 @@ def _signed_post(
 def test_duplicate_webhooks_have_one_effect(stack: EmbeddedStack, payments: Payments) -> None:
     assert stack.config
     patch_knobs(stack.config.admin_urls.provider, duplicate_callback_rate=1.0)
+    # The redelivery comes 1.1 s after the first copy: slow notifications keep the saga open.
+    patch_knobs(stack.config.admin_urls.notify, latency_ms=2500)
     payment_id = payments.pay("alice", 555)
     status = payments.finish("alice", payment_id)
     charge = httpx.get(f"{stack.config.admin_urls.provider}/charges/{payment_id}").json()
@@ -189,8 +191,48 @@ def test_duplicate_webhooks_have_one_effect(stack: EmbeddedStack, payments: Paym
     events = [e["event"] for e in after["timeline"]]
     assert status["state"] == after["state"] == "succeeded"
     assert events.count("callback_received") == 1
+    assert events.count("callback_duplicate") == 1  # the redelivery reached the saga's dedup
     assert charge["callbacks_sent"] == 2
     assert entries_of(stack, payment_id) == ["debit"]
+
+
+def test_concurrent_replays_of_one_delivery_signal_the_saga_once(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=60_000)
+    payment_id = payments.pay("alice", 610)
+    waiting = payments.client("alice").wait(payment_id, until="await_confirmation")
+    raw = json.dumps(
+        {
+            "event_id": f"evt_{waiting['charge_id']}",
+            "type": "charge.succeeded",
+            "payment_id": payment_id,
+            "charge_id": waiting["charge_id"],
+            "status": "succeeded",
+        }
+    ).encode()
+    headers = {
+        signing.SIGNATURE_HEADER: signing.sign(stack.config.webhook_secret, raw),
+        "content-type": "application/json",
+    }
+
+    async def replay_ten_times() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=stack.config.api_url, timeout=30) as client:
+            posts = [
+                client.post("/webhooks/gateway", content=raw, headers=headers) for _ in range(10)
+            ]
+            return await asyncio.gather(*posts)
+
+    answers = asyncio.run(replay_ten_times())
+    assert [r.status_code for r in answers] == [200] * 10
+    results = sorted(r.json()["result"] for r in answers)
+    assert results == ["delivered"] + ["ignored"] * 9
+    status = payments.finish("alice", payment_id)
+    events = [e["event"] for e in status["timeline"]]
+    assert status["state"] == "succeeded"
+    assert events.count("callback_received") == 1
+    assert "callback_duplicate" not in events  # the replays never reached the workflow
 
 
 def test_forged_webhook_is_rejected_and_changes_nothing(

@@ -11,8 +11,8 @@ from orchestrator import signing
 BODY = b'{"event_id":"evt_1","status":"succeeded"}'
 
 
-def test_a_fresh_signature_verifies() -> None:
-    signing.verify(["s3cret"], BODY, signing.sign("s3cret", BODY))
+def test_a_fresh_signature_verifies_and_gives_its_timestamp() -> None:
+    assert signing.verify(["s3cret"], BODY, signing.sign("s3cret", BODY, 1000), now=1010) == 1000
 
 
 # Headers are made when the test runs, not when it is collected: a suite can take longer than
@@ -23,7 +23,7 @@ def test_a_fresh_signature_verifies() -> None:
         (lambda: None, BODY, True),
         (lambda: "garbage", BODY, True),
         (lambda: "t=notanint,v1=00", BODY, True),
-        (lambda: signing.sign("s3cret", BODY, timestamp=1), BODY, True),  # stale
+        (lambda: signing.sign("s3cret", BODY, timestamp=1), BODY, False),  # stale: 401
         (lambda: signing.sign("other", BODY), BODY, False),  # wrong secret
         (lambda: signing.sign("s3cret", BODY), BODY + b" ", False),  # tampered body
     ],
