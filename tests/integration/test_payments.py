@@ -155,6 +155,20 @@ def test_cancel_mid_flight_refunds_and_cancels_the_child(
     assert again.value.status == 409
 
 
+def _event(
+    payment_id: str, charge_id: str, status: str = "succeeded", **extra: str
+) -> dict[str, str]:
+    """A provider callback body for one charge."""
+    return {
+        "event_id": f"evt_{charge_id}",
+        "type": f"charge.{status}",
+        "payment_id": payment_id,
+        "charge_id": charge_id,
+        "status": status,
+        **extra,
+    }
+
+
 def _signed_post(
     stack: EmbeddedStack, body: dict[str, str], secret: str | None = None
 ) -> httpx.Response:
@@ -176,16 +190,7 @@ def test_duplicate_webhooks_have_one_effect(stack: EmbeddedStack, payments: Paym
     payment_id = payments.pay("alice", 555)
     status = payments.finish("alice", payment_id)
     charge = httpx.get(f"{stack.config.admin_urls.provider}/charges/{payment_id}").json()
-    replay = _signed_post(
-        stack,
-        {
-            "event_id": f"evt_{charge['charge_id']}",
-            "type": "charge.succeeded",
-            "payment_id": payment_id,
-            "charge_id": charge["charge_id"],
-            "status": "succeeded",
-        },
-    )
+    replay = _signed_post(stack, _event(payment_id, charge["charge_id"]))
     assert replay.status_code == 200 and replay.json()["result"] == "ignored"  # finished payment
     after = payments.client("alice").status(payment_id)
     events = [e["event"] for e in after["timeline"]]
@@ -203,15 +208,7 @@ def test_concurrent_replays_of_one_delivery_signal_the_saga_once(
     patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=60_000)
     payment_id = payments.pay("alice", 610)
     waiting = payments.client("alice").wait(payment_id, until="await_confirmation")
-    raw = json.dumps(
-        {
-            "event_id": f"evt_{waiting['charge_id']}",
-            "type": "charge.succeeded",
-            "payment_id": payment_id,
-            "charge_id": waiting["charge_id"],
-            "status": "succeeded",
-        }
-    ).encode()
+    raw = json.dumps(_event(payment_id, waiting["charge_id"])).encode()
     headers = {
         signing.SIGNATURE_HEADER: signing.sign(stack.config.webhook_secret, raw),
         "content-type": "application/json",
@@ -244,13 +241,7 @@ def test_forged_webhook_is_rejected_and_changes_nothing(
     before = payments.client("alice").wait(payment_id, until="await_confirmation")
     forged = _signed_post(
         stack,
-        {
-            "event_id": "evt_forged",
-            "type": "charge.declined",
-            "payment_id": payment_id,
-            "charge_id": before["charge_id"],
-            "status": "declined",
-        },
+        _event(payment_id, before["charge_id"], "declined", event_id="evt_forged"),
         secret="not-the-secret",
     )
     assert forged.status_code == 401
@@ -376,13 +367,7 @@ def test_rotating_the_webhook_secret_loses_no_callback(
             payment_id = payments.pay("alice", 321)
             payments.client("alice").wait(payment_id, until="await_confirmation", timeout_s=10)
             charge = httpx.get(f"{stack.config.admin_urls.provider}/charges/{payment_id}").json()
-            event = {
-                "event_id": f"evt_{charge['charge_id']}",
-                "type": "charge.succeeded",
-                "payment_id": payment_id,
-                "charge_id": charge["charge_id"],
-                "status": "succeeded",
-            }
+            event = _event(payment_id, charge["charge_id"])
             assert _signed_post(stack, event, secret=secret).status_code == 200
             status = payments.finish("alice", payment_id)
             assert (status["state"], status["reason"]) == ("succeeded", None), secret

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from orchestrator.api import limits
 from orchestrator.api.limits import TokenBucket
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.clock import Clock
 
 
 def test_a_burst_passes_then_the_rate_applies() -> None:

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.api.replays import ReplayGuard
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.clock import Clock
 
 
 def test_a_delivery_is_claimed_once_in_the_window_then_forgotten() -> None:
