@@ -26,13 +26,16 @@ toxiproxy: $(VENV)/.installed
 	else echo "make: the chaos tests need the Toxiproxy server: install Go (https://go.dev/dl/),"\
 		"or put toxiproxy-server $(TOXIPROXY_VERSION) on PATH, then run make again"; exit 1; fi
 
-# Debian packages the tests need: Prometheus (the stack scrapes every process) and a compose
-# implementation (the tests validate docker-compose.yml). Installed when run as root.
+# Debian packages the tests need: Prometheus (the stack scrapes every process), a compose
+# implementation (the tests validate docker-compose.yml) and PostgreSQL (the ledger tests run
+# on it too; Debian keeps its initdb in /usr/lib/postgresql/<version>/bin). Installed as root.
 SYSTEM_DEPS_CHECK = missing=""; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| missing="$$missing postgresql"; \
 	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } \
 		|| missing="$$missing docker-compose"
-system-deps:  ## install Debian's prometheus and docker-compose when missing (as root)
+system-deps:  ## install Debian's prometheus, docker-compose, postgresql when missing (as root)
 	@$(SYSTEM_DEPS_CHECK); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,13 +37,16 @@ from chaos.scenario import LinkDownFault, Scenario
 from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.config import write_config
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import DB_ERRORS, Ledger
 from orchestrator.models import ReconcileReport
 from orchestrator.reconcile import reconcile_now
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
+
+SAMPLE_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *DB_ERRORS)
+"""A ledger sample that timed out or that the database refused: a gap, not a failure."""
 
 SAMPLE_EVERY_S = 0.5
 #: How long one source may take to answer a sample before the sample marks it missing.
@@ -218,7 +220,7 @@ class ScenarioRunner:
                 counts: dict[str, int] | None = await asyncio.wait_for(
                     asyncio.to_thread(ledger.entry_counts, ids), SAMPLE_TIMEOUT_S
                 )
-            except (TimeoutError, sqlite3.Error):
+            except SAMPLE_ERRORS:
                 counts = None
             traffic = await self._link_traffic()
             now = time.monotonic() - started

@@ -63,6 +63,8 @@ class StackConfig(Base, kw_only=True):
     """Keys the HMAC that turns (user, Idempotency-Key) into a payment id, so ids cannot be
     guessed from keys (``$SAGA_PAYMENT_ID_SECRET``)."""
     ledger_path: str
+    """The ledger: a SQLite file path (the embedded default), or a ``postgresql://`` URL that
+    account workers on several machines share."""
     api_keys_path: str
     state_dir: str
     saga: SagaOptions = msgspec.field(default_factory=SagaOptions)

@@ -1,17 +1,21 @@
-"""The account ledger: balances and an append-only journal of movements in SQLite.
+"""The account ledger: balances and an append-only journal of movements, in SQLite (a file
+path, the embedded default) or PostgreSQL (a ``postgresql://`` URL: several account workers on
+several machines can share it).
 
 Every movement is an ``entries`` row with a unique idempotency key (``<payment_id>:debit``,
 ``<payment_id>:refund``), so a retried activity can never move money twice. Opening balances are
 entries too, which makes conservation checkable from the journal alone. Each operation runs in
-its own ``BEGIN IMMEDIATE`` transaction: SQLite serialises writers (across processes too), so
-check-then-write is safe. That is what makes the rules below hold under any concurrency:
+its own transaction that excludes every other writer, across processes too: ``BEGIN IMMEDIATE``
+in SQLite, a transaction-scoped advisory lock in PostgreSQL. So check-then-write is safe. That
+is what makes the rules below hold under any concurrency:
 
 - a refund gives back what the payment's debit took, to the account it was taken from;
 - a refund that finds no debit leaves a tombstone, and a later debit of that payment is refused
   (an attempt that timed out can still commit after its compensation ran);
 - the velocity limit is checked in the debit's own transaction.
 
-A lock is waited for at most :data:`LOCK_WAIT_S`, well inside the account activities' timeout,
+A lock is waited for at most :data:`LOCK_WAIT_S` (SQLite's busy timeout, PostgreSQL's
+``lock_timeout``), well inside the account activities' timeout,
 so a locked database fails an attempt (and Temporal retries it) instead of timing it out while
 the attempt may still commit.
 """
@@ -19,12 +23,14 @@ the attempt may still commit.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
+
+import psycopg
 
 from orchestrator.config import PAYMENT_METHODS
 from orchestrator.errors import (
@@ -72,8 +78,52 @@ CREATE TABLE IF NOT EXISTS repairs (
 );
 """
 
+POSTGRES_SCHEMA = (
+    SCHEMA.replace("id              INTEGER PRIMARY KEY", "id              BIGSERIAL PRIMARY KEY")
+    .replace("id         INTEGER PRIMARY KEY", "id         BIGSERIAL PRIMARY KEY")
+    .replace("INTEGER NOT NULL", "BIGINT NOT NULL")
+)
+
 #: Seconds a transaction waits for a lock before the operation fails (and is retried).
 LOCK_WAIT_S = 5.0
+#: The PostgreSQL advisory lock every write transaction takes (the ledger's one writer lock).
+WRITER_LOCK = 0x5A6A_0001
+#: What a ledger that cannot answer raises, whichever the database.
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+
+
+def is_postgres(location: str) -> bool:
+    """A ``postgresql://`` (or ``postgres://``) URL rather than a SQLite file path."""
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+class Cursor(Protocol):
+    """What the ledger reads from a statement's result, in either database."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Db(Protocol):
+    """A connection in a transaction: SQLite's own, or :class:`_Postgres`."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+class _Postgres:
+    """A psycopg connection speaking the ledger's SQLite-flavoured SQL (``?`` placeholders,
+    ``INSERT OR IGNORE``)."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor:
+        if sql.startswith("INSERT OR IGNORE"):
+            sql = sql.replace("INSERT OR IGNORE", "INSERT", 1) + " ON CONFLICT DO NOTHING"
+        return self.connection.execute(sql.replace("?", "%s"), params)
 
 
 @dataclass(frozen=True)
@@ -121,11 +171,23 @@ class Snapshot:
 
 
 class Ledger:
-    """Accounts and journal in one SQLite file; safe to use from several threads and processes."""
+    """Accounts and journal in one SQLite file or PostgreSQL database; safe to use from several
+    threads and processes."""
 
     def __init__(self, path: str | Path, *, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = str(path)
         self.lock_wait_s = lock_wait_s
+        self.postgres = is_postgres(self.path)
+        if self.postgres:
+            with psycopg.connect(self.path, autocommit=True) as pg:
+                pg.execute("SELECT pg_advisory_lock(%s)", (WRITER_LOCK,))
+                try:
+                    for statement in POSTGRES_SCHEMA.split(";"):
+                        if statement.strip():
+                            pg.execute(statement)
+                finally:
+                    pg.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK,))
+            return
         create_private(Path(self.path))
         db = sqlite3.connect(self.path, timeout=30)
         try:
@@ -135,14 +197,20 @@ class Ledger:
             db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Db]:
+        if self.postgres:
+            with psycopg.connect(self.path) as pg, pg.transaction():
+                pg.execute(f"SET LOCAL lock_timeout = '{int(self.lock_wait_s * 1000)}ms'")
+                pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                yield _Postgres(pg)
+            return
         db = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None)
         try:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
+                yield cast(Db, db)  # sqlite3's own stubs spell the same signature differently
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -229,9 +297,7 @@ class Ledger:
             )
         return ValidationResult(True)
 
-    def _recent_debits(
-        self, db: sqlite3.Connection, user_id: str, payment_id: str, window_s: float
-    ) -> int:
+    def _recent_debits(self, db: Db, user_id: str, payment_id: str, window_s: float) -> int:
         since = (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
         (recent,) = db.execute(
             "SELECT COUNT(*) FROM entries WHERE user_id=? AND kind='debit'"
@@ -240,15 +306,13 @@ class Ledger:
         ).fetchone()
         return int(recent)
 
-    def _existing(self, db: sqlite3.Connection, key: str) -> tuple[int, int] | None:
+    def _existing(self, db: Db, key: str) -> tuple[int, int] | None:
         row = db.execute(
             "SELECT amount, balance_after FROM entries WHERE idempotency_key=?", (key,)
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def _move(
-        self, db: sqlite3.Connection, key: str, payment_id: str, user_id: str, kind: str, delta: int
-    ) -> int:
+    def _move(self, db: Db, key: str, payment_id: str, user_id: str, kind: str, delta: int) -> int:
         db.execute("UPDATE accounts SET balance = balance + ? WHERE user_id=?", (delta, user_id))
         (balance,) = db.execute(
             "SELECT balance FROM accounts WHERE user_id=?", (user_id,)
@@ -327,9 +391,7 @@ class Ledger:
         with self._tx() as db:
             return self._journal_repair(db, payment_id, kind, reason, amount)
 
-    def _journal_repair(
-        self, db: sqlite3.Connection, payment_id: str, kind: str, reason: str, amount: int
-    ) -> bool:
+    def _journal_repair(self, db: Db, payment_id: str, kind: str, reason: str, amount: int) -> bool:
         cursor = db.execute(
             "INSERT OR IGNORE INTO repairs(payment_id, kind, reason, amount, created_at)"
             " VALUES (?,?,?,?,?)",
@@ -355,7 +417,7 @@ class Ledger:
                 " created_at FROM entries ORDER BY id"
             ).fetchall()
             balances = dict(db.execute("SELECT user_id, balance FROM accounts").fetchall())
-            tombstones = [r[0] for r in db.execute("SELECT payment_id FROM tombstones")]
+            tombstones = [r[0] for r in db.execute("SELECT payment_id FROM tombstones").fetchall()]
             repairs = db.execute(
                 "SELECT payment_id, kind, reason, amount FROM repairs ORDER BY id"
             ).fetchall()
@@ -370,15 +432,9 @@ class Ledger:
         """Entries per kind for these payments: a plain read, which no writer blocks (WAL), so
         it answers even while the ledger refuses work."""
         marks = ",".join("?" * len(payment_ids))
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=self.lock_wait_s)
-        try:
-            rows = db.execute(
-                f"SELECT kind, COUNT(*) FROM entries WHERE payment_id IN ({marks}) GROUP BY kind",
-                list(payment_ids),
-            ).fetchall()
-        finally:
-            db.close()
-        return dict(rows)
+        sql = f"SELECT kind, COUNT(*) FROM entries WHERE payment_id IN ({marks}) GROUP BY kind"
+        with _reader(self.path, self.lock_wait_s) as db:
+            return dict(db.execute(sql, list(payment_ids)).fetchall())
 
     def balances(self) -> dict[str, int]:
         """Every account's balance."""
@@ -408,8 +464,19 @@ def peek_account(path: str, user_id: str) -> Account | None:
     """A user's account read without a transaction lock (a plain WAL read that no writer blocks,
     so it answers even while the ledger refuses work) and without creating anything: for the
     API's early checks. The saga's validation stays the authority."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
-    try:
+    with _reader(path, 1.0) as db:
         return _account(db.execute(ACCOUNT_SQL, (user_id,)).fetchone())
+
+
+@contextmanager
+def _reader(location: str, timeout_s: float) -> Iterator[Db]:
+    """A read-only connection that takes no lock."""
+    if is_postgres(location):
+        with psycopg.connect(location, connect_timeout=max(1, int(timeout_s))) as pg:
+            yield _Postgres(pg)
+        return
+    db = sqlite3.connect(f"file:{location}?mode=ro", uri=True, timeout=timeout_s)
+    try:
+        yield cast(Db, db)
     finally:
         db.close()

@@ -6,6 +6,7 @@ import os
 import shutil
 import sysconfig
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -18,12 +19,16 @@ def find_binary(name: str) -> str | None:
     return shutil.which(name)
 
 
+def missing(message: str) -> NoReturn:
+    """Something a test needs is not installed: fail in CI (``CI`` set), skip locally."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_binary(name: str, install_hint: str) -> str:
     """The binary's path; in CI a missing binary fails the test, locally it skips it."""
     path = find_binary(name)
     if path is None:
-        message = f"`{name}` not found: {install_hint}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"`{name}` not found: {install_hint}")
     return path

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -45,7 +44,7 @@ from orchestrator.api.strict_body import (
 )
 from orchestrator.api.webhook import deliver, guard_webhook
 from orchestrator.config import StackConfig, load_config
-from orchestrator.ledger import peek_account
+from orchestrator.ledger import DB_ERRORS, peek_account
 from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")
@@ -105,7 +104,7 @@ def _check_currency(config: StackConfig, user: str, currency: str) -> None:
     the API cannot read (none yet, the ledger busy) is left to the saga's validation."""
     try:
         account = peek_account(config.ledger_path, user)
-    except sqlite3.Error:
+    except DB_ERRORS:
         return
     if account is not None and account.currency != currency:
         raise InvalidField(f"the account of {user!r} pays in {account.currency}", "currency")

@@ -1,4 +1,5 @@
-"""The SQLite ledger: idempotent movements, tombstones, the atomic velocity limit, outages."""
+"""The ledger, on SQLite and on PostgreSQL: idempotent movements, tombstones, the atomic velocity
+limit (threads and processes), outages."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from chaos.ledger_faults import hold_ledger_lock
@@ -18,13 +20,18 @@ from orchestrator.errors import (
     PaymentCompensated,
     VelocityLimitExceeded,
 )
-from orchestrator.ledger import LOCK_WAIT_S, Ledger
+from orchestrator.ledger import LOCK_WAIT_S, WRITER_LOCK, Ledger
 from orchestrator.workflows.payment import ACCOUNT_CALL
+from tests.postgres import PostgresServer
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    ledger = Ledger(tmp_path / "ledger.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        ledger = Ledger(server.database())
+    else:
+        ledger = Ledger(tmp_path / "ledger.db")
     ledger.open_account("alice", 10_000)
     ledger.open_account("carol", 10_000, active=False)
     ledger.open_account("erin", 10_000, methods=("card",))
@@ -177,3 +184,17 @@ def test_a_locked_database_fails_an_operation_within_the_lock_wait(tmp_path: Pat
             ledger.validate("alice", 10, "USD", "card", 1_000)
         assert time.monotonic() - began < 2
     assert ledger.validate("alice", 10, "USD", "card", 1_000).valid
+
+
+def test_a_postgres_ledger_held_by_another_writer_fails_within_the_lock_wait(
+    postgres: PostgresServer,
+) -> None:
+    ledger = Ledger(postgres.database(), lock_wait_s=0.2)
+    ledger.open_account("alice", 100)
+    with psycopg.connect(ledger.path) as other, other.transaction():
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+        began = time.monotonic()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            ledger.debit("p-locked", "alice", 10)
+        assert time.monotonic() - began < 2
+    assert ledger.debit("p-locked", "alice", 10).amount == 10  # retried once the lock is free
