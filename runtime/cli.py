@@ -109,6 +109,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         temporal_port=preferred_port(7233),
         ui_port=preferred_port(8233),
         prometheus_port=preferred_port(9090),
+        ledger=args.ledger,
     )
     stack = EmbeddedStack(options)
     try:
@@ -126,6 +127,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         urls = config.admin_urls
         print(f"Simulators:   provider {urls.provider}  fraud {urls.fraud}  notify {urls.notify}")
         print(f"State, logs:  {stack.state_dir}")
+        print(f"Ledger:       {config.ledger_path}")
         users = ", ".join(sorted(stack.api_keys))
         print(f"Users:        {users} (API keys in {credentials_path(config.api_keys_path)})")
         print(f"Reconciler:   schedule {SCHEDULE_ID!r} every minute (or now: saga reconcile)")
@@ -220,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=SagaOptions().callback_timeout_s,
         metavar="SECONDS",
         help="provider callback timer (default 300)",
+    )
+    up.add_argument(
+        "--ledger",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="the ledger's database: a SQLite file (default) or a PostgreSQL server the stack"
+        " starts (Debian's postgresql package)",
     )
     up.set_defaults(func=cmd_up)
 

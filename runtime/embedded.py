@@ -18,6 +18,7 @@ import asyncio
 import compileall
 import json
 import secrets
+import shutil
 import sys
 import sysconfig
 import time
@@ -40,6 +41,8 @@ from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
+from runtime.postgres import init_cluster, server_process
+from runtime.postgres import url as postgres_url
 from runtime.process_names import SIMULATOR_MODULES
 from runtime.processes import ManagedProcess, free_port, http_ok, port_open
 from runtime.seed import open_account, seed_demo
@@ -87,6 +90,9 @@ class StackOptions:
     """The API's per-key limit. Higher than a deployment's (``StackConfig``'s 50/s): the
     harness polls every payment of a scenario user every 50 ms."""
     rate_limit_burst: int = 2000
+    ledger: Literal["sqlite", "postgres"] = "sqlite"
+    """The ledger's database: a SQLite file in the state directory, or a PostgreSQL server the
+    stack starts (Debian's package; ``runtime.postgres``) as its ``postgres`` process."""
 
 
 class EmbeddedStack:
@@ -103,6 +109,9 @@ class EmbeddedStack:
         self.toxiproxy_server = self._toxiproxy_binary()
         self.toxiproxy_port = free_port() if self.toxiproxy_server else None
         self.links: Links | None = None
+        self.ledger_location = str(self.state_dir / "ledger.db")
+        """The ledger's ``ledger_path``: the SQLite file, or the PostgreSQL URL once started."""
+        self.postgres_data: Path | None = None
         self.build = options.build
         self.prometheus_binary = self._prometheus_binary()
         self.prometheus_port = (
@@ -170,7 +179,7 @@ class EmbeddedStack:
             worker_versioning=self.options.worker_versioning,
             webhook_secret=secrets.token_hex(32),
             payment_id_secret=secrets.token_hex(32),
-            ledger_path=str(self.state_dir / "ledger.db"),
+            ledger_path=self.ledger_location,
             api_keys_path=str(self.state_dir / "api-keys.json"),
             state_dir=str(self.state_dir),
             saga=self.options.saga,
@@ -242,6 +251,20 @@ class EmbeddedStack:
             "temporal", argv, self._log("temporal"), lambda: port_open(self.temporal_port)
         )
 
+    def _start_postgres(self) -> None:
+        bin_dir, data = init_cluster()
+        self.postgres_data = data
+        port = free_port()
+        process = self.processes["postgres"] = server_process(
+            bin_dir, data, port, self._log("postgres")
+        )
+        try:
+            process.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.ledger_location = postgres_url(port)
+
     def _log(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
 
@@ -294,6 +317,8 @@ class EmbeddedStack:
     def start(self) -> StackConfig:
         """Start everything, in dependency order; on failure stop what started and raise."""
         compile_project()
+        if self.options.ledger == "postgres":
+            self._start_postgres()
         config = self.config = self._prepare()
         cfg = str(self.config_path)
         if self.toxiproxy_server and self.toxiproxy_port:
@@ -442,10 +467,14 @@ class EmbeddedStack:
             self.links.create(link, port, upstreams[link])
 
     def stop(self) -> None:
-        """Stop every process, newest first."""
+        """Stop every process, newest first (PostgreSQL, started first, last); delete the
+        PostgreSQL cluster, which lives outside the state directory."""
         for process in reversed(list(self.processes.values())):
             process.stop()
         self.processes.clear()
+        if self.postgres_data is not None:
+            shutil.rmtree(self.postgres_data, ignore_errors=True)
+            self.postgres_data = None
 
     def __enter__(self) -> EmbeddedStack:
         self.start()

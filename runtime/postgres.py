@@ -1,0 +1,80 @@
+"""A PostgreSQL server for the ledger, from Debian's package: ``initdb`` into a fresh temp
+directory, then ``postgres`` itself as a :class:`ManagedProcess` (loopback only, a free port),
+so the stack stops it like any other process and faults can kill or pause it.
+
+``initdb`` and ``postgres`` refuse to run as root; as root both run as the ``postgres`` user the
+package creates, with the data directory outside the (root-only) state directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from orchestrator.errors import StackError
+from runtime.processes import ManagedProcess, port_open
+
+INSTALL_HINT = "install Debian's postgresql package (`make system-deps` does, as root)"
+
+
+def postgres_bin() -> str | None:
+    """The directory of ``initdb`` and ``postgres`` (Debian keeps them off PATH), or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return os.path.dirname(found[-1])
+    initdb = shutil.which("initdb")
+    return os.path.dirname(initdb) if initdb else None
+
+
+def _as_owner(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+
+def init_cluster() -> tuple[str, Path]:
+    """A new, empty cluster: (the binaries' directory, the data directory)."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise StackError(f"PostgreSQL not found: {INSTALL_HINT}")
+    data = Path(tempfile.mkdtemp(prefix="saga-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres", "postgres")
+    initdb = [f"{bin_dir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+    done = subprocess.run(_as_owner(initdb), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(data, ignore_errors=True)
+        raise StackError(f"initdb failed:\n{done.stdout}{done.stderr}")
+    return bin_dir, data
+
+
+def server_process(bin_dir: str, data: Path, port: int, log: Path) -> ManagedProcess:
+    """The ``postgres`` server on 127.0.0.1:``port`` (not yet launched)."""
+    argv = [
+        f"{bin_dir}/postgres",
+        "-D",
+        str(data),
+        "-p",
+        str(port),
+        "-k",
+        str(data),
+        "-c",
+        "listen_addresses=127.0.0.1",
+    ]
+    return ManagedProcess("postgres", _as_owner(argv), log, lambda: port_open(port))
+
+
+def url(port: int, database: str = "postgres") -> str:
+    """The URL of a database on the local server."""
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+def create_database(port: int, name: str) -> str:
+    """Create an empty database; its URL."""
+    with psycopg.connect(url(port), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return url(port, name)
