@@ -63,12 +63,13 @@ def test_compose_file_validates_with_the_example_env() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_compose_refuses_to_start_without_its_secrets() -> None:
+@pytest.mark.parametrize("variable", ["SAGA_WEBHOOK_SECRET", "POSTGRES_PASSWORD"])
+def test_compose_refuses_to_start_without_its_secrets(variable: str) -> None:
     env = _env_example()
-    del env["SAGA_WEBHOOK_SECRET"]
+    del env[variable]
     result = _compose_config(env)
     assert result.returncode != 0
-    assert "SAGA_WEBHOOK_SECRET" in result.stderr
+    assert variable in result.stderr
 
 
 def test_no_secret_is_committed_and_admin_ports_stay_local() -> None:
@@ -143,3 +144,16 @@ def test_grafana_provisioning_is_mounted_and_complete() -> None:
     )
     assert datasource["datasources"][0]["uid"] == "prometheus"
     assert len(list((ROOT / "observability/grafana/dashboards").glob("*.json"))) == 5
+
+
+def test_the_ledger_lives_in_postgres_and_only_its_users_get_the_password() -> None:
+    config = json.loads((ROOT / "compose/config.json").read_text())
+    assert config["ledger_path"] == "postgresql://temporal@postgres:5432/ledger"
+    assert ":" not in config["ledger_path"].split("://")[1].split("@")[0]  # no password in it
+    init_sql = (ROOT / "compose/postgres-init.sql").read_text()
+    assert "CREATE DATABASE ledger" in init_sql
+    for name, service in services().items():
+        environment = service.get("environment") or {}
+        has_password = isinstance(environment, dict) and "PGPASSWORD" in environment
+        needs_it = name == "init" or name == "api" or name.startswith("worker")
+        assert has_password == needs_it, name
