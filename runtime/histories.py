@@ -56,6 +56,11 @@ RECORDINGS = [
         cancel_at="await_confirmation",
     ),
     Recording("notification-outage", knobs={"notify": {"failure_rate": 1.0}}),
+    # The callback overtakes the charge call's answer: the saga holds it until the charge id
+    # is known (hold-early-callbacks).
+    Recording(
+        "early-callback", knobs={"provider": {"callback_delay_ms": 0, "answer_delay_ms": 1500}}
+    ),
     Recording(
         "midflight-await-confirmation",
         knobs={"provider": {"callback_delay_ms": 60_000}},

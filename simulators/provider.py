@@ -82,6 +82,9 @@ class ProviderKnobs(Knobs):
     """From an accepted charge to its confirmation webhook."""
     callback_delay_jitter_ms: Annotated[int, NonNegative] = 0
     """Uniform jitter on top of ``callback_delay_ms``."""
+    answer_delay_ms: Annotated[int, NonNegative] = 0
+    """Time between making a charge (its callbacks are scheduled then) and answering the charge
+    call: a callback can overtake the answer, as real providers' webhooks do."""
     missing_callback_rate: Annotated[float, Rate] = 0.0
     """Share of charges whose webhook is never sent (the saga's timer must fire)."""
     duplicate_callback_rate: Annotated[float, Rate] = 0.0
@@ -264,6 +267,8 @@ def create_app(state: ProviderState) -> FaultInjector:
             task = asyncio.create_task(_deliver_callbacks(state, charge, copies, foreign))
             state.tasks.add(task)
             task.add_done_callback(state.tasks.discard)
+        if knobs.answer_delay_ms:
+            await asyncio.sleep(knobs.answer_delay_ms / 1000)
         return _charge_answer(charge, status=201)
 
     @post("/charges/{key:str}/void")

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         FraudCheckRequest,
         FraudVerdict,
         LedgerRequest,
+        LedgerResult,
         NotificationRequest,
         PaymentOutcome,
         PaymentRequest,
@@ -78,8 +79,15 @@ VELOCITY_CHECK_PATCH = "velocity-check"
 ATOMIC_VELOCITY_PATCH = "atomic-velocity"
 #: The charge is cancelled with WAIT_CANCELLATION_COMPLETED: an attempt in flight settles first.
 SETTLE_CHARGE_PATCH = "settle-charge"
+#: A callback that arrives before the charge call returns is held until the charge id is known.
+HOLD_EARLY_CALLBACKS_PATCH = "hold-early-callbacks"
 #: Every patch, oldest first (the previous build runs with none of them).
-PATCHES = (VELOCITY_CHECK_PATCH, ATOMIC_VELOCITY_PATCH, SETTLE_CHARGE_PATCH)
+PATCHES = (
+    VELOCITY_CHECK_PATCH,
+    ATOMIC_VELOCITY_PATCH,
+    SETTLE_CHARGE_PATCH,
+    HOLD_EARLY_CALLBACKS_PATCH,
+)
 
 ACCOUNT_CALL = timedelta(seconds=10)
 # Compensations must eventually happen, whatever the outage: rounds of retries without end. A
@@ -108,6 +116,8 @@ LEDGER_REFUSALS = {
     "PaymentCompensated": Reason.INTERNAL_ERROR,
 }
 WORKFLOW_CANCEL = "workflow cancellation"
+#: The timeline event of every Temporal cancel request the saga received (one per request).
+TEMPORAL_CANCEL = "temporal_cancel"
 
 
 def _error_type(err: BaseException) -> str | None:
@@ -152,6 +162,7 @@ class PaymentWorkflow:
         self._charge_error: Reason | None = None
         self._confirmation: ProviderConfirmation | None = None
         self._seen_events: set[str] = set()
+        self._held: list[ProviderConfirmation] = []
         self._callback_timed_out = False
         self._fraud: FraudVerdict | None = None
         self._fraud_error = False
@@ -163,6 +174,8 @@ class PaymentWorkflow:
         self._charge_task: asyncio.Task[None] | None = None
         self._fraud_task: asyncio.Task[None] | None = None
         self._unwinding = False
+        # Set once the forward path ended: compensations and the notice change no outcome.
+        self._decided = False
         self._needs_review = False
         self._retrying: list[str] = []
 
@@ -176,11 +189,25 @@ class PaymentWorkflow:
             metrics.CALLBACKS_IGNORED.add(kind="duplicate")
             return
         self._seen_events.add(confirmation.event_id)
+        if (
+            self._charge_id is None
+            and not self._state.terminal
+            and self._patched(HOLD_EARLY_CALLBACKS_PATCH)
+        ):
+            # The charge call has not returned: whose charge this callback is for cannot be
+            # told yet, so it is held until then (a foreign decline must not decide).
+            self._held.append(confirmation)
+            self._log("callback_held", f"{confirmation.status} for {confirmation.charge_id}")
+            return
+        self._take(confirmation)
+
+    def _take(self, confirmation: ProviderConfirmation) -> None:
+        """Act on a callback that is not a duplicate: it is mismatched, late, or the answer."""
         if self._charge_id is not None and confirmation.charge_id != self._charge_id:
             self._log("callback_mismatched", f"{confirmation.charge_id} is not {self._charge_id}")
             metrics.CALLBACKS_IGNORED.add(kind="mismatched")
             return
-        if self._state.terminal or self._confirmation is not None:
+        if self._decided or self._confirmation is not None:
             self._log("callback_ignored", f"{confirmation.status} after decision")
             metrics.CALLBACKS_IGNORED.add(kind="late")
             return
@@ -233,22 +260,29 @@ class PaymentWorkflow:
             state, reason = self._cancelled_by_temporal()
         except Exception as err:
             state, reason = self._stopped_by(err)
+        self._decided = True
         if state is not PaymentState.SUCCEEDED:
-            await shielded(self._unwind(compensations))
+            await shielded(self._unwind(compensations), on_cancel=self._cancel_after_decision)
             if self._needs_review:
                 state, reason = PaymentState.FAILED, Reason.REFUND_REQUIRES_REVIEW
         self._reason = reason
         self._set_state(state, "notify")
         self._log(state.value, reason.value if reason else "")
-        await shielded(self._notify())
+        await shielded(self._notify(), on_cancel=self._cancel_after_decision)
         self._step = "done"
         self._count_finished(state, reason)
         return PaymentOutcome(request.payment_id, state.value, self._reason, self._compensations)
 
     def _cancelled_by_temporal(self) -> Decision:
+        """A Temporal cancel before the decision: the same request as the ``cancel`` signal."""
+        self._log(TEMPORAL_CANCEL, "acted on as a cancel request")
         if self._cancel is None:
             self.cancel(CancelRequest(WORKFLOW_CANCEL))
         return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+
+    def _cancel_after_decision(self) -> None:
+        """A Temporal cancel after the decision: compensations and the notice run on."""
+        self._log(TEMPORAL_CANCEL, "after the decision: compensations and notice run on")
 
     def _stopped_by(self, err: Exception) -> Decision:
         """The decision when the forward path raised instead of deciding."""
@@ -326,16 +360,8 @@ class PaymentWorkflow:
         try:
             # Shielded: a Temporal cancel must not abandon a debit that may still commit; the
             # refund registered above runs only once the debit has committed or failed.
-            debit = await shielded(
-                workflow.execute_activity_method(
-                    AccountActivities.debit_account,
-                    LedgerRequest(r.payment_id, r.user_id, r.amount, *velocity_limit),
-                    task_queue=ACCOUNTS_QUEUE,
-                    start_to_close_timeout=ACCOUNT_CALL,
-                    retry_policy=account_retry,
-                ),
-                # The debit runs on to its end; the cancel is acted on right after it.
-                on_cancel=self._cancelled_by_temporal,
+            debit = await self._debit(
+                LedgerRequest(r.payment_id, r.user_id, r.amount, *velocity_limit), account_retry
             )
         except ActivityError as err:
             refusal = LEDGER_REFUSALS.get(_error_type(err) or "")
@@ -364,6 +390,19 @@ class PaymentWorkflow:
         elif self._charge_error is Reason.PROVIDER_DECLINED and self._charge_id is None:
             compensations.discard(Compensation.VOID)  # declined outright: nothing authorized
         return decision
+
+    def _debit(self, request: LedgerRequest, retry: RetryPolicy) -> Awaitable[LedgerResult]:
+        """The debit, shielded: it runs on to its end and a cancel is acted on right after."""
+        return shielded(
+            workflow.execute_activity_method(
+                AccountActivities.debit_account,
+                request,
+                task_queue=ACCOUNTS_QUEUE,
+                start_to_close_timeout=ACCOUNT_CALL,
+                retry_policy=retry,
+            ),
+            on_cancel=self._cancelled_by_temporal,
+        )
 
     def _decision(self) -> Decision | None:
         """The outcome the facts gathered so far imply, or None while it is still open."""
@@ -417,13 +456,17 @@ class PaymentWorkflow:
             self._log("charge_settled", f"{charge.charge_id} while unwinding: it will be voided")
             return
         if self._confirmation is not None and self._confirmation.charge_id != charge.charge_id:
-            # It arrived before the charge call returned and turned out to be for another charge.
+            # Builds before hold-early-callbacks: it arrived before the charge call returned and
+            # turned out to be for another charge.
             self._log("callback_mismatched", f"{self._confirmation.charge_id} is not ours")
             metrics.CALLBACKS_IGNORED.add(kind="mismatched")
             self._confirmation = None
         self._charge_accepted_at = workflow.now()
         self._step = "await_confirmation"
         self._log("charge_accepted", f"{charge.charge_id} after {charge.attempt} attempt(s)")
+        held, self._held = self._held, []
+        for confirmation in held:
+            self._take(confirmation)
         try:
             await workflow.wait_condition(
                 lambda: self._confirmation is not None,

@@ -75,3 +75,16 @@ def test_histories_are_committed_json(tmp_path: Path) -> None:
             "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
             "WorkflowExecutionStarted",
         )
+
+
+def test_the_newest_generation_holds_a_callback_that_beat_the_charge() -> None:
+    """hold-early-callbacks changes what the saga does only when a callback arrives before the
+    charge call returns: the corpus must hold such a history, with the patch's marker."""
+    history = load("early-callback", HISTORIES_DIR / "hold-early-callbacks")
+    patches = [
+        json.loads(p.data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
+    ]
+    assert "hold-early-callbacks" in patches

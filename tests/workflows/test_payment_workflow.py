@@ -205,7 +205,9 @@ async def test_a_callback_before_the_wait_is_not_lost(env: WorkflowEnvironment) 
     outcome, final = await run_saga(env, fakes)
     events = [e.event for e in final.timeline]
     assert outcome.state == "succeeded"
-    assert events.index("callback_received") < events.index("charge_accepted")
+    # Held until the charge call returned (whose charge it is cannot be told before), then taken.
+    assert events.index("callback_held") < events.index("charge_accepted")
+    assert events.index("charge_accepted") < events.index("callback_received")
 
 
 async def test_temporal_cancellation_still_runs_shielded_compensations(

@@ -1,0 +1,98 @@
+"""The saga's race table: the interleavings that matter, and which ones a run reached.
+
+Each cell is read from the run's evidence (the payment's timeline and compensations, and
+whether the world actually held the named activity in flight when it interrupted), never from
+the plan alone: a plan that asks for a cancel during the refund reaches nothing if the payment
+never refunds.
+"""
+
+from __future__ import annotations
+
+from chaos.virtual.schedule import STEPS
+from chaos.virtual.world import ScheduleResult
+
+INTERRUPTS = {"cancel": "cancel signal", "temporal_cancel": "Temporal cancel"}
+CALLBACK_CELLS = (
+    "callback before the charge call returned",
+    "callback after the charge returned, before the decision",
+    "callback after the decision",
+    "callback duplicated",
+    "callback for another charge",
+    "callback timer fired first",
+)
+FRAUD_CELLS = (
+    "fraud verdict before the charge was accepted",
+    "fraud verdict after the charge was accepted",
+    "fraud rejected",
+    "fraud check failed",
+)
+OTHER_CELLS = (
+    "compensation failed and retried",
+    "accounts outage past the retry budget",
+    "velocity limit refused a concurrent payment",
+    "void refused (captured): refund withheld for review",
+)
+TABLE: tuple[str, ...] = (
+    *(f"{label} during {step}" for label in INTERRUPTS.values() for step in STEPS),
+    *CALLBACK_CELLS,
+    *FRAUD_CELLS,
+    *OTHER_CELLS,
+)
+"""Every cell, in the order the report prints them."""
+
+
+def race_cells(result: ScheduleResult) -> set[str]:
+    """The cells one schedule's run reached."""
+    reached: set[str] = set()
+    for payment, plan in zip(result.bundle.payments, result.schedule.payments, strict=True):
+        events = [str(item["event"]) for item in payment.api.get("timeline", [])]
+        if plan.interrupt in INTERRUPTS and payment.payment_id in result.interrupted:
+            reached.add(f"{INTERRUPTS[plan.interrupt]} during {plan.interrupt_at}")
+        reached.update(_callback_cells(events))
+        reached.update(_fraud_cells(events))
+        fraud = payment.api.get("fraud")
+        if isinstance(fraud, dict) and fraud.get("passed") is False:
+            reached.add("fraud rejected")
+        if "refund" in payment.api.get("compensations", []) and plan.refund_failures:
+            reached.add("compensation failed and retried")
+        if "accounts_unavailable" in events:
+            reached.add("accounts outage past the retry budget")
+        if "velocity_limit" in events:
+            reached.add("velocity limit refused a concurrent payment")
+        if "void_rejected" in events:
+            reached.add("void refused (captured): refund withheld for review")
+    return reached
+
+
+def _before(events: list[str], first: str, second: str) -> bool:
+    return first in events and (second not in events or events.index(first) < events.index(second))
+
+
+def _callback_cells(events: list[str]) -> set[str]:
+    cells = set()
+    if "callback_received" in events:
+        if _before(events, "callback_received", "charge_accepted"):
+            cells.add("callback before the charge call returned")
+        else:
+            cells.add("callback after the charge returned, before the decision")
+    if "callback_ignored" in events:
+        cells.add("callback after the decision")
+    if "callback_duplicate" in events:
+        cells.add("callback duplicated")
+    if "callback_mismatched" in events:
+        cells.add("callback for another charge")
+    if "callback_timeout" in events:
+        cells.add("callback timer fired first")
+    return cells
+
+
+def _fraud_cells(events: list[str]) -> set[str]:
+    cells = set()
+    if "fraud_verdict" in events and "charge_accepted" in events:
+        if _before(events, "fraud_verdict", "charge_accepted"):
+            cells.add("fraud verdict before the charge was accepted")
+        else:
+            cells.add("fraud verdict after the charge was accepted")
+    if "fraud_check_failed" in events:
+        cells.add("fraud check failed")
+    return cells
