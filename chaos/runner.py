@@ -33,7 +33,7 @@ from chaos.evidence import (
 from chaos.expect import Verdict, evaluate
 from chaos.faults import FaultInjector, FaultRecord, link_down_effect
 from chaos.metrics import CHAOS_SCENARIO_RUNNING
-from chaos.scenario import LinkDownFault, Scenario
+from chaos.scenario import LedgerFault, LinkDownFault, Scenario
 from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.config import write_config
@@ -41,7 +41,7 @@ from orchestrator.ledger import DB_ERRORS, Ledger
 from orchestrator.models import ReconcileReport
 from orchestrator.reconcile import reconcile_now
 from orchestrator.temporal_client import connect
-from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
+from orchestrator.workflows.reconcile import SETTLE_AFTER_CLOSE
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
 
@@ -51,8 +51,9 @@ SAMPLE_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *DB_ERRORS)
 SAMPLE_EVERY_S = 0.5
 #: How long one source may take to answer a sample before the sample marks it missing.
 SAMPLE_TIMEOUT_S = 2.0
-#: How long an activity attempt of a terminated execution may still run and commit.
-SETTLE_S = max(ACCOUNT_CALL, PROVIDER_CALL).total_seconds()
+#: How long an activity attempt of a terminated execution may still run and commit; the
+#: reconciler leaves an execution closed more recently alone.
+SETTLE_S = SETTLE_AFTER_CLOSE.total_seconds() + 1
 
 
 @dataclass
@@ -274,6 +275,14 @@ class ScenarioRunner:
     ) -> Evidence:
         config = self.stack.config
         assert config is not None
+        stalls = [
+            f.at_s + f.duration_s + f.latency_ms / 1000
+            for f in scenario.faults
+            if isinstance(f, LedgerFault) and f.stall
+        ]
+        if stalls:
+            # A stalled database call runs on after its activity timed out: let it land.
+            await asyncio.sleep(max(0.0, started + max(stalls) + 1 - time.monotonic()))
         reconcile = await self._reconcile(started) if scenario.needs_reconciler else None
         if scenario.expect.late_callbacks_ignored is not None:
             await self._await_late_callbacks(driver)

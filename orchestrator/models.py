@@ -321,6 +321,8 @@ class ExecutionFacts:
     payment_id: str
     status: str  # "RUNNING", "COMPLETED", "TERMINATED", ... or "NOT_FOUND"
     state: str | None
+    closed_at: str | None = None
+    """When the execution closed (ISO 8601), if it has."""
 
 
 @dataclass(frozen=True)

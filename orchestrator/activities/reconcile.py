@@ -60,6 +60,7 @@ class ReconcileActivities:
                     raise
             status = description.status.name if description.status else "UNKNOWN"
             state = description.typed_search_attributes.get(PAYMENT_STATUS)
-            return ExecutionFacts(payment_id, status, state)
+            closed = description.close_time
+            return ExecutionFacts(payment_id, status, state, closed.isoformat() if closed else None)
 
         return list(await asyncio.gather(*(one(p) for p in payment_ids)))

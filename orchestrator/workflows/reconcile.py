@@ -38,10 +38,16 @@ with workflow.unsafe.imports_passed_through():
         RepairRequest,
         VoidRequest,
     )
+    from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
 
 CALL = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 LIVE = ("authorized",)
+#: An execution closed this recently may have an activity attempt still in flight that moves
+#: money (a debit, refund, charge or void runs at most its start-to-close timeout, and the worker
+#: cancels it then): its repairs wait.
+SETTLE_AFTER_CLOSE = max(ACCOUNT_CALL, PROVIDER_CALL) + timedelta(seconds=5)
+SETTLE_AFTER_CLOSE_PATCH = "settle-after-close"
 
 
 def plan_repairs(
@@ -50,8 +56,13 @@ def plan_repairs(
     executions: dict[str, ExecutionFacts],
     now: datetime,
     grace: timedelta,
+    settle: timedelta = timedelta(0),
 ) -> tuple[list[RepairRequest], list[str]]:
-    """The repairs to make and the payments only a person can settle (captured charges)."""
+    """The repairs to make and the payments only a person can settle (captured charges).
+
+    An execution closed less than ``settle`` ago is left alone: an activity attempt it left in
+    flight (a terminated saga's charge) may still reach the ledger or the provider.
+    """
     repairs: list[RepairRequest] = []
     review: list[str] = []
     captured = {c.payment_id for c in charges if c.status == "captured"}
@@ -62,6 +73,8 @@ def plan_repairs(
         if facts is None or facts.status in ("RUNNING", "NOT_FOUND", "UNKNOWN"):
             return None
         if facts.status == "COMPLETED" and facts.state == "succeeded":
+            return None
+        if facts.closed_at and now - datetime.fromisoformat(facts.closed_at) < settle:
             return None
         return facts
 
@@ -129,6 +142,7 @@ class ReconcileWorkflow:
             {f.payment_id: f for f in facts},
             workflow.now(),
             timedelta(seconds=request.grace_s),
+            SETTLE_AFTER_CLOSE if workflow.patched(SETTLE_AFTER_CLOSE_PATCH) else timedelta(0),
         )
         report = ReconcileReport(planned=planned, review=review, dry_run=request.dry_run)
         if request.dry_run:

@@ -69,3 +69,19 @@ def test_young_debits_wait_out_the_grace_period() -> None:
     facts = {"y": ExecutionFacts("y", "TERMINATED", "processing")}
     repairs, _ = plan_repairs([young], [], facts, NOW, timedelta(seconds=30))
     assert repairs == []
+
+
+def test_a_payment_closed_moments_ago_waits_for_its_activities_in_flight() -> None:
+    # Terminated 5 s ago with its charge in flight: a refund now, then the charge landing and
+    # being captured, would give the money back twice.
+    just = ExecutionFacts("j", "TERMINATED", "processing", (NOW - timedelta(seconds=5)).isoformat())
+    settled = ExecutionFacts("s", "TERMINATED", "processing", EARLIER)
+    repairs, _ = plan_repairs(
+        [debit("j"), debit("s")],
+        [],
+        {"j": just, "s": settled},
+        NOW,
+        timedelta(0),
+        timedelta(seconds=60),
+    )
+    assert [(r.kind, r.payment_id) for r in repairs] == [("refund", "s")]
