@@ -75,6 +75,11 @@ class Execution(msgspec.Struct, frozen=True):
     callbacks: list[Callback]
     fraud_child: str | None
     """The fraud child's close status, or None if it never started."""
+    cancel_requests: int = 0
+    """Temporal cancel requests (``temporal workflow cancel``) the history holds."""
+    cancel_signals: int = 0
+    """``cancel`` signals that arrived before the decision (the search attribute not yet
+    terminal)."""
 
 
 class Payment(msgspec.Struct, frozen=True):
@@ -163,8 +168,11 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
     task_failures = []
     callbacks = []
     decided = False
+    cancel_requests = cancel_signals = 0
     for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            cancel_requests += 1
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             cause = event.workflow_task_failed_event_attributes.cause
             name = WorkflowTaskFailedCause.Name(cause).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
             task_failures.append(name)
@@ -174,6 +182,7 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
             decided = decided or (payload is not None and json.loads(payload.data) in TERMINAL)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = event.workflow_execution_signaled_event_attributes
+            cancel_signals += signal.signal_name == "cancel" and not decided
             if signal.signal_name == "provider_confirmation" and signal.input.payloads:
                 body = json.loads(signal.input.payloads[0].data)
                 callbacks.append(
@@ -186,6 +195,8 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
         task_failures=task_failures,
         callbacks=callbacks,
         fraud_child=await _close_status(client, f"{payment_id}-fraud"),
+        cancel_requests=cancel_requests,
+        cancel_signals=cancel_signals,
     )
 
 

@@ -20,11 +20,10 @@ from chaos.bundle import (
     LedgerEntry,
     Payment,
 )
+from orchestrator.workflows.payment import TEMPORAL_CANCEL
 
 HELD = ("authorized", "captured")
 REVIEW = "refund_requires_review"
-#: Timeline events by which the saga accounts for a ``provider_confirmation`` signal.
-CALLBACK_EVENTS = ("callback_received", "callback_duplicate", "callback_mismatched")
 IGNORED_EVENTS = ("callback_ignored", "callback_duplicate", "callback_mismatched")
 
 
@@ -188,6 +187,10 @@ def _row(
         problems.append(f"{len(charges)} provider charges")
     charge = charges[0] if charges else None
     status = str(charge["status"]) if charge else "none"
+    if payment.terminated and status == "captured":
+        # The reconciler lists a captured charge for review and keeps its debit, as the saga
+        # would have (a refund as well would create money).
+        reason = REVIEW
     if charge and charge["amount"] != amount:
         problems.append(f"charge of {charge['amount']} for a payment of {amount}")
     if any(d != amount for d in debits + refunds):
@@ -368,6 +371,35 @@ def callbacks(bundle: Bundle) -> Check:
     return _check("callbacks (duplicates, late, foreign)", len(bundle.payments), problems)
 
 
+def cancels(bundle: Bundle) -> Check:
+    """Every cancel shows on the payment's timeline: each Temporal cancel request in the history
+    as ``temporal_cancel`` (acted on before the decision, or noted after it), and a ``cancel``
+    signal that arrived before the decision as ``cancel_requested``. A saga that swallows one (a
+    step abandoned in flight that then reads as a failure, a dropped signal) fails."""
+    problems = []
+    for p in bundle.payments:
+        if p.execution is None or p.terminated or not p.api:
+            continue
+        events = Counter(str(e.get("event")) for e in p.api.get("timeline", []))
+        if events[TEMPORAL_CANCEL] != p.execution.cancel_requests:
+            problems.append(
+                Counterexample(
+                    p.payment_id,
+                    f"{p.execution.cancel_requests} Temporal cancel(s) on the timeline",
+                    f"{events[TEMPORAL_CANCEL]}",
+                )
+            )
+        if p.execution.cancel_signals and not events["cancel_requested"]:
+            problems.append(
+                Counterexample(
+                    p.payment_id,
+                    f"{p.execution.cancel_signals} cancel signal(s) before the decision acted on",
+                    "no cancel_requested on the timeline",
+                )
+            )
+    return _check("cancels acknowledged", len(bundle.payments), problems)
+
+
 def velocity(bundle: Bundle) -> Check:
     """No user has more debits among the run's payments than the limit in any window."""
     limit, window = bundle.velocity_max_payments, bundle.velocity_window_s
@@ -406,6 +438,7 @@ CHECKERS: tuple[Callable[[Bundle], Check], ...] = (
     payments,
     executions,
     callbacks,
+    cancels,
     velocity,
 )
 

@@ -41,6 +41,7 @@ INVARIANTS = frozenset(
         "payments consistent (ledger, charge, notification)",
         "executions closed, search attribute final",
         "callbacks (duplicates, late, foreign)",
+        "cancels acknowledged",
         "velocity limit held",
         "terminal within deadline",
         "notification attempted",

@@ -183,6 +183,16 @@ def _foreign_decision(b: Bundle) -> Bundle:
     return _with_execution(b, 0, callbacks=[foreign])
 
 
+def _temporal_cancel_swallowed(b: Bundle) -> Bundle:
+    # A Temporal cancel reached the execution, and the saga's timeline never shows it (a debit
+    # abandoned in flight by TRY_CANCEL that then read as a failure).
+    return _with_execution(b, 0, cancel_requests=1)
+
+
+def _cancel_signal_dropped(b: Bundle) -> Bundle:
+    return _with_execution(b, 0, cancel_signals=1)
+
+
 def _velocity_broken(b: Bundle) -> Bundle:
     return msgspec.structs.replace(b, velocity_max_payments=2)
 
@@ -209,6 +219,8 @@ def _provider_took_money(b: Bundle) -> Bundle:
         (_search_attribute_stuck, "executions closed, search attribute final", "processing"),
         (_duplicate_unrecognised, "callbacks (duplicates, late, foreign)", "duplicate"),
         (_foreign_decision, "callbacks (duplicates, late, foreign)", "ch-someone-else"),
+        (_temporal_cancel_swallowed, "cancels acknowledged", "Temporal cancel"),
+        (_cancel_signal_dropped, "cancels acknowledged", "no cancel_requested"),
         (_velocity_broken, "velocity limit held", "alice"),
         (_provider_took_money, "money conserved", "held"),
     ],
@@ -230,6 +242,23 @@ def test_a_terminate_may_force_close_the_task_of_the_execution_it_terminated() -
     payments[3] = msgspec.structs.replace(payments[3], terminated=True)
     invalid = _invalid(msgspec.structs.replace(b, payments=payments))
     assert "executions closed, search attribute final" not in invalid, invalid
+
+
+def test_acknowledged_cancels_pass() -> None:
+    b = _with_execution(consistent(), 0, cancel_requests=1, cancel_signals=1)
+    b = _with_api(b, 0, timeline=[{"event": "temporal_cancel"}, {"event": "cancel_requested"}])
+    assert "cancels acknowledged" not in _invalid(b)
+
+
+def test_a_terminated_payment_whose_charge_was_captured_is_in_review() -> None:
+    """The reconciler keeps the debit of a captured charge and lists it for review; the checker
+    treats a terminated payment in that shape as in review, not as money lost."""
+    b = _with_execution(consistent(), 0, status="TERMINATED")
+    payments = list(b.payments)
+    payments[0] = msgspec.structs.replace(payments[0], terminated=True)
+    charges = [dict(c, status="captured") if c["payment_id"] == "ok" else c for c in b.charges]
+    b = msgspec.structs.replace(b, payments=payments, charges=charges)
+    assert "payments consistent (ledger, charge, notification)" not in _invalid(b)
 
 
 def test_saga_check_reports_a_swapped_void_in_an_edited_journal(
