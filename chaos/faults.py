@@ -277,6 +277,7 @@ class FaultInjector:
                     fault.operations,
                     fault.latency_ms,
                     after_commit=fault.after_commit,
+                    stall=fault.stall,
                 )
         elif isinstance(fault, KnobsFault):
             patch_knobs(self._admin_url(fault.simulator), **fault.set)

@@ -60,10 +60,17 @@ def slow_ledger(
     delay_ms: int,
     *,
     after_commit: bool = False,
+    stall: bool = False,
 ) -> None:
-    """Delay each of ``operations`` by ``delay_ms`` in the account service, before it runs or
-    (``after_commit``) after it took effect and before it answers."""
-    point = Failpoint(delay_after_ms=delay_ms) if after_commit else Failpoint(delay_ms=delay_ms)
+    """Delay each of ``operations`` by ``delay_ms`` in the account service, before it runs,
+    (``after_commit``) after it took effect and before it answers, or (``stall``) inside its
+    database call, where the activity's timeout cannot cancel it."""
+    if stall:
+        point = Failpoint(stall_ms=delay_ms)
+    elif after_commit:
+        point = Failpoint(delay_after_ms=delay_ms)
+    else:
+        point = Failpoint(delay_ms=delay_ms)
     write_failpoints(failpoints_path, dict.fromkeys(operations, point))
 
 

@@ -40,6 +40,8 @@ KILLERS: dict[str, tuple[str, ...]] = {
     "debit-twice": ("happy-path",),
     "wrong-amount": ("happy-path",),
     "velocity-outside-debit": ("velocity-burst",),
+    "try-cancel-debit": ("temporal-cancel",),
+    "no-refund-tombstone": ("late-debit",),
     "retry-decline": ("provider-decline",),
     "no-callback-timer": ("missing-callback",),
     "no-dedup": ("duplicate-callbacks",),
@@ -162,7 +164,7 @@ def run_mutants(
     return MutationReport(results)
 
 
-def render(report: MutationReport) -> str:
+def render(report: MutationReport, time_format: str = "{:.0f}s") -> str:
     """The table and the score, for people."""
     rows = [["mutant", "result", "killed by", "failed checks", "runs", "time"]]
     for r in report.results:
@@ -176,7 +178,7 @@ def render(report: MutationReport) -> str:
                 r.scenario or "-",
                 shown or "-",
                 str(r.scenarios_run),
-                f"{r.duration_s:.0f}s",
+                time_format.format(r.duration_s),
             ]
         )
     equivalent = len(report.results) - len(report.counted)

@@ -273,6 +273,10 @@ class LedgerFault(FaultBase, tag="ledger", tag_field="kind", kw_only=True):
     """``slow``: the operations delayed."""
     after_commit: bool = False
     """``slow``: the delay comes after the operation took effect, before it answers."""
+    stall: bool = False
+    """``slow``: the delay is inside the database call (a stalled disk): the worker cannot cancel
+    it when the activity times out, so an operation slower than its timeout still takes effect,
+    after the saga gave up on it. Default: a delay before the call, which the timeout cancels."""
 
 
 Fault = (
@@ -432,6 +436,8 @@ def _check(scenario: Scenario, source: str) -> None:
             )
         if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.latency_ms:
             refuse(f"{where}.latency_ms", "a slow ledger needs latency_ms > 0")
+        if isinstance(fault, LedgerFault) and fault.stall and fault.after_commit:
+            refuse(f"{where}.stall", "a stall is inside the call: not with after_commit")
         if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.operations:
             refuse(f"{where}.operations", "empty list")
         if isinstance(fault, KnobsFault):

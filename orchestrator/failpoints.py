@@ -2,8 +2,9 @@
 
 The account service is real code, not a simulator, so it has no knobs; a failpoint (as in
 FoundationDB or TiKV) is the narrow door the harness uses instead. The file, by default
-``<state_dir>/failpoints.json``, maps an operation to a delay before it runs (``delay_ms``) or
-after it committed, before the activity answers (``delay_after_ms``)::
+``<state_dir>/failpoints.json``, maps an operation to a delay before it runs (``delay_ms``),
+after it committed, before the activity answers (``delay_after_ms``), or inside the database
+call itself, where the activity's timeout cannot cancel it (``stall_ms``)::
 
     {"debit": {"delay_ms": 3000}, "validate": {"delay_after_ms": 2000}}
 
@@ -29,6 +30,10 @@ class Failpoint(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     delay_ms: int = 0
     delay_after_ms: int = 0
+    stall_ms: int = 0
+    """A delay inside the database call, on the worker's thread: unlike ``delay_ms`` (a sleep
+    the worker cancels when the activity times out), it runs on, so the operation can take
+    effect after its activity timed out (a stalled disk, a lock held elsewhere)."""
 
 
 class Failpoints:
@@ -58,6 +63,11 @@ class Failpoints:
                 return {}
             self._mtime = mtime
         return self._points
+
+    def stall_s(self, operation: Operation) -> float:
+        """Seconds the database call of ``operation`` stalls (0 without a failpoint)."""
+        point = self.current().get(operation)
+        return point.stall_ms / 1000 if point else 0.0
 
     async def delay(self, operation: Operation, *, after: bool = False) -> None:
         """Sleep as long as the failpoint of ``operation`` says (before it, or ``after`` it)."""

@@ -39,7 +39,7 @@ from orchestrator.partial_links import link_client
 from orchestrator.roles import ROLES, Role, pick_activities
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
-from orchestrator.workflows.mutants import mutant_workflow
+from orchestrator.workflows.mutants import mutant_ledger, mutant_workflow
 
 #: Set in the container image: a worker refuses a config that names a saga mutant.
 REFUSE_MUTANTS = "SAGA_REFUSE_MUTANTS"
@@ -53,7 +53,10 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[object]:
     failpoints = Failpoints(Path(config.state_dir) / FAILPOINTS_FILE)
-    return [AccountActivities(Ledger(config.ledger_path), failpoints)]
+    ledger = mutant_ledger(config.mutant)
+    if ledger is not Ledger and os.environ.get(REFUSE_MUTANTS):
+        raise SystemExit(f"the config names mutant {config.mutant!r} but {REFUSE_MUTANTS} is set")
+    return [AccountActivities(ledger(config.ledger_path), failpoints)]
 
 
 #: Role -> the objects whose methods implement its activities (named as in ``ROLES``).

@@ -8,6 +8,7 @@ Business refusals are non-retryable :class:`ApplicationError` s whose ``type`` n
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -24,7 +25,7 @@ from orchestrator.errors import (
     PaymentCompensated,
     VelocityLimitExceeded,
 )
-from orchestrator.failpoints import Failpoints
+from orchestrator.failpoints import Failpoints, Operation
 from orchestrator.ledger import Ledger
 from orchestrator.models import (
     LedgerDebit,
@@ -70,8 +71,16 @@ class AccountActivities:
         for kind in ("refund", "void"):  # exported at 0 from the start, so a first repair
             RECONCILIATION_REPAIRS.labels(kind)  # is an increase Prometheus can see
 
-    async def _run(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+    async def _run(self, call: Callable[[], T], operation: Operation | None = None) -> T:
+        stall_s = self.failpoints.stall_s(operation) if operation else 0.0
+
+        def work() -> T:
+            if stall_s:
+                # On the thread: cancelling the activity (its timeout) does not stop it.
+                time.sleep(stall_s)
+            return call()
+
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     @activity.defn
     async def validate_payment(self, request: ValidateRequest) -> ValidationResult:
@@ -84,7 +93,8 @@ class AccountActivities:
                 request.currency,
                 request.payment_method,
                 request.max_amount,
-            )
+            ),
+            "validate",
         )
         await self.failpoints.delay("validate", after=True)
         return result
@@ -111,7 +121,8 @@ class AccountActivities:
             result = await self._run(
                 lambda: self.ledger.debit(
                     request.payment_id, request.user_id, request.amount, velocity=velocity
-                )
+                ),
+                "debit",
             )
         except LedgerError as exc:
             raise _refusal(exc) from exc
@@ -122,7 +133,7 @@ class AccountActivities:
     async def refund_account(self, request: LedgerRequest) -> LedgerResult:
         """Refund the payment's debit once, to the debited account; tombstone if none yet."""
         await self.failpoints.delay("refund")
-        result = await self._run(lambda: self.ledger.refund(request.payment_id))
+        result = await self._run(lambda: self.ledger.refund(request.payment_id), "refund")
         await self.failpoints.delay("refund", after=True)
         return result
 

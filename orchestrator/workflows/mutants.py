@@ -19,16 +19,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
     from orchestrator.activities.provider import ProviderActivities
+    from orchestrator.ledger import Ledger
+    from orchestrator.ledger_mutants import NoTombstoneLedger
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
         CancelRequest,
         FraudVerdict,
         LedgerRequest,
+        LedgerResult,
         PaymentOutcome,
         PaymentRequest,
         ProviderConfirmation,
@@ -58,13 +62,15 @@ class Mutant:
     workflow: type
     equivalent: str | None = None
     """Why no test can tell this mutant from the saga, if that is so (it is then not run)."""
+    ledger: type[Ledger] = Ledger
+    """The ledger the account workers run (a ledger mutant's; the real one otherwise)."""
 
 
 MUTANTS: dict[str, Mutant] = {}
 
 
 def _mutant(
-    name: str, bug: str, equivalent: str | None = None
+    name: str, bug: str, equivalent: str | None = None, ledger: type[Ledger] = Ledger
 ) -> Callable[[type[PaymentWorkflow]], type[PaymentWorkflow]]:
     """Register a subclass as a ``PaymentWorkflow`` mutant (it gets the saga's own ``run``)."""
 
@@ -78,7 +84,7 @@ def _mutant(
         cls.run = workflow.run(run)  # type: ignore[method-assign]
         cls.__doc__ = bug
         defined = workflow.defn(name="PaymentWorkflow")(cls)
-        MUTANTS[name] = Mutant(name, bug, defined, equivalent)
+        MUTANTS[name] = Mutant(name, bug, defined, equivalent, ledger)
         return defined
 
     return register
@@ -213,6 +219,31 @@ class VelocityOutsideDebit(PaymentWorkflow):
     UNRELEASED_PATCHES = frozenset({ATOMIC_VELOCITY_PATCH})
 
 
+@_mutant(
+    "try-cancel-debit",
+    "the debit is not shielded: a Temporal cancel abandons it in flight (TRY_CANCEL)",
+)
+class TryCancelDebit(PaymentWorkflow):
+    def _debit(self, request: LedgerRequest, retry: RetryPolicy) -> Awaitable[LedgerResult]:
+        return workflow.execute_activity_method(
+            AccountActivities.debit_account,
+            request,
+            task_queue=ACCOUNTS_QUEUE,
+            start_to_close_timeout=ACCOUNT_CALL,
+            retry_policy=retry,
+            cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
+        )
+
+
+@_mutant(
+    "no-refund-tombstone",
+    "a refund that finds no debit leaves no tombstone (a late debit commits after it)",
+    ledger=NoTombstoneLedger,
+)
+class NoRefundTombstone(PaymentWorkflow):
+    pass
+
+
 # -- the provider and its callbacks ------------------------------------------------------------
 
 
@@ -246,10 +277,9 @@ class NoDedup(PaymentWorkflow):
 
 @_mutant("accept-foreign-callback", "a callback for another charge is taken as this payment's")
 class AcceptForeignCallback(PaymentWorkflow):
-    @workflow.signal(name="provider_confirmation")
-    def provider_confirmation(self, confirmation: ProviderConfirmation) -> None:
+    def _take(self, confirmation: ProviderConfirmation) -> None:
         own, self._charge_id = self._charge_id, None
-        super().provider_confirmation(confirmation)
+        super()._take(confirmation)
         self._charge_id = own
 
 
@@ -262,6 +292,11 @@ class IgnoreFraudRejection(PaymentWorkflow):
         await super()._fraud_branch()
         if self._fraud is not None and not self._fraud.passed:
             self._fraud = FraudVerdict(True, self._fraud.score, [])
+
+
+def mutant_ledger(name: str | None) -> type[Ledger]:
+    """The ledger class the account workers run for a mutant (the real one for None)."""
+    return Ledger if name is None else MUTANTS[name].ledger
 
 
 def mutant_workflow(name: str) -> type[Any]:

@@ -1,0 +1,20 @@
+"""Ledger mutants: the real :class:`~orchestrator.ledger.Ledger` with one money-safety rule
+undone, for the saga mutants that attack the account service (see
+``orchestrator.workflows.mutants``)."""
+
+from __future__ import annotations
+
+from orchestrator.ledger import Ledger
+from orchestrator.models import LedgerResult
+
+
+class NoTombstoneLedger(Ledger):
+    """A refund that finds no debit leaves no tombstone, so a late debit still commits."""
+
+    def refund(self, payment_id: str, *, repair_reason: str | None = None) -> LedgerResult:
+        """As the ledger's, then the tombstone it may have left is removed."""
+        result = super().refund(payment_id, repair_reason=repair_reason)
+        if result.amount == 0 and not result.duplicate:
+            with self._tx() as db:
+                db.execute("DELETE FROM tombstones WHERE payment_id=?", (payment_id,))
+        return result
