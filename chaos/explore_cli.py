@@ -9,6 +9,7 @@ from typing import Any
 from chaos.errors import ScenarioError
 from chaos.explore import explore
 from chaos.mutation import require_mutants
+from chaos.virtual.cli import cmd_explore_virtual
 from runtime.tables import render_table
 
 
@@ -16,6 +17,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
     """Explore; print each run and the minimal scenario of a violation; exit 1 on one."""
     if args.mutant is not None:
         require_mutants([args.mutant])
+    if args.virtual:
+        return cmd_explore_virtual(args)
+    if args.replay is not None or args.schedules is not None:
+        raise ScenarioError("--replay and --schedules go with --virtual")
     if args.runs < 1:
         raise ScenarioError(f"--runs: expected at least 1, got {args.runs}")
     print(
@@ -47,7 +52,19 @@ def cmd_explore(args: argparse.Namespace) -> int:
 def add_explore_command(sub: Any) -> None:
     """Register ``saga explore`` on the ``saga`` parser."""
     parser = sub.add_parser("explore", help="random fault schedules; shrink what breaks the saga")
-    parser.add_argument("--runs", type=int, default=20, help="schedules to draw (default 20)")
+    parser.add_argument(
+        "--virtual",
+        action="store_true",
+        help="in virtual time: the real workflow code on a deterministic model of Temporal, "
+        "services as in-process models (thousands of schedules a minute)",
+    )
+    parser.add_argument("--runs", type=int, default=20, help="real-stack schedules (default 20)")
+    parser.add_argument("--schedules", type=int, help="--virtual: schedules to draw (default 1000)")
+    parser.add_argument(
+        "--replay",
+        metavar="SEED|FILE",
+        help="--virtual: run one schedule again, by its seed or a written schedule file",
+    )
     parser.add_argument("--seed", type=int, default=1, help="same seed, same schedules")
     parser.add_argument("--mutant", help="explore against this saga mutant (saga mutants list)")
     parser.add_argument("--out", default="explore", help="where minimal scenarios go")

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from chaos.mutation import KILLERS, QUICK, render, require_mutants, run_mutants
+from chaos.virtual.cli import MUTANT_SCHEDULES, cmd_mutants_virtual
 from orchestrator.workflows.mutants import MUTANTS
 from runtime.tables import render_table
 
@@ -23,6 +24,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run mutants, print the table and the score; exit 1 below 100%."""
     require_mutants(args.names, "saga mutants run")
+    if args.virtual:
+        return cmd_mutants_virtual(args)
     names = args.names or (list(QUICK) if args.quick else sorted(MUTANTS))
     report = run_mutants(names, quick=args.quick, progress=print if args.verbose else _quiet)
     print(render(report))
@@ -47,4 +50,16 @@ def add_mutants_commands(sub: Any) -> None:
         help="the CI subset, each mutant against its first expected killer only",
     )
     run.add_argument("--verbose", action="store_true", help="print every scenario's progress")
+    run.add_argument(
+        "--virtual",
+        action="store_true",
+        help="against virtual schedules (saga explore --virtual) instead of the scenarios",
+    )
+    run.add_argument(
+        "--schedules",
+        type=int,
+        default=MUTANT_SCHEDULES,
+        help=f"--virtual: schedules per mutant (default {MUTANT_SCHEDULES})",
+    )
+    run.add_argument("--seed", type=int, default=1, help="--virtual: exploration seed")
     run.set_defaults(func=cmd_run)

@@ -23,7 +23,7 @@ the attempt may still commit.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -174,8 +174,17 @@ class Ledger:
     """Accounts and journal in one SQLite file or PostgreSQL database; safe to use from several
     threads and processes."""
 
-    def __init__(self, path: str | Path, *, lock_wait_s: float = LOCK_WAIT_S) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lock_wait_s: float = LOCK_WAIT_S,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """``clock`` stamps entries and bounds the velocity window (the virtual explorer gives
+        it virtual time)."""
         self.path = str(path)
+        self.clock = clock
         self.lock_wait_s = lock_wait_s
         self.postgres = is_postgres(self.path)
         if self.postgres:
@@ -218,9 +227,8 @@ class Ledger:
         finally:
             db.close()
 
-    @staticmethod
-    def _now() -> str:
-        return datetime.now(UTC).isoformat(timespec="milliseconds")
+    def _now(self) -> str:
+        return self.clock().isoformat(timespec="milliseconds")
 
     def open_account(
         self,
@@ -298,7 +306,7 @@ class Ledger:
         return ValidationResult(True)
 
     def _recent_debits(self, db: Db, user_id: str, payment_id: str, window_s: float) -> int:
-        since = (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
+        since = (self.clock() - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
         (recent,) = db.execute(
             "SELECT COUNT(*) FROM entries WHERE user_id=? AND kind='debit'"
             " AND created_at >= ? AND payment_id != ?",

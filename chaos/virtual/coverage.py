@@ -1,9 +1,8 @@
-"""The saga's race table: the interleavings that matter, and which ones a run reached.
+"""The saga's race table: the interleavings that matter, and which ones explored schedules reached.
 
-Each cell is read from the run's evidence (the payment's timeline and compensations, and
-whether the world actually held the named activity in flight when it interrupted), never from
-the plan alone: a plan that asks for a cancel during the refund reaches nothing if the payment
-never refunds.
+Each cell is read from what the run did (the payment's timeline, its compensations, and whether
+the world's interrupt landed while the named step was in flight), never from the plan alone: a
+plan that aims a cancel at the refund reaches nothing if the payment never refunds.
 """
 
 from __future__ import annotations
@@ -11,7 +10,11 @@ from __future__ import annotations
 from chaos.virtual.schedule import STEPS
 from chaos.virtual.world import ScheduleResult
 
-INTERRUPTS = {"cancel": "cancel signal", "temporal_cancel": "Temporal cancel"}
+INTERRUPTS = {
+    "cancel": "cancel signal",
+    "temporal_cancel": "Temporal cancel",
+    "terminate": "termination",
+}
 CALLBACK_CELLS = (
     "callback before the charge call returned",
     "callback after the charge returned, before the decision",
@@ -24,13 +27,15 @@ FRAUD_CELLS = (
     "fraud verdict before the charge was accepted",
     "fraud verdict after the charge was accepted",
     "fraud rejected",
-    "fraud check failed",
+    "fraud check failed or timed out",
 )
 OTHER_CELLS = (
     "compensation failed and retried",
     "accounts outage past the retry budget",
     "velocity limit refused a concurrent payment",
     "void refused (captured): refund withheld for review",
+    "Temporal cancel after the decision",
+    "reconciler repaired a terminated payment",
 )
 TABLE: tuple[str, ...] = (
     *(f"{label} during {step}" for label in INTERRUPTS.values() for step in STEPS),
@@ -44,23 +49,32 @@ TABLE: tuple[str, ...] = (
 def race_cells(result: ScheduleResult) -> set[str]:
     """The cells one schedule's run reached."""
     reached: set[str] = set()
+    repaired = {r.payment_id for r in result.bundle.repairs}
     for payment, plan in zip(result.bundle.payments, result.schedule.payments, strict=True):
-        events = [str(item["event"]) for item in payment.api.get("timeline", [])]
-        if plan.interrupt in INTERRUPTS and payment.payment_id in result.interrupted:
+        timeline = payment.api.get("timeline", [])
+        events = [str(item["event"]) for item in timeline]
+        if payment.payment_id in result.interrupted:
             reached.add(f"{INTERRUPTS[plan.interrupt]} during {plan.interrupt_at}")
-        reached.update(_callback_cells(events))
-        reached.update(_fraud_cells(events))
+        reached |= _callback_cells(events)
+        reached |= _fraud_cells(events)
         fraud = payment.api.get("fraud")
         if isinstance(fraud, dict) and fraud.get("passed") is False:
             reached.add("fraud rejected")
-        if "refund" in payment.api.get("compensations", []) and plan.refund_failures:
+        if "compensation_retrying:refund" in events or "compensation_retrying:void" in events:
             reached.add("compensation failed and retried")
-        if "accounts_unavailable" in events:
+        if "accounts_unavailable" in events or "debit_failed" in events:
             reached.add("accounts outage past the retry budget")
         if "velocity_limit" in events:
             reached.add("velocity limit refused a concurrent payment")
         if "void_rejected" in events:
             reached.add("void refused (captured): refund withheld for review")
+        if any(
+            e["event"] == "temporal_cancel" and str(e["detail"]).startswith("after")
+            for e in timeline
+        ):
+            reached.add("Temporal cancel after the decision")
+        if payment.terminated and payment.payment_id in repaired:
+            reached.add("reconciler repaired a terminated payment")
     return reached
 
 
@@ -70,11 +84,10 @@ def _before(events: list[str], first: str, second: str) -> bool:
 
 def _callback_cells(events: list[str]) -> set[str]:
     cells = set()
-    if "callback_received" in events:
-        if _before(events, "callback_received", "charge_accepted"):
-            cells.add("callback before the charge call returned")
-        else:
-            cells.add("callback after the charge returned, before the decision")
+    if "callback_held" in events:
+        cells.add("callback before the charge call returned")
+    if "callback_received" in events and not _before(events, "callback_held", "charge_accepted"):
+        cells.add("callback after the charge returned, before the decision")
     if "callback_ignored" in events:
         cells.add("callback after the decision")
     if "callback_duplicate" in events:
@@ -94,5 +107,5 @@ def _fraud_cells(events: list[str]) -> set[str]:
         else:
             cells.add("fraud verdict after the charge was accepted")
     if "fraud_check_failed" in events:
-        cells.add("fraud check failed")
+        cells.add("fraud check failed or timed out")
     return cells

@@ -10,6 +10,12 @@ from orchestrator.activities.metrics import NOTIFICATIONS
 from orchestrator.models import NotificationRequest, NotificationResult
 
 
+def notification_message(request: NotificationRequest) -> str:
+    """What the user reads: the payment's id, its terminal state and why."""
+    message = f"Your payment {request.payment_id} is {request.state}"
+    return f"{message} ({request.reason})" if request.reason else message
+
+
 class NotificationActivities:
     """Sends one notification; the notification id makes a retried send idempotent."""
 
@@ -20,9 +26,7 @@ class NotificationActivities:
     @activity.defn
     async def send_notification(self, request: NotificationRequest) -> NotificationResult:
         """Deliver the message for a payment's terminal state."""
-        message = f"Your payment {request.payment_id} is {request.state}"
-        if request.reason:
-            message += f" ({request.reason})"
+        message = notification_message(request)
         try:
             response = await post_json(
                 self.client,

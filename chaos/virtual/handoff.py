@@ -1,0 +1,181 @@
+"""A virtual schedule as a scenario file, where the real stack has every fault it uses.
+
+The real stack's faults are coarser than the virtual world's: simulator knobs hold for every
+payment of a run, and an interrupt is aimed at a step a poller sees. So a schedule maps to a
+scenario only when its payments agree on every simulator knob and each fault it keeps has a real
+form; otherwise :func:`scenario_of` names what has none, and only the JSON schedule is written.
+
+A hand-off reproduces the schedule's *conditions* on the real stack, not its exact interleaving
+(real time has jitter the kernel does not): run it a few times (``saga scenario run FILE``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos.virtual.schedule import PaymentPlan, Schedule
+from orchestrator.workflows.fraud import SCORING_TIMEOUT
+
+#: Virtual steps -> the scenario format's steps (a poller sees the payment there).
+STEP_NAMES = {
+    "validate_payment": "validate",
+    "debit_account": "debit",
+    "charge_payment": "charge",
+    "await_confirmation": "await_confirmation",
+    "score_payment": "await_fraud",
+}
+#: Faults of the virtual world the real stack has no form for.
+NO_REAL_FORM = {
+    "charge_lost": "a charge taken by the provider and lost before the saga hears of it",
+    "refund_failures": "refunds failing a set number of times",
+}
+CALLBACK_KNOBS = {
+    "missing": {"missing_callback_rate": 1.0},
+    "duplicate": {"duplicate_callback_rate": 1.0},
+    "foreign": {"foreign_callback_rate": 1.0},
+}
+#: A late callback: the timer is this short, the callback this much later.
+LATE_TIMER_S = 5.0
+
+
+def scenario_of(schedule: Schedule, name: str) -> tuple[dict[str, Any], list[str]]:
+    """The scenario for ``schedule`` and what it could not express (empty: all of it)."""
+    missing: list[str] = []
+    plans = schedule.payments
+    knobs = [_knobs(p, missing) for p in plans]
+    if any(k != knobs[0] for k in knobs[1:]):
+        missing.append("payments whose simulator knobs differ (the real ones hold for a run)")
+    amounts = {p.amount for p in plans}
+    methods = sorted({p.method for p in plans})
+    workload: dict[str, Any] = {
+        "payments": len(plans),
+        "users": [{"name": "payer", "balance": schedule.balance}],
+        "amount": plans[0].amount
+        if len(amounts) == 1
+        else {"min": min(amounts), "max": max(amounts)},
+        "methods": methods,
+    }
+    span = max(p.start_s for p in plans)
+    if len(plans) > 1 and span > 0:
+        workload["rate_per_s"] = round((len(plans) - 1) / span, 3)
+    if len(amounts) > 1:
+        missing.append("different amounts per payment (the workload draws them)")
+    faults, cancels = _interrupts(plans, missing)
+    if cancels:
+        workload["cancels"] = cancels
+    faults += _ledger_faults(schedule, plans, missing)
+    settings: dict[str, Any] = {
+        "velocity_max_payments": schedule.velocity_max_payments,
+        "account_retry": {"maximum_attempts": schedule.account_attempts},
+        "charge_retry": {"maximum_attempts": schedule.charge_attempts},
+    }
+    if any(p.callback == "late" for p in plans):
+        settings["callback_timeout_s"] = LATE_TIMER_S
+    scenario = {
+        "name": name,
+        "description": f"Handed off by `saga explore --virtual` from schedule {schedule.seed}.",
+        "tags": ["explore", "virtual"],
+        "seed": schedule.seed % 2**31,
+        "workload": workload,
+        "simulators": knobs[0] if knobs else {},
+        "faults": faults,
+        "settings": settings,
+        "expect": {"deadline_s": 120 + (schedule.ledger_outage or (0, 0))[1]},
+    }
+    return scenario, sorted(set(missing))
+
+
+def _knobs(plan: PaymentPlan, missing: list[str]) -> dict[str, dict[str, Any]]:
+    latency_ms = int(plan.latency_s * 1000)
+    provider: dict[str, Any] = {"latency_ms": latency_ms, "callback_delay_ms": 2 * latency_ms}
+    if plan.decline:
+        provider["decline_rate"] = 1.0
+    elif plan.callback_status == "declined":
+        provider |= {"decline_rate": 1.0, "decline_via_callback": True}
+    if plan.charge_failures:
+        provider["fail_first_attempts"] = plan.charge_failures
+    provider |= CALLBACK_KNOBS.get(plan.callback, {})
+    if plan.callback == "late":
+        provider["callback_delay_ms"] = int(LATE_TIMER_S * 2000)
+    if plan.callback == "early":
+        provider |= {"callback_delay_ms": 0, "answer_delay_ms": 2 * latency_ms}
+    if plan.strict_provider:
+        provider |= {"strict": True, "capture_after_ms": int(plan.capture_after_s * 1000)}
+    fraud: dict[str, Any] = {"delay_ms": latency_ms}
+    if plan.fraud == "reject":
+        fraud["fail_rate"] = 1.0
+    elif plan.fraud == "error":
+        fraud["error_rate"] = 1.0
+    elif plan.fraud == "slow":
+        fraud["delay_ms"] = int((SCORING_TIMEOUT.total_seconds() + 5) * 1000)
+    notifications: dict[str, Any] = {}
+    if plan.notify_failures >= 3:
+        notifications["failure_rate"] = 1.0
+    elif plan.notify_failures:
+        missing.append("notifications failing a set number of times")
+    for name, why in NO_REAL_FORM.items():
+        if getattr(plan, name):
+            missing.append(why)
+    return {"provider": provider, "fraud": fraud, "notifications": notifications}
+
+
+def _interrupts(
+    plans: list[PaymentPlan], missing: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    faults: list[dict[str, Any]] = []
+    cancels = None
+    share = 1 / len(plans)
+    for plan in plans:
+        if plan.interrupt == "none":
+            continue
+        step = STEP_NAMES.get(plan.interrupt_at)
+        if step is None:
+            missing.append(f"an interrupt during {plan.interrupt_at} (no poller sees that step)")
+            continue
+        if plan.interrupt == "cancel":
+            cancels = {"share": round(share, 3), "at_steps": [step]}
+        else:
+            action = "cancel" if plan.interrupt == "temporal_cancel" else "terminate"
+            faults.append(
+                {
+                    "kind": "workflow",
+                    "action": action,
+                    "share": round(share, 3),
+                    "at_step": step,
+                    "at_s": 0,
+                    "duration_s": 60,
+                    "expect_effect": False,
+                }
+            )
+    return faults, cancels
+
+
+def _ledger_faults(
+    schedule: Schedule, plans: list[PaymentPlan], missing: list[str]
+) -> list[dict[str, Any]]:
+    faults: list[dict[str, Any]] = []
+    if schedule.ledger_outage is not None:
+        start, length = schedule.ledger_outage
+        faults.append(
+            {"kind": "ledger", "action": "unavailable", "at_s": start, "duration_s": length}
+        )
+    first = min(p.start_s for p in plans)
+    for flag, how in (("debit_slow", "stall"), ("debit_lost", "after_commit")):
+        if any(getattr(p, flag) for p in plans):
+            # Every debit in the window outlasts its 10 s timeout: stalled inside the database
+            # call it commits late; delayed after the commit its answer never comes in time.
+            faults.append(
+                {
+                    "kind": "ledger",
+                    "action": "slow",
+                    "operations": ["debit"],
+                    "latency_ms": 12_000,
+                    how: True,
+                    "at_s": first,
+                    "duration_s": 5,
+                    "expect_effect": False,
+                }
+            )
+    if schedule.reconcile_at_s:
+        missing.append("reconciler passes at set times (the real one runs every minute)")
+    return faults

@@ -1,0 +1,176 @@
+"""Fault schedules: what goes wrong for each payment, and when, all drawn from one seed.
+
+A schedule is a few payments of one user, started within a second of each other (so they race
+for the velocity limit and the balance), and what every service does to each. Faults use the
+vocabulary of the scenario files, in virtual time: a ledger outage window, attempts that fail,
+attempts lost after their effect (a worker crash), attempts slower than their timeout, a
+provider that declines, captures or forgets voids, callbacks early, late, duplicated, missing or
+for another charge, fraud slow, failing or rejecting, notifications failing, and one interrupt
+per payment (the ``cancel`` signal, a Temporal cancel or a termination) aimed at a step.
+
+The same seed always draws the same schedule; a schedule is also a JSON file
+(``saga explore --virtual --replay FILE``), which is how a shrunk one is kept.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+import msgspec
+
+Interrupt = Literal["none", "cancel", "temporal_cancel", "terminate"]
+Callback = Literal["normal", "early", "missing", "duplicate", "foreign", "late"]
+Fraud = Literal["pass", "reject", "error", "slow"]
+
+#: Steps an interrupt can be aimed at: the activity in flight when it arrives, or
+#: ``await_confirmation``, the wait for the provider's callback after the charge returned.
+#: (``check_velocity`` runs only on builds before the atomic velocity patch.)
+STEPS = (
+    "validate_payment",
+    "debit_account",
+    "charge_payment",
+    "await_confirmation",
+    "score_payment",
+    "void_charge",
+    "refund_account",
+    "send_notification",
+)
+#: Longer than any account step's retry budget (about 165 s with the default retry options).
+LONG_OUTAGE_S = 400.0
+
+
+class PaymentPlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Everything that happens to one payment (defaults: nothing goes wrong)."""
+
+    amount: int = 2_500
+    method: str = "card"
+    start_s: float = 0.0
+    """When the payment is made, in virtual seconds from the schedule's start."""
+    latency_s: float = 0.05
+    """How long each service call takes (callbacks arrive this long after their charge)."""
+    debit_lost: bool = False
+    """The first debit attempt commits, then its worker dies before reporting."""
+    debit_slow: bool = False
+    """The first debit attempt's database call stalls past its 10 s timeout and then commits
+    (a stalled disk: the worker cannot cancel a call on its thread)."""
+    refund_failures: int = 0
+    """Refund attempts that fail before one succeeds."""
+    charge_failures: int = 0
+    """Charge attempts the provider answers 503 before it takes one."""
+    charge_lost: bool = False
+    """The first charge attempt is authorized, then lost before the saga hears of it."""
+    decline: bool = False
+    """The provider declines the charge outright (402)."""
+    callback: Callback = "normal"
+    callback_status: Literal["succeeded", "declined"] = "succeeded"
+    strict_provider: bool = False
+    """The provider's strict mode: no void-before-charge tombstones (a void that found nothing
+    is forgotten), and an authorization is captured ``capture_after_s`` after it is made (a void
+    is then refused)."""
+    capture_after_s: float = 10.0
+    fraud: Fraud = "pass"
+    notify_failures: int = 0
+    interrupt: Interrupt = "none"
+    interrupt_at: str = "debit_account"
+    interrupt_frac: float = 0.5
+    """Where in the step the interrupt lands, 0 (its start) to 1 (its report)."""
+
+
+class Schedule(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One seed's payments, all of one user."""
+
+    seed: int
+    balance: int = 100_000
+    velocity_max_payments: int = 100
+    ledger_outage: tuple[float, float] | None = None
+    """(start, length) in virtual seconds: the database is locked; a ledger call waits for the
+    lock up to the ledger's lock wait (5 s), commits if the outage ends meanwhile, else fails."""
+    account_attempts: int = 20
+    """``account_retry.maximum_attempts`` (20, about 165 s of retries, by default)."""
+    charge_attempts: int = 6
+    """``charge_retry.maximum_attempts``."""
+    reconcile_at_s: list[float] = []
+    """Reconciler passes (``ReconcileWorkflow``, grace 0) at these virtual times; one more runs
+    after every termination and one at the end, after every saga has finished."""
+    payments: list[PaymentPlan]
+
+
+def _few(rng: random.Random, most: int) -> int:
+    """0 most of the time, else 1 to ``most``."""
+    return 0 if rng.random() < 0.65 else rng.randint(1, most)
+
+
+def draw_payment(rng: random.Random) -> PaymentPlan:
+    """One payment's plan."""
+    interrupt: Interrupt = rng.choice(
+        [
+            "none",
+            "none",
+            "none",
+            "cancel",
+            "cancel",
+            "temporal_cancel",
+            "temporal_cancel",
+            "terminate",
+        ]
+    )
+    return PaymentPlan(
+        amount=rng.choice([100, 2_500, 40_000]),
+        method=rng.choice(["card", "card", "wallet"]),
+        start_s=round(rng.uniform(0, 1), 3),
+        latency_s=rng.choice([0.02, 0.2, 1.5]),
+        debit_lost=rng.random() < 0.1,
+        debit_slow=rng.random() < 0.1,
+        refund_failures=_few(rng, 12),
+        charge_failures=_few(rng, 8),
+        charge_lost=rng.random() < 0.1,
+        decline=rng.random() < 0.1,
+        callback=rng.choice(
+            ["normal", "normal", "early", "missing", "duplicate", "foreign", "late"]
+        ),
+        callback_status="declined" if rng.random() < 0.15 else "succeeded",
+        strict_provider=rng.random() < 0.3,
+        capture_after_s=rng.choice([0.0, 2.0, 10.0]),
+        fraud=rng.choice(["pass", "pass", "pass", "reject", "error", "slow"]),
+        notify_failures=_few(rng, 4),
+        interrupt=interrupt,
+        interrupt_at=rng.choice(STEPS),
+        interrupt_frac=round(rng.random(), 3),
+    )
+
+
+def draw(seed: int, max_payments: int = 3) -> Schedule:
+    """The schedule of ``seed``: 1 to ``max_payments`` payments of one user."""
+    rng = random.Random(seed)
+    count = rng.randint(1, max_payments)
+    outage = None
+    if rng.random() < 0.25:
+        outage = (round(rng.uniform(0, 3), 3), rng.choice([2.0, 30.0, LONG_OUTAGE_S]))
+    return Schedule(
+        seed=seed,
+        balance=rng.choice([50_000, 100_000, 1_000_000]),
+        velocity_max_payments=rng.choice([1, 2, 100]),
+        ledger_outage=outage,
+        account_attempts=rng.choice([20, 20, 1, 2, 3]),
+        charge_attempts=rng.choice([6, 6, 2]),
+        reconcile_at_s=sorted(
+            round(rng.uniform(0, 30), 3) for _ in range(rng.choice([0, 0, 1, 2]))
+        ),
+        payments=[draw_payment(rng) for _ in range(count)],
+    )
+
+
+def encode(schedule: Schedule) -> bytes:
+    """A schedule as indented JSON (what ``--replay FILE`` reads)."""
+    return msgspec.json.format(msgspec.json.encode(schedule), indent=2) + b"\n"
+
+
+def decode(raw: bytes, source: str) -> Schedule:
+    """A schedule from JSON; a clear error naming ``source`` and the field."""
+    try:
+        return msgspec.json.decode(raw, type=Schedule)
+    except msgspec.ValidationError as err:
+        raise ValueError(f"{source}: {err}") from None
+    except msgspec.DecodeError as err:
+        raise ValueError(f"{source}: not JSON: {err}") from None

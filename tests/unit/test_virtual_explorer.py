@@ -1,0 +1,143 @@
+"""The virtual explorer: the real saga in virtual time holds on drawn schedules, every mutant of
+the catalogue is found on its own and replays from its seed, a violation shrinks to a minimal
+schedule and is handed off as a scenario file, and the same seed always gives the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from chaos.scenario import parse_scenario
+from chaos.virtual.coverage import TABLE
+from chaos.virtual.explore import Runner, explore, replay, schedule_seed
+from chaos.virtual.schedule import PaymentPlan, Schedule, decode, draw, encode
+from orchestrator.workflows.builds import PaymentWorkflowV1
+from orchestrator.workflows.mutants import MUTANTS
+from runtime.cli import main as saga
+
+#: Schedules per mutant in CI (each is found in at most 120 today; see saga mutants run --virtual).
+MUTANT_BUDGET = 600
+
+
+def cli(*argv: str) -> int | str | None:
+    """``saga`` with ``argv``; its exit code."""
+    with pytest.raises(SystemExit) as exit_:
+        saga(list(argv))
+    return exit_.value.code
+
+
+def test_the_saga_holds_on_drawn_schedules_and_reaches_the_race_table(tmp_path: Path) -> None:
+    report = explore(400, 7, tmp_path)
+    assert report.violations == 0, [c.name for f in report.findings for c in f.failed]
+    reached = {cell for cell in TABLE if report.cells[cell]}
+    assert len(reached) >= len(TABLE) - 4, set(TABLE) - reached
+    assert report.payments > report.schedules  # payments race one another
+
+
+@pytest.mark.parametrize("name", sorted(n for n, m in MUTANTS.items() if not m.equivalent))
+def test_every_mutant_is_found_and_its_seed_replays_the_violation(
+    name: str, tmp_path: Path
+) -> None:
+    report = explore(MUTANT_BUDGET, 1, tmp_path, mutant=name, stop_at_first=True, max_findings=1)
+    assert report.violations == 1, f"{name} survived {report.schedules} schedules"
+    finding = report.findings[0]
+    again = replay(draw(finding.seed), name)
+    assert {c.name for c in again.failed} == set(report.first_failed)
+    shrunk = decode(finding.files[0].read_bytes(), "shrunk")
+    assert not replay(shrunk, name).ok  # the shrunk schedule still shows it
+    assert replay(shrunk).ok  # and the real saga holds on it
+
+
+def test_a_violation_shrinks_to_one_payment_and_hands_off_a_scenario(tmp_path: Path) -> None:
+    report = explore(MUTANT_BUDGET, 1, tmp_path, mutant="no-refund-tombstone", stop_at_first=True)
+    finding = report.findings[0]
+    assert finding.schedule.payments == [PaymentPlan(amount=40_000, debit_slow=True)]
+    assert finding.schedule.account_attempts == 1
+    yaml_file = tmp_path / f"virtual-{finding.seed}.yaml"
+    assert yaml_file in finding.files
+    scenario = parse_scenario(yaml_file.read_text(), str(yaml_file))
+    assert scenario.settings.account_retry.maximum_attempts == 1
+    assert [type(f).__name__ for f in scenario.faults] == ["LedgerFault"]
+
+
+def test_the_same_seed_gives_the_same_run() -> None:
+    schedule = draw(schedule_seed(3, 17))
+    first, second = replay(schedule), replay(schedule)
+    assert msgspec.json.encode(first.bundle) == msgspec.json.encode(second.bundle)
+    assert decode(encode(schedule), "round trip") == schedule
+
+
+def test_a_foreign_callback_before_the_charge_returns_no_longer_decides() -> None:
+    """Found by the explorer: a declined callback for another charge that arrived before the
+    charge call returned failed the payment (the build before hold-early-callbacks)."""
+    plan = PaymentPlan(callback="foreign", latency_s=0.2)
+    schedule = Schedule(seed=5, payments=[plan])
+    with Runner() as runner:
+        runner.workflow = PaymentWorkflowV1
+        old = runner.run(schedule)
+    assert {c.name for c in old.failed} == {"callbacks (duplicates, late, foreign)"}
+    fixed = replay(schedule)
+    assert fixed.ok
+    assert fixed.bundle.payments[0].api["state"] == "succeeded"
+
+
+def test_the_reconciler_waits_for_a_terminated_sagas_charge_in_flight() -> None:
+    """Found by the explorer: a payment terminated while its charge was in flight was refunded
+    by a reconciler pass at once, then the strict provider captured the charge: money created."""
+    plan = PaymentPlan(
+        latency_s=1.5,
+        strict_provider=True,
+        capture_after_s=0.0,
+        interrupt="terminate",
+        interrupt_at="score_payment",
+        interrupt_frac=0.1,
+    )
+    result = replay(Schedule(seed=6, payments=[plan], reconcile_at_s=[5.0, 90.0]))
+    assert result.ok, [str(c) for c in result.failed]
+
+
+def test_saga_explore_virtual_prints_rate_coverage_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli("explore", "--virtual", "--schedules", "30", "--seed", "2", "--out", str(tmp_path))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "schedules run: 30" in out and "schedules/min" in out
+    assert "violations: 0" in out and "race table:" in out
+
+
+def test_saga_explore_virtual_replays_a_mutants_seed_and_exits_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli("explore", "--virtual", "--replay", "1000000", "--mutant", "skip-notification")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "payments consistent" in out and "v1000000-0" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--virtual", "--schedules", "0"], "--schedules: expected at least 1"),
+        (["--virtual", "--replay", "no-such-file.json"], "neither a schedule seed nor a file"),
+        (["--replay", "12"], "--replay and --schedules go with --virtual"),
+        (["--virtual", "--mutant", "nope"], "unknown mutant"),
+    ],
+)
+def test_bad_explore_arguments_are_named(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("explore", *argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_broken_schedule_file_names_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"seed": 1, "payments": [{"amount": "lots"}]}')
+    assert cli("explore", "--virtual", "--replay", str(bad)) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "$.payments[0].amount" in err
