@@ -362,4 +362,6 @@ class ReconcileReport:
     repaired: list[RepairResult] = field(default_factory=list)
     review: list[str] = field(default_factory=list)
     """Captured charges of payments that did not succeed: only a person can settle them."""
+    settling: list[str] = field(default_factory=list)
+    """Payments whose execution closed too recently to repair: the next pass looks again."""
     dry_run: bool = False

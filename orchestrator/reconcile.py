@@ -21,7 +21,7 @@ from temporalio.client import (
 )
 
 from orchestrator.models import PAYMENTS_QUEUE, ReconcileReport, ReconcileRequest
-from orchestrator.workflows.reconcile import ReconcileWorkflow
+from orchestrator.workflows.reconcile import SETTLE_AFTER_CLOSE, ReconcileWorkflow
 
 SCHEDULE_ID = "saga-reconciler"
 EVERY = timedelta(minutes=1)
@@ -71,7 +71,12 @@ def render_report(report: ReconcileReport) -> str:
         lines.append(f"  {repair.kind} {repair.payment_id}: {repair.reason}{outcome}")
     for payment_id in report.review:
         lines.append(f"  review {payment_id}: captured at the provider; a person must refund it")
-    if not report.planned and not report.review:
+    for payment_id in report.settling:
+        lines.append(
+            f"  settling {payment_id}: closed less than {SETTLE_AFTER_CLOSE.seconds} s ago, work"
+            " it left in flight may still land; the next pass repairs it"
+        )
+    if not report.planned and not report.review and not report.settling:
         lines.append("  nothing to repair")
     if report.dry_run:
         lines.append(f"{len(report.planned)} repair(s) would be made (dry run)")

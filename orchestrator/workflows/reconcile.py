@@ -110,6 +110,19 @@ def plan_repairs(
     return repairs, review
 
 
+def settling(executions: dict[str, ExecutionFacts], now: datetime, settle: timedelta) -> list[str]:
+    """Payments whose execution closed without succeeding less than ``settle`` ago: their
+    repairs wait for the next pass."""
+    return sorted(
+        f.payment_id
+        for f in executions.values()
+        if f.closed_at
+        and f.status not in ("RUNNING", "NOT_FOUND", "UNKNOWN")
+        and not (f.status == "COMPLETED" and f.state == "succeeded")
+        and now - datetime.fromisoformat(f.closed_at) < settle
+    )
+
+
 @workflow.defn
 class ReconcileWorkflow:
     """One reconciliation pass."""
@@ -136,15 +149,22 @@ class ReconcileWorkflow:
             start_to_close_timeout=CALL,
             retry_policy=RETRY,
         )
+        executions = {f.payment_id: f for f in facts}
+        settle = SETTLE_AFTER_CLOSE if workflow.patched(SETTLE_AFTER_CLOSE_PATCH) else timedelta(0)
         planned, review = plan_repairs(
             debits,
             charges,
-            {f.payment_id: f for f in facts},
+            executions,
             workflow.now(),
             timedelta(seconds=request.grace_s),
-            SETTLE_AFTER_CLOSE if workflow.patched(SETTLE_AFTER_CLOSE_PATCH) else timedelta(0),
+            settle,
         )
-        report = ReconcileReport(planned=planned, review=review, dry_run=request.dry_run)
+        report = ReconcileReport(
+            planned=planned,
+            review=review,
+            dry_run=request.dry_run,
+            settling=settling(executions, workflow.now(), settle),
+        )
         if request.dry_run:
             return report
         for repair in planned:

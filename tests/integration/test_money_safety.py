@@ -3,7 +3,8 @@
 - `temporal workflow cancel` while the debit is held (a failpoint) and the accounts worker is
   paused: the debit commits after the cancel, the payment still ends `cancelled` with a refund and
   the execution COMPLETED;
-- `temporal workflow terminate` of a debited payment: `saga reconcile --dry-run` names the repair,
+- `temporal workflow terminate` of a debited payment: `saga reconcile --dry-run` says it is
+  settling (closed too recently), then, 20 s later, names the repair,
   `saga reconcile` makes it, the ledger balances;
 - the API's cancel needs no workflow query: it answers 202 with the payments worker paused.
 The ``payments`` fixture audits the ledger after each test.
@@ -22,6 +23,7 @@ import httpx
 import pytest
 
 from orchestrator.failpoints import FILE_NAME, Failpoint, write_failpoints
+from orchestrator.workflows.reconcile import SETTLE_AFTER_CLOSE
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
 from tests.binaries import find_binary
@@ -106,6 +108,10 @@ def test_terminate_then_reconcile_restores_the_ledger(
 ) -> None:
     payment_id = awaiting_confirmation(stack, payments, 3100)
     temporal(stack, "workflow", "terminate", "--workflow-id", payment_id, "--reason", "test")
+    terminated = time.monotonic()
+    settling = saga(stack, "reconcile", "--dry-run")
+    assert f"settling {payment_id}" in settling, settling  # its charge could still be landing
+    time.sleep(max(0.0, terminated + SETTLE_AFTER_CLOSE.total_seconds() + 1 - time.monotonic()))
     plan = saga(stack, "reconcile", "--dry-run")
     assert f"refund {payment_id}" in plan and f"void {payment_id}" in plan, plan
     assert entries_of(stack, payment_id) == ["debit"]  # a dry run changes nothing

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.models import ExecutionFacts, LedgerDebit, ProviderCharge
-from orchestrator.workflows.reconcile import plan_repairs
+from orchestrator.workflows.reconcile import plan_repairs, settling
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 EARLIER = (NOW - timedelta(minutes=5)).isoformat()
@@ -85,3 +85,11 @@ def test_a_payment_closed_moments_ago_waits_for_its_activities_in_flight() -> No
         timedelta(seconds=60),
     )
     assert [(r.kind, r.payment_id) for r in repairs] == [("refund", "s")]
+
+
+def test_a_payment_closed_moments_ago_is_reported_settling() -> None:
+    just = ExecutionFacts("j", "TERMINATED", "processing", (NOW - timedelta(seconds=5)).isoformat())
+    done = ExecutionFacts("d", "COMPLETED", "succeeded", (NOW - timedelta(seconds=5)).isoformat())
+    old = ExecutionFacts("o", "TERMINATED", "processing", EARLIER)
+    facts = {f.payment_id: f for f in (just, done, old)}
+    assert settling(facts, NOW, timedelta(seconds=20)) == ["j"]
