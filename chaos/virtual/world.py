@@ -285,8 +285,7 @@ class World:
         return Attempt(latency, lambda: _ledger(work))
 
     def _validate_payment(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, ValidateRequest)
+        r = _arg(call, ValidateRequest)
         return self._ledger_call(
             call,
             lambda: self.ledger.validate(
@@ -295,16 +294,14 @@ class World:
         )
 
     def _check_velocity(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, VelocityRequest)
+        r = _arg(call, VelocityRequest)
         return self._ledger_call(
             call,
             lambda: self.ledger.velocity(r.user_id, r.payment_id, r.window_s, r.max_payments),
         )
 
     def _debit_account(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, LedgerRequest)
+        r = _arg(call, LedgerRequest)
         velocity = (
             (r.velocity_window_s, r.velocity_max_payments) if r.velocity_max_payments > 0 else None
         )
@@ -322,8 +319,7 @@ class World:
         return attempt
 
     def _refund_account(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, LedgerRequest)
+        r = _arg(call, LedgerRequest)
         plan = self.plans.get(r.payment_id)
         # Counted over every round of the saga's compensation retries, not per activity.
         tries = self._refund_tries[r.payment_id] = self._refund_tries.get(r.payment_id, 0) + 1
@@ -334,8 +330,7 @@ class World:
         return self._ledger_call(call, self.ledger.unrefunded_debits)
 
     def _repair_refund(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, RepairRequest)
+        r = _arg(call, RepairRequest)
 
         def repair() -> RepairResult:
             result = self.ledger.refund(r.payment_id, repair_reason=r.reason)
@@ -344,8 +339,7 @@ class World:
         return self._ledger_call(call, repair)
 
     def _journal_repair(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, RepairRequest)
+        r = _arg(call, RepairRequest)
         return self._ledger_call(
             call,
             lambda: RepairResult(
@@ -356,11 +350,10 @@ class World:
     # -- the provider ----------------------------------------------------------------------------
 
     def _charge_payment(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, ChargeRequest)
+        r = _arg(call, ChargeRequest)
         plan = self.plans[r.payment_id]
         if call.attempt <= plan.charge_failures:
-            return Attempt(plan.latency_s, _raise(_transient("provider answered 503", call)))
+            return _failing(plan, call, "provider answered 503")
         lost = plan.charge_lost and call.attempt == 1
 
         def charge() -> ChargeResult:
@@ -436,8 +429,7 @@ class World:
             self.kernel.at(delay, deliver)
 
     def _void_charge(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, VoidRequest)
+        r = _arg(call, VoidRequest)
         plan = self.plans.get(r.payment_id)
 
         def void() -> VoidResult:
@@ -493,11 +485,10 @@ class World:
     # -- fraud and notifications -----------------------------------------------------------------
 
     def _score_payment(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, FraudCheckRequest)
+        r = _arg(call, FraudCheckRequest)
         plan = self.plans[r.payment_id]
         if plan.fraud == "error":
-            return Attempt(plan.latency_s, _raise(_transient("fraud service answered 503", call)))
+            return _failing(plan, call, "fraud service answered 503")
         if plan.fraud == "slow":
             slow = SCORING_TIMEOUT.total_seconds() + 5
             return Attempt(slow, _raise(_transient("fraud scoring timed out", call)))
@@ -512,11 +503,10 @@ class World:
         return Attempt(plan.latency_s, score)
 
     def _send_notification(self, call: ActivityCall) -> Attempt:
-        (r,) = call.args
-        assert isinstance(r, NotificationRequest)
+        r = _arg(call, NotificationRequest)
         plan = self.plans[r.payment_id]
         if call.attempt <= plan.notify_failures:
-            return Attempt(plan.latency_s, _raise(_transient("notify answered 503", call)))
+            return _failing(plan, call, "notify answered 503")
 
         def send() -> NotificationResult:
             self.outbox.setdefault(
@@ -671,11 +661,26 @@ def _ledger(work: Callable[[], Any]) -> Any:
         raise _refusal(err) from err
 
 
+A = typing.TypeVar("A")
+
+
+def _arg(call: ActivityCall, kind: type[A]) -> A:
+    """The one argument of an activity call, of the type its contract says."""
+    (arg,) = call.args
+    assert isinstance(arg, kind), f"{call.activity_type} got {type(arg).__name__}"
+    return arg
+
+
 def _raise(error: BaseException) -> Callable[[], Any]:
     def fail() -> Any:
         raise error
 
     return fail
+
+
+def _failing(plan: PaymentPlan, call: ActivityCall, what: str) -> Attempt:
+    """An attempt the service answers with a 5xx after its usual latency."""
+    return Attempt(plan.latency_s, _raise(_transient(what, call)))
 
 
 def _locked() -> Exception:
