@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
@@ -21,7 +22,9 @@ from chaos.report import write_report
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.workflows.mutants import MUTANTS
+from runtime.attached import AttachedStack
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.stack_view import RunningStack
 from runtime.tables import render_table
 
 
@@ -85,7 +88,7 @@ def _verdict_table(result: ScenarioResult) -> str:
 
 
 def run_scenarios(
-    scenarios: list[Scenario], stack: EmbeddedStack, seed: int | None, out: Any = print
+    scenarios: list[Scenario], stack: RunningStack, seed: int | None, out: Any = print
 ) -> list[ScenarioResult]:
     """Run scenarios one after another on a started stack, printing progress and verdicts."""
     runner = ScenarioRunner(stack, progress=out)
@@ -116,20 +119,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     if args.mutant is not None:
         require_mutants([args.mutant])
-    stack = EmbeddedStack(
-        StackOptions(
-            state_dir=state_dir,
-            ui=args.keep_stack,
-            toxiproxy=toxiproxy,
-            worker_versioning=True,
-            mutant=args.mutant,
+    if args.attach is not None and (args.mutant or args.keep_stack):
+        raise ScenarioError("--attach runs on the stack as it is: not with --mutant, --keep-stack")
+    stack: EmbeddedStack | AttachedStack
+    if args.attach is not None:
+        stack = AttachedStack(Path(args.attach))
+        print(f"attached to the stack in {args.attach}; what the runs change is put back after")
+    else:
+        stack = EmbeddedStack(
+            StackOptions(
+                state_dir=state_dir,
+                ui=args.keep_stack,
+                toxiproxy=toxiproxy,
+                worker_versioning=True,
+                mutant=args.mutant,
+            )
         )
-    )
-    print(f"starting the embedded stack in {state_dir} ...")
+        print(f"starting the embedded stack in {state_dir} ...")
     if args.mutant:
         print(f"the payments worker runs mutant {args.mutant}: {MUTANTS[args.mutant].bug}")
     try:
-        stack.start()
+        if isinstance(stack, EmbeddedStack):
+            stack.start()
+        elif any(s.needs_toxiproxy for s in scenarios) and stack.links is None:
+            raise ScenarioError("these scenarios break links: the attached stack has no Toxiproxy")
         results = run_scenarios(scenarios, stack, args.seed)
         summary = [["scenario", "result", "payments", "duration"]]
         summary += [
@@ -156,8 +169,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\ninterrupted: faults rolled back, stopping the stack")
         return 130
     finally:
-        stack.stop()
+        stack.stop()  # an attached stack keeps running, put back as it was found
     return 0 if all(r.passed for r in results) else 1
+
+
+def _attach_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--attach",
+        nargs="?",
+        const=os.environ.get("SAGA_STATE_DIR") or ".saga",
+        metavar="STATE_DIR",
+        help="run against the stack `saga up` runs in STATE_DIR (default $SAGA_STATE_DIR or"
+        " .saga) instead of a fresh one; what the run changes is put back afterwards",
+    )
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -174,12 +198,20 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    stack = EmbeddedStack(
-        StackOptions(state_dir=state_dir, ui=False, toxiproxy=toxiproxy, worker_versioning=True)
-    )
-    print(f"starting the embedded stack in {state_dir} ...")
+    stack: EmbeddedStack | AttachedStack
+    if args.attach is not None:
+        stack = AttachedStack(Path(args.attach))
+        print(f"attached to the stack in {args.attach}")
+        if scenario and scenario.needs_toxiproxy and stack.links is None:
+            raise ScenarioError("the scenario breaks links: the attached stack has no Toxiproxy")
+    else:
+        stack = EmbeddedStack(
+            StackOptions(state_dir=state_dir, ui=False, toxiproxy=toxiproxy, worker_versioning=True)
+        )
+        print(f"starting the embedded stack in {state_dir} ...")
     try:
-        stack.start()
+        if isinstance(stack, EmbeddedStack):
+            stack.start()
         print(f"Prometheus: {stack.prometheus_url or 'not started (not on PATH)'}")
         options = LoadOptions(
             rate=args.rate, duration=args.duration, executor=args.executor, scenario=scenario
@@ -228,6 +260,7 @@ def add_load_command(sub: Any) -> None:
     load.add_argument("--rate", type=float, default=10.0, help="payments per second (default 10)")
     load.add_argument("--duration", default="30s", help="k6 duration, e.g. 30s or 2m")
     load.add_argument("--scenario", help="apply this scenario's knobs and faults during the load")
+    _attach_flag(load)
     load.add_argument("--executor", choices=["constant", "ramping"], default="constant")
     load.set_defaults(func=cmd_load)
 
@@ -261,6 +294,7 @@ def add_scenario_commands(sub: Any) -> None:
     run.add_argument("--report", metavar="DIR", help="write journal.json, report.md and charts")
     run.add_argument("--keep-stack", action="store_true", help="keep the stack up afterwards")
     run.add_argument("--mutant", help="run against this saga mutant (see saga mutants list)")
+    _attach_flag(run)
     run.set_defaults(func=cmd_run)
 
 

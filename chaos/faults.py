@@ -44,9 +44,9 @@ from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.admin_client import patch_knobs
-from runtime.embedded import EmbeddedStack
 from runtime.links import TWIN
-from runtime.processes import ManagedProcess, free_port
+from runtime.processes import free_port
+from runtime.stack_view import ProcessView, RunningStack
 
 WORKFLOW_FAULT_POLL_S = 0.1
 
@@ -107,7 +107,7 @@ def served(admin_url: str) -> int:
 
 
 def process_effect(
-    fault: ProcessFault, before: int | None, process: ManagedProcess
+    fault: ProcessFault, before: int | None, process: ProcessView
 ) -> tuple[str, bool]:
     """Whether a process fault did what it says: the PID died (kill), changed (restart) or the
     process stopped (pause, read from /proc)."""
@@ -176,7 +176,7 @@ class FaultInjector:
 
     def __init__(
         self,
-        stack: EmbeddedStack,
+        stack: RunningStack,
         scenario: Scenario,
         payments: list[PaymentRecord] | None = None,
     ) -> None:

@@ -33,7 +33,7 @@ from orchestrator.models import PaymentState
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
 from runtime.audit import AuditReport, ledger_check
-from runtime.embedded import EmbeddedStack
+from runtime.stack_view import RunningStack
 
 K6_DIR = Path(__file__).resolve().parent.parent / "k6"
 PAYMENTS_SCRIPT = K6_DIR / "payments.js"
@@ -107,7 +107,7 @@ def expected_success_states(scenario: Scenario | None) -> list[str]:
 class LoadTest:
     """Runs k6 against one started stack."""
 
-    def __init__(self, stack: EmbeddedStack, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, stack: RunningStack, progress: Callable[[str], None] | None = None) -> None:
         self.stack = stack
         self.progress = progress or (lambda line: None)
 

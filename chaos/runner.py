@@ -43,7 +43,7 @@ from orchestrator.reconcile import reconcile_now
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.reconcile import SETTLE_AFTER_CLOSE
 from runtime.admin_client import patch_knobs
-from runtime.embedded import EmbeddedStack
+from runtime.stack_view import RunningStack
 
 SAMPLE_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *DB_ERRORS)
 """A ledger sample that timed out or that the database refused: a gap, not a failure."""
@@ -85,7 +85,7 @@ class ScenarioResult:
 class ScenarioRunner:
     """Runs scenarios one after another on one stack."""
 
-    def __init__(self, stack: EmbeddedStack, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(self, stack: RunningStack, progress: Callable[[str], None] | None = None) -> None:
         self.stack = stack
         self.progress = progress or (lambda line: None)
         self._faults: list[FaultRecord] = []

@@ -7,10 +7,10 @@ import httpx
 
 from chaos.errors import SteadyStateError
 from runtime.audit import ledger_check
-from runtime.embedded import EmbeddedStack
+from runtime.stack_view import RunningStack
 
 
-def check_steady_state(stack: EmbeddedStack) -> list[str]:
+def check_steady_state(stack: RunningStack) -> list[str]:
     """Raise :class:`SteadyStateError` listing what is wrong; returns what was checked."""
     checked, problems = steady_state(stack)
     if problems:
@@ -18,7 +18,7 @@ def check_steady_state(stack: EmbeddedStack) -> list[str]:
     return checked
 
 
-def steady_state(stack: EmbeddedStack) -> tuple[list[str], list[str]]:
+def steady_state(stack: RunningStack) -> tuple[list[str], list[str]]:
     """What was checked, and what is wrong: every process running, the API and simulators
     answering, every link up without toxics, money conserved."""
     config = stack.config

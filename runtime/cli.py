@@ -43,6 +43,7 @@ from orchestrator.errors import SagaError
 from orchestrator.models import SagaOptions
 from orchestrator.reconcile import SCHEDULE_ID
 from runtime.api_client import SagaClient
+from runtime.control import ControlServer
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.processes import preferred_port
 
@@ -112,9 +113,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         ledger=args.ledger,
     )
     stack = EmbeddedStack(options)
+    control = ControlServer(stack)
     try:
         config = stack.start()
         asyncio.run(_create_reconciler_schedule(config))
+        control.start()
         print(f"API:          {config.api_url}  (OpenAPI: {config.api_url}/schema)")
         address = config.temporal_address
         print(f"Temporal:     {address}  (plain CLI: temporal ... --address {address})")
@@ -131,11 +134,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         users = ", ".join(sorted(stack.api_keys))
         print(f"Users:        {users} (API keys in {credentials_path(config.api_keys_path)})")
         print(f"Reconciler:   schedule {SCHEDULE_ID!r} every minute (or now: saga reconcile)")
+        print(f"Control:      {control.url}  (saga scenario run NAME --attach {stack.state_dir})")
         print("Ready. Ctrl-C stops everything.", flush=True)
         signal.pause()
     except KeyboardInterrupt:
         print("\nstopping ...")
     finally:
+        control.stop()
         stack.stop()
     return 0
 
