@@ -5,8 +5,9 @@ UV := python3 -m uv
 BIN := $(VENV)/bin
 
 TOXIPROXY_VERSION := v2.12.0
+TEMPORAL_SERVER_VERSION := v1.29.1
 
-.PHONY: install toxiproxy system-deps demo up test scenarios mutants bench check lint typecheck clean
+.PHONY: install toxiproxy temporal-server system-deps demo up test scenarios mutants bench check lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -25,6 +26,26 @@ toxiproxy: $(VENV)/.installed
 		ln -sf "$$(go env GOPATH)/bin/server" $(BIN)/toxiproxy-server; \
 	else echo "make: the chaos tests need the Toxiproxy server: install Go (https://go.dev/dl/),"\
 		"or put toxiproxy-server $(TOXIPROXY_VERSION) on PATH, then run make again"; exit 1; fi
+
+# The real Temporal server and its SQL schema tool for `saga up --backend cluster`, built with Go
+# into their own directory (both are called `server` and `sql` by `go install`, and Toxiproxy's
+# is `server` too), linked as temporal-server and temporal-sql-tool, with the module's
+# PostgreSQL schemas copied beside them. About 5 minutes on 2 cores, once.
+TEMPORAL_GOBIN := $(CURDIR)/$(VENV)/libexec/temporal
+temporal-server: $(VENV)/.installed
+	@if [ -x $(BIN)/temporal-server ] && [ -x $(BIN)/temporal-sql-tool ] \
+		&& [ -d $(VENV)/share/temporal-schema/postgresql ]; then :; \
+	elif command -v go >/dev/null || [ -x /usr/local/go/bin/go ]; then \
+		PATH="$$PATH:/usr/local/go/bin"; \
+		GOBIN=$(TEMPORAL_GOBIN) go install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) && \
+		GOBIN=$(TEMPORAL_GOBIN) go install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION) && \
+		ln -sf $(TEMPORAL_GOBIN)/server $(BIN)/temporal-server && \
+		ln -sf $(TEMPORAL_GOBIN)/sql $(BIN)/temporal-sql-tool && \
+		mkdir -p $(VENV)/share/temporal-schema && rm -rf $(VENV)/share/temporal-schema/postgresql && \
+		cp -r "$$(go env GOMODCACHE)/go.temporal.io/server@$(TEMPORAL_SERVER_VERSION)/schema/postgresql" \
+			$(VENV)/share/temporal-schema/ && chmod -R u+w $(VENV)/share/temporal-schema; \
+	else echo "make: the cluster backend needs the Temporal server: install Go (https://go.dev/dl/),"\
+		"then run make temporal-server again"; exit 1; fi
 
 # Debian packages the tests need: Prometheus (the stack scrapes every process), a compose
 # implementation (the tests validate docker-compose.yml) and PostgreSQL (the ledger tests run
@@ -51,7 +72,7 @@ demo: install  ## start the embedded stack, run five payments, check the ledger,
 up: install  ## start the embedded stack until Ctrl-C
 	$(BIN)/saga up
 
-test: install toxiproxy system-deps  ## unit, workflow, integration and scenario tests
+test: install toxiproxy temporal-server system-deps  ## unit, workflow, integration and scenario tests
 	$(BIN)/pytest
 
 bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md

@@ -56,6 +56,40 @@ async def register_search_attributes(client: Client) -> None:
             raise
 
 
+async def register_namespaces(
+    config: StackConfig, names: tuple[str, ...], *, wait_s: float = 90.0
+) -> None:
+    """Register namespaces (a day's retention) with ``PaymentStatus`` on each (idempotent).
+
+    A fresh Temporal cluster has none (the dev server creates its own); retried while its
+    services find one another.
+    """
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+
+    deadline = time.monotonic() + wait_s
+    for name in names:
+        while True:
+            try:
+                client = await connect(config, namespace=name, wait_s=wait_s)
+                try:
+                    await client.workflow_service.register_namespace(
+                        RegisterNamespaceRequest(
+                            namespace=name,
+                            workflow_execution_retention_period=Duration(seconds=86_400),
+                        )
+                    )
+                except RPCError as exc:
+                    if "already" not in str(exc).lower():
+                        raise
+                await register_search_attributes(client)
+                break
+            except RPCError as exc:
+                if time.monotonic() > deadline:
+                    raise StackError(f"could not register namespace {name!r}: {exc}") from exc
+                await asyncio.sleep(1.0)
+
+
 async def set_current_version(
     config: StackConfig, deployment_name: str, build_id: str, *, wait_s: float = 20.0
 ) -> None:

@@ -42,6 +42,7 @@ from orchestrator.config import PAYMENT_METHODS, StackConfig, load_config
 from orchestrator.errors import SagaError
 from orchestrator.models import SagaOptions
 from orchestrator.reconcile import SCHEDULE_ID
+from runtime import cluster
 from runtime.api_client import SagaClient
 from runtime.control import ControlServer
 from runtime.embedded import EmbeddedStack, StackOptions
@@ -111,6 +112,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         ui_port=preferred_port(8233),
         prometheus_port=preferred_port(9090),
         ledger=args.ledger,
+        backend=args.backend,
     )
     stack = EmbeddedStack(options)
     control = ControlServer(stack)
@@ -123,6 +125,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Temporal:     {address}  (plain CLI: temporal ... --address {address})")
         if stack.ui_url:
             print(f"Temporal UI:  {stack.ui_url}")
+        if args.backend == "cluster":
+            services = ", ".join(n for n in stack.processes if n.startswith("temporal-"))
+            print(f"Services:     {services} ({cluster.SHARDS} history shards, PostgreSQL)")
         if stack.prometheus_url:
             print(f"Prometheus:   {stack.prometheus_url}  (try: saga_payments_finished_total)")
         else:
@@ -234,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="sqlite",
         help="the ledger's database: a SQLite file (default) or a PostgreSQL server the stack"
         " starts (Debian's postgresql package)",
+    )
+    up.add_argument(
+        "--backend",
+        choices=["dev", "cluster"],
+        default="dev",
+        help="Temporal: the dev server (default), or the Temporal server built from source"
+        " (`make temporal-server`) on PostgreSQL, 4 history shards, one process per service;"
+        " the ledger then runs on that PostgreSQL too",
     )
     up.set_defaults(func=cmd_up)
 

@@ -36,9 +36,10 @@ from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
 from orchestrator.roles import ROLES
-from orchestrator.temporal_client import set_current_version
+from orchestrator.temporal_client import register_namespaces, set_current_version
 from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
+from runtime import cluster
 from runtime.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
 from runtime.postgres import init_cluster, server_process
@@ -51,6 +52,14 @@ PROJECT_PACKAGES = ("orchestrator", "simulators", "observability", "runtime", "c
 
 #: A second namespace on the dev server, where ``saga bench`` runs its no-op ceiling workers.
 BENCH_NAMESPACE = "saga-bench"
+#: The cluster backend's dynamic config: the dev server's tuning (one task queue partition, eager
+#: activities), and search attributes readable as soon as they are registered.
+CLUSTER_DYNAMIC_CONFIG: dict[str, object] = {
+    "matching.numTaskqueueReadPartitions": 1,
+    "matching.numTaskqueueWritePartitions": 1,
+    "system.enableActivityEagerExecution": True,
+    "system.forceSearchAttributesCacheRefreshOnRead": True,
+}
 
 
 def find_temporal() -> str:
@@ -93,6 +102,10 @@ class StackOptions:
     ledger: Literal["sqlite", "postgres"] = "sqlite"
     """The ledger's database: a SQLite file in the state directory, or a PostgreSQL server the
     stack starts (Debian's package; ``runtime.postgres``) as its ``postgres`` process."""
+    backend: Literal["dev", "cluster"] = "dev"
+    """``dev``: the Temporal dev server (SQLite, one process). ``cluster``: the Temporal server
+    built from source on PostgreSQL, four shards, one process per service
+    (:mod:`runtime.cluster`); the ledger then runs on the same PostgreSQL server."""
 
 
 class EmbeddedStack:
@@ -105,13 +118,16 @@ class EmbeddedStack:
         self.config: StackConfig | None = None
         self.api_keys: dict[str, str] = {}
         self.temporal_port = options.temporal_port or free_port()
-        self.ui_port = (options.ui_port or free_port()) if options.ui else None
+        # The cluster backend has no Web UI (the dev server's is built into its CLI).
+        web_ui = options.ui and options.backend == "dev"
+        self.ui_port = (options.ui_port or free_port()) if web_ui else None
         self.toxiproxy_server = self._toxiproxy_binary()
         self.toxiproxy_port = free_port() if self.toxiproxy_server else None
         self.links: Links | None = None
         self.ledger_location = str(self.state_dir / "ledger.db")
         """The ledger's ``ledger_path``: the SQLite file, or the PostgreSQL URL once started."""
         self.postgres_data: Path | None = None
+        self.postgres_port: int | None = None
         self.build = options.build
         self.prometheus_binary = self._prometheus_binary()
         self.prometheus_port = (
@@ -251,6 +267,35 @@ class EmbeddedStack:
             "temporal", argv, self._log("temporal"), lambda: port_open(self.temporal_port)
         )
 
+    def _start_cluster(self, config: StackConfig) -> None:
+        """The Temporal services on PostgreSQL, ready, with the namespaces registered."""
+        assert self.postgres_port is not None
+        try:
+            cluster.setup_schema(self.postgres_port)
+            root = self.state_dir / "temporal"
+            ports = cluster.service_ports(self.temporal_port)
+            cluster.write_configs(root, self.postgres_port, ports, CLUSTER_DYNAMIC_CONFIG)
+            processes = []
+            for name, service in ports.items():
+                log = self._log(f"temporal-{name}")
+                process = cluster.service_process(root, name, service, log)
+                self.processes[process.name] = process
+                metrics = f"127.0.0.1:{service.metrics}"
+                self.targets.set(process.name, ("temporal-server", metrics))
+                processes.append(process)
+            # The first service to start writes the cluster's metadata; started together, the
+            # others would race it for the same row and exit.
+            first, *rest = processes
+            first.start(120)
+            for process in rest:
+                process.launch()
+            for process in rest:
+                process.wait_ready(120)
+            asyncio.run(register_namespaces(config, (config.namespace, BENCH_NAMESPACE)))
+        except BaseException:
+            self.stop()
+            raise
+
     def _start_postgres(self) -> None:
         bin_dir, data = init_cluster()
         self.postgres_data = data
@@ -263,6 +308,7 @@ class EmbeddedStack:
         except BaseException:
             self.stop()
             raise
+        self.postgres_port = port
         self.ledger_location = postgres_url(port)
 
     def _log(self, name: str) -> Path:
@@ -317,9 +363,12 @@ class EmbeddedStack:
     def start(self) -> StackConfig:
         """Start everything, in dependency order; on failure stop what started and raise."""
         compile_project()
-        if self.options.ledger == "postgres":
+        cluster = self.options.backend == "cluster"
+        if self.options.ledger == "postgres" or cluster:
             self._start_postgres()
         config = self.config = self._prepare()
+        if cluster:
+            self._start_cluster(config)
         cfg = str(self.config_path)
         if self.toxiproxy_server and self.toxiproxy_port:
             self._start_links(config)
@@ -342,7 +391,7 @@ class EmbeddedStack:
         for name, _, url, _ in simulators:
             self.targets.set(name, ("simulator", _hostport(url)))
         specs = [
-            self._temporal(),
+            *([] if cluster else [self._temporal()]),
             *(
                 self._python(
                     name,
