@@ -23,7 +23,7 @@ from orchestrator.api.auth import credentials_path
 from orchestrator.config import StackConfig, load_config, write_config
 from runtime.control import ControlClient
 from runtime.links import Links
-from runtime.seed import open_account
+from runtime.seed import OpensAccounts
 
 
 @dataclass
@@ -58,7 +58,7 @@ class RemoteProcess:
 
 
 @dataclass
-class AttachedStack:
+class AttachedStack(OpensAccounts):
     """The stack whose state directory is ``state_dir``, run by another process."""
 
     state_dir: Path
@@ -116,21 +116,6 @@ class AttachedStack:
         """Have the owner roll out ``build``."""
         self.control.call("POST", "/deploy", {"build": build, "drain_s": drain_s})
         self.refresh()
-
-    def add_account(
-        self,
-        config: StackConfig,
-        user: str,
-        balance: int,
-        *,
-        active: bool = True,
-        methods: tuple[str, ...] | None = None,
-    ) -> str:
-        """Open a ledger account (if new) and issue an API key for it; returns the key."""
-        key = self.api_keys[user] = open_account(
-            config, user, balance, active=active, methods=methods
-        )
-        return key
 
     def stop(self) -> None:
         """Put back what runs changed: saga settings (and the API that reads them), the build,

@@ -46,7 +46,7 @@ from runtime.postgres import init_cluster, server_process
 from runtime.postgres import url as postgres_url
 from runtime.process_names import SIMULATOR_MODULES
 from runtime.processes import ManagedProcess, free_port, http_ok, port_open
-from runtime.seed import open_account, seed_demo
+from runtime.seed import OpensAccounts, seed_demo
 
 PROJECT_PACKAGES = ("orchestrator", "simulators", "observability", "runtime", "chaos")
 
@@ -108,7 +108,7 @@ class StackOptions:
     (:mod:`runtime.cluster`); the ledger then runs on the same PostgreSQL server."""
 
 
-class EmbeddedStack:
+class EmbeddedStack(OpensAccounts):
     """Starts every process of the system as a child, and stops them all on exit."""
 
     def __init__(self, options: StackOptions) -> None:
@@ -209,21 +209,6 @@ class EmbeddedStack:
         credentials_path(config.api_keys_path).unlink(missing_ok=True)
         self.api_keys.update(seed_demo(config))
         return config
-
-    def add_account(
-        self,
-        config: StackConfig,
-        user: str,
-        balance: int,
-        *,
-        active: bool = True,
-        methods: tuple[str, ...] | None = None,
-    ) -> str:
-        """Open a ledger account (if new) and issue an API key for it; returns the key."""
-        key = self.api_keys[user] = open_account(
-            config, user, balance, active=active, methods=methods
-        )
-        return key
 
     def _temporal(self) -> ManagedProcess:
         metrics_port = free_port()

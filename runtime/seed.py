@@ -44,6 +44,27 @@ def open_account(
     return generate_keys([user], config.api_keys_path)[user]
 
 
+class OpensAccounts:
+    """``add_account`` for a stack that keeps its users' keys in ``api_keys``."""
+
+    api_keys: dict[str, str]
+
+    def add_account(
+        self,
+        config: StackConfig,
+        user: str,
+        balance: int,
+        *,
+        active: bool = True,
+        methods: tuple[str, ...] | None = None,
+    ) -> str:
+        """Open a ledger account (if new) and issue an API key for it; returns the key."""
+        key = self.api_keys[user] = open_account(
+            config, user, balance, active=active, methods=methods
+        )
+        return key
+
+
 def seed_demo(config: StackConfig) -> dict[str, str]:
     """Open every demo account; returns ``{user: api key}``."""
     return {

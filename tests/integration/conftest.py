@@ -7,6 +7,7 @@ every payment the session created.
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from runtime.embedded import EmbeddedStack, StackOptions
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
-from tests.binaries import require_binary
+from tests.binaries import find_binary, require_binary
 
 CALLBACK_TIMEOUT_S = 3.0
 FAST_RETRY = RetryOptions(
@@ -101,3 +102,17 @@ def payments(stack: EmbeddedStack) -> Iterator[Payments]:
     _all_review.update(helper.review)
     report = ledger_check(stack.config, _all_final, frozenset(_all_review))
     assert report.ok, report.summary()
+
+
+def temporal(stack: EmbeddedStack, *args: str) -> str:
+    """The plain Temporal CLI against the stack; its output (a failure raises)."""
+    binary = find_binary("temporal")
+    assert binary and stack.config
+    result = subprocess.run(
+        [binary, *args, "--address", stack.config.temporal_address],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout

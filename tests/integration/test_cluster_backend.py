@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from runtime.audit import ledger_check
 from runtime.cluster import INSTALL_HINT, SERVICES, SHARDS
 from runtime.embedded import EmbeddedStack, StackOptions
 from tests.binaries import require_binary
+from tests.integration.conftest import temporal
 
 pytestmark = pytest.mark.integration
 
@@ -41,20 +41,6 @@ def cluster() -> Iterator[EmbeddedStack]:
     )
     with EmbeddedStack(options) as running:
         yield running
-
-
-def temporal(stack: EmbeddedStack, *argv: str) -> str:
-    assert stack.config is not None
-    cli = require_binary("temporal", "install the project (`make install`)")
-    done = subprocess.run(
-        [cli, *argv, "--address", stack.config.temporal_address],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def test_each_service_is_a_process_of_its_own(cluster: EmbeddedStack) -> None:

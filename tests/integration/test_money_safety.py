@@ -27,23 +27,10 @@ from orchestrator.workflows.reconcile import SETTLE_AFTER_CLOSE
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
 from tests.binaries import find_binary
-from tests.integration.conftest import Payments
+from tests.integration.conftest import Payments, temporal
 from tests.integration.test_payments import entries_of
 
 pytestmark = pytest.mark.integration
-
-
-def temporal(stack: EmbeddedStack, *args: str) -> str:
-    binary = find_binary("temporal")
-    assert binary and stack.config
-    result = subprocess.run(
-        [binary, *args, "--address", stack.config.temporal_address],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return result.stdout
 
 
 def saga(stack: EmbeddedStack, *args: str) -> str:
