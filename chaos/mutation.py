@@ -36,6 +36,7 @@ KILLERS: dict[str, tuple[str, ...]] = {
     "skip-notification": ("happy-path",),
     "ignore-cancel-at-charge": ("cancel-mid-flight",),
     "cancel-escapes": ("temporal-cancel",),
+    "cancel-read-as-error": ("temporal-cancel",),
     "errors-escape": ("ledger-outage",),
     "debit-twice": ("happy-path",),
     "wrong-amount": ("happy-path",),

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         LedgerResult,
         PaymentOutcome,
         PaymentRequest,
+        PaymentState,
         ProviderConfirmation,
         Reason,
         VoidRequest,
@@ -174,6 +175,17 @@ class CancelEscapes(PaymentWorkflow):
         if is_cancelled_exception(err):
             raise err
         return super()._stopped_by(err)
+
+
+@_mutant(
+    "cancel-read-as-error",
+    "only asyncio.CancelledError is taken for a Temporal cancel: one that surfaces at an activity"
+    " (a cancelled ActivityError) ends the payment failed, internal_error",
+)
+class CancelReadAsError(PaymentWorkflow):
+    def _stopped_by(self, err: Exception) -> Decision:
+        self._log("internal_error", f"{type(err).__name__}: {err}")
+        return PaymentState.FAILED, Reason.INTERNAL_ERROR
 
 
 @_mutant(
