@@ -29,6 +29,7 @@ from temporalio.service import RPCError
 from chaos.workload import TERMINAL
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
+from orchestrator.models import ACCOUNTS_QUEUE
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
 from runtime.admin_client import provider_charges
@@ -80,6 +81,9 @@ class Execution(msgspec.Struct, frozen=True):
     cancel_signals: int = 0
     """``cancel`` signals that arrived before the decision (the search attribute not yet
     terminal)."""
+    account_workers: list[str] = msgspec.field(default_factory=list)
+    """The worker processes that ran its account activities (validate, debit, refund), by name,
+    from the identity (``<name>:<pid>``) of each activity-started event in its history."""
 
 
 class Payment(msgspec.Struct, frozen=True):
@@ -169,8 +173,18 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
     callbacks = []
     decided = False
     cancel_requests = cancel_signals = 0
+    account_activities: set[int] = set()
+    account_workers: set[str] = set()
     for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.task_queue.name == ACCOUNTS_QUEUE:
+                account_activities.add(event.event_id)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            if started.scheduled_event_id in account_activities:
+                account_workers.add(started.identity.split(":", 1)[0])
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             cancel_requests += 1
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
             cause = event.workflow_task_failed_event_attributes.cause
@@ -197,6 +211,7 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
         fraud_child=await _close_status(client, f"{payment_id}-fraud"),
         cancel_requests=cancel_requests,
         cancel_signals=cancel_signals,
+        account_workers=sorted(account_workers),
     )
 
 

@@ -24,6 +24,7 @@ from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_file
 from orchestrator.workflows.mutants import MUTANTS
 from runtime.attached import AttachedStack
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.process_names import BACKENDS, Backend
 from runtime.stack_view import RunningStack
 from runtime.tables import render_table
 
@@ -110,6 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError("name scenarios to run, or pass --all")
     paths = scenario_files() if args.all else [find_scenario(n) for n in args.names]
     scenarios = [load_scenario(p) for p in paths]
+    if args.attach is None:
+        scenarios = _on_backend(scenarios, args.backend, every=args.all)
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-chaos-"))
     toxiproxy: Literal["on", "auto"] = "on" if any(s.needs_toxiproxy for s in scenarios) else "auto"
 
@@ -133,9 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 toxiproxy=toxiproxy,
                 worker_versioning=True,
                 mutant=args.mutant,
+                backend=args.backend,
             )
         )
-        print(f"starting the embedded stack in {state_dir} ...")
+        print(f"starting the {args.backend} backend's stack in {state_dir} ...")
     if args.mutant:
         print(f"the payments worker runs mutant {args.mutant}: {MUTANTS[args.mutant].bug}")
     try:
@@ -173,6 +177,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def _on_backend(scenarios: list[Scenario], backend: Backend, *, every: bool) -> list[Scenario]:
+    """The scenarios a stack of ``backend`` can run. Named ones it cannot: an error saying what
+    is missing; with ``--all``, they are left out and listed."""
+    missing = {s.name: s.missing_on(backend) for s in scenarios}
+    cannot = {name: parts for name, parts in missing.items() if parts}
+    if cannot and not every:
+        lines = [f"  {name}: {', '.join(parts)}" for name, parts in cannot.items()]
+        raise ScenarioError(
+            f"the {backend} backend does not run what these scenarios break (try --backend"
+            " cluster):\n" + "\n".join(lines)
+        )
+    if cannot:
+        print(f"left out, the {backend} backend lacks what they break: {', '.join(cannot)}")
+    return [s for s in scenarios if s.name not in cannot]
+
+
+def _backend_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="dev",
+        help="dev: the Temporal dev server and a SQLite ledger (default); cluster: the Temporal"
+        " server's services on PostgreSQL, the ledger on PostgreSQL, two account workers"
+        " (docs/cluster.md)",
+    )
+
+
 def _attach_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attach",
@@ -189,6 +220,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     scenario = load_scenario(find_scenario(args.scenario)) if args.scenario else None
     if args.rate <= 0:
         raise ScenarioError(f"--rate: must be > 0, got {args.rate:g}")
+    if scenario is not None and args.attach is None:
+        _on_backend([scenario], args.backend, every=False)
     require_k6()
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-load-"))
     # Links only when the scenario breaks one: every hop through Toxiproxy costs CPU under load.
@@ -206,9 +239,15 @@ def cmd_load(args: argparse.Namespace) -> int:
             raise ScenarioError("the scenario breaks links: the attached stack has no Toxiproxy")
     else:
         stack = EmbeddedStack(
-            StackOptions(state_dir=state_dir, ui=False, toxiproxy=toxiproxy, worker_versioning=True)
+            StackOptions(
+                state_dir=state_dir,
+                ui=False,
+                toxiproxy=toxiproxy,
+                worker_versioning=True,
+                backend=args.backend,
+            )
         )
-        print(f"starting the embedded stack in {state_dir} ...")
+        print(f"starting the {args.backend} backend's stack in {state_dir} ...")
     try:
         if isinstance(stack, EmbeddedStack):
             stack.start()
@@ -261,6 +300,7 @@ def add_load_command(sub: Any) -> None:
     load.add_argument("--duration", default="30s", help="k6 duration, e.g. 30s or 2m")
     load.add_argument("--scenario", help="apply this scenario's knobs and faults during the load")
     _attach_flag(load)
+    _backend_flag(load)
     load.add_argument("--executor", choices=["constant", "ramping"], default="constant")
     load.set_defaults(func=cmd_load)
 
@@ -295,6 +335,7 @@ def add_scenario_commands(sub: Any) -> None:
     run.add_argument("--keep-stack", action="store_true", help="keep the stack up afterwards")
     run.add_argument("--mutant", help="run against this saga mutant (see saga mutants list)")
     _attach_flag(run)
+    _backend_flag(run)
     run.set_defaults(func=cmd_run)
 
 

@@ -102,6 +102,19 @@ def evaluate(
     ):
         if bound is not None:
             verdicts.append(check_count(name, bound, observed, total))
+    if expect.account_workers is not None:
+        ran = sorted(
+            {
+                worker
+                for payment in evidence.bundle.payments
+                if payment.execution is not None
+                for worker in payment.execution.account_workers
+            }
+        )
+        verdict = check_count("account workers used", expect.account_workers, len(ran), total)
+        verdicts.append(
+            Verdict(verdict.name, verdict.expected, ", ".join(ran) or "none", verdict.passed)
+        )
     late = [
         p for p in payments if not p.done or (terminal_after_s(p.status) or 0) > expect.deadline_s
     ]

@@ -21,6 +21,7 @@ import msgspec
 
 from chaos.bundle import collect_bundle
 from chaos.checkers import check_all
+from chaos.errors import ScenarioError
 from chaos.evidence import (
     Evidence,
     charges_by_payment,
@@ -33,7 +34,7 @@ from chaos.evidence import (
 from chaos.expect import Verdict, evaluate
 from chaos.faults import FaultInjector, FaultRecord, link_down_effect
 from chaos.metrics import CHAOS_SCENARIO_RUNNING
-from chaos.scenario import LedgerFault, LinkDownFault, Scenario
+from chaos.scenario import LedgerFault, LinkDownFault, ProcessFault, Scenario, ToxicFault
 from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.config import write_config
@@ -135,9 +136,27 @@ class ScenarioRunner:
             users[spec.name] = user
         return users
 
+    def missing_parts(self, scenario: Scenario) -> list[str]:
+        """What the scenario's faults name that this stack does not run (a process, a link)."""
+        links = set(self.stack.links.state()) if self.stack.links is not None else set()
+        missing = []
+        for i, fault in enumerate(scenario.faults):
+            if isinstance(fault, ProcessFault) and fault.target not in self.stack.processes:
+                missing.append(f"faults[{i}].target: no process {fault.target}")
+            if isinstance(fault, ToxicFault | LinkDownFault) and fault.link not in links:
+                missing.append(f"faults[{i}].link: no link {fault.link}")
+        return missing
+
     async def _run(self, scenario: Scenario, result: ScenarioResult) -> None:
         config = self.stack.config
         assert config is not None
+        missing = await asyncio.to_thread(self.missing_parts, scenario)
+        if missing:
+            backends = " or ".join(scenario.backends) or "no"
+            raise ScenarioError(
+                f"{scenario.name} breaks what this stack does not run ({'; '.join(missing)});"
+                f" it runs on the {backends} backend"
+            )
         users = await asyncio.to_thread(self.prepare, scenario, result.run_id)
         result.steady_state = await asyncio.to_thread(check_steady_state, self.stack)
         driver = WorkloadDriver(

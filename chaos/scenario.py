@@ -17,8 +17,14 @@ import yaml
 from chaos.errors import ScenarioError
 from chaos.format_errors import located
 from orchestrator.models import DEFAULT_ACCOUNT_RETRY, SagaOptions
-from runtime.links import LINKS
-from runtime.process_names import PROCESS_NAMES
+from runtime.process_names import (
+    BACKENDS,
+    CLUSTER_ONLY_LINKS,
+    LINKS,
+    PROCESS_NAMES,
+    Backend,
+    backend_has,
+)
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
@@ -29,7 +35,7 @@ Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 Method = Literal["card", "bank_transfer", "wallet"]
-Link = Literal["temporal", "provider", "callbacks", "fraud", "notify"]
+Link = Literal["temporal", "provider", "callbacks", "fraud", "notify", "db"]
 Step = Literal["validate", "debit", "charge", "await_confirmation", "await_fraud"]
 State = Literal["pending", "processing", "succeeded", "failed", "cancelled"]
 CompensationKind = Literal["refund", "void", "fraud_check_cancelled"]
@@ -37,9 +43,11 @@ Build = Literal["v1", "v2"]
 ProcessName = Literal[
     "temporal", "api", "sim-provider", "sim-fraud", "sim-notify",
     "worker-payments", "worker-accounts", "worker-fraud", "worker-notifications",
+    "worker-accounts-2", "postgres",
+    "temporal-history", "temporal-matching", "temporal-frontend", "temporal-worker",
 ]  # fmt: skip
 
-assert set(Link.__args__) == set(LINKS)  # type: ignore[attr-defined]
+assert Link.__args__ == LINKS + CLUSTER_ONLY_LINKS  # type: ignore[attr-defined]
 # The Literal spells the runtime's list for the format's types and docs; they cannot drift.
 assert ProcessName.__args__ == PROCESS_NAMES  # type: ignore[attr-defined]
 
@@ -210,14 +218,18 @@ class LinkDownFault(FaultBase, tag="link_down", tag_field="kind", kw_only=True):
     """A link refuses connections and drops the open ones for a while."""
 
     link: Link
-    """The Toxiproxy link taken down."""
+    """The Toxiproxy link taken down (``db``, account workers to PostgreSQL: cluster backend
+    only)."""
 
 
 class ProcessFault(FaultBase, tag="process", tag_field="kind", kw_only=True):
     """``kill`` (-9, restarted after ``duration_s``), ``restart`` (clean) or ``pause`` (SIGSTOP)."""
 
     target: ProcessName
-    """The process (``sim-provider`` and ``sim-notify`` keep state in memory: only ``pause``)."""
+    """The process (``sim-provider`` and ``sim-notify`` keep state in memory: only ``pause``).
+    ``temporal`` is the dev server, or every Temporal service on the cluster backend, which also
+    runs ``postgres``, ``temporal-history``, ``-matching``, ``-frontend``, ``-worker`` and
+    ``worker-accounts-2`` (a scenario naming one of those runs only there)."""
     action: Literal["kill", "restart", "pause"]
     """``kill``: SIGKILL, restarted after ``duration_s``; ``restart``: a clean stop and start;
     ``pause``: SIGSTOP for ``duration_s``."""
@@ -321,6 +333,10 @@ class Expect(Strict, kw_only=True):
     recognised as a duplicate."""
     foreign_callbacks: Count | None = None
     """Payments whose execution received a callback for a charge that is not theirs."""
+    account_workers: Count | None = None
+    """Distinct account worker processes (``worker-accounts``, ``worker-accounts-2``) that ran
+    the payments' account activities, read from the histories (the identity of each
+    activity-started event). Shares are of the payments."""
     deadline_s: Positive = 60.0
     """Every payment must be terminal this long after it was created."""
     invariants: bool = True
@@ -367,6 +383,23 @@ class Scenario(Strict, kw_only=True):
         return terminates or self.expect.reconciled is not None
 
     @property
+    def backends(self) -> tuple[Backend, ...]:
+        """The backends whose stacks run every process and link the faults name."""
+        return tuple(b for b in BACKENDS if not self.missing_on(b))
+
+    def missing_on(self, backend: Backend) -> list[str]:
+        """What the faults name that a stack of ``backend`` lacks, as ``faults[i].field: name``."""
+        missing = []
+        for i, fault in enumerate(self.faults):
+            if isinstance(fault, ProcessFault) and not backend_has(backend, process=fault.target):
+                missing.append(f"faults[{i}].target: {fault.target}")
+            if isinstance(fault, ToxicFault | LinkDownFault) and not backend_has(
+                backend, link=fault.link
+            ):
+                missing.append(f"faults[{i}].link: {fault.link}")
+        return missing
+
+    @property
     def needs_toxiproxy(self) -> bool:
         """Whether any fault acts on a link."""
         return any(isinstance(f, ToxicFault | LinkDownFault) for f in self.faults)
@@ -382,6 +415,8 @@ TOXIC_REQUIRED: dict[str, set[str]] = {
     "limit_data": {"bytes"},
     "slow_close": {"delay"},
 }
+#: Links that carry long-lived connections, not HTTP requests (partial toxicity cannot apply).
+STREAM_LINKS = {"temporal": "gRPC streams", "db": "PostgreSQL connections"}
 #: Simulators that keep their state in memory: a kill or restart would wipe it (the provider's
 #: charges, the notification outbox) and make a correct saga fail its checks.
 STATEFUL = {"sim-provider": "its charges", "sim-notify": "its outbox"}
@@ -416,11 +451,11 @@ def _check(scenario: Scenario, source: str) -> None:
                         f"not an attribute of the {fault.toxic} toxic (expected one of:"
                         f" {', '.join(sorted(allowed))})",
                     )
-            if fault.link == "temporal" and fault.toxicity < 1:
+            if fault.link in STREAM_LINKS and fault.toxicity < 1:
                 refuse(
                     f"{where}.toxicity",
-                    "partial toxicity acts per HTTP request, and the temporal link carries gRPC"
-                    " streams: use 1.0 there",
+                    f"partial toxicity acts per HTTP request, and the {fault.link} link carries"
+                    f" {STREAM_LINKS[fault.link]}: use 1.0 there",
                 )
             missing = TOXIC_REQUIRED[fault.toxic] - set(fault.attributes)
             if missing:

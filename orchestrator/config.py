@@ -65,6 +65,10 @@ class StackConfig(Base, kw_only=True):
     ledger_path: str
     """The ledger: a SQLite file path (the embedded default), or a ``postgresql://`` URL that
     account workers on several machines share."""
+    worker_ledger_path: str | None = None
+    """What the account workers open, when it differs from ``ledger_path``: the PostgreSQL URL
+    through Toxiproxy's ``db`` link on the cluster backend, so scenarios can cut the account
+    workers off their database while the harness still reads it directly."""
     api_keys_path: str
     state_dir: str
     saga: SagaOptions = msgspec.field(default_factory=SagaOptions)

@@ -41,6 +41,7 @@ from orchestrator.errors import (
     VelocityLimitExceeded,
 )
 from orchestrator.models import LedgerDebit, LedgerResult, Reason, ValidationResult
+from orchestrator.pg_pool import ConnectionPool
 from orchestrator.private_files import create_private
 
 SCHEMA = """
@@ -180,13 +181,21 @@ class Ledger:
         *,
         lock_wait_s: float = LOCK_WAIT_S,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pool_size: int = 0,
     ) -> None:
         """``clock`` stamps entries and bounds the velocity window (the virtual explorer gives
-        it virtual time)."""
+        it virtual time). ``pool_size`` > 0 keeps that many PostgreSQL connections open (the
+        account service: one per activity thread) instead of one connection per transaction;
+        :meth:`close` closes them."""
         self.path = str(path)
         self.clock = clock
         self.lock_wait_s = lock_wait_s
         self.postgres = is_postgres(self.path)
+        self._pool = (
+            ConnectionPool(self.path, pool_size, lock_wait_s)
+            if self.postgres and pool_size > 0
+            else None
+        )
         if self.postgres:
             with psycopg.connect(self.path, autocommit=True) as pg:
                 pg.execute("SELECT pg_advisory_lock(%s)", (WRITER_LOCK,))
@@ -205,10 +214,24 @@ class Ledger:
         finally:
             db.close()
 
+    def close(self) -> None:
+        """Close the pooled connections (a no-op without a pool)."""
+        if self._pool is not None:
+            self._pool.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._pool is None:
+            with psycopg.connect(self.path, connect_timeout=max(1, int(self.lock_wait_s))) as pg:
+                yield pg
+            return
+        with self._pool.connection() as pg:
+            yield pg
+
     @contextmanager
     def _tx(self) -> Iterator[Db]:
         if self.postgres:
-            with psycopg.connect(self.path) as pg, pg.transaction():
+            with self._connection() as pg, pg.transaction():
                 pg.execute(f"SET LOCAL lock_timeout = '{int(self.lock_wait_s * 1000)}ms'")
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                 yield _Postgres(pg)
@@ -439,6 +462,8 @@ class Ledger:
     def entry_counts(self, payment_ids: Collection[str]) -> dict[str, int]:
         """Entries per kind for these payments: a plain read, which no writer blocks (WAL), so
         it answers even while the ledger refuses work."""
+        if not payment_ids:
+            return {}  # PostgreSQL refuses an empty IN ()
         marks = ",".join("?" * len(payment_ids))
         sql = f"SELECT kind, COUNT(*) FROM entries WHERE payment_id IN ({marks}) GROUP BY kind"
         with _reader(self.path, self.lock_wait_s) as db:

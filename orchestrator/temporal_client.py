@@ -20,6 +20,7 @@ async def connect(
     worker: bool = False,
     runtime: Runtime | None = None,
     namespace: str | None = None,
+    identity: str | None = None,
 ) -> Client:
     """Connect, retrying while the server comes up (it may be restarting under chaos).
 
@@ -31,7 +32,10 @@ async def connect(
     while True:
         try:
             return await Client.connect(
-                address, namespace=namespace or config.namespace, runtime=runtime
+                address,
+                namespace=namespace or config.namespace,
+                runtime=runtime,
+                identity=identity,
             )
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() > deadline:

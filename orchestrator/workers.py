@@ -2,8 +2,10 @@
 
 Each role (:data:`orchestrator.roles.ROLES`) is a separate service on its own task queue.
 
-A worker writes ``<state_dir>/ready/<role>@<build>`` once it polls, and shuts down gracefully on
-SIGTERM. ``--build`` picks the workflow code (see ``orchestrator.workflows.builds``).
+A worker writes ``<state_dir>/ready/<name>@<build>`` once it polls (``--name``, default
+``worker-<role>``; two workers of one role need two names), and shuts down gracefully on SIGTERM.
+``--build`` picks the workflow code (see ``orchestrator.workflows.builds``). Its Temporal identity
+is ``<name>:<pid>``, so a history shows which process ran each activity.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
+from orchestrator.activities.accounts import MAX_CONCURRENT as ACCOUNT_THREADS
 from orchestrator.activities.accounts import AccountActivities
 from orchestrator.activities.fraud import FraudActivities
 from orchestrator.activities.instrumentation import ActivityMetrics
@@ -56,7 +59,8 @@ def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[object]:
     ledger = mutant_ledger(config.mutant)
     if ledger is not Ledger and os.environ.get(REFUSE_MUTANTS):
         raise SystemExit(f"the config names mutant {config.mutant!r} but {REFUSE_MUTANTS} is set")
-    return [AccountActivities(ledger(config.ledger_path), failpoints)]
+    location = config.worker_ledger_path or config.ledger_path
+    return [AccountActivities(ledger(location, pool_size=ACCOUNT_THREADS), failpoints)]
 
 
 #: Role -> the objects whose methods implement its activities (named as in ``ROLES``).
@@ -82,9 +86,14 @@ def workflows_of(role: Role, build: str, mutant: str | None = None) -> list[type
     return [mutant_workflow(mutant) if c is saga else c for c in classes]
 
 
-def ready_file(config: StackConfig, role: str, build: str) -> Path:
-    """Written once the worker polls; the stack waits for it."""
-    return Path(config.state_dir) / "ready" / f"{role}@{build}"
+def ready_file(config: StackConfig, name: str, build: str) -> Path:
+    """Written once the worker process ``name`` polls; the stack waits for it."""
+    return Path(config.state_dir) / "ready" / f"{name}@{build}"
+
+
+def identity(name: str) -> str:
+    """The Temporal identity of the worker process ``name``: ``<name>:<pid>``."""
+    return f"{name}:{os.getpid()}"
 
 
 async def run_worker(
@@ -93,10 +102,13 @@ async def run_worker(
     stop: asyncio.Event,
     build: str = CURRENT_BUILD,
     runtime: Runtime | None = None,
+    name: str | None = None,
 ) -> None:
-    """Serve one role of one build until ``stop`` is set."""
+    """Serve one role of one build until ``stop`` is set, as the process ``name`` (default
+    ``worker-<role>``)."""
     role = ROLES[role_name]
-    client = await connect(config, worker=True, runtime=runtime)
+    name = name or f"worker-{role_name}"
+    client = await connect(config, worker=True, runtime=runtime, identity=identity(name))
     behaviours = {VERSIONING[name] for name in role.workflow_names}
     deployment = (
         WorkerDeploymentConfig(
@@ -131,7 +143,7 @@ async def run_worker(
             interceptors=[ActivityMetrics()],
         )
         await stack.enter_async_context(worker)
-        ready = ready_file(config, role_name, build)
+        ready = ready_file(config, name, build)
         ready.parent.mkdir(parents=True, exist_ok=True)
         ready.touch()
         log.info("worker %s (build %s) polling %s", role_name, build, role.task_queue)
@@ -145,16 +157,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("role", choices=sorted(ROLES))
     parser.add_argument("--config", required=True, help="stack config.json")
     parser.add_argument("--build", choices=sorted(BUILDS), default=CURRENT_BUILD)
+    parser.add_argument("--name", help="the process's name (default worker-ROLE)")
     parser.add_argument("--metrics-port", type=int, help="serve activity metrics here")
     parser.add_argument("--sdk-metrics-port", type=int, help="serve Temporal SDK metrics here")
     parser.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 in a container")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config(args.config)
+    name = args.name or f"worker-{args.role}"
     if args.metrics_port:
         serve_metrics(args.metrics_port, args.metrics_host)
     runtime = (
-        sdk_runtime(args.sdk_metrics_port, f"worker-{args.role}", args.metrics_host)
+        sdk_runtime(args.sdk_metrics_port, name, args.metrics_host)
         if args.sdk_metrics_port
         else None
     )
@@ -164,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(args.role, config, stop, args.build, runtime)
+        await run_worker(args.role, config, stop, args.build, runtime, name)
 
     # uvloop: cheaper cross-thread wake-ups from the SDK's core threads than asyncio's loop.
     uvloop.run(serve())

@@ -20,12 +20,11 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import StackError
+from runtime.process_names import TEMPORAL_SERVICES as SERVICES
 from runtime.processes import ManagedProcess, free_port, port_open
 
 TEMPORAL_SERVER_VERSION = "v1.29.1"
 SHARDS = 4
-#: Start order; each is the process ``temporal-<service>``.
-SERVICES = ("history", "matching", "frontend", "worker")
 DATABASES = ("temporal", "temporal_visibility")
 INSTALL_HINT = (
     f"build the Temporal server {TEMPORAL_SERVER_VERSION} and its schema tool: `make"

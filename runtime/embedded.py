@@ -40,16 +40,23 @@ from orchestrator.temporal_client import register_namespaces, set_current_versio
 from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime import cluster
-from runtime.links import LINKS, Links, find_toxiproxy_server, require_toxiproxy_server
+from runtime.links import Links, find_toxiproxy_server, require_toxiproxy_server
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
-from runtime.postgres import init_cluster, server_process
+from runtime.postgres import create_database, init_cluster, server_process
 from runtime.postgres import url as postgres_url
-from runtime.process_names import SIMULATOR_MODULES
-from runtime.processes import ManagedProcess, free_port, http_ok, port_open
+from runtime.process_names import (
+    CLUSTER_ONLY_LINKS,
+    LINKS,
+    SECOND_ACCOUNT_WORKER,
+    SIMULATOR_MODULES,
+)
+from runtime.processes import ManagedProcess, ProcessGroup, free_port, http_ok, port_open
 from runtime.seed import OpensAccounts, seed_demo
 
 PROJECT_PACKAGES = ("orchestrator", "simulators", "observability", "runtime", "chaos")
 
+#: The ledger's database on the stack's PostgreSQL server.
+LEDGER_DATABASE = "ledger"
 #: A second namespace on the dev server, where ``saga bench`` runs its no-op ceiling workers.
 BENCH_NAMESPACE = "saga-bench"
 #: The cluster backend's dynamic config: the dev server's tuning (one task queue partition, eager
@@ -105,7 +112,8 @@ class StackOptions:
     backend: Literal["dev", "cluster"] = "dev"
     """``dev``: the Temporal dev server (SQLite, one process). ``cluster``: the Temporal server
     built from source on PostgreSQL, four shards, one process per service
-    (:mod:`runtime.cluster`); the ledger then runs on the same PostgreSQL server."""
+    (:mod:`runtime.cluster`); the ledger then runs on the same PostgreSQL server, served by two
+    account workers (``worker-accounts`` and ``worker-accounts-2``) through the ``db`` link."""
 
 
 class EmbeddedStack(OpensAccounts):
@@ -114,7 +122,7 @@ class EmbeddedStack(OpensAccounts):
     def __init__(self, options: StackOptions) -> None:
         self.options = options
         self.state_dir = options.state_dir.resolve()
-        self.processes: dict[str, ManagedProcess] = {}
+        self.processes: dict[str, ManagedProcess | ProcessGroup] = {}
         self.config: StackConfig | None = None
         self.api_keys: dict[str, str] = {}
         self.temporal_port = options.temporal_port or free_port()
@@ -129,6 +137,10 @@ class EmbeddedStack(OpensAccounts):
         self.postgres_data: Path | None = None
         self.postgres_port: int | None = None
         self.build = options.build
+        #: Worker process name -> its role.
+        self.workers = {f"worker-{role}": role for role in ROLES}
+        if options.backend == "cluster":
+            self.workers[SECOND_ACCOUNT_WORKER] = "accounts"
         self.prometheus_binary = self._prometheus_binary()
         self.prometheus_port = (
             (options.prometheus_port or free_port()) if self.prometheus_binary else None
@@ -173,8 +185,12 @@ class EmbeddedStack(OpensAccounts):
         ports = {name: free_port() for name in ("api", "provider", "fraud", "notify")}
         upstream = {**ports, "temporal": self.temporal_port, "callbacks": ports["api"]}
         # With Toxiproxy, each link listens on its own port and forwards to its upstream.
-        self.link_ports = {link: free_port() for link in LINKS} if self.toxiproxy_port else {}
+        links = LINKS + (CLUSTER_ONLY_LINKS if self.options.backend == "cluster" else ())
+        self.link_ports = {link: free_port() for link in links} if self.toxiproxy_port else {}
         dial = {**upstream, **self.link_ports}
+        worker_ledger = None
+        if "db" in self.link_ports:
+            worker_ledger = postgres_url(self.link_ports["db"], LEDGER_DATABASE)
 
         def url(name: str, ports: dict[str, int]) -> str:
             return f"http://127.0.0.1:{ports[name]}"
@@ -196,6 +212,7 @@ class EmbeddedStack(OpensAccounts):
             webhook_secret=secrets.token_hex(32),
             payment_id_secret=secrets.token_hex(32),
             ledger_path=self.ledger_location,
+            worker_ledger_path=worker_ledger,
             api_keys_path=str(self.state_dir / "api-keys.json"),
             state_dir=str(self.state_dir),
             saga=self.options.saga,
@@ -260,7 +277,7 @@ class EmbeddedStack(OpensAccounts):
             root = self.state_dir / "temporal"
             ports = cluster.service_ports(self.temporal_port)
             cluster.write_configs(root, self.postgres_port, ports, CLUSTER_DYNAMIC_CONFIG)
-            processes = []
+            processes: list[ManagedProcess] = []
             for name, service in ports.items():
                 log = self._log(f"temporal-{name}")
                 process = cluster.service_process(root, name, service, log)
@@ -276,6 +293,8 @@ class EmbeddedStack(OpensAccounts):
                 process.launch()
             for process in rest:
                 process.wait_ready(120)
+            # `temporal` names every service at once, as it names the dev server.
+            self.processes["temporal"] = ProcessGroup("temporal", processes)
             asyncio.run(register_namespaces(config, (config.namespace, BENCH_NAMESPACE)))
         except BaseException:
             self.stop()
@@ -294,7 +313,7 @@ class EmbeddedStack(OpensAccounts):
             self.stop()
             raise
         self.postgres_port = port
-        self.ledger_location = postgres_url(port)
+        self.ledger_location = create_database(port, LEDGER_DATABASE)
 
     def _log(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
@@ -305,10 +324,10 @@ class EmbeddedStack(OpensAccounts):
         argv = [sys.executable, "-m", module, *args]
         return ManagedProcess(name, argv, self._log(log or name), ready)
 
-    def _worker(self, config: StackConfig, role: str, build: str) -> ManagedProcess:
-        ready = ready_file(config, role, build)
+    def _worker(self, config: StackConfig, name: str, build: str) -> ManagedProcess:
+        role = self.workers[name]
+        ready = ready_file(config, name, build)
         ready.unlink(missing_ok=True)
-        name = f"worker-{role}"
         metrics, sdk_metrics = free_port(), free_port()
         self.targets.set(
             name, ("worker", f"127.0.0.1:{metrics}"), ("temporal-sdk", f"127.0.0.1:{sdk_metrics}")
@@ -321,6 +340,8 @@ class EmbeddedStack(OpensAccounts):
             str(self.config_path),
             "--build",
             build,
+            "--name",
+            name,
             "--metrics-port",
             str(metrics),
             "--sdk-metrics-port",
@@ -398,7 +419,7 @@ class EmbeddedStack(OpensAccounts):
                 cfg,
                 ready=http_ok(f"{config.api_url}/health"),
             ),
-            *(self._worker(config, role, self.build) for role in ROLES),
+            *(self._worker(config, name, self.build) for name in self.workers),
             *([self._prometheus()] if self.prometheus_binary else []),
         ]
         try:
@@ -425,7 +446,11 @@ class EmbeddedStack(OpensAccounts):
 
     def write_process_table(self) -> None:
         """Record every running process's PID (after a start or a restart)."""
-        table = {name: p.pid for name, p in self.processes.items() if p.pid is not None}
+        table = {
+            name: p.pid
+            for name, p in self.processes.items()
+            if p.pid is not None and not isinstance(p, ProcessGroup)
+        }
         self.process_table_path.write_text(json.dumps(table, indent=2) + "\n")
 
     def deploy(self, build: str, drain_s: float = 2.0) -> None:
@@ -439,7 +464,7 @@ class EmbeddedStack(OpensAccounts):
         assert config is not None
         if not config.worker_versioning:
             raise StackError("a rolling deploy needs a stack started with worker_versioning")
-        new = {f"worker-{role}": self._worker(config, role, build) for role in ROLES}
+        new = {name: self._worker(config, name, build) for name in self.workers}
         try:
             for process in new.values():
                 process.launch()
@@ -461,10 +486,8 @@ class EmbeddedStack(OpensAccounts):
         process = self.processes[name]
         process.stop()
         CHAOS_PROCESS_RESTARTS.labels(name).inc()
-        if name.startswith("worker-") and self.config is not None:
-            ready_file(self.config, name.removeprefix("worker-"), self.build).unlink(
-                missing_ok=True
-            )
+        if name in self.workers and self.config is not None:
+            ready_file(self.config, name, self.build).unlink(missing_ok=True)
         process.start()
         self.write_process_table()
 
@@ -497,6 +520,8 @@ class EmbeddedStack(OpensAccounts):
             "fraud": _hostport(config.admin_urls.fraud),
             "notify": _hostport(config.admin_urls.notify),
         }
+        if self.postgres_port is not None:
+            upstreams["db"] = f"127.0.0.1:{self.postgres_port}"
         for link, port in self.link_ports.items():
             self.links.create(link, port, upstreams[link])
 

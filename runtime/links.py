@@ -8,6 +8,7 @@ provider   provider activities                 provider simulator
 callbacks  provider simulator (webhooks)       API
 fraud      fraud scoring activity              fraud simulator
 notify     notification activity               notification simulator
+db         account workers (the ledger)        PostgreSQL (cluster backend only)
 =========  ==================================  ======================================
 
 This module is the only one that talks to Toxiproxy.
@@ -29,8 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from toxiproxy import Toxiproxy
 
 from orchestrator.errors import ToxiproxyMissing
+from runtime.process_names import CLUSTER_ONLY_LINKS, LINKS
 
-LINKS = ("temporal", "provider", "callbacks", "fraud", "notify")
 #: Suffix of a link's twin proxy, which carries a partial toxic at full toxicity.
 TWIN = "-partial"
 
@@ -112,7 +113,8 @@ class Links:
     def _proxy(self, name: str) -> Any:
         proxy = self.server.get_proxy(name)
         if proxy is None:
-            raise KeyError(f"no Toxiproxy link {name!r}; links are {', '.join(LINKS)}")
+            known = ", ".join(LINKS + CLUSTER_ONLY_LINKS)
+            raise KeyError(f"no Toxiproxy link {name!r} on this stack; links are {known}")
         return proxy
 
     @_on_this_server

@@ -18,8 +18,9 @@ from pathlib import Path
 import psycopg
 
 from orchestrator.errors import StackError
-from runtime.processes import ManagedProcess, port_open
+from runtime.processes import ServerProcess, port_open
 
+MAX_CONNECTIONS = 300
 INSTALL_HINT = "install Debian's postgresql package (`make system-deps` does, as root)"
 
 
@@ -52,7 +53,7 @@ def init_cluster() -> tuple[str, Path]:
     return bin_dir, data
 
 
-def server_process(bin_dir: str, data: Path, port: int, log: Path) -> ManagedProcess:
+def server_process(bin_dir: str, data: Path, port: int, log: Path) -> ServerProcess:
     """The ``postgres`` server on 127.0.0.1:``port`` (not yet launched)."""
     argv = [
         f"{bin_dir}/postgres",
@@ -64,8 +65,28 @@ def server_process(bin_dir: str, data: Path, port: int, log: Path) -> ManagedPro
         str(data),
         "-c",
         "listen_addresses=127.0.0.1",
+        # Four Temporal services (25 connections each), two account workers' pools (32 each),
+        # the harness and the CLI.
+        "-c",
+        f"max_connections={MAX_CONNECTIONS}",
     ]
-    return ManagedProcess("postgres", _as_owner(argv), log, lambda: port_open(port))
+    # Run as the owner directly (not through runuser): then the server is this process's own
+    # child, reaped when it dies, so a restart never finds its lock file held by a zombie.
+    owner = "postgres" if os.geteuid() == 0 else None
+    return ServerProcess("postgres", argv, log, lambda: accepts_connections(port), user=owner)
+
+
+def accepts_connections(port: int) -> bool:
+    """Whether the server answers a query: it listens before crash recovery is done, and
+    refuses connections until then."""
+    if not port_open(port):
+        return False
+    try:
+        with psycopg.connect(url(port), connect_timeout=1) as pg:
+            pg.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
 
 
 def url(port: int, database: str = "postgres") -> str:

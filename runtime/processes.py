@@ -125,6 +125,8 @@ class ManagedProcess:
     log_path: Path
     ready: Callable[[], bool]
     popen: subprocess.Popen[bytes] | None = None
+    user: str | None = None
+    """Run as this user (and its group), e.g. ``postgres``, which refuses to run as root."""
 
     def start(self, timeout_s: float = 60.0) -> None:
         """Start the process and wait until it is ready; raise :class:`StackError` if it is not."""
@@ -135,12 +137,14 @@ class ManagedProcess:
         """Start the process without waiting for it."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
+            as_user: dict[str, Any] = {"user": self.user, "group": self.user, "extra_groups": []}
             self.popen = spawn(
                 self.argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # own process group: a stop reaches its children too
+                **(as_user if self.user else {}),
             )
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
@@ -191,3 +195,103 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+@dataclass
+class _GroupExit:
+    """The exit of a group's processes, as one: ``returncode`` is the members' when they all
+    ended the same way (a kill -9 of the group: -9), else the first non-zero one."""
+
+    members: list[ManagedProcess]
+
+    @property
+    def returncode(self) -> int | None:
+        codes = [m.popen.returncode if m.popen else None for m in self.members]
+        if None in codes:
+            return None
+        return codes[0] if len(set(codes)) == 1 else next((c for c in codes if c), 0)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for every member to end."""
+        for member in self.members:
+            if member.popen is not None:
+                member.popen.wait(timeout=timeout)
+        return self.returncode
+
+
+@dataclass
+class ProcessGroup:
+    """Several processes acted on as one: signalled together, started in order (the first
+    ready before the others launch), stopped newest first. The cluster backend's ``temporal``:
+    every Temporal service at once, as the dev server is on the other backend."""
+
+    name: str
+    members: list[ManagedProcess]
+
+    @property
+    def running(self) -> bool:
+        """Whether every member is alive."""
+        return all(m.running for m in self.members)
+
+    @property
+    def pid(self) -> int | None:
+        """The first member's process id while every member runs."""
+        return self.members[0].pid if self.running else None
+
+    @property
+    def popen(self) -> _GroupExit:
+        """The members' exit, as one."""
+        return _GroupExit(self.members)
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to every member."""
+        for member in self.members:
+            member.signal(sig)
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        """Start the first member, then the others together; ready when all are."""
+        first, *rest = self.members
+        first.start(timeout_s)
+        for member in rest:
+            member.launch()
+        for member in rest:
+            member.wait_ready(timeout_s)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop every member, the last started first."""
+        for member in reversed(self.members):
+            member.stop(timeout_s)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), wherever their process group or session."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces: the parent is after its closing paren.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+@dataclass
+class ServerProcess(ManagedProcess):
+    """A server whose workers leave its process group (PostgreSQL's backends each start a
+    session of their own): a SIGKILL reaches them too, as a crash of its machine would, so the
+    restarted server finds no survivor holding its shared memory."""
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the group; a SIGKILL to every descendant as well."""
+        pid = self.pid
+        below = descendants(pid) if sig == signal.SIGKILL and pid is not None else []
+        super().signal(sig)
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -9,14 +9,15 @@ from itertools import count
 from pathlib import Path
 
 from runtime.postgres import create_database, init_cluster, server_process
-from runtime.processes import free_port
+from runtime.processes import ManagedProcess, free_port
 
 
 class PostgresServer:
     """A running server; :meth:`database` creates an empty database on it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, process: ManagedProcess) -> None:
         self.port = port
+        self.process = process
         self._names = count()
 
     def database(self) -> str:
@@ -32,7 +33,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = server_process(bin_dir, data, port, Path(data).parent / f"{data.name}.log")
     try:
         server.start()
-        yield PostgresServer(port)
+        yield PostgresServer(port, server)
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)

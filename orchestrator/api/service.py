@@ -75,11 +75,31 @@ def fingerprint(body: PaymentCreate) -> str:
     return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
 
 
+#: The failure detail of a NOT_FOUND about the namespace, not the workflow.
+NAMESPACE_NOT_FOUND = "temporal.api.errordetails.v1.NamespaceNotFoundFailure"
+
+
+def namespace_not_found(error: RPCError) -> bool:
+    """Whether a NOT_FOUND is about the namespace. A Temporal cluster whose database is down
+    answers so (its namespace registry cannot be read): that is an outage, not an unknown
+    payment, and must not tell a client to stop retrying or the provider that a callback's
+    payment is gone."""
+    try:
+        details = error.grpc_status.details
+    except Exception:  # an unparsable status: treat it as a plain NOT_FOUND
+        return False
+    return any(d.type_url.endswith(NAMESPACE_NOT_FOUND) for d in details)
+
+
 async def _call(awaitable: Awaitable[T], payment_id: str) -> T:
     """Translate Temporal RPC failures into the API's domain errors."""
     try:
         return await awaitable
     except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND and namespace_not_found(exc):
+            raise TemporalUnavailable(
+                "Temporal cannot read its namespace (its database may be down); retry later"
+            ) from exc
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise PaymentNotFound(f"no payment {payment_id}") from exc
         if exc.status in UNAVAILABLE:

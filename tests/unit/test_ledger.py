@@ -4,6 +4,7 @@ limit (threads and processes), outages."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import sqlite3
 import threading
 import time
@@ -20,9 +21,12 @@ from orchestrator.errors import (
     PaymentCompensated,
     VelocityLimitExceeded,
 )
-from orchestrator.ledger import LOCK_WAIT_S, WRITER_LOCK, Ledger
+from orchestrator.ledger import DB_ERRORS, LOCK_WAIT_S, WRITER_LOCK, Ledger
 from orchestrator.workflows.payment import ACCOUNT_CALL
-from tests.postgres import PostgresServer
+from runtime.postgres import INSTALL_HINT as POSTGRES_HINT
+from runtime.postgres import postgres_bin
+from tests.binaries import missing
+from tests.postgres import PostgresServer, postgres_server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -198,3 +202,49 @@ def test_a_postgres_ledger_held_by_another_writer_fails_within_the_lock_wait(
             ledger.debit("p-locked", "alice", 10)
         assert time.monotonic() - began < 2
     assert ledger.debit("p-locked", "alice", 10).amount == 10  # retried once the lock is free
+
+
+def test_the_harness_lock_makes_a_postgres_ledger_unavailable(postgres: PostgresServer) -> None:
+    """The ledger-outage fault on the cluster backend: every operation fails within the lock
+    wait while the harness holds the writer lock, and works once it lets go."""
+    ledger = Ledger(postgres.database(), lock_wait_s=0.2, pool_size=2)
+    try:
+        ledger.open_account("alice", 100)
+        with hold_ledger_lock(ledger.path):
+            for operation in (
+                lambda: ledger.validate("alice", 10, "USD", "card", 1_000),
+                lambda: ledger.debit("p-held", "alice", 10),
+                lambda: ledger.refund("p-held"),
+            ):
+                began = time.monotonic()
+                with pytest.raises(psycopg.errors.LockNotAvailable):
+                    operation()
+                assert time.monotonic() - began < 2
+        assert ledger.debit("p-held", "alice", 10).amount == 10
+    finally:
+        ledger.close()
+
+
+def test_a_pooled_ledger_survives_a_database_restart() -> None:
+    """kill -9 of PostgreSQL under a pooled ledger (the db-outage scenario): operations fail
+    fast while it is down, and the first one after the restart succeeds (the pool replaces the
+    dead connections instead of handing them out)."""
+    if postgres_bin() is None:
+        missing(f"PostgreSQL not found: {POSTGRES_HINT}")
+    with postgres_server() as server:
+        ledger = Ledger(server.database(), lock_wait_s=1.0, pool_size=4)
+        try:
+            ledger.open_account("alice", 1_000)
+            with ThreadPoolExecutor(4) as threads:  # every pooled connection in use once
+                list(threads.map(lambda i: ledger.debit(f"before-{i}", "alice", 10), range(4)))
+            server.process.signal(signal.SIGKILL)
+            assert server.process.popen is not None
+            server.process.popen.wait(10)
+            began = time.monotonic()
+            with pytest.raises(DB_ERRORS):
+                ledger.debit("during", "alice", 10)
+            assert time.monotonic() - began < 5
+            server.process.start()
+            assert ledger.debit("after", "alice", 10).balance_after == 1_000 - 50
+        finally:
+            ledger.close()

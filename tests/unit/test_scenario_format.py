@@ -55,7 +55,7 @@ LATENCY = "{kind: toxic, link: provider, toxic: latency"
         (
             "faults:\n  - {kind: link_down, link: database}\n",
             "x.yaml: faults[0].link: value 'database' is not valid (expected one of: callbacks,"
-            " fraud, notify, provider, temporal)",
+            " db, fraud, notify, provider, temporal)",
         ),
         (
             "expect: {states: {done: {min: 1}}}\n",
@@ -106,3 +106,32 @@ def test_validate_command_reports_file_and_path(
     err = capsys.readouterr().err
     assert f"{bad}: simulators.provider: unknown field 'eror_rate' (expected one of:" in err
     assert "$" not in err and "`" not in err
+
+
+def test_each_scenario_runs_on_the_backends_that_run_what_it_breaks() -> None:
+    backends = {p.stem: load_scenario(p).backends for p in scenario_files()}
+    assert backends["happy-path"] == ("dev", "cluster")
+    assert backends["temporal-restart"] == ("dev", "cluster")  # `temporal`: every service there
+    for name in ("db-outage", "history-crash", "two-account-workers"):
+        assert backends[name] == ("cluster",), name
+
+
+def test_a_scenario_the_backend_cannot_run_is_refused_naming_what_is_missing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["scenario", "run", "history-crash", "db-outage"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "the dev backend does not run what these scenarios break (try --backend cluster)" in err
+    assert "history-crash: faults[0].target: temporal-history" in err
+    assert "db-outage: faults[0].link: db, faults[1].target: postgres" in err
+
+
+def test_partial_toxicity_is_refused_on_the_db_link() -> None:
+    with pytest.raises(ScenarioError, match=r"faults\[0\].toxicity: .*the db link carries"):
+        parse_scenario(
+            MINIMAL + "faults:\n  - {kind: toxic, link: db, toxic: latency, toxicity: 0.5,"
+            " attributes: {latency: 100}}\n",
+            "scenarios/x.yaml",
+        )

@@ -1,53 +1,43 @@
 """The cluster backend (``saga up --backend cluster``): the Temporal server built from source on
-PostgreSQL, four history shards, one process per service. Payments move money right on it, the
-plain Temporal CLI sees the shards and the search attribute, and a payment in flight survives a
-kill -9 of the history service alone."""
+PostgreSQL, four history shards, one process per service, two account workers reaching the
+ledger through the ``db`` link. Payments move money right on it, the plain Temporal CLI sees the
+shards and the search attribute, and a payment in flight survives a kill -9 of the history
+service alone."""
 
 from __future__ import annotations
 
 import json
 import signal
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from orchestrator.ledger import is_postgres
-from orchestrator.models import SagaOptions
 from runtime.admin_client import patch_knobs
 from runtime.api_client import SagaClient
 from runtime.audit import ledger_check
-from runtime.cluster import INSTALL_HINT, SERVICES, SHARDS
-from runtime.embedded import EmbeddedStack, StackOptions
-from tests.binaries import require_binary
+from runtime.cluster import SERVICES, SHARDS
+from runtime.embedded import EmbeddedStack
+from runtime.processes import ProcessGroup
 from tests.integration.conftest import temporal
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[EmbeddedStack]:
-    require_binary("temporal-server", INSTALL_HINT)
-    require_binary("temporal-sql-tool", INSTALL_HINT)
-    options = StackOptions(
-        state_dir=Path(tempfile.mkdtemp(prefix="saga-cluster-it-")),
-        saga=SagaOptions(callback_timeout_s=20.0),
-        ui=False,
-        toxiproxy="off",
-        prometheus="off",
-        backend="cluster",
-        worker_versioning=True,
-    )
-    with EmbeddedStack(options) as running:
-        yield running
-
-
 def test_each_service_is_a_process_of_its_own(cluster: EmbeddedStack) -> None:
     pids = {name: cluster.processes[f"temporal-{name}"].pid for name in SERVICES}
     assert None not in pids.values() and len(set(pids.values())) == len(SERVICES), pids
-    assert "temporal" not in cluster.processes  # no dev server
-    assert cluster.config is not None and is_postgres(cluster.config.ledger_path)
+    # `temporal` names them all at once (no dev server).
+    group = cluster.processes["temporal"]
+    assert isinstance(group, ProcessGroup)
+    assert [m.name for m in group.members] == [f"temporal-{name}" for name in SERVICES]
+    config = cluster.config
+    assert config is not None and is_postgres(config.ledger_path)
+    assert config.worker_ledger_path is not None and cluster.links is not None
+    # The account workers dial the ledger through the db link; the harness reads it directly.
+    assert config.worker_ledger_path.split("@")[1].startswith(
+        f"127.0.0.1:{cluster.links.listen_port('db')}/"
+    )
+    assert "worker-accounts-2" in cluster.processes
 
 
 def test_the_cluster_has_its_shards(cluster: EmbeddedStack) -> None:

@@ -1,0 +1,47 @@
+"""The scenario suite on the cluster backend: a core subset of the scenarios that run on both
+backends, and every scenario that breaks what only the cluster runs (PostgreSQL, one Temporal
+service, the second account worker, the ``db`` link). A new cluster-only scenario file is a new
+test here, with no code change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chaos.runner import ScenarioRunner
+from chaos.scenario import find_scenario, load_scenario, scenario_files
+from runtime.embedded import EmbeddedStack
+
+pytestmark = pytest.mark.integration
+
+#: Scenarios of both backends that must hold on the cluster too (issue 13's core subset).
+CORE = (
+    "happy-path",
+    "provider-decline",
+    "missing-callback",
+    "cancel-mid-flight",
+    "worker-crash",
+    "temporal-restart",
+    "ledger-outage",
+)
+CLUSTER_ONLY = tuple(p for p in scenario_files() if load_scenario(p).backends == ("cluster",))
+
+
+@pytest.mark.parametrize(
+    "path", [find_scenario(name) for name in CORE] + list(CLUSTER_ONLY), ids=lambda p: p.stem
+)
+def test_scenario_holds_on_the_cluster(cluster: EmbeddedStack, path: Path) -> None:
+    result = ScenarioRunner(cluster).run(load_scenario(path))
+    failed = [
+        f"{v.name}: expected {v.expected}, observed {v.observed}"
+        for v in result.verdicts
+        if not v.passed
+    ]
+    assert result.error is None, result.error
+    assert result.passed, "\n".join(failed)
+    assert not any(f.error for f in result.faults), [f.error for f in result.faults]
+
+
+def test_the_cluster_only_scenarios_are_the_new_ones() -> None:
+    assert {p.stem for p in CLUSTER_ONLY} == {"db-outage", "history-crash", "two-account-workers"}
