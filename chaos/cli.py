@@ -284,8 +284,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--rates: every rate must be > 0, got {args.rates!r}")
     require_k6()
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-bench-"))
-    print(f"starting the embedded stack in {state_dir} ...")
-    result = Bench(state_dir).run(
+    print(f"starting the {args.backend} backend's stack in {state_dir} ...")
+    result = Bench(state_dir, backend=args.backend).run(
         rates, step_s=args.step, p99_bound_s=args.p99, ceiling_payments=args.ceiling_payments
     )
     print(bench_report.render(result))
@@ -310,6 +310,7 @@ def add_load_command(sub: Any) -> None:
     bench.add_argument("--p99", type=float, default=5.0, help="saga p99 bound in seconds")
     bench.add_argument("--ceiling-payments", type=int, default=300)
     bench.add_argument("--out", default="BENCHMARKS.md")
+    _backend_flag(bench)
     bench.set_defaults(func=cmd_bench)
 
 

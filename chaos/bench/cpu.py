@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from runtime.process_names import TEMPORAL_SERVICE_PROCESSES
+from runtime.processes import ProcessGroup, descendants
+from runtime.stack_view import ProcessView
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -19,9 +24,42 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and of every live process below it (PostgreSQL's backends are
+    its children but leave its process group, and are counted only here until they exit)."""
+    return cpu_seconds(pid) + sum(_own_cpu_seconds(child) for child in descendants(pid))
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def snapshot(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds per named process."""
-    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+    """CPU seconds per named process, its descendants included."""
+    return {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def process_pids(processes: Mapping[str, ProcessView]) -> dict[str, int]:
+    """PID per running process of a stack, groups left out (their members are listed)."""
+    return {
+        name: p.pid
+        for name, p in processes.items()
+        if p.pid is not None and not isinstance(p, ProcessGroup)
+    }
+
+
+#: The Temporal server's processes on either backend (the cluster's PostgreSQL holds its
+#: persistence and visibility, and the ledger too).
+SERVER_PROCESSES = ("temporal", "postgres", *TEMPORAL_SERVICE_PROCESSES)
+
+
+def server_cpu_s(cpu_s: Mapping[str, float]) -> float:
+    """CPU seconds the Temporal server (and its database) used, from a per-process table."""
+    return sum(cpu_s.get(name, 0.0) for name in SERVER_PROCESSES)
 
 
 def seconds_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,39 @@ from runtime.tables import render_table
 
 BEGIN = "<!-- saga bench: generated, do not edit by hand -->"
 END = "<!-- saga bench: end -->"
+SIDE_BEGIN = "<!-- saga bench side by side: generated, do not edit by hand -->"
+SIDE_END = "<!-- saga bench side by side: end -->"
+#: Each block carries its headline figures, machine-readable, for the side-by-side table.
+FIGURES = re.compile(r"<!-- figures (\{.*?\}) -->")
+
+
+def markers(backend: str) -> tuple[str, str]:
+    """The markers around one backend's generated block (the dev backend's are the original
+    ones, so files written before the cluster backend existed keep working)."""
+    if backend == "dev":
+        return BEGIN, END
+    return (
+        f"<!-- saga bench {backend}: generated, do not edit by hand -->",
+        f"<!-- saga bench {backend}: end -->",
+    )
+
+
+def figures(result: BenchResult) -> dict[str, object]:
+    """The headline figures of a run."""
+    best = result.best
+    return {
+        "backend": result.backend,
+        "commit": _commit(),
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+        "ceiling": round(result.ceiling.throughput, 1),
+        "throughput": round(best.achieved, 1),
+        "ratio": round(result.ratio, 2),
+        "best_rate": best.rate,
+        "p99_s": round(best.saga(99), 2),
+        "server_cpu_ms": round(result.server_cpu_ms_per_payment, 1),
+        "cpu_ms": round(sum(result.cpu_ms_per_payment.values()), 1),
+        "events": result.cost.events,
+    }
 
 
 def machine() -> str:
@@ -43,9 +78,12 @@ def _commit() -> str:
 def render(result: BenchResult) -> str:
     """The generated Markdown block."""
     c, best = result.ceiling, result.best
+    begin, end = markers(result.backend)
     lines = [
-        BEGIN,
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit `{_commit()}`, on {machine()}.",
+        begin,
+        f"<!-- figures {json.dumps(figures(result), sort_keys=True)} -->",
+        f"Backend **{result.backend}**. Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit"
+        f" `{_commit()}`, on {machine()}.",
         "",
         f"**Full-system throughput / ceiling: {best.achieved:.1f} / {c.throughput:.1f} "
         f"payments/s = {result.ratio:.2f}** (best k6 step: {best.rate:g}/s offered; "
@@ -106,12 +144,56 @@ def render(result: BenchResult) -> str:
         _cpu_table(best.cpu_s),
         "```",
         "",
+        "CPU milliseconds per succeeded payment of that step, by process of the system under test"
+        f" ({sum(result.cpu_ms_per_payment.values()):.0f} ms in all; the Temporal server"
+        f" {result.server_cpu_ms_per_payment:.0f} ms):",
+        "",
+        "```",
+        render_table(
+            [
+                ["process", "CPU ms / payment"],
+                *(
+                    [name, f"{ms:.1f}"]
+                    for name, ms in sorted(result.cpu_ms_per_payment.items(), key=lambda kv: -kv[1])
+                    if ms >= 0.05
+                ),
+            ]
+        ),
+        "```",
+        "",
         "CPU share during the ceiling run:",
         "",
         "```",
         _cpu_table(result.ceiling_cpu_s),
         "```",
-        END,
+        end,
+    ]
+    return "\n".join(lines)
+
+
+def side_by_side(text: str) -> str:
+    """The table comparing the backends' last runs, from the figures in ``text``."""
+    runs = {str(f["backend"]): f for f in (json.loads(m) for m in FIGURES.findall(text))}
+    order = sorted(runs, key=lambda b: (b != "dev", b))
+    rows: list[tuple[str, str]] = [
+        ("run", "{date}, `{commit}`"),
+        ("ceiling (no-op saga), payments/s", "{ceiling}"),
+        ("full system, payments/s (best step)", "{throughput} ({best_rate}/s)"),
+        ("full system / ceiling", "{ratio}"),
+        ("saga p99 at the best step", "{p99_s} s"),
+        ("Temporal server CPU per payment", "{server_cpu_ms} ms"),
+        ("all processes' CPU per payment", "{cpu_ms} ms"),
+        ("history events per payment", "{events}"),
+    ]
+    lines = [
+        SIDE_BEGIN,
+        "| | " + " | ".join(order) + " |",
+        "|---|" + "---|" * len(order),
+        *(
+            f"| {name} | " + " | ".join(cell.format(**runs[b]) for b in order) + " |"
+            for name, cell in rows
+        ),
+        SIDE_END,
     ]
     return "\n".join(lines)
 
@@ -127,15 +209,25 @@ def _cpu_table(cpu_s: dict[str, float]) -> str:
     return render_table(rows)
 
 
+def _replace(text: str, begin: str, end: str, block: str, before: str | None = None) -> str:
+    """``block`` in place of the one between ``begin`` and ``end``; when there is none, before
+    the marker ``before`` (if present) or at the end."""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + block + rest.split(end, 1)[1]
+    if before is not None and before in text:
+        head, tail = text.split(before, 1)
+        return head + block + "\n\n" + before + tail
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def write(result: BenchResult, path: Path) -> Path:
-    """Replace the generated block of ``path`` (created with a heading if missing)."""
-    block = render(result)
+    """Replace this backend's generated block of ``path`` (created with a heading if missing),
+    then the side-by-side table of every backend's last run."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    begin, end = markers(result.backend)
+    text = _replace(text, begin, end, render(result))
+    first_block = BEGIN if BEGIN in text else begin
+    text = _replace(text, SIDE_BEGIN, SIDE_END, side_by_side(text), before=first_block)
     path.write_text(text)
     return path

@@ -20,13 +20,18 @@ from pathlib import Path
 
 from chaos.bench.ceiling import CeilingResult, run_ceiling
 from chaos.bench.costs import Cost, cost_of
-from chaos.bench.cpu import seconds_used, snapshot
+from chaos.bench.cpu import process_pids, seconds_used, server_cpu_s, snapshot
 from chaos.k6 import run_k6
 from chaos.load import LOAD_USER_BALANCE, PAYMENTS_SCRIPT, saga_ends
 from chaos.percentiles import percentile
 from orchestrator.models import SagaOptions
 from orchestrator.temporal_client import connect
 from runtime.embedded import BENCH_NAMESPACE, EmbeddedStack, StackOptions
+from runtime.process_names import Backend
+
+#: What drives the load, not the system under test (left out of the CPU per payment).
+DRIVER = "bench (ceiling workers, driver)"
+LOAD_PROCESSES = ("k6", DRIVER)
 
 ZERO_DELAY = {
     "provider": '{"callback_delay_ms": 0, "latency_ms": 0}',
@@ -74,6 +79,23 @@ class BenchResult:
     ceiling_cost: Cost
     p99_bound_s: float
     stop_reason: str
+    backend: str = "dev"
+
+    @property
+    def cpu_ms_per_payment(self) -> dict[str, float]:
+        """CPU milliseconds per succeeded payment of the best step, per process of the system
+        under test (the load generator and the bench's own driver left out)."""
+        best = self.best
+        return {
+            name: 1000 * seconds / max(1, best.succeeded)
+            for name, seconds in best.cpu_s.items()
+            if name not in LOAD_PROCESSES
+        }
+
+    @property
+    def server_cpu_ms_per_payment(self) -> float:
+        """The Temporal server's share of :attr:`cpu_ms_per_payment` (its database included)."""
+        return server_cpu_s(self.cpu_ms_per_payment)
 
     @property
     def best(self) -> Step:
@@ -90,12 +112,19 @@ class BenchResult:
 class Bench:
     """Runs the benchmark on a stack it starts and stops."""
 
-    def __init__(self, state_dir: Path, progress: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        progress: Callable[[str], None] = print,
+        backend: Backend = "dev",
+    ) -> None:
         self.state_dir = state_dir
         self.progress = progress
+        self.backend = backend
         self.stack = EmbeddedStack(
             StackOptions(
                 state_dir=state_dir,
+                backend=backend,
                 ui=False,
                 toxiproxy="off",
                 # No velocity limit in the way of a load test.
@@ -107,8 +136,8 @@ class Bench:
         )
 
     def _pids(self) -> dict[str, int]:
-        pids = {name: p.pid for name, p in self.stack.processes.items() if p.pid}
-        pids["bench (ceiling workers, driver)"] = os.getpid()
+        pids = process_pids(self.stack.processes)
+        pids[DRIVER] = os.getpid()
         return pids
 
     def run(
@@ -163,7 +192,15 @@ class Bench:
         best = max(steps, key=lambda s: s.achieved)
         cost, samples = await self._cost_of_ids(best.payment_ids[:20])
         return BenchResult(
-            ceiling, ceiling_cpu, steps, cost, samples, ceiling_cost, p99_bound_s, stop_reason
+            ceiling,
+            ceiling_cpu,
+            steps,
+            cost,
+            samples,
+            ceiling_cost,
+            p99_bound_s,
+            stop_reason,
+            self.backend,
         )
 
     async def _step(self, rate: float, step_s: int) -> Step:

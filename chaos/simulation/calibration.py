@@ -14,6 +14,8 @@ from pathlib import Path
 import msgspec
 
 DEFAULT_PATH = Path(__file__).with_name("calibration.json")
+#: One calibration per backend: the dev server's, and the cluster's.
+PATHS = {"dev": DEFAULT_PATH, "cluster": Path(__file__).with_name("calibration-cluster.json")}
 
 
 class Calibration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -44,6 +46,8 @@ class Calibration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     events_per_payment: float = 57.0
     """History events of a happy-path payment with its fraud child (for the report)."""
     machine_cores: int = 2
+    backend: str = "dev"
+    """The backend it was measured on (``saga simulate calibrate --backend``)."""
     source: str = "defaults (run `saga simulate calibrate`)"
 
 

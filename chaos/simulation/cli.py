@@ -11,7 +11,7 @@ from typing import Any
 from chaos.errors import ScenarioError
 from chaos.scenario import find_scenario, load_scenario
 from chaos.simulation import report
-from chaos.simulation.calibration import DEFAULT_PATH, load_calibration, save_calibration
+from chaos.simulation.calibration import PATHS, Calibration, load_calibration, save_calibration
 from chaos.simulation.model import Topology, simulate
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)?$")
@@ -46,8 +46,23 @@ def _rates(text: str) -> list[float]:
     return rates
 
 
+def _calibration_path(args: argparse.Namespace) -> Path:
+    return Path(args.calibration) if args.calibration else PATHS[args.backend]
+
+
+def _calibration(args: argparse.Namespace) -> Calibration:
+    """The calibration ``--calibration`` names, else the one measured on ``--backend``."""
+    path = _calibration_path(args)
+    if not path.exists():
+        raise ScenarioError(
+            f"--calibration: {path} does not exist (measure one: `saga simulate calibrate"
+            f" --backend {args.backend}`)"
+        )
+    return load_calibration(path)
+
+
 def _topology(args: argparse.Namespace, rate: float) -> Topology:
-    cal = load_calibration(Path(args.calibration))
+    cal = _calibration(args)
     if args.workers is None:
         return Topology.machine(cal.machine_cores)
     workers = int(_positive(args.workers, "--workers"))
@@ -62,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(find_scenario(args.scenario))
     result = simulate(
         scenario,
-        load_calibration(Path(args.calibration)),
+        _calibration(args),
         _topology(args, args.rate),
         _positive(args.rate, "--rate"),
         parse_duration(args.duration),
@@ -78,11 +93,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     scenario = load_scenario(find_scenario(args.scenario))
     plan = make_plan(
         scenario,
-        load_calibration(Path(args.calibration)),
+        _calibration(args),
         _positive(args.target_rate, "--target-rate"),
         _positive(args.p99, "--p99"),
         duration_s=parse_duration(args.duration),
     )
+    cal = _calibration(args)
+    print(f"calibration: {_calibration_path(args)} (backend {cal.backend}; {cal.source})")
     print(report.plan_text(plan))
     return 0 if plan.best else 1
 
@@ -91,9 +108,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure service times on the real stack and store them."""
     from chaos.simulation.measure import calibrate
 
-    cal, measured = calibrate(_positive(args.rate, "--rate"), int(parse_duration(args.duration)))
+    cal, measured = calibrate(
+        _positive(args.rate, "--rate"), int(parse_duration(args.duration)), backend=args.backend
+    )
     print(f"measured: {measured.payments} payments, p50 {measured.p50_s:.3f}s")
-    print(f"written: {save_calibration(cal, Path(args.out))}")
+    print(f"written: {save_calibration(cal, Path(args.out or PATHS[args.backend]))}")
     return 0
 
 
@@ -101,7 +120,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Real runs vs the model; the table goes into BENCHMARKS.md."""
     from chaos.simulation.measure import validate
 
-    cal = load_calibration(Path(args.calibration))
+    cal = _calibration(args)
     if args.repeat < 1:
         raise ScenarioError(f"--repeat: must be >= 1, got {args.repeat}")
     pairs = validate(cal, _rates(args.rates), int(parse_duration(args.duration)), args.repeat)
@@ -117,7 +136,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_chart(args: argparse.Namespace) -> int:
     """Latency and saturation against load, as PNG."""
     scenario = load_scenario(find_scenario(args.scenario))
-    cal = load_calibration(Path(args.calibration))
+    cal = _calibration(args)
     rates = _rates(args.rates)
     topology = _topology(args, max(rates))
     duration = parse_duration(args.duration)
@@ -133,7 +152,20 @@ def add_simulate_commands(sub: Any) -> None:
     commands = simulate_parser.add_subparsers(dest="simulate_command", required=True)
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--calibration", default=str(DEFAULT_PATH), help="service times")
+        backend(parser)
+        parser.add_argument(
+            "--calibration",
+            help="service times (default: the calibration of --backend, chaos/simulation/"
+            "calibration.json or calibration-cluster.json)",
+        )
+
+    def backend(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--backend",
+            choices=sorted(PATHS),
+            default="dev",
+            help="dev (default) or cluster: the stack measured, or whose calibration is used",
+        )
 
     def topology(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -167,7 +199,8 @@ def add_simulate_commands(sub: Any) -> None:
     calibrate = commands.add_parser("calibrate", help="measure service times on the real stack")
     calibrate.add_argument("--rate", type=float, default=3.0)
     calibrate.add_argument("--duration", default="30s")
-    calibrate.add_argument("--out", default=str(DEFAULT_PATH))
+    calibrate.add_argument("--out", help="default: the --backend's calibration file")
+    backend(calibrate)
     calibrate.set_defaults(func=cmd_calibrate)
 
     validate = commands.add_parser("validate", help="model vs real runs, into BENCHMARKS.md")

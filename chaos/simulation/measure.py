@@ -18,7 +18,7 @@ from pathlib import Path
 from msgspec.structs import replace
 
 from chaos.bench.costs import cost_of
-from chaos.bench.cpu import seconds_used, snapshot
+from chaos.bench.cpu import process_pids, seconds_used, server_cpu_s, snapshot
 from chaos.load import LoadOptions, LoadReport, LoadTest
 from chaos.percentiles import percentile
 from chaos.runner import ScenarioRunner
@@ -28,6 +28,7 @@ from chaos.simulation.model import SimResult, Topology, merge, simulate
 from observability.prometheus import SCRAPE_INTERVAL_S, query
 from orchestrator.temporal_client import connect
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.process_names import Backend
 
 MODEL_SEEDS = 10
 RETRY_RATE = 2.0
@@ -49,8 +50,10 @@ class Measured:
     payments: int
 
 
-def _stack(state_dir: Path) -> EmbeddedStack:
-    return EmbeddedStack(StackOptions(state_dir=state_dir, ui=False, toxiproxy="off"))
+def _stack(state_dir: Path, backend: Backend = "dev") -> EmbeddedStack:
+    return EmbeddedStack(
+        StackOptions(state_dir=state_dir, ui=False, toxiproxy="off", backend=backend)
+    )
 
 
 def _reduce(scenario: str, rate: float, report: LoadReport) -> Measured:
@@ -80,14 +83,18 @@ def calibrate(
     rate: float = 3.0,
     duration_s: int = 30,
     progress: Callable[[str], None] = print,
+    backend: Backend = "dev",
 ) -> tuple[Calibration, Measured]:
-    """Measure service times on a happy-path run at a low rate; fit ``hop_s`` to its median."""
+    """Measure service times on a happy-path run at a low rate; fit ``hop_s`` to its median.
+
+    On the cluster backend the server's CPU is its four services' and PostgreSQL's (which
+    holds the ledger too), and the account workers' is both workers'."""
     scenario = load_scenario(find_scenario("happy-path"))
-    with _stack(Path(tempfile.mkdtemp(prefix="saga-calibrate-"))) as stack:
+    with _stack(Path(tempfile.mkdtemp(prefix="saga-calibrate-")), backend) as stack:
         # Apply the scenario first: a settings change restarts the API, and a new process
         # would escape the CPU snapshot.
         ScenarioRunner(stack).prepare(scenario, "calibrate")
-        pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
+        pids = process_pids(stack.processes)
         before = snapshot(pids)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         progress(f"real run: happy-path at {rate:g}/s for {duration_s}s ...")
@@ -105,10 +112,13 @@ def calibrate(
     requests = (report.k6.metric("http_reqs", "count") or 0) + n  # k6's, plus one webhook each
     measured = _reduce("happy-path", rate, report)
     cal = Calibration(
-        server_event_s=cpu.get("temporal", 0.0) / (n * events),
+        server_event_s=server_cpu_s(cpu) / (n * events),
         payments_task_s=cpu.get("worker-payments", 0.0) / (n * parent_tasks),
         fraud_task_s=cpu.get("worker-fraud", 0.0) / (n * (child_tasks + 1)),
-        accounts_activity_s=cpu.get("worker-accounts", 0.0) / (n * 3),
+        accounts_activity_s=sum(
+            seconds for name, seconds in cpu.items() if name.startswith("worker-accounts")
+        )
+        / (n * 3),
         notify_activity_s=cpu.get("worker-notifications", 0.0) / n,
         api_request_s=cpu.get("api", 0.0) / requests,
         simulator_request_s=sum(
@@ -119,8 +129,9 @@ def calibrate(
         / n,
         events_per_payment=events,
         machine_cores=2,
-        source=f"happy-path at {rate:g}/s for {duration_s}s on this machine ({n} payments), "
-        f"retries from flaky-provider at {RETRY_RATE:g}/s",
+        backend=backend,
+        source=f"{backend} backend: happy-path at {rate:g}/s for {duration_s}s on this machine"
+        f" ({n} payments), retries from flaky-provider at {RETRY_RATE:g}/s",
     )
     cal = fit_hop(cal, scenario, rate, duration_s, measured.p50_s)
     # The measured gap includes the failed attempt's own trips, which the model adds itself.
@@ -224,9 +235,11 @@ def validate(
     progress: Callable[[str], None] = print,
 ) -> list[tuple[Measured, SimResult]]:
     """For each validation scenario and rate: real runs (``repeat`` of them, averaged: one
-    30-second run's p99 is its largest latency or nearly) and the model's prediction."""
+    30-second run's p99 is its largest latency or nearly) on the backend the calibration was
+    measured on, and the model's prediction."""
     pairs = []
-    with _stack(Path(tempfile.mkdtemp(prefix="saga-validate-"))) as stack:
+    backend: Backend = "cluster" if cal.backend == "cluster" else "dev"
+    with _stack(Path(tempfile.mkdtemp(prefix="saga-validate-")), backend) as stack:
         for name in VALIDATION_SCENARIOS:
             scenario = load_scenario(find_scenario(name))
             for rate in rates:

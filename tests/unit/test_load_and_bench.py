@@ -104,3 +104,27 @@ def test_bench_report_replaces_only_its_block(tmp_path: Path) -> None:
     text = path.read_text()
     assert "notes before" in text and "after" in text and "old" not in text
     assert "payments/s = 0.40" in text and "| 57 | 57 |" in text
+    # 80 payments, 3 CPU-s of the dev server: 37.5 ms each, the API's 12.5 ms beside it.
+    assert result.server_cpu_ms_per_payment == 37.5
+    assert result.cpu_ms_per_payment == {"temporal": 37.5, "api": 12.5}
+
+
+def test_each_backend_has_its_block_and_both_stand_side_by_side(tmp_path: Path) -> None:
+    def run(backend: str, server: dict[str, float]) -> BenchResult:
+        step = Step(4, 20.0, 80, 0, 80, 80, [0.5] * 80, 10, 20, 30, {**server, "k6": 9.0})
+        ceiling = CeilingResult(100, 10, 10.0, [1.0] * 100)
+        cost = Cost(57, 13, 9)
+        return BenchResult(ceiling, {}, [step], cost, 20, cost, 5.0, "held", backend)
+
+    path = tmp_path / "BENCHMARKS.md"
+    report.write(run("dev", {"temporal": 4.0}), path)
+    cluster = {"temporal-history": 2.0, "temporal-matching": 1.0, "postgres": 1.2, "api": 0.8}
+    report.write(run("cluster", cluster), path)
+    report.write(run("dev", {"temporal": 2.0}), path)  # a rerun replaces only its own block
+    text = path.read_text()
+    assert text.count(report.BEGIN) == 1 and text.count(report.markers("cluster")[0]) == 1
+    assert text.index(report.SIDE_BEGIN) < text.index(report.BEGIN)
+    assert "| | dev | cluster |" in text
+    # Server CPU per payment: the dev server alone; the cluster's services and PostgreSQL.
+    assert "| Temporal server CPU per payment | 25.0 ms | 52.5 ms |" in text
+    assert "| all processes' CPU per payment | 25.0 ms | 62.5 ms |" in text  # k6 left out
