@@ -20,9 +20,18 @@ from chaos.load import LoadOptions, LoadTest, summary_rows
 from chaos.mutation import require_mutants
 from chaos.report import write_report
 from chaos.runner import ScenarioResult, ScenarioRunner
-from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
+from chaos.scenario import (
+    LedgerFault,
+    Scenario,
+    ToxicFault,
+    UpgradeFault,
+    find_scenario,
+    load_scenario,
+    scenario_files,
+)
 from orchestrator.workflows.mutants import MUTANTS
 from runtime.attached import AttachedStack
+from runtime.compose import COMPOSE_BUILD, ComposeStack
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.process_names import BACKENDS, Backend
 from runtime.stack_view import RunningStack
@@ -111,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError("name scenarios to run, or pass --all")
     paths = scenario_files() if args.all else [find_scenario(n) for n in args.names]
     scenarios = [load_scenario(p) for p in paths]
-    if args.attach is None:
+    if args.attach is None and args.compose is None:
         scenarios = _on_backend(scenarios, args.backend, every=args.all)
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-chaos-"))
     toxiproxy: Literal["on", "auto"] = "on" if any(s.needs_toxiproxy for s in scenarios) else "auto"
@@ -122,31 +131,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     if args.mutant is not None:
         require_mutants([args.mutant])
-    if args.attach is not None and (args.mutant or args.keep_stack):
-        raise ScenarioError("--attach runs on the stack as it is: not with --mutant, --keep-stack")
-    stack: EmbeddedStack | AttachedStack
-    if args.attach is not None:
-        stack = AttachedStack(Path(args.attach))
-        print(f"attached to the stack in {args.attach}; what the runs change is put back after")
-    else:
-        stack = EmbeddedStack(
-            StackOptions(
-                state_dir=state_dir,
-                ui=args.keep_stack,
-                toxiproxy=toxiproxy,
-                worker_versioning=True,
-                mutant=args.mutant,
-                backend=args.backend,
-            )
+    running = args.attach is not None or args.compose is not None
+    if running and (args.mutant or args.keep_stack):
+        raise ScenarioError(
+            "--attach and --compose run on the stack as it is: not with --mutant, --keep-stack"
         )
-        print(f"starting the {args.backend} backend's stack in {state_dir} ...")
+    stack = _stack_for(
+        args,
+        scenarios,
+        StackOptions(
+            state_dir=state_dir,
+            ui=args.keep_stack,
+            toxiproxy=toxiproxy,
+            worker_versioning=True,
+            mutant=args.mutant,
+            backend=args.backend,
+        ),
+    )
     if args.mutant:
         print(f"the payments worker runs mutant {args.mutant}: {MUTANTS[args.mutant].bug}")
     try:
         if isinstance(stack, EmbeddedStack):
             stack.start()
-        elif any(s.needs_toxiproxy for s in scenarios) and stack.links is None:
-            raise ScenarioError("these scenarios break links: the attached stack has no Toxiproxy")
         results = run_scenarios(scenarios, stack, args.seed)
         summary = [["scenario", "result", "payments", "duration"]]
         summary += [
@@ -193,6 +199,57 @@ def _on_backend(scenarios: list[Scenario], backend: Backend, *, every: bool) -> 
     return [s for s in scenarios if s.name not in cannot]
 
 
+def compose_refusals(scenario: Scenario) -> list[str]:
+    """What a scenario asks that a docker-compose deployment cannot do (``runtime.compose``)."""
+    refused = []
+    if scenario.build != COMPOSE_BUILD:
+        refused.append(f"build: {scenario.build} (compose runs {COMPOSE_BUILD} only)")
+    for i, fault in enumerate(scenario.faults):
+        if isinstance(fault, LedgerFault) and fault.action == "slow":
+            refused.append(f"faults[{i}]: a slow ledger (its failpoints file is in the volume)")
+        if isinstance(fault, ToxicFault) and fault.toxicity < 1:
+            refused.append(f"faults[{i}]: a partial toxic (its table is in the volume)")
+        if isinstance(fault, UpgradeFault):
+            refused.append(f"faults[{i}]: an upgrade (compose runs one build)")
+    return refused
+
+
+def _stack_for(
+    args: argparse.Namespace, scenarios: list[Scenario], options: StackOptions
+) -> EmbeddedStack | AttachedStack | ComposeStack:
+    """The stack the run attacks: a new one (``--backend``), the one ``saga up`` runs
+    (``--attach``), or a docker-compose deployment (``--compose``)."""
+    if args.attach is not None and args.compose is not None:
+        raise ScenarioError("--attach or --compose: one stack at a time")
+    if args.compose is not None:
+        refused = {s.name: compose_refusals(s) for s in scenarios}
+        lines = [f"  {name}: {'; '.join(r)}" for name, r in refused.items() if r]
+        if lines:
+            raise ScenarioError("not on a docker-compose deployment:\n" + "\n".join(lines))
+        print(f"attacking the docker-compose deployment in {args.compose} ...")
+        return ComposeStack(Path(args.compose))
+    if args.attach is not None:
+        stack = AttachedStack(Path(args.attach))
+        print(f"attached to the stack in {args.attach}; what the runs change is put back after")
+    else:
+        print(f"starting the {options.backend} backend's stack in {options.state_dir} ...")
+        return EmbeddedStack(options)
+    if any(s.needs_toxiproxy for s in scenarios) and stack.links is None:
+        raise ScenarioError("these scenarios break links: the attached stack has no Toxiproxy")
+    return stack
+
+
+def _compose_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compose",
+        nargs="?",
+        const=".",
+        metavar="DIR",
+        help="attack the docker-compose deployment run from DIR (default: here) instead of a"
+        " fresh stack; needs .env's variables exported (docs/harness.md)",
+    )
+
+
 def _backend_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
@@ -220,10 +277,11 @@ def cmd_load(args: argparse.Namespace) -> int:
     scenario = load_scenario(find_scenario(args.scenario)) if args.scenario else None
     if args.rate <= 0:
         raise ScenarioError(f"--rate: must be > 0, got {args.rate:g}")
-    if scenario is not None and args.attach is None:
+    if scenario is not None and args.attach is None and args.compose is None:
         _on_backend([scenario], args.backend, every=False)
     require_k6()
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-load-"))
+    scenarios = [scenario] if scenario else []
     # Links only when the scenario breaks one: every hop through Toxiproxy costs CPU under load.
     toxiproxy: Literal["on", "off"] = "on" if scenario and scenario.needs_toxiproxy else "off"
 
@@ -231,23 +289,17 @@ def cmd_load(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    stack: EmbeddedStack | AttachedStack
-    if args.attach is not None:
-        stack = AttachedStack(Path(args.attach))
-        print(f"attached to the stack in {args.attach}")
-        if scenario and scenario.needs_toxiproxy and stack.links is None:
-            raise ScenarioError("the scenario breaks links: the attached stack has no Toxiproxy")
-    else:
-        stack = EmbeddedStack(
-            StackOptions(
-                state_dir=state_dir,
-                ui=False,
-                toxiproxy=toxiproxy,
-                worker_versioning=True,
-                backend=args.backend,
-            )
-        )
-        print(f"starting the {args.backend} backend's stack in {state_dir} ...")
+    stack = _stack_for(
+        args,
+        scenarios,
+        StackOptions(
+            state_dir=state_dir,
+            ui=False,
+            toxiproxy=toxiproxy,
+            worker_versioning=True,
+            backend=args.backend,
+        ),
+    )
     try:
         if isinstance(stack, EmbeddedStack):
             stack.start()
@@ -300,6 +352,7 @@ def add_load_command(sub: Any) -> None:
     load.add_argument("--duration", default="30s", help="k6 duration, e.g. 30s or 2m")
     load.add_argument("--scenario", help="apply this scenario's knobs and faults during the load")
     _attach_flag(load)
+    _compose_flag(load)
     _backend_flag(load)
     load.add_argument("--executor", choices=["constant", "ramping"], default="constant")
     load.set_defaults(func=cmd_load)
@@ -336,6 +389,7 @@ def add_scenario_commands(sub: Any) -> None:
     run.add_argument("--keep-stack", action="store_true", help="keep the stack up afterwards")
     run.add_argument("--mutant", help="run against this saga mutant (see saga mutants list)")
     _attach_flag(run)
+    _compose_flag(run)
     _backend_flag(run)
     run.set_defaults(func=cmd_run)
 

@@ -118,6 +118,9 @@ def process_effect(
         return f"pid {before} killed (exit {process.popen and process.popen.returncode})", dead
     if fault.action == "restart":
         return f"pid {before} replaced by {process.pid}", process.pid not in (None, before)
+    paused = getattr(process, "paused", None)
+    if paused is not None:  # a container (runtime.compose): docker's own state, not /proc
+        return f"{fault.target} {'paused' if paused else 'not paused'}", bool(paused)
     state = "?"
     for _ in range(20):  # SIGSTOP takes a moment to show in /proc
         try:

@@ -37,7 +37,6 @@ from chaos.metrics import CHAOS_SCENARIO_RUNNING
 from chaos.scenario import LedgerFault, LinkDownFault, ProcessFault, Scenario, ToxicFault
 from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
-from orchestrator.config import write_config
 from orchestrator.ledger import DB_ERRORS, Ledger
 from orchestrator.models import ReconcileReport
 from orchestrator.reconcile import reconcile_now
@@ -114,10 +113,7 @@ class ScenarioRunner:
         assert config is not None
         options = scenario.settings.saga_options()
         if config.saga != options:
-            # Saga settings travel in each workflow's input, chosen by the API at start.
-            config.saga = options
-            write_config(config, self.stack.config_path)
-            self.stack.restart("api")
+            self.stack.apply_saga(options)
         if self.stack.build != scenario.build:
             self.stack.deploy(scenario.build, drain_s=1.0)
 

@@ -20,6 +20,20 @@ def patch_knobs(base_url: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
+def read_knobs(base_url: str) -> dict[str, Any]:
+    """A simulator's knobs now (``GET /admin/knobs``)."""
+    response = httpx.get(f"{base_url}/admin/knobs", timeout=10)
+    response.raise_for_status()
+    knobs: dict[str, Any] = response.json()
+    return knobs
+
+
+def put_back_knobs(found: dict[str, dict[str, Any]]) -> None:
+    """Set each simulator (admin URL) back to the knobs :func:`read_knobs` read."""
+    for url, knobs in found.items():
+        patch_knobs(url, **knobs)
+
+
 def provider_charges(provider_url: str) -> list[dict[str, Any]]:
     """Every charge the provider holds (for the ledger check)."""
     charges: list[dict[str, Any]] = httpx.get(f"{provider_url}/charges", timeout=10).json()

@@ -21,6 +21,8 @@ import httpx
 
 from orchestrator.api.auth import credentials_path
 from orchestrator.config import StackConfig, load_config, write_config
+from orchestrator.models import SagaOptions
+from runtime.admin_client import put_back_knobs, read_knobs
 from runtime.control import ControlClient
 from runtime.links import Links
 from runtime.seed import OpensAccounts
@@ -83,7 +85,7 @@ class AttachedStack(OpensAccounts):
         self._found = {
             "saga": self.config.saga,
             "build": self.build,
-            "knobs": {url: _knobs(url) for url in self._admin_urls},
+            "knobs": {url: read_knobs(url) for url in self._admin_urls},
         }
 
     @property
@@ -112,6 +114,12 @@ class AttachedStack(OpensAccounts):
         self.control.call("POST", f"/processes/{name}/restart")
         self.refresh()
 
+    def apply_saga(self, options: SagaOptions) -> None:
+        """New saga settings in the stack's config, read by the API the owner restarts."""
+        self.config.saga = options
+        write_config(self.config, self.config_path)
+        self.restart("api")
+
     def deploy(self, build: str, drain_s: float = 2.0) -> None:
         """Have the owner roll out ``build``."""
         self.control.call("POST", "/deploy", {"build": build, "drain_s": drain_s})
@@ -121,13 +129,10 @@ class AttachedStack(OpensAccounts):
         """Put back what runs changed: saga settings (and the API that reads them), the build,
         the simulators' knobs. The stack itself keeps running."""
         if self.config.saga != self._found["saga"]:
-            self.config.saga = self._found["saga"]
-            write_config(self.config, self.config_path)
-            self.restart("api")
+            self.apply_saga(self._found["saga"])
         if self.build != self._found["build"]:
             self.deploy(self._found["build"], drain_s=1.0)
-        for url, knobs in self._found["knobs"].items():
-            httpx.patch(f"{url}/admin/knobs", json=knobs, timeout=10).raise_for_status()
+        put_back_knobs(self._found["knobs"])
 
     def __enter__(self) -> AttachedStack:
         return self
@@ -139,10 +144,3 @@ class AttachedStack(OpensAccounts):
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _knobs(admin_url: str) -> dict[str, Any]:
-    response = httpx.get(f"{admin_url}/admin/knobs", timeout=10)
-    response.raise_for_status()
-    knobs: dict[str, Any] = response.json()
-    return knobs

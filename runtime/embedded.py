@@ -491,6 +491,13 @@ class EmbeddedStack(OpensAccounts):
         process.start()
         self.write_process_table()
 
+    def apply_saga(self, options: SagaOptions) -> None:
+        """New saga settings in the config, read by a restarted API."""
+        assert self.config is not None
+        self.config.saga = options
+        write_config(self.config, self.config_path)
+        self.restart("api")
+
     def _start_links(self, config: StackConfig) -> None:
         assert self.toxiproxy_server and self.toxiproxy_port
         api = f"http://127.0.0.1:{self.toxiproxy_port}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from collections.abc import Sequence
 
 from orchestrator.api.auth import credentials_path, generate_keys
@@ -75,11 +76,23 @@ def seed_demo(config: StackConfig) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Seed the demo users, register the search attribute and create the reconciler's schedule
-    (docker-compose ``init``)."""
+    (docker-compose ``init``); with ``--user``, open that one account instead and print
+    ``{"user": key}`` (the harness attacking a compose deployment opens its users so)."""
     parser = argparse.ArgumentParser(prog="python -m runtime.seed")
     parser.add_argument("--config", required=True)
+    parser.add_argument("--user", help="open this account only; print its API key as JSON")
+    parser.add_argument("--balance", type=int, default=1_000_000, help="with --user")
+    parser.add_argument("--inactive", action="store_true", help="with --user")
+    parser.add_argument("--methods", help="with --user: allowed methods, comma separated")
     args = parser.parse_args(argv)
     config = load_config(args.config)
+    if args.user:
+        methods = tuple(args.methods.split(",")) if args.methods else None
+        key = open_account(
+            config, args.user, args.balance, active=not args.inactive, methods=methods
+        )
+        print(json.dumps({args.user: key}))
+        return
 
     async def register() -> None:
         client = await connect(config, wait_s=120)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.config import StackConfig
+from orchestrator.models import SagaOptions
 from runtime.links import Links
 
 
@@ -73,6 +74,10 @@ class RunningStack(Protocol):
 
     def restart(self, name: str) -> None:
         """Restart one process (ready when this returns)."""
+
+    def apply_saga(self, options: SagaOptions) -> None:
+        """Make ``options`` the saga settings of payments created from now on (they travel in
+        each workflow's input, chosen by the API at start: the API restarts to read them)."""
 
     def deploy(self, build: str, drain_s: float = 2.0) -> None:
         """Roll out a worker build."""
