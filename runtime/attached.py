@@ -29,7 +29,7 @@ from runtime.seed import OpensAccounts
 
 
 @dataclass
-class _ExitedProcess:
+class ExitedProcess:
     """What a killed process's exit looks like to the fault checks (``popen.returncode``)."""
 
     returncode: int | None
@@ -47,7 +47,7 @@ class RemoteProcess:
     control: ControlClient
     pid: int | None
     running: bool
-    popen: _ExitedProcess | None = None
+    popen: ExitedProcess | None = None
 
     def signal(self, sig: signal.Signals) -> None:
         """Have the owner send ``sig`` to the process group (a kill waits for the exit)."""
@@ -56,7 +56,7 @@ class RemoteProcess:
         )
         self.running = bool(answer["running"])
         self.pid = answer["pid"] if self.running else None
-        self.popen = _ExitedProcess(answer["returncode"])
+        self.popen = ExitedProcess(answer["returncode"])
 
 
 @dataclass

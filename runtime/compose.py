@@ -47,6 +47,7 @@ from orchestrator.config import StackConfig, load_config
 from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
 from runtime.admin_client import put_back_knobs, read_knobs
+from runtime.attached import ExitedProcess
 from runtime.links import Links
 from runtime.process_names import PROCESS_NAMES
 
@@ -119,22 +120,6 @@ class ComposeCommands:
 
 
 @dataclass
-class _ContainerExit:
-    """A killed container's exit as the fault checks read it: docker's 128+N is -N."""
-
-    exit_code: int | None
-
-    @property
-    def returncode(self) -> int | None:
-        code = self.exit_code
-        return -(code - 128) if code is not None and code > 128 else code
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        """``docker compose kill`` returns once the container is dead."""
-        return self.returncode
-
-
-@dataclass
 class ComposeService:
     """One compose service, acted on by name; its state read from ``docker compose ps``."""
 
@@ -156,9 +141,10 @@ class ComposeService:
         return self.state == "paused"
 
     @property
-    def popen(self) -> _ContainerExit:
-        """Its exit, once it ended."""
-        return _ContainerExit(self.exit_code if not self.running else None)
+    def popen(self) -> ExitedProcess:
+        """Its exit, once it ended: docker's 128+N for a signal is -N, as for a process."""
+        code = None if self.running else self.exit_code
+        return ExitedProcess(-(code - 128) if code is not None and code > 128 else code)
 
     def signal(self, sig: signal.Signals) -> None:
         """KILL and TERM: ``docker compose kill -s``; STOP: ``pause``; CONT: ``unpause`` when

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chaos.runner import ScenarioRunner
 from chaos.scenario import find_scenario, load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack
+from tests.scenario_check import assert_scenario_holds
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +32,7 @@ CLUSTER_ONLY = tuple(p for p in scenario_files() if load_scenario(p).backends ==
     "path", [find_scenario(name) for name in CORE] + list(CLUSTER_ONLY), ids=lambda p: p.stem
 )
 def test_scenario_holds_on_the_cluster(cluster: EmbeddedStack, path: Path) -> None:
-    result = ScenarioRunner(cluster).run(load_scenario(path))
-    failed = [
-        f"{v.name}: expected {v.expected}, observed {v.observed}"
-        for v in result.verdicts
-        if not v.passed
-    ]
-    assert result.error is None, result.error
-    assert result.passed, "\n".join(failed)
-    assert not any(f.error for f in result.faults), [f.error for f in result.faults]
+    assert_scenario_holds(cluster, path)
 
 
 def test_the_cluster_only_scenarios_are_the_new_ones() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from chaos.runner import ScenarioRunner
 from chaos.scenario import load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack
+from tests.scenario_check import assert_scenario_holds
 
 pytestmark = pytest.mark.integration
 
@@ -22,12 +22,4 @@ ON_DEV = [p for p in scenario_files() if "dev" in load_scenario(p).backends]
 
 @pytest.mark.parametrize("path", ON_DEV, ids=lambda p: p.stem)
 def test_scenario_holds(chaos_stack: EmbeddedStack, path: Path) -> None:
-    result = ScenarioRunner(chaos_stack).run(load_scenario(path))
-    failed = [
-        f"{v.name}: expected {v.expected}, observed {v.observed}"
-        for v in result.verdicts
-        if not v.passed
-    ]
-    assert result.error is None, result.error
-    assert result.passed, "\n".join(failed)
-    assert not any(f.error for f in result.faults), [f.error for f in result.faults]
+    assert_scenario_holds(chaos_stack, path)
