@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from runtime.process_names import TEMPORAL_SERVICE_PROCESSES
@@ -38,9 +38,14 @@ def _own_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def snapshot(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds per named process, its descendants included."""
-    return {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+def snapshot(pids: dict[str, int], alone: Collection[str] = ()) -> dict[str, float]:
+    """CPU seconds per named process, its descendants included, except for the processes named
+    in ``alone``, counted on their own (the harness itself: its descendants are the whole stack
+    and k6, which are counted apart)."""
+    return {
+        name: _own_cpu_seconds(pid) if name in alone else tree_cpu_seconds(pid)
+        for name, pid in pids.items()
+    }
 
 
 def process_pids(processes: Mapping[str, ProcessView]) -> dict[str, int]:

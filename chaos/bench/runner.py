@@ -157,9 +157,9 @@ class Bench:
         config = self.stack.config
         assert config is not None
         self.progress(f"1/3 ceiling: {ceiling_payments} no-op sagas, 40 in flight ...")
-        before = snapshot(self._pids())
+        before = snapshot(self._pids(), alone=[DRIVER])
         ceiling = await run_ceiling(config, payments=ceiling_payments)
-        ceiling_cpu = seconds_used(before, snapshot(self._pids()))
+        ceiling_cpu = seconds_used(before, snapshot(self._pids(), alone=[DRIVER]))
         self.progress(
             f"    {ceiling.throughput:.1f} payments/s, "
             f"p50 {percentile(ceiling.latencies_s, 50):.2f}s"
@@ -221,7 +221,7 @@ class Bench:
             "MIN_EXPECTED": "0",
         }
         pids = self._pids()
-        before = snapshot(pids)
+        before = snapshot(pids, alone=[DRIVER])
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = await asyncio.to_thread(
             run_k6,
@@ -230,7 +230,7 @@ class Bench:
             self.stack.state_dir / "bench" / testid,
             prometheus_url=self.stack.prometheus_url,
         )
-        cpu = seconds_used(before, snapshot(pids))
+        cpu = seconds_used(before, snapshot(pids, alone=[DRIVER]))
         children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu["k6"] = (children_after.ru_utime + children_after.ru_stime) - (
             children_before.ru_utime + children_before.ru_stime

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -11,11 +16,13 @@ from temporalio.client import WorkflowHistory
 from chaos.bench import report
 from chaos.bench.ceiling import CeilingResult
 from chaos.bench.costs import Cost, cost_of
+from chaos.bench.cpu import cpu_seconds, snapshot, tree_cpu_seconds
 from chaos.bench.runner import BenchResult, Step
 from chaos.k6 import K6Result, _console_records
 from chaos.load import expected_success_states
 from chaos.percentiles import percentile
 from chaos.scenario import find_scenario, load_scenario
+from runtime.processes import descendants
 
 
 def test_console_lines_of_k6_become_records(tmp_path: Path) -> None:
@@ -128,3 +135,30 @@ def test_each_backend_has_its_block_and_both_stand_side_by_side(tmp_path: Path) 
     # Server CPU per payment: the dev server alone; the cluster's services and PostgreSQL.
     assert "| Temporal server CPU per payment | 25.0 ms | 52.5 ms |" in text
     assert "| all processes' CPU per payment | 25.0 ms | 62.5 ms |" in text  # k6 left out
+
+
+BURN_THEN_SLEEP = (
+    "import time\nend = time.process_time() + 0.3\n"
+    "while time.process_time() < end: pass\ntime.sleep(30)\n"
+)
+
+
+def test_cpu_snapshots_count_a_servers_live_children_but_not_the_harness_stack() -> None:
+    """PostgreSQL's backends are live children in sessions of their own: counted with it. The
+    harness's descendants are the whole stack and k6: not counted in its own row."""
+    spawn_child = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c',"
+        f" {BURN_THEN_SLEEP!r}], start_new_session=True); time.sleep(30)"
+    )
+    server = subprocess.Popen([sys.executable, "-c", spawn_child])
+    try:
+        time.sleep(2.0)  # the child has burnt its 0.3 s and sleeps, alive
+        counted = snapshot({"server": server.pid, "harness": os.getpid()}, alone=["harness"])
+        assert counted["server"] >= 0.25
+        assert counted["server"] > cpu_seconds(server.pid) + 0.25  # the child, not the parent
+        assert counted["harness"] < tree_cpu_seconds(os.getpid())
+    finally:
+        for pid in descendants(server.pid):
+            os.kill(pid, signal.SIGKILL)
+        server.kill()
+        server.wait()
