@@ -136,6 +136,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"Simulators:   provider {urls.provider}  fraud {urls.fraud}  notify {urls.notify}")
         print(f"State, logs:  {stack.state_dir}")
         print(f"Ledger:       {config.ledger_path}")
+        if config.worker_ledger_path:
+            accounts = ", ".join(n for n, role in stack.workers.items() if role == "accounts")
+            print(f"Account workers: {accounts}, through the db link: {config.worker_ledger_path}")
+        if stack.links is not None:
+            print(f"Toxiproxy:    {config.toxiproxy_api}  (links: {', '.join(stack.link_ports)})")
         users = ", ".join(sorted(stack.api_keys))
         print(f"Users:        {users} (API keys in {credentials_path(config.api_keys_path)})")
         print(f"Reconciler:   schedule {SCHEDULE_ID!r} every minute (or now: saga reconcile)")
