@@ -334,11 +334,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ) from None
     if not rates or any(r <= 0 for r in rates):
         raise ScenarioError(f"--rates: every rate must be > 0, got {args.rates!r}")
+    if args.bisect < 0:
+        raise ScenarioError(f"--bisect: must be >= 0, got {args.bisect}")
     require_k6()
     state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-bench-"))
     print(f"starting the {args.backend} backend's stack in {state_dir} ...")
     result = Bench(state_dir, backend=args.backend).run(
-        rates, step_s=args.step, p99_bound_s=args.p99, ceiling_payments=args.ceiling_payments
+        rates,
+        step_s=args.step,
+        p99_bound_s=args.p99,
+        ceiling_payments=args.ceiling_payments,
+        bisect=args.bisect,
     )
     print(bench_report.render(result))
     print(f"written: {bench_report.write(result, Path(args.out))}")
@@ -362,6 +368,13 @@ def add_load_command(sub: Any) -> None:
     bench.add_argument("--step", type=int, default=20, help="seconds per k6 step (default 20)")
     bench.add_argument("--p99", type=float, default=5.0, help="saga p99 bound in seconds")
     bench.add_argument("--ceiling-payments", type=int, default=300)
+    bench.add_argument(
+        "--bisect",
+        type=int,
+        default=3,
+        help="after the first rate that does not hold, up to N steps halving the gap to the last"
+        " one that did (default 3; 0: none)",
+    )
     bench.add_argument("--out", default="BENCHMARKS.md")
     _backend_flag(bench)
     bench.set_defaults(func=cmd_bench)

@@ -131,7 +131,7 @@ def render(result: BenchResult) -> str:
                         f"{s.saga(99):.2f} s",
                         f"{s.api_p95_ms:.0f} ms",
                     ]
-                    for s in result.steps
+                    for s in sorted(result.steps, key=lambda s: s.rate)
                 ),
             ]
         ),

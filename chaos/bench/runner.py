@@ -109,6 +109,18 @@ class BenchResult:
         return self.best.achieved / self.ceiling.throughput
 
 
+def _failure(step: Step, previous: Step | None, p99_bound_s: float) -> str | None:
+    """Why a step did not hold (None: it held): the saga p99 passed the bound, the achieved
+    rate fell under 90% of the offered one, or it grew less than 5% over the last good step."""
+    if step.saga(99) > p99_bound_s:
+        return f"saga p99 passed {p99_bound_s:g}s at {step.rate:g}/s"
+    if step.achieved < 0.9 * step.rate:
+        return f"achieved under 90% of the offered {step.rate:g}/s"
+    if previous is not None and step.achieved < 1.05 * previous.achieved:
+        return f"throughput stopped growing at {step.rate:g}/s"
+    return None
+
+
 class Bench:
     """Runs the benchmark on a stack it starts and stops."""
 
@@ -146,13 +158,20 @@ class Bench:
         step_s: int = 20,
         p99_bound_s: float = 5.0,
         ceiling_payments: int = 300,
+        bisect: int = 3,
     ) -> BenchResult:
-        """The whole benchmark; the stack is stopped on every path."""
+        """The whole benchmark; the stack is stopped on every path. After the first rate that
+        does not hold, up to ``bisect`` more steps halve the gap to the last one that did."""
         with self.stack:
-            return asyncio.run(self._run(rates, step_s, p99_bound_s, ceiling_payments))
+            return asyncio.run(self._run(rates, step_s, p99_bound_s, ceiling_payments, bisect))
 
     async def _run(
-        self, rates: list[float], step_s: int, p99_bound_s: float, ceiling_payments: int
+        self,
+        rates: list[float],
+        step_s: int,
+        p99_bound_s: float,
+        ceiling_payments: int,
+        bisect: int,
     ) -> BenchResult:
         config = self.stack.config
         assert config is not None
@@ -169,24 +188,7 @@ class Bench:
         )
 
         self.progress("2/3 full system: k6 through the API at rising arrival rates ...")
-        steps: list[Step] = []
-        stop_reason = "every offered rate held"
-        for rate in rates:
-            step = await self._step(rate, step_s)
-            steps.append(step)
-            self.progress(
-                f"    {rate:g}/s offered: {step.achieved:.1f}/s succeeded, saga p99 "
-                f"{step.saga(99):.2f}s, API p95 {step.api_p95_ms:.0f} ms, dropped {step.dropped}"
-            )
-            if step.saga(99) > p99_bound_s:
-                stop_reason = f"saga p99 passed {p99_bound_s:g}s at {rate:g}/s"
-                break
-            if step.achieved < 0.9 * rate:
-                stop_reason = f"achieved under 90% of the offered {rate:g}/s"
-                break
-            if len(steps) > 1 and step.achieved < 1.05 * steps[-2].achieved:
-                stop_reason = f"throughput stopped growing at {rate:g}/s"
-                break
+        steps, stop_reason = await self.climb(rates, step_s, p99_bound_s, bisect)
 
         self.progress("3/3 cost per happy-path payment, from histories ...")
         best = max(steps, key=lambda s: s.achieved)
@@ -202,6 +204,47 @@ class Bench:
             stop_reason,
             self.backend,
         )
+
+    async def climb(
+        self, rates: list[float], step_s: int, p99_bound_s: float, bisect: int
+    ) -> tuple[list[Step], str]:
+        """k6 steps at each rate until one does not hold, then up to ``bisect`` steps between
+        the last rate that held and the first that did not; the steps and why it stopped."""
+        steps: list[Step] = []
+        stop_reason = "every offered rate held"
+        good: Step | None = None
+        bad: Step | None = None
+        for rate in rates:
+            step = await self._logged_step(rate, step_s)
+            steps.append(step)
+            failed = _failure(step, good, p99_bound_s)
+            if failed:
+                stop_reason, bad = failed, step
+                break
+            good = step
+        for _ in range(bisect if good and bad else 0):
+            # Between the last rate that held and the first that did not, to see the knee.
+            assert good is not None and bad is not None
+            if bad.rate - good.rate <= max(0.5, 0.05 * good.rate):
+                break
+            step = await self._logged_step(round((good.rate + bad.rate) / 2, 2), step_s)
+            steps.append(step)
+            failed = _failure(step, good, p99_bound_s)
+            if failed:
+                bad = step
+            else:
+                good = step
+        if good and bad and bisect:
+            stop_reason += f"; bisected to {good.rate:g}/s held, {bad.rate:g}/s did not"
+        return steps, stop_reason
+
+    async def _logged_step(self, rate: float, step_s: int) -> Step:
+        step = await self._step(rate, step_s)
+        self.progress(
+            f"    {rate:g}/s offered: {step.achieved:.1f}/s succeeded, saga p99 "
+            f"{step.saga(99):.2f}s, API p95 {step.api_p95_ms:.0f} ms, dropped {step.dropped}"
+        )
+        return step
 
     async def _step(self, rate: float, step_s: int) -> Step:
         config = self.stack.config

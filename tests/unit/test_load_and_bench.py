@@ -17,7 +17,7 @@ from chaos.bench import report
 from chaos.bench.ceiling import CeilingResult
 from chaos.bench.costs import Cost, cost_of
 from chaos.bench.cpu import cpu_seconds, snapshot, tree_cpu_seconds
-from chaos.bench.runner import BenchResult, Step
+from chaos.bench.runner import Bench, BenchResult, Step
 from chaos.k6 import K6Result, _console_records
 from chaos.load import expected_success_states
 from chaos.percentiles import percentile
@@ -162,3 +162,24 @@ def test_cpu_snapshots_count_a_servers_live_children_but_not_the_harness_stack()
             os.kill(pid, signal.SIGKILL)
         server.kill()
         server.wait()
+
+
+async def test_the_climb_bisects_between_the_last_rate_that_held_and_the_first_that_did_not(
+    tmp_path: Path,
+) -> None:
+    """A system that holds up to 9.3 payments/s: fixed steps of 4/s stop at 12, and three more
+    steps (10, 9, 9.5) narrow the knee to 9/s held, 9.5/s not."""
+    bench = Bench(tmp_path, progress=lambda line: None)
+
+    async def step(rate: float, step_s: int) -> Step:
+        achieved = min(rate, 9.3)
+        latency = 0.5 if rate <= 9.3 else 8.0
+        n = int(achieved * step_s)
+        return Step(rate, float(step_s), n, 0, n, n, [latency] * n, 10, 20, 30, {})
+
+    bench._step = step  # type: ignore[method-assign]
+    steps, reason = await bench.climb([4, 8, 12], 20, 5.0, bisect=3)
+    assert [s.rate for s in steps] == [4, 8, 12, 10, 9, 9.5]
+    assert reason == "saga p99 passed 5s at 12/s; bisected to 9/s held, 9.5/s did not"
+    none, _ = await bench.climb([4, 8, 12], 20, 5.0, bisect=0)
+    assert [s.rate for s in none] == [4, 8, 12]
