@@ -73,7 +73,7 @@ up: install  ## start the embedded stack until Ctrl-C
 	$(BIN)/saga up
 
 test: install toxiproxy temporal-server system-deps  ## unit, workflow, integration and scenario tests
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
 	$(BIN)/saga bench

@@ -59,6 +59,13 @@ PROJECT_PACKAGES = ("orchestrator", "simulators", "observability", "runtime", "c
 LEDGER_DATABASE = "ledger"
 #: A second namespace on the dev server, where ``saga bench`` runs its no-op ceiling workers.
 BENCH_NAMESPACE = "saga-bench"
+#: How far ahead of now the history service schedules every timer task at the earliest
+#: (``history.timerProcessorMaxTimeShift``, 1 s by default). Every timer, an activity's retry
+#: backoff included, fires no sooner than this after it is created: with the default a retry
+#: policy's 0.2 s backoff waited 1 s (the "retry floor" measured on both backends). The shift
+#: guards the timer queue's reader against tasks written behind it; one history host has no
+#: clock skew to guard against, so 50 ms makes sub-second backoffs behave as written.
+TIMER_SHIFT = "50ms"
 #: The cluster backend's dynamic config: the dev server's tuning (one task queue partition, eager
 #: activities), and search attributes readable as soon as they are registered.
 CLUSTER_DYNAMIC_CONFIG: dict[str, object] = {
@@ -66,6 +73,7 @@ CLUSTER_DYNAMIC_CONFIG: dict[str, object] = {
     "matching.numTaskqueueWritePartitions": 1,
     "system.enableActivityEagerExecution": True,
     "system.forceSearchAttributesCacheRefreshOnRead": True,
+    "history.timerProcessorMaxTimeShift": TIMER_SHIFT,
 }
 
 
@@ -257,6 +265,8 @@ class EmbeddedStack(OpensAccounts):
             # task's completion instead of a round trip through matching.
             "--dynamic-config-value",
             "system.enableActivityEagerExecution=true",
+            "--dynamic-config-value",
+            f'history.timerProcessorMaxTimeShift="{TIMER_SHIFT}"',
             "--search-attribute",
             "PaymentStatus=Keyword",
             "--namespace",

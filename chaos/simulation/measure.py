@@ -31,6 +31,8 @@ from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.process_names import Backend
 
 MODEL_SEEDS = 10
+#: How far over its backoff the first retry's gap must be to be read as the server's floor.
+FLOOR_MARGIN_S = 0.5
 RETRY_RATE = 2.0
 RETRY_DURATION_S = 20
 SUCCESS_ONLY = {"success": 1.0, "decline": 0.0, "cancel": 0.0}
@@ -141,11 +143,14 @@ def calibrate(
 
 
 def measured_retry_gap(stack: EmbeddedStack, scenario: Scenario) -> float:
-    """The shortest gap between charge attempts, from Prometheus, whatever the backoff.
+    """The server's floor under a retry's backoff, from Prometheus (0.0 when there is none).
 
     ``saga_activity_retry_delay_seconds{attempt=k}`` is the time from the first schedule to the
-    start of attempt k, so consecutive means give the gap before each retry. Where the gap is
-    longer than the configured backoff, the server's floor decided it: their weighted mean.
+    start of attempt k, so the mean for k = 2 is the gap before the first retry, which has the
+    shortest backoff. When that gap is more than half a second over the backoff, the server's
+    floor decided it (with ``history.timerProcessorMaxTimeShift`` at its 1 s default, every
+    retry waited about 1 s) and the gap is the floor; otherwise retries wait their backoff plus
+    the attempt's own trips (0.05 to 0.2 s here, which the model adds itself) and the floor is 0.
     """
     assert stack.prometheus_url, "calibration reads retry delays from Prometheus"
     time.sleep(2 * SCRAPE_INTERVAL_S + 1)
@@ -161,21 +166,11 @@ def measured_retry_gap(stack: EmbeddedStack, scenario: Scenario) -> float:
 
     sums = by_attempt("saga_activity_retry_delay_seconds_sum")
     counts = by_attempt("saga_activity_retry_delay_seconds_count")
-    retry = scenario.settings.charge_retry
-    weighted = total = previous = 0.0
-    for attempt in sorted(sums):
-        if not counts.get(attempt):
-            break
-        mean = sums[attempt] / counts[attempt]
-        gap, previous = mean - previous, mean
-        backoff = min(
-            retry.initial_interval_s * retry.backoff_coefficient ** (attempt - 2),
-            retry.maximum_interval_s,
-        )
-        if gap > backoff:
-            weighted += gap * counts[attempt]
-            total += counts[attempt]
-    return weighted / total if total else 0.0
+    if not counts.get(2):
+        return 0.0
+    first_gap = sums[2] / counts[2]  # attempt 2 waited the first backoff
+    backoff = scenario.settings.charge_retry.initial_interval_s
+    return first_gap if first_gap > backoff + FLOOR_MARGIN_S else 0.0
 
 
 async def _history_costs(stack: EmbeddedStack, ids: list[str]) -> tuple[float, float, float]:

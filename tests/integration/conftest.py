@@ -108,8 +108,9 @@ class Payments:
             client.close()
 
 
-_all_final: dict[str, str] = {}
-_all_review: set[str] = set()
+#: Per stack (state directory): every payment the session made on it, and those in review.
+_all_final: dict[Path, dict[str, str]] = {}
+_all_review: dict[Path, set[str]] = {}
 
 
 @pytest.fixture
@@ -125,9 +126,11 @@ def payments(stack: EmbeddedStack) -> Iterator[Payments]:
     helper = Payments(stack)
     yield helper
     helper.close()
-    _all_final.update(helper.final)
-    _all_review.update(helper.review)
-    report = ledger_check(stack.config, _all_final, frozenset(_all_review))
+    final = _all_final.setdefault(stack.state_dir, {})
+    review = _all_review.setdefault(stack.state_dir, set())
+    final.update(helper.final)
+    review.update(helper.review)
+    report = ledger_check(stack.config, final, frozenset(review))
     assert report.ok, report.summary()
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import time
+from datetime import datetime
 
 import httpx
 import msgspec
@@ -384,3 +385,17 @@ def test_rotating_the_webhook_secret_loses_no_callback(
         write_config(original, stack.config_path)
         stack.restart("api")
         patch_knobs(stack.config.admin_urls.provider, missing_callback_rate=0.0)
+
+
+def test_sub_second_backoffs_wait_as_written(stack: EmbeddedStack, payments: Payments) -> None:
+    """Three failed charges under a 0.2 s backoff doubling to 1 s wait 0.2 + 0.4 + 0.8 = 1.4 s.
+    With the history service's default timer shift every retry waited at least 1 s (3 s here):
+    the stack lowers ``history.timerProcessorMaxTimeShift`` (``runtime.embedded.TIMER_SHIFT``)."""
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, fail_first_attempts=3, error_kind="http_503")
+    payment_id = payments.pay("alice", 778)
+    status = payments.finish("alice", payment_id)
+    assert (status["state"], status["provider_attempts"]) == ("succeeded", 4)
+    at = {e["event"]: datetime.fromisoformat(e["at"]) for e in status["timeline"]}
+    charging = (at["charge_accepted"] - at["debited"]).total_seconds()
+    assert 1.4 <= charging < 2.4, f"4 charge attempts took {charging:.2f}s from the debit"
