@@ -13,6 +13,9 @@ import pytest
 
 from chaos.bundle import Bundle, Callback, Execution, LedgerEntry, Payment
 from chaos.checkers import check_all
+from chaos.evidence import Evidence
+from chaos.expect import Verdict, evaluate
+from chaos.scenario import parse_scenario
 from runtime.cli import main as saga
 
 AT = "2026-11-26T10:00:0{}+00:00"
@@ -289,3 +292,23 @@ def test_saga_check_refuses_a_file_that_is_not_a_journal(
         saga(["check", str(path)])
     assert exited.value.code == 2
     assert "scenarios[0].bundle.entries: expected array, got int" in capsys.readouterr().err
+
+
+def test_account_workers_used_counts_worker_processes_from_the_histories() -> None:
+    """two-account-workers' proof that both workers raced: one worker seen fails it."""
+    bundle = consistent()
+    scenario = parse_scenario(
+        "name: x\ndescription: d\nexpect:\n  account_workers: {min: 2}\n", "scenarios/x.yaml"
+    )
+
+    def verdict(workers: list[list[str]]) -> Verdict:
+        b = bundle
+        for i, names in enumerate(workers):
+            b = _with_execution(b, i, account_workers=names)
+        evidence = Evidence(payments=[], probes=[], bundle=b, checks=[], late_callbacks_ignored=0)
+        return next(v for v in evaluate(scenario, evidence, []) if v.name == "account workers used")
+
+    alone = verdict([["worker-accounts"]] * len(bundle.payments))
+    assert not alone.passed and alone.observed == "worker-accounts"
+    both = verdict([["worker-accounts"], ["worker-accounts", "worker-accounts-2"]])
+    assert both.passed and both.observed == "worker-accounts, worker-accounts-2"
