@@ -50,7 +50,14 @@ from runtime.process_names import (
     SECOND_ACCOUNT_WORKER,
     SIMULATOR_MODULES,
 )
-from runtime.processes import ManagedProcess, ProcessGroup, free_port, http_ok, port_open
+from runtime.processes import (
+    ManagedProcess,
+    ProcessGroup,
+    free_port,
+    http_ok,
+    port_open,
+    process_pids,
+)
 from runtime.seed import OpensAccounts, seed_demo
 
 PROJECT_PACKAGES = ("orchestrator", "simulators", "observability", "runtime", "chaos")
@@ -456,11 +463,7 @@ class EmbeddedStack(OpensAccounts):
 
     def write_process_table(self) -> None:
         """Record every running process's PID (after a start or a restart)."""
-        table = {
-            name: p.pid
-            for name, p in self.processes.items()
-            if p.pid is not None and not isinstance(p, ProcessGroup)
-        }
+        table = process_pids(self.processes)
         self.process_table_path.write_text(json.dumps(table, indent=2) + "\n")
 
     def deploy(self, build: str, drain_s: float = 2.0) -> None:

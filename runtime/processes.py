@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,3 +295,12 @@ class ServerProcess(ManagedProcess):
         for pid in below:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def process_pids(processes: Mapping[str, object]) -> dict[str, int]:
+    """PID per running process of a stack, groups left out (their members are listed)."""
+    return {
+        name: pid
+        for name, p in processes.items()
+        if not isinstance(p, ProcessGroup) and (pid := getattr(p, "pid", None)) is not None
+    }

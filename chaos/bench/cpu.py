@@ -7,8 +7,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from runtime.process_names import TEMPORAL_SERVICE_PROCESSES
-from runtime.processes import ProcessGroup, descendants
-from runtime.stack_view import ProcessView
+from runtime.processes import descendants
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,15 +44,6 @@ def snapshot(pids: dict[str, int], alone: Collection[str] = ()) -> dict[str, flo
     return {
         name: _own_cpu_seconds(pid) if name in alone else tree_cpu_seconds(pid)
         for name, pid in pids.items()
-    }
-
-
-def process_pids(processes: Mapping[str, ProcessView]) -> dict[str, int]:
-    """PID per running process of a stack, groups left out (their members are listed)."""
-    return {
-        name: p.pid
-        for name, p in processes.items()
-        if p.pid is not None and not isinstance(p, ProcessGroup)
     }
 
 

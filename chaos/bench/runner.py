@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chaos.bench.ceiling import CeilingResult, run_ceiling
 from chaos.bench.costs import Cost, cost_of
-from chaos.bench.cpu import process_pids, seconds_used, server_cpu_s, snapshot
+from chaos.bench.cpu import seconds_used, server_cpu_s, snapshot
 from chaos.k6 import run_k6
 from chaos.load import LOAD_USER_BALANCE, PAYMENTS_SCRIPT, saga_ends
 from chaos.percentiles import percentile
@@ -28,6 +28,7 @@ from orchestrator.models import SagaOptions
 from orchestrator.temporal_client import connect
 from runtime.embedded import BENCH_NAMESPACE, EmbeddedStack, StackOptions
 from runtime.process_names import Backend
+from runtime.processes import process_pids
 
 #: What drives the load, not the system under test (left out of the CPU per payment).
 DRIVER = "bench (ceiling workers, driver)"

@@ -18,7 +18,7 @@ from pathlib import Path
 from msgspec.structs import replace
 
 from chaos.bench.costs import cost_of
-from chaos.bench.cpu import process_pids, seconds_used, server_cpu_s, snapshot
+from chaos.bench.cpu import seconds_used, server_cpu_s, snapshot
 from chaos.load import LoadOptions, LoadReport, LoadTest
 from chaos.percentiles import percentile
 from chaos.runner import ScenarioRunner
@@ -29,6 +29,7 @@ from observability.prometheus import SCRAPE_INTERVAL_S, query
 from orchestrator.temporal_client import connect
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.process_names import Backend
+from runtime.processes import process_pids
 
 MODEL_SEEDS = 10
 #: How far over its backoff the first retry's gap must be to be read as the server's floor.

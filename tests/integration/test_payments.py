@@ -19,7 +19,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.temporal_client import connect
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
-from runtime.processes import ProcessGroup
+from runtime.processes import process_pids
 from tests.binaries import find_binary
 from tests.integration.conftest import Payments
 
@@ -294,7 +294,7 @@ def test_openapi_schema_is_served(stack: EmbeddedStack) -> None:
 
 def test_stack_processes_are_separate(stack: EmbeddedStack) -> None:
     # On the cluster backend `temporal` is a group of the Temporal services' processes.
-    pids = {n: p.pid for n, p in stack.processes.items() if not isinstance(p, ProcessGroup)}
+    pids = process_pids(stack.processes)
     assert "temporal" in stack.processes
     expected = {
         "temporal",
