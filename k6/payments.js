@@ -52,26 +52,37 @@ function seconds(text) {
   return Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2]];
 }
 
+// k6's arrival rates are whole iterations per time unit: a fractional RATE (9.5/s, from
+// `saga bench --bisect`) runs as a whole number per several seconds (19 per 2 s).
+function perTimeUnit(rate) {
+  for (let seconds = 1; seconds <= 100; seconds++) {
+    const whole = rate * seconds;
+    if (Math.abs(whole - Math.round(whole)) < 1e-9) return { rate: Math.round(whole), timeUnit: `${seconds}s` };
+  }
+  throw new Error(`RATE: ${rate} is not a whole number of payments per 1 to 100 seconds`);
+}
+
 function executor() {
   // An iteration lasts the whole saga (polled to its end): budget ~15 s of VUs per arrival/s.
+  const unit = perTimeUnit(RATE);
   const vus = { preAllocatedVUs: Math.max(10, Math.ceil(RATE * 15)), maxVUs: Math.max(50, Math.ceil(RATE * 40)) };
   if (EXECUTOR === 'ramping') {
     // Ramp to RATE over the first third, hold, ramp down over the last sixth.
     const total = seconds(DURATION);
     return {
       executor: 'ramping-arrival-rate',
-      startRate: Math.max(1, Math.round(RATE / 10)),
-      timeUnit: '1s',
+      startRate: Math.max(1, Math.round(unit.rate / 10)),
+      timeUnit: unit.timeUnit,
       stages: [
-        { target: RATE, duration: `${Math.round(total / 3)}s` },
-        { target: RATE, duration: `${Math.round(total / 2)}s` },
+        { target: unit.rate, duration: `${Math.round(total / 3)}s` },
+        { target: unit.rate, duration: `${Math.round(total / 2)}s` },
         { target: 0, duration: `${Math.max(1, Math.round(total / 6))}s` },
       ],
       ...vus,
     };
   }
   if (EXECUTOR !== 'constant') throw new Error(`EXECUTOR: "${EXECUTOR}" is not constant or ramping`);
-  return { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: DURATION, ...vus };
+  return { executor: 'constant-arrival-rate', ...unit, duration: DURATION, ...vus };
 }
 
 export const options = {

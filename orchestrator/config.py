@@ -85,6 +85,12 @@ class StackConfig(Base, kw_only=True):
     """How long the API remembers a delivered webhook (event id and signature timestamp) to drop
     replays of it: at least twice the signature tolerance, so a replay is stale before it is
     forgotten."""
+    workflow_sandbox: bool = False
+    """Run workflow code in the SDK's sandbox (per-run module re-import, restricted calls checked
+    at run time). Off by default: it cost about a third of the payments worker's CPU (BENCHMARKS.md,
+    "The workflow sandbox"). Determinism is guarded before deployment instead: the workflow tests
+    run in the sandbox, ``tests/unit/test_workflow_determinism.py`` reads the workflow modules
+    for forbidden calls, and the replay gate replays recorded histories."""
     mutant: str | None = None
     """A saga mutant the payments worker runs instead of ``PaymentWorkflow`` (harness only, see
     ``orchestrator.workflows.mutants``); None in every real deployment."""

@@ -30,6 +30,15 @@ class VelocityLimitExceeded(LedgerError):
     """The user already has as many debits in the window as the limit allows."""
 
 
+class PaymentInvalid(LedgerError):
+    """The payment fails a validation check (``reason``, a :class:`orchestrator.models.Reason`
+    value); raised by a debit that validates, before anything moves."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 class PaymentCompensated(LedgerError):
     """The payment was refunded (or its refund ran first): it can never be debited again."""
 

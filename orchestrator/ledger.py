@@ -38,9 +38,16 @@ from orchestrator.errors import (
     InsufficientFunds,
     InvalidAmount,
     PaymentCompensated,
+    PaymentInvalid,
     VelocityLimitExceeded,
 )
-from orchestrator.models import LedgerDebit, LedgerResult, Reason, ValidationResult
+from orchestrator.models import (
+    LedgerDebit,
+    LedgerResult,
+    PaymentChecks,
+    Reason,
+    ValidationResult,
+)
 from orchestrator.pg_pool import ConnectionPool
 from orchestrator.private_files import create_private
 
@@ -287,30 +294,7 @@ class Ledger:
         self, user_id: str, amount: int, currency: str, method: str, max_amount: int
     ) -> ValidationResult:
         """Check that a payment could be debited now; moves no money."""
-        account = self.account(user_id)
-        checks: list[tuple[bool, Reason, str]] = []
-        if account is None:
-            return ValidationResult(False, Reason.ACCOUNT_NOT_FOUND, f"no account for {user_id!r}")
-        checks = [
-            (account.active, Reason.ACCOUNT_INACTIVE, "account is not active"),
-            (
-                method in account.methods,
-                Reason.UNSUPPORTED_METHOD,
-                f"method {method!r} not allowed",
-            ),
-            (amount > 0, Reason.INVALID_AMOUNT, "amount must be > 0"),
-            (amount <= max_amount, Reason.AMOUNT_OVER_LIMIT, f"amount over limit {max_amount}"),
-            (
-                currency == account.currency,
-                Reason.CURRENCY_MISMATCH,
-                f"account is {account.currency}",
-            ),
-            (account.balance >= amount, Reason.INSUFFICIENT_FUNDS, f"balance {account.balance}"),
-        ]
-        for ok, reason, detail in checks:
-            if not ok:
-                return ValidationResult(False, reason, detail)
-        return ValidationResult(True)
+        return _validation(self.account(user_id), user_id, amount, currency, method, max_amount)
 
     def velocity(
         self, user_id: str, payment_id: str, window_s: float, max_payments: int
@@ -362,13 +346,17 @@ class Ledger:
         amount: int,
         *,
         velocity: tuple[float, int] | None = None,
+        checks: PaymentChecks | None = None,
     ) -> LedgerResult:
         """Take ``amount`` from the account, once per payment, never after its refund.
 
         ``velocity=(window_s, max_payments)`` refuses the debit when the user already has that
-        many debits in the window, checked in this transaction.
+        many debits in the window, checked in this transaction. ``checks`` makes it validate the
+        payment first, as :meth:`validate` does and in the same order (raising
+        :class:`PaymentInvalid`); a payment already debited is not validated again, so a retry
+        of a debit that committed finds its debit instead of the balance it spent.
         """
-        if amount <= 0:
+        if amount <= 0 and checks is None:
             raise InvalidAmount(f"{payment_id}: cannot debit {amount}")
         key = f"{payment_id}:debit"
         with self._tx() as db:
@@ -376,6 +364,18 @@ class Ledger:
                 return LedgerResult(amount=done[0], balance_after=done[1], duplicate=True)
             if db.execute("SELECT 1 FROM tombstones WHERE payment_id=?", (payment_id,)).fetchone():
                 raise PaymentCompensated(f"{payment_id} was already compensated")
+            if checks is not None:
+                account = _account(db.execute(ACCOUNT_SQL, (user_id,)).fetchone())
+                verdict = _validation(
+                    account,
+                    user_id,
+                    amount,
+                    checks.currency,
+                    checks.payment_method,
+                    checks.max_amount,
+                )
+                if verdict.reason is not None:
+                    raise PaymentInvalid(verdict.reason, verdict.detail)
             row = db.execute("SELECT balance FROM accounts WHERE user_id=?", (user_id,)).fetchone()
             if row is None:
                 raise AccountNotFound(user_id)
@@ -485,6 +485,26 @@ class Ledger:
 
 
 ACCOUNT_SQL = "SELECT user_id, balance, currency, active, methods FROM accounts WHERE user_id=?"
+
+
+def _validation(
+    account: Account | None, user_id: str, amount: int, currency: str, method: str, max_amount: int
+) -> ValidationResult:
+    """The first check a payment fails against its payer's account, or valid."""
+    if account is None:
+        return ValidationResult(False, Reason.ACCOUNT_NOT_FOUND, f"no account for {user_id!r}")
+    checks = [
+        (account.active, Reason.ACCOUNT_INACTIVE, "account is not active"),
+        (method in account.methods, Reason.UNSUPPORTED_METHOD, f"method {method!r} not allowed"),
+        (amount > 0, Reason.INVALID_AMOUNT, "amount must be > 0"),
+        (amount <= max_amount, Reason.AMOUNT_OVER_LIMIT, f"amount over limit {max_amount}"),
+        (currency == account.currency, Reason.CURRENCY_MISMATCH, f"account is {account.currency}"),
+        (account.balance >= amount, Reason.INSUFFICIENT_FUNDS, f"balance {account.balance}"),
+    ]
+    for ok, reason, detail in checks:
+        if not ok:
+            return ValidationResult(False, reason, detail)
+    return ValidationResult(True)
 
 
 def _account(row: tuple[Any, ...] | None) -> Account | None:

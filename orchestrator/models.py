@@ -213,12 +213,23 @@ class VelocityRequest:
 
 
 @dataclass(frozen=True)
+class PaymentChecks:
+    """What ``validate_payment`` checks besides the account and the balance: a debit given
+    these validates the payment in its own transaction before it moves money."""
+
+    currency: str
+    payment_method: str
+    max_amount: int
+
+
+@dataclass(frozen=True)
 class LedgerRequest:
     """Input of ``debit_account`` and ``refund_account``.
 
     A refund ignores ``user_id`` and ``amount``: it gives back what the payment's debit took,
     to the account it was taken from. A debit with ``velocity_max_payments > 0`` also enforces
-    the velocity limit, in the same transaction.
+    the velocity limit, and one with ``checks`` also validates the payment (the
+    ``validated-debit`` patch: one account call instead of two), both in the same transaction.
     """
 
     payment_id: str
@@ -226,6 +237,7 @@ class LedgerRequest:
     amount: int
     velocity_window_s: float = 0.0
     velocity_max_payments: int = 0
+    checks: PaymentChecks | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
 from orchestrator.activities.accounts import MAX_CONCURRENT as ACCOUNT_THREADS
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 
@@ -91,3 +94,9 @@ def saga_queues(
         )
         for role in ROLES.values()
     }
+
+
+def workflow_runner(sandboxed: bool) -> WorkflowRunner:
+    """How a saga worker runs workflow code (``StackConfig.workflow_sandbox``): the SDK's sandbox,
+    or directly, as the deployed workers and the benchmark's ceiling do by default."""
+    return SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner()

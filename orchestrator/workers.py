@@ -39,7 +39,7 @@ from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
 from orchestrator.metrics_export import sdk_runtime, serve_metrics
 from orchestrator.partial_links import link_client
-from orchestrator.roles import ROLES, Role, pick_activities
+from orchestrator.roles import ROLES, Role, pick_activities, workflow_runner
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
 from orchestrator.workflows.mutants import mutant_ledger, mutant_workflow
@@ -134,6 +134,7 @@ async def run_worker(
             client,
             task_queue=role.task_queue,
             workflows=workflows_of(role, build, config.mutant),
+            workflow_runner=workflow_runner(config.workflow_sandbox),
             activities=pick_activities(
                 role.activity_names, IMPLEMENTATIONS[role_name](config, http)
             ),

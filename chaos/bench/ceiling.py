@@ -39,7 +39,7 @@ from orchestrator.models import (
     VoidRequest,
     VoidResult,
 )
-from orchestrator.roles import saga_queues
+from orchestrator.roles import saga_queues, workflow_runner
 from orchestrator.temporal_client import connect, register_search_attributes
 from orchestrator.workflows.fraud import FraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
@@ -102,8 +102,9 @@ class NoOpServices:
 
 
 @asynccontextmanager
-async def noop_workers(client: Client) -> AsyncIterator[None]:
-    """The four task queues served with the real workflows and no-op activities."""
+async def noop_workers(client: Client, *, sandboxed: bool) -> AsyncIterator[None]:
+    """The four task queues served with the real workflows (run as the stack's workers run
+    them, in the sandbox or not) and no-op activities."""
     services = NoOpServices(client)
     queues = saga_queues(
         services, {"PaymentWorkflow": PaymentWorkflow, "FraudCheckWorkflow": FraudCheckWorkflow}
@@ -111,7 +112,13 @@ async def noop_workers(client: Client) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         for queue, (workflows, activities) in queues.items():
             await stack.enter_async_context(
-                Worker(client, task_queue=queue, workflows=workflows, activities=activities)
+                Worker(
+                    client,
+                    task_queue=queue,
+                    workflows=workflows,
+                    activities=activities,
+                    workflow_runner=workflow_runner(sandboxed),
+                )
             )
         yield
 
@@ -161,7 +168,7 @@ async def run_ceiling(
 
         return list(await asyncio.gather(*(limited() for _ in range(count))))
 
-    async with noop_workers(client):
+    async with noop_workers(client, sandboxed=config.workflow_sandbox):
         await run(warmup)
         began = time.perf_counter()
         latencies = await run(payments)

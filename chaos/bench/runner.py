@@ -280,6 +280,12 @@ class Bench:
             children_before.ru_utime + children_before.ru_stime
         )
         ids = [str(r["payment_id"]) for r in result.console if r.get("payment_id")]
+        if not ids:
+            # Not a step that did not hold: k6 itself did not run (a script or option error).
+            tail = "\n".join(result.output_tail[-15:])
+            raise RuntimeError(
+                f"k6 created no payment at {rate:g}/s (exit {result.exit_code}):\n{tail}"
+            )
         latencies, succeeded = await self._saga_latencies(ids)
         return Step(
             rate=rate,

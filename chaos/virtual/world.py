@@ -306,7 +306,10 @@ class World:
             (r.velocity_window_s, r.velocity_max_payments) if r.velocity_max_payments > 0 else None
         )
         attempt = self._ledger_call(
-            call, lambda: self.ledger.debit(r.payment_id, r.user_id, r.amount, velocity=velocity)
+            call,
+            lambda: self.ledger.debit(
+                r.payment_id, r.user_id, r.amount, velocity=velocity, checks=r.checks
+            ),
         )
         plan = self.plans.get(r.payment_id)
         if plan is None or call.attempt > 1:

@@ -23,6 +23,7 @@ from orchestrator.errors import (
     InvalidAmount,
     LedgerError,
     PaymentCompensated,
+    PaymentInvalid,
     VelocityLimitExceeded,
 )
 from orchestrator.failpoints import Failpoints, Operation
@@ -47,6 +48,7 @@ REFUSALS: dict[type[LedgerError], str] = {
     VelocityLimitExceeded: "VelocityLimit",
     InvalidAmount: "InvalidAmount",
     PaymentCompensated: "PaymentCompensated",
+    PaymentInvalid: "PaymentInvalid",
 }
 
 
@@ -110,8 +112,12 @@ class AccountActivities:
 
     @activity.defn
     async def debit_account(self, request: LedgerRequest) -> LedgerResult:
-        """Debit once per payment (and within the velocity limit, if the request sets one)."""
-        await self.failpoints.delay("debit")
+        """Debit once per payment (within the velocity limit, if the request sets one, and
+        validated first, if it carries ``checks``: then the harness's ``validate`` faults apply
+        to it too)."""
+        operations: list[Operation] = ["validate", "debit"] if request.checks else ["debit"]
+        for operation in operations:
+            await self.failpoints.delay(operation)
         velocity = (
             (request.velocity_window_s, request.velocity_max_payments)
             if request.velocity_max_payments > 0
@@ -120,13 +126,18 @@ class AccountActivities:
         try:
             result = await self._run(
                 lambda: self.ledger.debit(
-                    request.payment_id, request.user_id, request.amount, velocity=velocity
+                    request.payment_id,
+                    request.user_id,
+                    request.amount,
+                    velocity=velocity,
+                    checks=request.checks,
                 ),
                 "debit",
             )
         except LedgerError as exc:
             raise _refusal(exc) from exc
-        await self.failpoints.delay("debit", after=True)
+        for operation in operations:
+            await self.failpoints.delay(operation, after=True)
         return result
 
     @activity.defn
@@ -168,4 +179,5 @@ def _refusal(exc: LedgerError) -> Exception:
     kind = REFUSALS.get(type(exc))
     if kind is None:
         return exc
-    return ApplicationError(str(exc), type=kind, non_retryable=True)
+    details = [exc.reason] if isinstance(exc, PaymentInvalid) else []
+    return ApplicationError(str(exc), *details, type=kind, non_retryable=True)

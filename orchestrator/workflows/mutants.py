@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         ATOMIC_VELOCITY_PATCH,
         COMPENSATION_ROUND,
         PROVIDER_CALL,
+        VALIDATED_DEBIT_PATCH,
         Decision,
         PaymentWorkflow,
         retry_policy,
@@ -169,8 +170,16 @@ class IgnoreCancelAtCharge(PaymentWorkflow):
             super().cancel(request)
 
 
+#: The next three break code only payments started before validated-debit still run (a Temporal
+#: cancel or an error raised by validation, a call of its own there); on the validated-debit path
+#: no activity error reaches it, so they run that older path.
+OLD_VALIDATION_PATH = frozenset({VALIDATED_DEBIT_PATCH})
+
+
 @_mutant("cancel-escapes", "a Temporal cancel raised at an activity escapes run()")
 class CancelEscapes(PaymentWorkflow):
+    UNRELEASED_PATCHES = OLD_VALIDATION_PATH
+
     def _stopped_by(self, err: Exception) -> Decision:
         if is_cancelled_exception(err):
             raise err
@@ -183,6 +192,8 @@ class CancelEscapes(PaymentWorkflow):
     " (a cancelled ActivityError) ends the payment failed, internal_error",
 )
 class CancelReadAsError(PaymentWorkflow):
+    UNRELEASED_PATCHES = OLD_VALIDATION_PATH
+
     def _stopped_by(self, err: Exception) -> Decision:
         self._log("internal_error", f"{type(err).__name__}: {err}")
         return PaymentState.FAILED, Reason.INTERNAL_ERROR
@@ -193,6 +204,8 @@ class CancelReadAsError(PaymentWorkflow):
     "an account step whose retries run out fails the execution (no compensation, no notice)",
 )
 class ErrorsEscape(PaymentWorkflow):
+    UNRELEASED_PATCHES = OLD_VALIDATION_PATH
+
     async def _account_step(self, call: Awaitable[T]) -> T:
         return await call
 
@@ -228,7 +241,7 @@ class WrongAmount(PaymentWorkflow):
 
 @_mutant("velocity-outside-debit", "the velocity limit is checked apart from the debit (racy)")
 class VelocityOutsideDebit(PaymentWorkflow):
-    UNRELEASED_PATCHES = frozenset({ATOMIC_VELOCITY_PATCH})
+    UNRELEASED_PATCHES = frozenset({ATOMIC_VELOCITY_PATCH, VALIDATED_DEBIT_PATCH})
 
 
 @_mutant(

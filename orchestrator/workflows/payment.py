@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         LedgerRequest,
         LedgerResult,
         NotificationRequest,
+        PaymentChecks,
         PaymentOutcome,
         PaymentRequest,
         PaymentState,
@@ -81,13 +82,20 @@ ATOMIC_VELOCITY_PATCH = "atomic-velocity"
 SETTLE_CHARGE_PATCH = "settle-charge"
 #: A callback that arrives before the charge call returns is held until the charge id is known.
 HOLD_EARLY_CALLBACKS_PATCH = "hold-early-callbacks"
+#: Validation is part of the debit's transaction: one account call instead of two. A payment on
+#: this path records this one patch marker and takes every earlier patch's path without asking
+#: (each marker costs two history events: the marker and its TemporalChangeVersion upsert).
+VALIDATED_DEBIT_PATCH = "validated-debit"
 #: Every patch, oldest first (the previous build runs with none of them).
 PATCHES = (
     VELOCITY_CHECK_PATCH,
     ATOMIC_VELOCITY_PATCH,
     SETTLE_CHARGE_PATCH,
     HOLD_EARLY_CALLBACKS_PATCH,
+    VALIDATED_DEBIT_PATCH,
 )
+#: The patches a payment on the validated-debit path has without recording their markers.
+IMPLIED_BY_VALIDATED_DEBIT = frozenset(PATCHES[: PATCHES.index(VALIDATED_DEBIT_PATCH)])
 
 ACCOUNT_CALL = timedelta(seconds=10)
 # Compensations must eventually happen, whatever the outage: rounds of retries without end. A
@@ -115,6 +123,8 @@ LEDGER_REFUSALS = {
     "InvalidAmount": Reason.INVALID_AMOUNT,
     "PaymentCompensated": Reason.INTERNAL_ERROR,
 }
+#: A validated debit's refusal of the payment itself; the reason is the error's first detail.
+PAYMENT_INVALID = "PaymentInvalid"
 WORKFLOW_CANCEL = "workflow cancellation"
 #: The timeline event of every Temporal cancel request the saga received (one per request).
 TEMPORAL_CANCEL = "temporal_cancel"
@@ -123,6 +133,11 @@ TEMPORAL_CANCEL = "temporal_cancel"
 def _error_type(err: BaseException) -> str | None:
     cause = err.cause if isinstance(err, ActivityError | ChildWorkflowError) else err
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _error_details(err: ActivityError) -> tuple[object, ...]:
+    cause = err.cause
+    return tuple(cause.details) if isinstance(cause, ApplicationError) else ()
 
 
 def retry_policy(options: RetryOptions) -> RetryPolicy:
@@ -178,6 +193,8 @@ class PaymentWorkflow:
         self._decided = False
         self._needs_review = False
         self._retrying: list[str] = []
+        # Decided at the first workflow task: the payment is on the validated-debit path.
+        self._validated_debit = False
 
     # -- signals and query -------------------------------------------------------------------
 
@@ -306,6 +323,73 @@ class PaymentWorkflow:
     async def _forward(self, compensations: Compensations) -> Decision:
         r = self._request
         account_retry = retry_policy(r.options.account_retry)
+        # Patches: payments started before each release replay without its marker and keep the
+        # old path; see "Safe upgrades" in the README.
+        self._validated_debit = self._patched(VALIDATED_DEBIT_PATCH)
+        if not self._validated_debit:
+            stop = await self._validate_apart(account_retry)
+            if stop is not None:
+                return stop
+        atomic_velocity = self._patched(ATOMIC_VELOCITY_PATCH)
+
+        self._set_state(PaymentState.PROCESSING, "debit")
+        compensations.push(Compensation.REFUND, self._refund)
+        velocity_limit = (
+            (r.options.velocity_window_s, r.options.velocity_max_payments)
+            if atomic_velocity
+            else (0.0, 0)
+        )
+        try:
+            # Shielded: a Temporal cancel must not abandon a debit that may still commit; the
+            # refund registered above runs only once the debit has committed or failed.
+            checks = (
+                PaymentChecks(r.currency, r.payment_method, r.options.max_amount)
+                if self._validated_debit
+                else None
+            )
+            debit = await self._debit(
+                LedgerRequest(r.payment_id, r.user_id, r.amount, *velocity_limit, checks),
+                account_retry,
+            )
+        except ActivityError as err:
+            if _error_type(err) == PAYMENT_INVALID:
+                compensations.discard(Compensation.REFUND)  # refused before anything moved
+                reason = Reason(str(_error_details(err)[0]))
+                self._log("validation_failed", f"{reason.value}: {err.cause}")
+                return PaymentState.FAILED, reason
+            refusal = LEDGER_REFUSALS.get(_error_type(err) or "")
+            if refusal is None:
+                # Retries ran out; the last attempt may have committed: the refund stays.
+                self._log("debit_failed", str(err.cause))
+                return PaymentState.FAILED, Reason.ACCOUNTS_UNAVAILABLE
+            compensations.discard(Compensation.REFUND)  # the ledger refused: nothing was taken
+            event = "velocity_limit" if refusal is Reason.VELOCITY_LIMIT else "debit_refused"
+            self._log(event, str(err.cause))
+            return PaymentState.FAILED, refusal
+        if self._validated_debit:
+            self._log("validated", "in the debit's transaction")
+        self._log("debited", f"balance after {debit.balance_after}")
+        if self._cancel:
+            return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+
+        self._step = "charge"
+        compensations.push(Compensation.FRAUD_CHECK_CANCELLED, self._cancel_fraud_check)
+        self._fraud_task = asyncio.create_task(self._fraud_branch())
+        compensations.push(Compensation.VOID, self._void)
+        self._charge_task = asyncio.create_task(self._charge_branch())
+        await workflow.wait_condition(lambda: self._decision() is not None)
+        decision = self._decision()
+        assert decision is not None
+        if decision[0] is PaymentState.SUCCEEDED:
+            compensations.clear()
+        elif self._charge_error is Reason.PROVIDER_DECLINED and self._charge_id is None:
+            compensations.discard(Compensation.VOID)  # declined outright: nothing authorized
+        return decision
+
+    async def _validate_apart(self, account_retry: RetryPolicy) -> Decision | None:
+        """Builds before validated-debit: validation (and, before atomic-velocity, the velocity
+        check) as calls of their own before the debit; a decision when one of them ends it."""
+        r = self._request
         validation = await self._account_step(
             workflow.execute_activity_method(
                 AccountActivities.validate_payment,
@@ -324,11 +408,9 @@ class PaymentWorkflow:
         self._log("validated")
         if self._cancel:
             return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
-        # Patches: payments started before each release replay without its marker and keep the
-        # old path; see "Safe upgrades" in the README. The velocity check was first a separate
-        # call (racy under concurrency), now it is part of the debit's transaction.
-        atomic_velocity = self._patched(ATOMIC_VELOCITY_PATCH)
-        if not atomic_velocity and self._patched(VELOCITY_CHECK_PATCH):
+        # The velocity check was first a separate call (racy under concurrency), then part of
+        # the debit's transaction.
+        if not self._patched(ATOMIC_VELOCITY_PATCH) and self._patched(VELOCITY_CHECK_PATCH):
             velocity = await self._account_step(
                 workflow.execute_activity_method(
                     AccountActivities.check_velocity,
@@ -349,47 +431,7 @@ class PaymentWorkflow:
             self._log("velocity_checked")
             if self._cancel:
                 return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
-
-        self._set_state(PaymentState.PROCESSING, "debit")
-        compensations.push(Compensation.REFUND, self._refund)
-        velocity_limit = (
-            (r.options.velocity_window_s, r.options.velocity_max_payments)
-            if atomic_velocity
-            else (0.0, 0)
-        )
-        try:
-            # Shielded: a Temporal cancel must not abandon a debit that may still commit; the
-            # refund registered above runs only once the debit has committed or failed.
-            debit = await self._debit(
-                LedgerRequest(r.payment_id, r.user_id, r.amount, *velocity_limit), account_retry
-            )
-        except ActivityError as err:
-            refusal = LEDGER_REFUSALS.get(_error_type(err) or "")
-            if refusal is None:
-                # Retries ran out; the last attempt may have committed: the refund stays.
-                self._log("debit_failed", str(err.cause))
-                return PaymentState.FAILED, Reason.ACCOUNTS_UNAVAILABLE
-            compensations.discard(Compensation.REFUND)  # the ledger refused: nothing was taken
-            event = "velocity_limit" if refusal is Reason.VELOCITY_LIMIT else "debit_refused"
-            self._log(event, str(err.cause))
-            return PaymentState.FAILED, refusal
-        self._log("debited", f"balance after {debit.balance_after}")
-        if self._cancel:
-            return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
-
-        self._step = "charge"
-        compensations.push(Compensation.FRAUD_CHECK_CANCELLED, self._cancel_fraud_check)
-        self._fraud_task = asyncio.create_task(self._fraud_branch())
-        compensations.push(Compensation.VOID, self._void)
-        self._charge_task = asyncio.create_task(self._charge_branch())
-        await workflow.wait_condition(lambda: self._decision() is not None)
-        decision = self._decision()
-        assert decision is not None
-        if decision[0] is PaymentState.SUCCEEDED:
-            compensations.clear()
-        elif self._charge_error is Reason.PROVIDER_DECLINED and self._charge_id is None:
-            compensations.discard(Compensation.VOID)  # declined outright: nothing authorized
-        return decision
+        return None
 
     def _debit(self, request: LedgerRequest, retry: RetryPolicy) -> Awaitable[LedgerResult]:
         """The debit, shielded: it runs on to its end and a cancel is acted on right after."""
@@ -648,7 +690,11 @@ class PaymentWorkflow:
         metrics.SAGA_DURATION.record(metrics.since_start(), outcome=state.value)
 
     def _patched(self, patch_id: str) -> bool:
-        return patch_id not in self.UNRELEASED_PATCHES and workflow.patched(patch_id)
+        if patch_id in self.UNRELEASED_PATCHES:
+            return False
+        if self._validated_debit and patch_id in IMPLIED_BY_VALIDATED_DEBIT:
+            return True
+        return workflow.patched(patch_id)
 
     def _set_state(self, state: PaymentState, step: str) -> None:
         self._state = state

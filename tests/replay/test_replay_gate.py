@@ -88,3 +88,22 @@ def test_the_newest_generation_holds_a_callback_that_beat_the_charge() -> None:
         for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
     ]
     assert "hold-early-callbacks" in patches
+
+
+def test_the_validated_debit_generation_records_one_marker_and_one_account_call() -> None:
+    """validated-debit: one patch marker (it implies the earlier patches) and validation inside
+    the debit, so a history has no validate_payment activity and no other patch marker."""
+    history = load("happy-path", HISTORIES_DIR / "validated-debit")
+    patches = [
+        json.loads(p.data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
+    ]
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert patches == ["validated-debit"]
+    assert activities == ["debit_account", "charge_payment", "send_notification"]

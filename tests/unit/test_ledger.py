@@ -19,9 +19,11 @@ from orchestrator.errors import (
     InsufficientFunds,
     InvalidAmount,
     PaymentCompensated,
+    PaymentInvalid,
     VelocityLimitExceeded,
 )
 from orchestrator.ledger import DB_ERRORS, LOCK_WAIT_S, WRITER_LOCK, Ledger
+from orchestrator.models import PaymentChecks
 from orchestrator.workflows.payment import ACCOUNT_CALL
 from runtime.postgres import INSTALL_HINT as POSTGRES_HINT
 from runtime.postgres import postgres_bin
@@ -90,6 +92,49 @@ def test_validation_reasons(
 ) -> None:
     result = ledger.validate(user, amount, currency, method, max_amount=5_000)
     assert (result.valid, result.reason) == (reason is None, reason)
+
+
+@pytest.mark.parametrize(
+    ("user", "amount", "currency", "method", "reason"),
+    [
+        ("nobody", 100, "USD", "card", "account_not_found"),
+        ("carol", 100, "USD", "card", "account_inactive"),
+        ("erin", 100, "USD", "wallet", "unsupported_method"),
+        ("alice", 0, "USD", "card", "invalid_amount"),
+        ("alice", 5_001, "USD", "card", "amount_over_limit"),
+        ("alice", 100, "EUR", "card", "currency_mismatch"),
+    ],
+)
+def test_a_validated_debit_refuses_as_validation_does_and_moves_nothing(
+    ledger: Ledger, user: str, amount: int, currency: str, method: str, reason: str
+) -> None:
+    checks = PaymentChecks(currency, method, max_amount=5_000)
+    with pytest.raises(PaymentInvalid) as refused:
+        ledger.debit("p9", user, amount, checks=checks)
+    assert refused.value.reason == reason
+    assert not [e for e in ledger.entries() if e.payment_id == "p9"]
+    assert ledger.balances().get("alice") == 10_000
+
+
+def test_a_validated_debit_reports_funds_before_the_velocity_limit(ledger: Ledger) -> None:
+    # As the separate calls did: validation (balance included) first, then the debit's limit.
+    checks = PaymentChecks("USD", "card", max_amount=1_000_000)
+    ledger.debit("p1", "alice", 100, checks=checks)
+    with pytest.raises(PaymentInvalid) as refused:
+        ledger.debit("p2", "alice", 20_000, velocity=(60.0, 1), checks=checks)
+    assert refused.value.reason == "insufficient_funds"
+    with pytest.raises(VelocityLimitExceeded):
+        ledger.debit("p3", "alice", 100, velocity=(60.0, 1), checks=checks)
+
+
+def test_a_validated_debit_retried_after_its_commit_finds_its_debit(ledger: Ledger) -> None:
+    # The retry of a debit that committed (its worker died before reporting) must not be
+    # validated again: the balance it spent would refuse it and the saga drop its refund.
+    checks = PaymentChecks("USD", "card", max_amount=1_000_000)
+    first = ledger.debit("p1", "alice", 10_000, checks=checks)
+    again = ledger.debit("p1", "alice", 10_000, checks=checks)
+    assert (again.amount, again.balance_after, again.duplicate) == (10_000, 0, True)
+    assert first.balance_after == 0
 
 
 def test_validation_reports_insufficient_funds(ledger: Ledger) -> None:

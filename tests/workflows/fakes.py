@@ -101,6 +101,16 @@ class FakeServices:
     @activity.defn(name="debit_account")
     async def debit_account(self, request: LedgerRequest) -> LedgerResult:
         self.calls.append("debit")
+        if request.checks is not None and request.payment_id not in self.debited:
+            # A validated debit (validated-debit patch): validation's faults apply to it.
+            if self.hold_validate:
+                await self.hold_validate.wait()
+            if self.validate_fails:
+                raise ApplicationError("database is locked", type="OperationalError")
+            if self.invalid_reason:
+                raise ApplicationError(
+                    "fake", self.invalid_reason, type="PaymentInvalid", non_retryable=True
+                )
         if self.hold_debit:
             await self.hold_debit.wait()
         if request.payment_id in self.tombstones:
@@ -227,7 +237,9 @@ class FakeServices:
 #: ``(step, switches, compensations)``: the switches hold a payment at the step long enough to
 #: cancel it there, and a cancel at that step must run exactly those compensations.
 AT_EACH_STEP: list[tuple[str, dict[str, object], list[str]]] = [
-    ("validate", {"hold_validate": True}, []),
+    # Validation is the first part of the debit (validated-debit): a cancel while it validates
+    # is acted on once the debit has committed, and refunds it.
+    ("debit", {"hold_validate": True}, ["refund"]),
     ("debit", {"hold_debit": True}, ["refund"]),
     (
         "charge",

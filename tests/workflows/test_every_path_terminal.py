@@ -28,7 +28,10 @@ async def test_validate_retries_exhausted_fail_without_moving_money(
         "accounts_unavailable",
         [],
     )
-    assert fakes.calls.count("validate") == 3 and "debit" not in fakes.calls
+    # Validation is the debit's first step (validated-debit): three attempts, none committed;
+    # the refund kept for a debit that may have committed finds none and leaves a tombstone.
+    assert fakes.calls.count("debit") == 3 and "debit:committed" not in fakes.calls
+    assert not fakes.debited and handle.id in fakes.tombstones
 
 
 async def test_debit_retries_exhausted_after_a_commit_refund_it(env: WorkflowEnvironment) -> None:

@@ -65,8 +65,8 @@ async def test_happy_path_succeeds_without_compensation(env: WorkflowEnvironment
     assert (outcome.state, outcome.reason, outcome.compensations) == ("succeeded", None, [])
     calls = [c for c in fakes.calls if ":" not in c or c.startswith("notify")]
     # charge and score run in parallel, so only their set is fixed
-    assert calls[:2] == ["validate", "debit"]
-    assert sorted(calls[2:4]) == ["charge", "score"]
+    assert calls[:1] == ["debit"]  # validated in the debit's transaction (validated-debit)
+    assert sorted(calls[1:3]) == ["charge", "score"]
     assert fakes.calls[-1] == "notify:succeeded"
     assert "refund" not in fakes.calls and "void" not in fakes.calls
 
@@ -148,7 +148,7 @@ async def test_invalid_payment_fails_at_once_and_moves_no_money(env: WorkflowEnv
         "insufficient_funds",
         [],
     )
-    assert fakes.calls == ["validate", "notify:failed"]
+    assert fakes.calls == ["debit", "notify:failed"]
 
 
 async def test_duplicate_callbacks_have_one_effect(env: WorkflowEnvironment) -> None:
@@ -224,7 +224,9 @@ async def test_temporal_cancellation_still_runs_shielded_compensations(
     assert fakes.calls.count("refund") == 1 and fakes.calls[-1] == "notify:cancelled"
 
 
-async def test_new_payments_check_velocity_inside_the_debit(env: WorkflowEnvironment) -> None:
+async def test_new_payments_validate_and_check_velocity_inside_the_debit(
+    env: WorkflowEnvironment,
+) -> None:
     fakes = FakeServices(env.client)
     async with fakes.workers():
         handle = await start(env)
@@ -235,8 +237,11 @@ async def test_new_payments_check_velocity_inside_the_debit(env: WorkflowEnviron
         m.marker_recorded_event_attributes.details["patch-data"].payloads[0].data.decode()
         for m in markers
     ]
-    assert "atomic-velocity" in patches[0], "new payments must take the atomic path"
+    # One marker: validated-debit implies every earlier patch (atomic-velocity, settle-charge,
+    # hold-early-callbacks) without recording theirs.
+    assert len(patches) == 1 and "validated-debit" in patches[0], patches
     assert "velocity" not in fakes.calls  # the separate, racy check is gone
+    assert "validate" not in fakes.calls  # and so is the separate validation call
 
 
 async def test_velocity_limit_fails_before_any_money_moves(env: WorkflowEnvironment) -> None:
