@@ -50,7 +50,9 @@ INVARIANTS = frozenset(
     }
 )
 LINKS = ("provider", "callbacks", "fraud", "notify")
-STEPS = ("validate", "debit", "charge", "await_confirmation", "await_fraud")
+#: Steps a poller sees on the current build (``validate`` only on payments started before the
+#: validated-debit patch: a fault aimed there would hit nothing).
+STEPS = ("debit", "charge", "await_confirmation", "await_fraud")
 
 
 def generate(seed: int, run: int) -> dict[str, Any]:
@@ -66,7 +68,7 @@ def generate(seed: int, run: int) -> dict[str, Any]:
         "methods": ["card", "wallet"],
     }
     if rng.random() < 0.3:
-        steps = rng.sample(STEPS[2:], rng.randint(1, 3))
+        steps = rng.sample(STEPS[1:], rng.randint(1, 3))  # charge and after
         workload["cancels"] = {"share": rng.choice([0.2, 0.5]), "at_steps": steps}
     provider = _some(
         rng,

@@ -10,7 +10,8 @@ role           task queue       runs
 payments       payments         PaymentWorkflow, ReconcileWorkflow, provider and reconciler
                                 activities
 accounts       accounts         validate/debit/refund/repair activities over the ledger
-fraud          fraud            FraudCheckWorkflow and the scoring activity
+fraud          fraud            LocalFraudCheckWorkflow, FraudCheckWorkflow and the scoring
+                                activity
 notifications  notifications    email/SMS activities
 =============  ===============  ==========================================================
 """
@@ -28,7 +29,7 @@ from orchestrator.activities.accounts import MAX_CONCURRENT as ACCOUNT_THREADS
 from orchestrator.models import ACCOUNTS_QUEUE, FRAUD_QUEUE, NOTIFICATIONS_QUEUE, PAYMENTS_QUEUE
 
 #: The workflows of one payment (the reconciler's workflow is not one of them).
-SAGA_WORKFLOWS = ("PaymentWorkflow", "FraudCheckWorkflow")
+SAGA_WORKFLOWS = ("PaymentWorkflow", "LocalFraudCheckWorkflow", "FraudCheckWorkflow")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ ROLES: dict[str, Role] = {
         ("list_unrefunded_debits", "repair_refund", "journal_repair"),
         max_concurrent_activities=ACCOUNT_THREADS,
     ),
-    "fraud": Role(FRAUD_QUEUE, ("FraudCheckWorkflow",), ("score_payment",)),
+    "fraud": Role(
+        FRAUD_QUEUE, ("LocalFraudCheckWorkflow", "FraudCheckWorkflow"), ("score_payment",)
+    ),
     "notifications": Role(NOTIFICATIONS_QUEUE, (), ("send_notification",)),
 }
 

@@ -41,7 +41,7 @@ from orchestrator.models import (
 )
 from orchestrator.roles import saga_queues, workflow_runner
 from orchestrator.temporal_client import connect, register_search_attributes
-from orchestrator.workflows.fraud import FraudCheckWorkflow
+from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.embedded import BENCH_NAMESPACE
 
@@ -107,7 +107,12 @@ async def noop_workers(client: Client, *, sandboxed: bool) -> AsyncIterator[None
     them, in the sandbox or not) and no-op activities."""
     services = NoOpServices(client)
     queues = saga_queues(
-        services, {"PaymentWorkflow": PaymentWorkflow, "FraudCheckWorkflow": FraudCheckWorkflow}
+        services,
+        {
+            "PaymentWorkflow": PaymentWorkflow,
+            "LocalFraudCheckWorkflow": LocalFraudCheckWorkflow,
+            "FraudCheckWorkflow": FraudCheckWorkflow,
+        },
     )
     async with AsyncExitStack() as stack:
         for queue, (workflows, activities) in queues.items():

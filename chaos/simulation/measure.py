@@ -52,6 +52,9 @@ class Measured:
     shares: dict[str, float]
     payments: int
 
+#: Account activities of a happy payment: one validated debit (the validated-debit patch).
+ACCOUNT_CALLS = 1
+
 
 def _stack(state_dir: Path, backend: Backend = "dev") -> EmbeddedStack:
     return EmbeddedStack(
@@ -121,7 +124,7 @@ def calibrate(
         accounts_activity_s=sum(
             seconds for name, seconds in cpu.items() if name.startswith("worker-accounts")
         )
-        / (n * 3),
+        / (n * ACCOUNT_CALLS),
         notify_activity_s=cpu.get("worker-notifications", 0.0) / n,
         api_request_s=cpu.get("api", 0.0) / requests,
         simulator_request_s=sum(

@@ -1,7 +1,7 @@
 """The discrete-event model: one SimPy process per payment, resources for every capacity.
 
 What a payment does mirrors ``PaymentWorkflow``: the API starts it; workflow tasks on the
-payments worker; validate and debit (with the velocity limit) on the accounts worker; the fraud
+payments worker; one validated debit (with the velocity limit) on the accounts worker; the fraud
 child (its own workflow tasks and the scoring activity on the fraud worker) in parallel with the
 charge at the provider (latency, errors, retries with the scenario's exponential backoff,
 declines), the provider's callback (delay, missing, duplicate) against the callback timer; then
@@ -46,6 +46,8 @@ Process = Generator[simpy.Event, Any, Any]
 
 # The saga's own settings, so the model cannot drift from the code it models.
 PROVIDER_CALL_TIMEOUT_S = PROVIDER_CALL.total_seconds()
+#: The SDK's default workflow task timeout: a task lost with its worker is retried after it.
+WORKFLOW_TASK_TIMEOUT_S = 10.0
 ACCOUNT_CALL_TIMEOUT_S = ACCOUNT_CALL.total_seconds()
 HTTP_TIMEOUT_S = float(HTTP_TIMEOUT.read or 0.0)
 NOTIFY_ATTEMPTS = NOTIFY_RETRY.maximum_attempts
@@ -328,6 +330,20 @@ class Saga:
             return False
         return True
 
+    def local_activity(self, role: str, cpu_s: float, io_s: float = 0.0) -> Process:
+        """One local activity attempt, run by ``role``'s worker inside its workflow task."""
+        started = self.env.now
+        with self.res.slots[f"slots-{role}"].request() as slot:
+            yield slot
+            yield from self.res.work(f"worker-{role}", cpu_s)
+            if io_s:
+                yield self.env.timeout(io_s)
+        if self.res.killed_during(f"worker-{role}", started, self.env.now):
+            # The task dies with the worker: the server retries it at its timeout.
+            yield self.env.timeout(max(0.0, started + WORKFLOW_TASK_TIMEOUT_S - self.env.now))
+            return False
+        return True
+
     # -- the payment ------------------------------------------------------------------------
 
     def arrivals(self, rate: float, duration_s: float) -> Process:
@@ -403,18 +419,18 @@ class Saga:
         self, user: str, amount: int, cancel_at: str | None
     ) -> Generator[simpy.Event, Any, tuple[str, str | None, list[str]]]:
         spec = next(u for u in self.scenario.workload.users if u.name == user)
-        yield from self._account()  # validate
+        # The validated-debit patch marker, its TemporalChangeVersion upsert, upsert processing.
+        yield from self.server(3)
+        # One account call: validation, then the debit with the velocity limit, in one
+        # transaction. (A cancel aimed at `validate` never fires: no poller sees that step on
+        # the current build.)
+        yield from self._account()
         if not spec.active:
             return "failed", "account_inactive", []
         if amount > self.settings.max_amount:
-            return "failed", "amount_too_large", []
+            return "failed", "amount_over_limit", []
         if self.balances[user] < amount:
             return "failed", "insufficient_funds", []
-        if cancel_at == "validate":
-            return "cancelled", "cancel_requested", []
-        yield from self.server(2)  # the atomic-velocity patch marker and its TemporalChangeVersion
-        yield from self.server(1)  # upsert processing
-        yield from self._account()  # debit, the velocity limit checked inside it
         self.balances[user] -= amount
         if cancel_at == "debit":
             yield from self._account()  # refund
@@ -423,7 +439,6 @@ class Saga:
 
         # The parallel phase: the fraud child and the charge, decided as facts arrive.
         yield from self.server(2)  # child initiated, started
-        yield from self.server(2)  # the settle-charge patch marker and its TemporalChangeVersion
         accepted = self.env.event()
         fraud = self.env.process(self._fraud(user, amount))
         charge = self.env.process(self._charge(accepted))
@@ -582,14 +597,15 @@ class Saga:
         return ("declined_callback" if declined else "accepted"), attempt
 
     def _fraud(self, user: str, amount: int) -> Generator[simpy.Event, Any, str]:
-        """The child workflow: its tasks and the scoring activity (retried on errors)."""
+        """The child workflow (LocalFraudCheckWorkflow): one task on the fraud worker, the
+        scoring inside it as a local activity (retried there on errors, no server trip)."""
         yield from self.workflow_task("fraud")
         for _ in range(5):
             knobs = self.knobs().fraud
             io = self.jittered(knobs["delay_ms"], knobs["delay_jitter_ms"]) + self.link_delay(
                 "fraud"
             )
-            yield from self.activity(
+            yield from self.local_activity(
                 "fraud", self.cal.fraud_task_s + self.cal.simulator_request_s, io
             )
             if self.link_down_until("fraud") is None and self.rng.random() >= knobs["error_rate"]:
@@ -603,8 +619,8 @@ class Saga:
         too_large = threshold is not None and amount >= threshold
         if blocked or too_large or self.rng.random() < knobs["fail_rate"]:
             verdict = "fail"
-        yield from self.workflow_task("fraud")
-        yield from self.server(2)  # child completed, in the parent
+        # The local activity's marker and the child's completion, and its record in the parent.
+        yield from self.server(3)
         yield from self.workflow_task()
         return verdict
 

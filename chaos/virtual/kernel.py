@@ -26,9 +26,12 @@ What it models, as the server and core do it:
   (``WAIT_CANCELLATION_COMPLETED``, the SDK's default) or at once (``TRY_CANCEL``, ``ABANDON``).
 - Signals to a closed execution are refused; queries run on the instance as a query activation.
 - Temporal cancels (``cancel_workflow``) and terminations (``terminate``).
+- Local activities, as activities (the same attempts, timeouts, backoff and cancellation), except
+  that a backoff past ``local_retry_threshold`` is not turned into a timer.
 
-Left out: local activities, heartbeats, continue-as-new, updates, Nexus, signals to external
-workflows, replay (``tests/replay`` proves determinism against recorded histories instead).
+Left out: heartbeats (of activities and of a workflow task held by a long local activity),
+continue-as-new, updates, Nexus, signals to external workflows, replay (``tests/replay`` proves
+determinism against recorded histories instead).
 """
 
 from __future__ import annotations
@@ -510,6 +513,12 @@ class Kernel:
         "cancel_timer": _cancel_timer,
         "schedule_activity": _schedule_activity,
         "request_cancel_activity": _request_cancel_activity,
+        # A local activity as an activity run by the worker itself: the same attempts, timeouts,
+        # backoff and cancellation types (the SDK numbers them alike), resolved the same way.
+        # Backoffs past ``local_retry_threshold`` (core turns those into timers) are not told
+        # apart; the saga's local activity retries well under it.
+        "schedule_local_activity": _schedule_activity,
+        "request_cancel_local_activity": _request_cancel_activity,
         "start_child_workflow_execution": _start_child,
         "cancel_child_workflow_execution": _cancel_child,
         "complete_workflow_execution": _complete,

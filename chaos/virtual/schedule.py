@@ -25,7 +25,9 @@ Fraud = Literal["pass", "reject", "error", "slow"]
 
 #: Steps an interrupt can be aimed at: the activity in flight when it arrives, or
 #: ``await_confirmation``, the wait for the provider's callback after the charge returned.
-#: (``check_velocity`` runs only on builds before the atomic velocity patch.)
+#: (``check_velocity`` runs only on builds before the atomic velocity patch; ``validate_payment``
+#: only on payments started before validated-debit, which the saga's mutants of that older path
+#: run: an interrupt aimed there misses on the current path.)
 STEPS = (
     "validate_payment",
     "debit_account",

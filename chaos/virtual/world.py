@@ -67,7 +67,11 @@ from orchestrator.models import (
     VoidRequest,
     VoidResult,
 )
-from orchestrator.workflows.fraud import SCORING_TIMEOUT, FraudCheckWorkflow
+from orchestrator.workflows.fraud import (
+    SCORING_TIMEOUT,
+    FraudCheckWorkflow,
+    LocalFraudCheckWorkflow,
+)
 from orchestrator.workflows.payment import ACCOUNT_CALL, PaymentWorkflow
 from orchestrator.workflows.reconcile import ReconcileWorkflow
 
@@ -175,7 +179,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.kernel = Kernel(
-            [self.payment_workflow, FraudCheckWorkflow, ReconcileWorkflow],
+            [self.payment_workflow, LocalFraudCheckWorkflow, FraudCheckWorkflow, ReconcileWorkflow],
             self._attempt,
             ACTIVITY_TYPES,
         )

@@ -12,8 +12,9 @@ workflow code itself stays valid for unversioned workers too:
 - ``PaymentWorkflow``: AUTO_UPGRADE. A payment can wait minutes for its callback, so draining
   old workers before every deploy is slow; payments move to the new build at their next task,
   which is safe because every change is patched and the replay gate proves old histories replay.
-- ``FraudCheckWorkflow``: PINNED. It lives for seconds, so old workers drain almost at once,
-  and a pinned child never has to replay on code it did not start on.
+- ``LocalFraudCheckWorkflow`` and ``FraudCheckWorkflow``: PINNED. A check lives for seconds,
+  so old workers drain almost at once, and a pinned child never has to replay on code it did
+  not start on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.models import PaymentOutcome, PaymentRequest
-    from orchestrator.workflows.fraud import FraudCheckWorkflow
+    from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
     from orchestrator.workflows.payment import PATCHES, PaymentWorkflow
     from orchestrator.workflows.reconcile import ReconcileWorkflow
 
@@ -31,6 +32,7 @@ VERSIONING = {
     "PaymentWorkflow": VersioningBehavior.AUTO_UPGRADE,
     "ReconcileWorkflow": VersioningBehavior.AUTO_UPGRADE,
     "FraudCheckWorkflow": VersioningBehavior.PINNED,
+    "LocalFraudCheckWorkflow": VersioningBehavior.PINNED,
 }
 
 CURRENT_BUILD = "v2"
@@ -55,10 +57,12 @@ BUILDS: dict[str, dict[str, type]] = {
         "PaymentWorkflow": PaymentWorkflowV1,
         "ReconcileWorkflow": ReconcileWorkflow,
         "FraudCheckWorkflow": FraudCheckWorkflow,
+        "LocalFraudCheckWorkflow": LocalFraudCheckWorkflow,
     },
     "v2": {
         "PaymentWorkflow": PaymentWorkflow,
         "ReconcileWorkflow": ReconcileWorkflow,
         "FraudCheckWorkflow": FraudCheckWorkflow,
+        "LocalFraudCheckWorkflow": LocalFraudCheckWorkflow,
     },
 }

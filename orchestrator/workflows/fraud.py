@@ -1,4 +1,13 @@
-"""FraudCheckWorkflow: the fraud service's child workflow (task queue ``fraud``)."""
+"""The fraud service's child workflows (task queue ``fraud``).
+
+``LocalFraudCheckWorkflow`` is the one payments start now (the ``validated-debit`` path): the
+scoring runs as a local activity on the fraud worker, inside the child's one workflow task, so
+the child writes 6 history events and takes 1 workflow task instead of 11 and 2. Retries of the
+scoring (backoff under a minute) happen in the worker; a scoring slower than the workflow task
+timeout keeps its task alive with heartbeats. ``FraudCheckWorkflow`` (an activity and a second
+workflow task) stays registered for payments started before: a new type, not a patch, because a
+patch would cost the child its own marker and search-attribute upsert.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +43,27 @@ class FraudCheckWorkflow:
             start_to_close_timeout=SCORING_TIMEOUT,
             retry_policy=SCORING_RETRY,
         )
-        metrics.FRAUD_VERDICTS.add(verdict="pass" if verdict.passed else "fail")
-        metrics.FRAUD_DURATION.record(metrics.since_start())
-        return verdict
+        return _verdict(verdict)
+
+
+@workflow.defn
+class LocalFraudCheckWorkflow:
+    """Scores one payment in one workflow task (the scoring a local activity); cancelling it
+    (the parent was cancelled) cancels the scoring."""
+
+    @workflow.run
+    async def run(self, request: FraudCheckRequest) -> FraudVerdict:
+        """Ask the scoring service for a verdict."""
+        verdict = await workflow.execute_local_activity_method(
+            FraudActivities.score_payment,
+            request,
+            start_to_close_timeout=SCORING_TIMEOUT,
+            retry_policy=SCORING_RETRY,
+        )
+        return _verdict(verdict)
+
+
+def _verdict(verdict: FraudVerdict) -> FraudVerdict:
+    metrics.FRAUD_VERDICTS.add(verdict="pass" if verdict.passed else "fail")
+    metrics.FRAUD_DURATION.record(metrics.since_start())
+    return verdict

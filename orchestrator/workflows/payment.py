@@ -70,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from orchestrator.workflows import metrics
     from orchestrator.workflows.compensation import Compensations, shielded
-    from orchestrator.workflows.fraud import FraudCheckWorkflow
+    from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
 
 T = TypeVar("T")
 
@@ -535,8 +535,11 @@ class PaymentWorkflow:
     async def _fraud_branch(self) -> None:
         r = self._request
         try:
+            # The child's type is part of the start command: payments on the validated-debit
+            # path start the cheaper one, those started before keep the one they had.
+            child = LocalFraudCheckWorkflow.run if self._validated_debit else FraudCheckWorkflow.run
             self._fraud = await workflow.execute_child_workflow(
-                FraudCheckWorkflow.run,
+                child,
                 FraudCheckRequest(r.payment_id, r.user_id, r.amount, r.payment_method),
                 id=f"{r.payment_id}-fraud",
                 task_queue=FRAUD_QUEUE,

@@ -38,7 +38,7 @@ from orchestrator.models import (
     VoidResult,
 )
 from orchestrator.roles import saga_queues
-from orchestrator.workflows.fraud import FraudCheckWorkflow
+from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
 
 
@@ -214,7 +214,12 @@ class FakeServices:
         ``payment_workflow`` swaps in another build of the saga (``builds.PaymentWorkflowV1``).
         """
         queues = saga_queues(
-            self, {"PaymentWorkflow": payment_workflow, "FraudCheckWorkflow": FraudCheckWorkflow}
+            self,
+            {
+                "PaymentWorkflow": payment_workflow,
+                "LocalFraudCheckWorkflow": LocalFraudCheckWorkflow,
+                "FraudCheckWorkflow": FraudCheckWorkflow,
+            },
         )
         async with AsyncExitStack() as stack:
             for queue, (workflows, activities) in queues.items():
