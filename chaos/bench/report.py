@@ -48,7 +48,17 @@ def figures(result: BenchResult) -> dict[str, object]:
         "server_cpu_ms": round(result.server_cpu_ms_per_payment, 1),
         "cpu_ms": round(sum(result.cpu_ms_per_payment.values()), 1),
         "events": result.cost.events,
+        "workflow_tasks": result.cost.workflow_tasks,
+        "half_knee_rate": result.half_knee.rate,
+        "p99_half_knee_s": round(result.half_knee.saga(99), 2),
     }
+
+
+class _Figures(dict[str, object]):
+    """A run's figures where a run recorded before a figure existed shows ``-``."""
+
+    def __missing__(self, key: str) -> str:
+        return "-"
 
 
 def machine() -> str:
@@ -88,6 +98,13 @@ def render(result: BenchResult) -> str:
         f"**Full-system throughput / ceiling: {best.achieved:.1f} / {c.throughput:.1f} "
         f"payments/s = {result.ratio:.2f}** (best k6 step: {best.rate:g}/s offered; "
         f"stopped because {result.stop_reason}).",
+        "",
+        f"Knee: **{best.rate:g}/s** (the best step holding saga p99 under"
+        f" {result.p99_bound_s:g} s). Saga p99 at half the knee ({result.half_knee.rate:g}/s):"
+        f" **{result.half_knee.saga(99):.2f} s**. CPU per payment, every process of the system"
+        f" under test: **{sum(result.cpu_ms_per_payment.values()):.0f} ms**. Per payment:"
+        f" **{result.cost.events}** history events, **{result.cost.workflow_tasks}** workflow"
+        " tasks.",
         "",
         "| | ceiling (no-op activities, client) | full system (k6 through the API) |",
         "|---|---|---|",
@@ -181,16 +198,18 @@ def side_by_side(text: str) -> str:
         ("full system, payments/s (best step)", "{throughput} ({best_rate}/s)"),
         ("full system / ceiling", "{ratio}"),
         ("saga p99 at the best step", "{p99_s} s"),
+        ("saga p99 at half the knee", "{p99_half_knee_s} s ({half_knee_rate}/s)"),
         ("Temporal server CPU per payment", "{server_cpu_ms} ms"),
         ("all processes' CPU per payment", "{cpu_ms} ms"),
         ("history events per payment", "{events}"),
+        ("workflow tasks per payment", "{workflow_tasks}"),
     ]
     lines = [
         SIDE_BEGIN,
         "| | " + " | ".join(order) + " |",
         "|---|" + "---|" * len(order),
         *(
-            f"| {name} | " + " | ".join(cell.format(**runs[b]) for b in order) + " |"
+            f"| {name} | " + " | ".join(cell.format_map(_Figures(runs[b])) for b in order) + " |"
             for name, cell in rows
         ),
         SIDE_END,

@@ -105,6 +105,13 @@ class BenchResult:
         return max(good, key=lambda s: s.achieved)
 
     @property
+    def half_knee(self) -> Step:
+        """The step whose offered rate is nearest half the best step's (the higher on a tie:
+        its p99 is the harder one to hold)."""
+        target = self.best.rate / 2
+        return min(self.steps, key=lambda s: (abs(s.rate - target), -s.rate))
+
+    @property
     def ratio(self) -> float:
         """Full-system throughput as a share of the ceiling."""
         return self.best.achieved / self.ceiling.throughput

@@ -52,6 +52,7 @@ class Measured:
     shares: dict[str, float]
     payments: int
 
+
 #: Account activities of a happy payment: one validated debit (the validated-debit patch).
 ACCOUNT_CALLS = 1
 

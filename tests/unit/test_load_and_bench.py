@@ -106,10 +106,12 @@ def test_bench_report_replaces_only_its_block(tmp_path: Path) -> None:
     )
     assert result.best is step and round(result.ratio, 2) == 0.4
     path = tmp_path / "BENCHMARKS.md"
-    path.write_text(f"# Benchmarks\n\nnotes before\n\n{report.BEGIN}\nold\n{report.END}\n\nafter\n")
+    path.write_text(
+        f"# Benchmarks\n\nnotes before\n\n{report.BEGIN}\nSTALE\n{report.END}\n\nafter\n"
+    )
     report.write(result, path)
     text = path.read_text()
-    assert "notes before" in text and "after" in text and "old" not in text
+    assert "notes before" in text and "after" in text and "STALE" not in text
     assert "payments/s = 0.40" in text and "| 57 | 57 |" in text
     # 80 payments, 3 CPU-s of the dev server: 37.5 ms each, the API's 12.5 ms beside it.
     assert result.server_cpu_ms_per_payment == 37.5
@@ -135,6 +137,31 @@ def test_each_backend_has_its_block_and_both_stand_side_by_side(tmp_path: Path) 
     # Server CPU per payment: the dev server alone; the cluster's services and PostgreSQL.
     assert "| Temporal server CPU per payment | 25.0 ms | 52.5 ms |" in text
     assert "| all processes' CPU per payment | 25.0 ms | 62.5 ms |" in text  # k6 left out
+
+
+def test_the_report_names_the_knee_and_the_p99_at_half_of_it(tmp_path: Path) -> None:
+    def step(rate: float, p99_s: float) -> Step:
+        latencies = [0.4] * 98 + [p99_s] * 2
+        return Step(rate, 20.0, 100, 0, 100, int(rate * 20), latencies, 10, 20, 30, {})
+
+    steps = [step(2, 0.5), step(4, 0.7), step(6, 0.9), step(8, 1.2), step(10, 2.0), step(12, 9)]
+    cost = Cost(41, 11, 6)
+    ceiling = CeilingResult(100, 10, 10.0, [1.0] * 100)
+    result = BenchResult(ceiling, {}, steps, cost, 20, cost, 5.0, "p99")
+    assert result.best.rate == 10 and result.half_knee.rate == 6
+    path = tmp_path / "BENCHMARKS.md"
+    # A block written before these figures existed still renders in the side-by-side table.
+    old = '<!-- figures {"backend": "cluster", "date": "d", "commit": "c", "ceiling": 1, '
+    old += '"throughput": 1, "best_rate": 1, "ratio": 1, "p99_s": 1, "server_cpu_ms": 1, '
+    old += '"cpu_ms": 1, "events": 55} -->'
+    cluster_begin, cluster_end = report.markers("cluster")
+    path.write_text(f"# B\n\n{cluster_begin}\n{old}\n{cluster_end}\n")
+    report.write(result, path)
+    text = path.read_text()
+    assert "Knee: **10/s**" in text and "half the knee (6/s): **0.90 s**" in text
+    assert "**41** history events, **6** workflow tasks" in text
+    assert "| saga p99 at half the knee | 0.9 s (6/s) | - s (-/s) |" in text
+    assert "| workflow tasks per payment | 6 | - |" in text
 
 
 BURN_THEN_SLEEP = (
