@@ -108,12 +108,17 @@ class PaymentRequest:
 
 @dataclass(frozen=True)
 class PaymentOutcome:
-    """Result of PaymentWorkflow."""
+    """Result of PaymentWorkflow.
+
+    ``status`` is the final status query's answer, so a finished payment's status is read from
+    its close event without a worker replaying its history (None in results of earlier code).
+    """
 
     payment_id: str
     state: str
     reason: str | None = None
     compensations: list[str] = field(default_factory=list)
+    status: PaymentStatus | None = None
 
 
 @dataclass(frozen=True)

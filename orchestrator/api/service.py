@@ -16,7 +16,12 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import msgspec
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -44,6 +49,7 @@ from orchestrator.api.schemas import (
 from orchestrator.models import (
     PAYMENTS_QUEUE,
     CancelRequest,
+    PaymentOutcome,
     PaymentRequest,
     PaymentState,
     PaymentStatus,
@@ -158,8 +164,15 @@ class PaymentService:
         return payment_id, True
 
     async def status(self, user_id: str, payment_id: str) -> PaymentView:
-        """The payment's status; another user's payment is reported as not found."""
-        status = await _call(self._handle(payment_id).query(PaymentWorkflow.status), payment_id)
+        """The payment's status; another user's payment is reported as not found.
+
+        A finished payment's comes from its result (one read of its close event); a running
+        one's from the ``status`` query, which the payments worker answers (and, for a closed
+        execution without that result, answers by replaying the whole history).
+        """
+        status = await _call(self._final_status(payment_id), payment_id)
+        if status is None:
+            status = await _call(self._handle(payment_id).query(PaymentWorkflow.status), payment_id)
         if status.user_id != user_id:
             raise PaymentNotFound(f"no payment {payment_id}")
         view = _view(status)
@@ -186,6 +199,20 @@ class PaymentService:
         return msgspec.convert(
             {"payment_id": payment_id, "state": state, "done": done}, PaymentStateView
         )
+
+    async def _final_status(self, payment_id: str) -> PaymentStatus | None:
+        """The status in a completed payment's result; None while it runs, or when it closed
+        without one (terminated, timed out, or completed by code before results carried it)."""
+        events = self._handle(payment_id).fetch_history_events(
+            event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+        )
+        async for event in events:
+            if not event.HasField("workflow_execution_completed_event_attributes"):
+                return None
+            payloads = event.workflow_execution_completed_event_attributes.result.payloads
+            (outcome,) = await self.client.data_converter.decode(payloads, [PaymentOutcome])
+            return outcome.status if isinstance(outcome, PaymentOutcome) else None
+        return None
 
     async def _live_charge_attempt(self, payment_id: str) -> int:
         # The workflow learns the attempt count only when the charge resolves; while Temporal

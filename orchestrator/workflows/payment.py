@@ -288,7 +288,9 @@ class PaymentWorkflow:
         await shielded(self._notify(), on_cancel=self._cancel_after_decision)
         self._step = "done"
         self._count_finished(state, reason)
-        return PaymentOutcome(request.payment_id, state.value, self._reason, self._compensations)
+        return PaymentOutcome(
+            request.payment_id, state.value, self._reason, self._compensations, self.status()
+        )
 
     def _cancelled_by_temporal(self) -> Decision:
         """A Temporal cancel before the decision: the same request as the ``cancel`` signal."""

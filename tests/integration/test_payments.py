@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import time
 from datetime import datetime
@@ -50,6 +51,21 @@ def test_state_endpoint_answers_without_a_query(stack: EmbeddedStack, payments: 
     assert own.json() == {"payment_id": payment_id, "state": final["state"], "done": True}
     other = httpx.get(url, headers={"Authorization": f"Bearer {stack.api_keys['bob']}"})
     assert other.status_code == 404, other.text
+
+
+def test_a_finished_payments_status_needs_no_worker(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    # Read from the result in its close event: no query, so no worker replays its history.
+    payment_id = payments.pay("alice", 1400)
+    final = payments.finish("alice", payment_id)
+    worker = stack.processes["worker-payments"]
+    worker.signal(signal.SIGSTOP)
+    try:
+        again = payments.client("alice").status(payment_id)
+    finally:
+        worker.signal(signal.SIGCONT)
+    assert again == final and again["timeline"][-1]["event"] == "notified"
 
 
 def test_temporal_cli_query_returns_the_same_state(
