@@ -43,7 +43,7 @@ class Calibration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The shortest time between a failed attempt and its retry, whatever the backoff: the
     dev server measured 1.0 s between charge attempts for backoffs of 0.2, 0.4 and 0.8 s
     (``saga_activity_retry_delay_seconds``), so a retry waits ``max(backoff, floor)``."""
-    events_per_payment: float = 57.0
+    events_per_payment: float = 45.0
     """History events of a happy-path payment with its fraud child (for the report)."""
     machine_cores: int = 2
     backend: str = "dev"
