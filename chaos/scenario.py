@@ -88,7 +88,8 @@ class CancelSpec(Strict, kw_only=True):
     """Share of the payments cancelled through the API, chosen by the seed."""
     at_steps: list[Step] | None = None
     """Cancel when a poller (every 50 ms) first sees the payment at one of these steps or a later
-    forward step."""
+    forward step (``validate`` exists only on payments started before the validated-debit
+    patch, e.g. on build v1: current payments validate inside the debit)."""
     after_s: NonNegative | None = None
     """Or: cancel this long after the payment was created."""
 
@@ -160,7 +161,8 @@ class Settings(Strict, kw_only=True):
     velocity_max_payments: Annotated[int, msgspec.Meta(ge=1)] = 100
     """Debits per account allowed within the window."""
     account_retry: RetrySettings = msgspec.field(default_factory=_account_retry)
-    """Retry policy of validate and debit; when it runs out the payment fails with reason
+    """Retry policy of the debit (which validates) and, on older payments, of validate; when it
+    runs out the payment fails with reason
     ``accounts_unavailable`` (compensations keep retrying without a limit)."""
 
     def saga_options(self) -> SagaOptions:
@@ -264,7 +266,8 @@ class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
     faults."""
     at_step: Step
     """Hit a targeted payment when a poller (every 100 ms) first sees it at this step, within the
-    window."""
+    window (``validate`` only on payments started before the validated-debit patch, e.g. on
+    build v1: current payments validate inside the debit, so a fault aimed there hits none)."""
 
 
 LedgerOperation = Literal["validate", "debit", "refund"]
