@@ -16,12 +16,10 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import msgspec
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowHistoryEventFilterType,
-)
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import HistoryEventFilterType
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -202,16 +200,27 @@ class PaymentService:
 
     async def _final_status(self, payment_id: str) -> PaymentStatus | None:
         """The status in a completed payment's result; None while it runs, or when it closed
-        without one (terminated, timed out, or completed by code before results carried it)."""
-        events = self._handle(payment_id).fetch_history_events(
-            event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+        without one (terminated, timed out, or completed by code before results carried it).
+
+        Described first: the server answers a read of the close event of a running execution
+        only once it closes."""
+        handle = self._handle(payment_id)
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.COMPLETED:
+            return None
+        response = await self.client.workflow_service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(
+                namespace=self.client.namespace,
+                execution=WorkflowExecution(workflow_id=payment_id, run_id=description.run_id),
+                history_event_filter_type=HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+            ),
+            retry=True,
         )
-        async for event in events:
-            if not event.HasField("workflow_execution_completed_event_attributes"):
-                return None
-            payloads = event.workflow_execution_completed_event_attributes.result.payloads
-            (outcome,) = await self.client.data_converter.decode(payloads, [PaymentOutcome])
-            return outcome.status if isinstance(outcome, PaymentOutcome) else None
+        for event in response.history.events:
+            if event.HasField("workflow_execution_completed_event_attributes"):
+                payloads = event.workflow_execution_completed_event_attributes.result.payloads
+                (outcome,) = await self.client.data_converter.decode(payloads, [PaymentOutcome])
+                return outcome.status if isinstance(outcome, PaymentOutcome) else None
         return None
 
     async def _live_charge_attempt(self, payment_id: str) -> int:

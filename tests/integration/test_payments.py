@@ -68,6 +68,20 @@ def test_a_finished_payments_status_needs_no_worker(
     assert again == final and again["timeline"][-1]["event"] == "notified"
 
 
+def test_a_running_payments_status_answers_at_once(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    # Its close event does not exist yet: the read must not wait for it.
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=3000)
+    payment_id = payments.pay("alice", 1300)
+    began = time.monotonic()
+    running = payments.client("alice").status(payment_id)
+    assert time.monotonic() - began < 1.0
+    assert running["state"] in ("pending", "processing"), running
+    assert payments.finish("alice", payment_id)["state"] == "succeeded"
+
+
 def test_temporal_cli_query_returns_the_same_state(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
