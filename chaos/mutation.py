@@ -35,8 +35,9 @@ KILLERS: dict[str, tuple[str, ...]] = {
     "void-rejection-forgotten": ("strict-provider",),
     "skip-notification": ("happy-path",),
     "ignore-cancel-at-charge": ("cancel-mid-flight",),
-    "cancel-escapes": ("temporal-cancel",),
-    "cancel-read-as-error": ("temporal-cancel",),
+    # Both break the path of payments started before validated-debit (a cancel at validate).
+    "cancel-escapes": ("temporal-cancel-v1",),
+    "cancel-read-as-error": ("temporal-cancel-v1",),
     "errors-escape": ("ledger-outage",),
     "debit-twice": ("happy-path",),
     "wrong-amount": ("happy-path",),
@@ -135,7 +136,10 @@ def run_mutant(
     began = time.monotonic()
     result = MutantResult(name, mutant.bug, "survived")
     state_dir = Path(tempfile.mkdtemp(prefix=f"saga-mutant-{name}-"))
-    options = StackOptions(state_dir=state_dir, ui=False, prometheus="off", mutant=name)
+    # Worker versioning as `saga scenario run` has it: a killer may start on a build (v1).
+    options = StackOptions(
+        state_dir=state_dir, ui=False, prometheus="off", mutant=name, worker_versioning=True
+    )
     with EmbeddedStack(options) as stack:
         runner = ScenarioRunner(stack, progress)
         for scenario in scenario_order(name, quick):
