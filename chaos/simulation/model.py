@@ -316,22 +316,17 @@ class Saga:
     def activity(
         self, role: str, cpu_s: float, io_s: float = 0.0, timeout_s: float = ACCOUNT_CALL_TIMEOUT_S
     ) -> Process:
-        """One activity attempt on ``role``'s worker (3 events); False if a kill lost it."""
+        """One activity attempt on ``role``'s worker (3 events); False if a kill lost it (the
+        server notices at the start-to-close timeout)."""
         yield from self.server(3)
-        started = self.env.now
-        with self.res.slots[f"slots-{role}"].request() as slot:
-            yield slot
-            yield from self.res.work(f"worker-{role}", cpu_s)
-            if io_s:
-                yield self.env.timeout(io_s)
-        if self.res.killed_during(f"worker-{role}", started, self.env.now):
-            # The worker died with the task: the server notices at the start-to-close timeout.
-            yield self.env.timeout(max(0.0, started + timeout_s - self.env.now))
-            return False
-        return True
+        return (yield from self._attempt(role, cpu_s, io_s, timeout_s))
 
     def local_activity(self, role: str, cpu_s: float, io_s: float = 0.0) -> Process:
-        """One local activity attempt, run by ``role``'s worker inside its workflow task."""
+        """One local activity attempt, run by ``role``'s worker inside its workflow task; False
+        if a kill lost it (the task is retried at its timeout)."""
+        return (yield from self._attempt(role, cpu_s, io_s, WORKFLOW_TASK_TIMEOUT_S))
+
+    def _attempt(self, role: str, cpu_s: float, io_s: float, lost_after_s: float) -> Process:
         started = self.env.now
         with self.res.slots[f"slots-{role}"].request() as slot:
             yield slot
@@ -339,8 +334,7 @@ class Saga:
             if io_s:
                 yield self.env.timeout(io_s)
         if self.res.killed_during(f"worker-{role}", started, self.env.now):
-            # The task dies with the worker: the server retries it at its timeout.
-            yield self.env.timeout(max(0.0, started + WORKFLOW_TASK_TIMEOUT_S - self.env.now))
+            yield self.env.timeout(max(0.0, started + lost_after_s - self.env.now))
             return False
         return True
 

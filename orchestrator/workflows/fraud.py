@@ -12,6 +12,7 @@ patch would cost the child its own marker and search-attribute upsert.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -28,6 +29,8 @@ SCORING_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=5,
 )
+#: The scoring call's options, as an activity or a local activity.
+SCORING: dict[str, Any] = {"start_to_close_timeout": SCORING_TIMEOUT, "retry_policy": SCORING_RETRY}
 
 
 @workflow.defn
@@ -38,10 +41,7 @@ class FraudCheckWorkflow:
     async def run(self, request: FraudCheckRequest) -> FraudVerdict:
         """Ask the scoring service for a verdict."""
         verdict = await workflow.execute_activity_method(
-            FraudActivities.score_payment,
-            request,
-            start_to_close_timeout=SCORING_TIMEOUT,
-            retry_policy=SCORING_RETRY,
+            FraudActivities.score_payment, request, **SCORING
         )
         return _verdict(verdict)
 
@@ -55,10 +55,7 @@ class LocalFraudCheckWorkflow:
     async def run(self, request: FraudCheckRequest) -> FraudVerdict:
         """Ask the scoring service for a verdict."""
         verdict = await workflow.execute_local_activity_method(
-            FraudActivities.score_payment,
-            request,
-            start_to_close_timeout=SCORING_TIMEOUT,
-            retry_policy=SCORING_RETRY,
+            FraudActivities.score_payment, request, **SCORING
         )
         return _verdict(verdict)
 

@@ -28,6 +28,16 @@ MANIFESTS = {d: json.loads((d / "manifest.json").read_text()) for d in GENERATIO
 CASES = [(d, name) for d, manifest in MANIFESTS.items() for name in sorted(manifest)]
 
 
+def patches_in(history: WorkflowHistory) -> list[str]:
+    """The ids of the patch markers a history recorded, in order."""
+    return [
+        json.loads(p.data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
+    ]
+
+
 def load(name: str, generation: Path = HISTORIES_DIR) -> WorkflowHistory:
     text = (generation / f"{name}.json").read_text()
     return WorkflowHistory.from_json(MANIFESTS[generation][name]["workflow_id"], text)
@@ -81,29 +91,17 @@ def test_the_newest_generation_holds_a_callback_that_beat_the_charge() -> None:
     """hold-early-callbacks changes what the saga does only when a callback arrives before the
     charge call returns: the corpus must hold such a history, with the patch's marker."""
     history = load("early-callback", HISTORIES_DIR / "hold-early-callbacks")
-    patches = [
-        json.loads(p.data)["id"]
-        for e in history.events
-        if e.HasField("marker_recorded_event_attributes")
-        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
-    ]
-    assert "hold-early-callbacks" in patches
+    assert "hold-early-callbacks" in patches_in(history)
 
 
 def test_the_validated_debit_generation_records_one_marker_and_one_account_call() -> None:
     """validated-debit: one patch marker (it implies the earlier patches) and validation inside
     the debit, so a history has no validate_payment activity and no other patch marker."""
     history = load("happy-path", HISTORIES_DIR / "validated-debit")
-    patches = [
-        json.loads(p.data)["id"]
-        for e in history.events
-        if e.HasField("marker_recorded_event_attributes")
-        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
-    ]
     activities = [
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
-    assert patches == ["validated-debit"]
+    assert patches_in(history) == ["validated-debit"]
     assert activities == ["debit_account", "charge_payment", "send_notification"]

@@ -75,17 +75,20 @@ def test_opening_balances_are_journal_entries(ledger: Ledger) -> None:
     assert ledger.open_account("alice", 5) is False
 
 
+#: (user, amount, currency, method, reason): a payment validation refuses, and why (max 5,000).
+INVALID = [
+    ("nobody", 100, "USD", "card", "account_not_found"),
+    ("carol", 100, "USD", "card", "account_inactive"),
+    ("erin", 100, "USD", "wallet", "unsupported_method"),
+    ("alice", 0, "USD", "card", "invalid_amount"),
+    ("alice", 5_001, "USD", "card", "amount_over_limit"),
+    ("alice", 100, "EUR", "card", "currency_mismatch"),
+]
+
+
 @pytest.mark.parametrize(
     ("user", "amount", "currency", "method", "reason"),
-    [
-        ("nobody", 100, "USD", "card", "account_not_found"),
-        ("carol", 100, "USD", "card", "account_inactive"),
-        ("erin", 100, "USD", "wallet", "unsupported_method"),
-        ("alice", 0, "USD", "card", "invalid_amount"),
-        ("alice", 5_001, "USD", "card", "amount_over_limit"),
-        ("alice", 100, "EUR", "card", "currency_mismatch"),
-        ("alice", 5_000, "USD", "card", None),
-    ],
+    [*INVALID, ("alice", 5_000, "USD", "card", None)],
 )
 def test_validation_reasons(
     ledger: Ledger, user: str, amount: int, currency: str, method: str, reason: str | None
@@ -96,14 +99,7 @@ def test_validation_reasons(
 
 @pytest.mark.parametrize(
     ("user", "amount", "currency", "method", "reason"),
-    [
-        ("nobody", 100, "USD", "card", "account_not_found"),
-        ("carol", 100, "USD", "card", "account_inactive"),
-        ("erin", 100, "USD", "wallet", "unsupported_method"),
-        ("alice", 0, "USD", "card", "invalid_amount"),
-        ("alice", 5_001, "USD", "card", "amount_over_limit"),
-        ("alice", 100, "EUR", "card", "currency_mismatch"),
-    ],
+    INVALID,
 )
 def test_a_validated_debit_refuses_as_validation_does_and_moves_nothing(
     ledger: Ledger, user: str, amount: int, currency: str, method: str, reason: str
