@@ -159,7 +159,8 @@ async def cancel_payment(
     status_code=200,
     summary="Provider callback (signed)",
     before_request=guard_webhook,  # signature, then a strict body (webhook.py)
-    responses=problems(400, 401, 413, 422, 431, 503),
+    # 429 too: the limiter throttles every request that presents a bearer key, a webhook too.
+    responses=problems(400, 401, 413, 422, *LIMITS, 503),
 )
 async def gateway_webhook(
     request: Request[Any, Any, Any],
