@@ -136,6 +136,8 @@ class CeilingResult:
     concurrency: int
     elapsed_s: float
     latencies_s: list[float]
+    #: Sagas run before the measured ones (inside the CPU measurement, outside the latencies).
+    warmup: int = 0
 
     @property
     def throughput(self) -> float:
@@ -178,4 +180,4 @@ async def run_ceiling(
         began = time.perf_counter()
         latencies = await run(payments)
         elapsed = time.perf_counter() - began
-    return CeilingResult(payments, concurrency, elapsed, latencies)
+    return CeilingResult(payments, concurrency, elapsed, latencies, warmup)

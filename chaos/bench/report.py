@@ -47,6 +47,8 @@ def figures(result: BenchResult) -> dict[str, object]:
         "p99_s": round(best.saga(99), 2),
         "server_cpu_ms": round(result.server_cpu_ms_per_payment, 1),
         "cpu_ms": round(sum(result.cpu_ms_per_payment.values()), 1),
+        "cpu_ms_half_knee": round(sum(result.half_knee.cpu_ms_per_payment.values()), 1),
+        "ceiling_cpu_ms": round(result.ceiling_cpu_ms_per_saga, 1),
         "events": result.cost.events,
         "workflow_tasks": result.cost.workflow_tasks,
         "half_knee_rate": result.half_knee.rate,
@@ -89,6 +91,9 @@ def render(result: BenchResult) -> str:
     """The generated Markdown block."""
     c, best = result.ceiling, result.best
     begin, end = markers(result.backend)
+    knee_cpu = sum(result.cpu_ms_per_payment.values())
+    half_cpu = sum(result.half_knee.cpu_ms_per_payment.values())
+    ceiling_cpu = result.ceiling_cpu_ms_per_saga or 1.0
     lines = [
         begin,
         f"<!-- figures {json.dumps(figures(result), sort_keys=True)} -->",
@@ -101,10 +106,15 @@ def render(result: BenchResult) -> str:
         "",
         f"Knee: **{best.rate:g}/s** (the best step holding saga p99 under"
         f" {result.p99_bound_s:g} s). Saga p99 at half the knee ({result.half_knee.rate:g}/s):"
-        f" **{result.half_knee.saga(99):.2f} s**. CPU per payment, every process of the system"
-        f" under test: **{sum(result.cpu_ms_per_payment.values()):.0f} ms**. Per payment:"
+        f" **{result.half_knee.saga(99):.2f} s**. Per payment:"
         f" **{result.cost.events}** history events, **{result.cost.workflow_tasks}** workflow"
         " tasks.",
+        "",
+        f"CPU per payment, every process of the system under test: **{knee_cpu:.0f} ms** at the"
+        f" knee (the machine saturated), **{half_cpu:.0f} ms** at half the knee; the no-op"
+        f" ceiling's saga cost **{ceiling_cpu:.0f} ms** in the same run (Temporal and its"
+        f" workers only), so the full system costs **{knee_cpu / ceiling_cpu:.2f}** no-op sagas"
+        " per payment.",
         "",
         "| | ceiling (no-op activities, client) | full system (k6 through the API) |",
         "|---|---|---|",
@@ -137,6 +147,7 @@ def render(result: BenchResult) -> str:
                     "saga p50",
                     "saga p99",
                     "API p95",
+                    "CPU / payment",
                 ],
                 *(
                     [
@@ -147,6 +158,7 @@ def render(result: BenchResult) -> str:
                         f"{s.saga(50):.2f} s",
                         f"{s.saga(99):.2f} s",
                         f"{s.api_p95_ms:.0f} ms",
+                        f"{sum(s.cpu_ms_per_payment.values()):.0f} ms",
                     ]
                     for s in sorted(result.steps, key=lambda s: s.rate)
                 ),
@@ -178,7 +190,8 @@ def render(result: BenchResult) -> str:
         ),
         "```",
         "",
-        "CPU share during the ceiling run:",
+        f"CPU share during the ceiling run ({c.payments + c.warmup} no-op sagas, the"
+        f" {c.warmup} warm-up ones included; {result.ceiling_cpu_ms_per_saga:.0f} ms each):",
         "",
         "```",
         _cpu_table(result.ceiling_cpu_s),
@@ -201,6 +214,8 @@ def side_by_side(text: str) -> str:
         ("saga p99 at half the knee", "{p99_half_knee_s} s ({half_knee_rate}/s)"),
         ("Temporal server CPU per payment", "{server_cpu_ms} ms"),
         ("all processes' CPU per payment", "{cpu_ms} ms"),
+        ("all processes' CPU per payment at half the knee", "{cpu_ms_half_knee} ms"),
+        ("no-op ceiling's CPU per saga", "{ceiling_cpu_ms} ms"),
         ("history events per payment", "{events}"),
         ("workflow tasks per payment", "{workflow_tasks}"),
     ]

@@ -164,6 +164,34 @@ def test_the_report_names_the_knee_and_the_p99_at_half_of_it(tmp_path: Path) -> 
     assert "| workflow tasks per payment | 6 | - |" in text
 
 
+def test_the_report_gives_cpu_per_payment_at_the_knee_at_half_of_it_and_per_no_op_saga(
+    tmp_path: Path,
+) -> None:
+    """The knee's figure is taken with the machine saturated; half the knee's is not; the
+    ceiling's no-op saga is the same run's baseline (its 20 warm-up sagas used CPU too)."""
+
+    def step(rate: float, cpu_s: float, p99_s: float) -> Step:
+        n = int(rate * 20)
+        cpu = {"temporal": cpu_s * 0.75, "api": cpu_s * 0.25, "k6": 5.0}
+        return Step(rate, 20.0, n, 0, n, n, [0.4] * 98 + [p99_s] * 2, 10, 20, 30, cpu)
+
+    steps = [step(4, 8.8, 0.5), step(8, 16.0, 1.0), step(12, 36.0, 9.0)]
+    ceiling = CeilingResult(100, 10, 10.0, [1.0] * 100, warmup=20)
+    cost = Cost(40, 11, 6)
+    result = BenchResult(ceiling, {"temporal": 9.0, "bench": 3.0}, steps, cost, 20, cost, 5, "p99")
+    assert result.best.rate == 8 and result.half_knee.rate == 4
+    assert result.ceiling_cpu_ms_per_saga == 100.0  # 12 CPU-s over 120 sagas
+    path = tmp_path / "BENCHMARKS.md"
+    report.write(result, path)
+    text = path.read_text()
+    # 16 CPU-s over 160 payments at the knee, 8.8 over 80 at half of it; k6 left out.
+    assert "**100 ms** at the knee" in text and "**110 ms** at half the knee" in text
+    assert "saga cost **100 ms** in the same run" in text and "costs **1.00** no-op" in text
+    assert "| all processes' CPU per payment at half the knee | 110.0 ms |" in text
+    assert "| no-op ceiling's CPU per saga | 100.0 ms |" in text
+    assert "CPU / payment" in text and "150 ms" in text  # the 12/s step: 36 CPU-s, 240 paid
+
+
 BURN_THEN_SLEEP = (
     "import time\nend = time.process_time() + 0.3\n"
     "while time.process_time() < end: pass\ntime.sleep(30)\n"
