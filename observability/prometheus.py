@@ -20,7 +20,7 @@ INSTALL_HINT = (
     "install Prometheus: `apt-get install --no-install-recommends prometheus` (Debian/Ubuntu) "
     "or put a `prometheus` binary (2.33 or newer) on PATH"
 )
-SCRAPE_INTERVAL_S = 2
+SCRAPE_INTERVAL_S = 5
 #: The saga's alert rules, shared with compose (``observability/prometheus/alerts.yml``).
 ALERT_RULES = Path(__file__).resolve().parent / "prometheus" / "alerts.yml"
 
