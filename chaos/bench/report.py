@@ -49,6 +49,7 @@ def figures(result: BenchResult) -> dict[str, object]:
         "cpu_ms": round(sum(result.cpu_ms_per_payment.values()), 1),
         "cpu_ms_half_knee": round(sum(result.half_knee.cpu_ms_per_payment.values()), 1),
         "ceiling_cpu_ms": round(result.ceiling_cpu_ms_per_saga, 1),
+        "marginal_cpu_ms": round(result.marginal_cpu[0], 1) if result.marginal_cpu else "-",
         "events": result.cost.events,
         "workflow_tasks": result.cost.workflow_tasks,
         "half_knee_rate": result.half_knee.rate,
@@ -94,6 +95,7 @@ def render(result: BenchResult) -> str:
     knee_cpu = sum(result.cpu_ms_per_payment.values())
     half_cpu = sum(result.half_knee.cpu_ms_per_payment.values())
     ceiling_cpu = result.ceiling_cpu_ms_per_saga or 1.0
+    marginal = result.marginal_cpu
     lines = [
         begin,
         f"<!-- figures {json.dumps(figures(result), sort_keys=True)} -->",
@@ -114,7 +116,14 @@ def render(result: BenchResult) -> str:
         f" knee (the machine saturated), **{half_cpu:.0f} ms** at half the knee; the no-op"
         f" ceiling's saga cost **{ceiling_cpu:.0f} ms** in the same run (Temporal and its"
         f" workers only), so the full system costs **{knee_cpu / ceiling_cpu:.2f}** no-op sagas"
-        " per payment.",
+        " per payment."
+        + (
+            f" Fitted across the steps that held, one more payment costs **{marginal[0]:.0f} ms**"
+            f" and every step pays {marginal[1]:.1f} CPU-seconds of background whatever its rate"
+            " (pollers, timers, scrapes), which is why slow steps show more per payment."
+            if marginal
+            else ""
+        ),
         "",
         "| | ceiling (no-op activities, client) | full system (k6 through the API) |",
         "|---|---|---|",
@@ -215,6 +224,7 @@ def side_by_side(text: str) -> str:
         ("Temporal server CPU per payment", "{server_cpu_ms} ms"),
         ("all processes' CPU per payment", "{cpu_ms} ms"),
         ("all processes' CPU per payment at half the knee", "{cpu_ms_half_knee} ms"),
+        ("CPU per additional payment (fitted across the steps)", "{marginal_cpu_ms} ms"),
         ("no-op ceiling's CPU per saga", "{ceiling_cpu_ms} ms"),
         ("history events per payment", "{events}"),
         ("workflow tasks per payment", "{workflow_tasks}"),

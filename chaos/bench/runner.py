@@ -68,9 +68,15 @@ class Step:
         return percentile(self.saga_latencies_s, p)
 
     @property
+    def system_cpu_s(self) -> float:
+        """CPU seconds of the system under test in this step (the load generator and the
+        bench's own driver left out)."""
+        return sum(self.cpu_ms_per_payment.values()) * max(1, self.succeeded) / 1000
+
+    @property
     def cpu_ms_per_payment(self) -> dict[str, float]:
         """CPU milliseconds per succeeded payment of this step, per process of the system under
-        test (the load generator and the bench's own driver left out)."""
+        test."""
         return {
             name: 1000 * seconds / max(1, self.succeeded)
             for name, seconds in self.cpu_s.items()
@@ -98,6 +104,24 @@ class BenchResult:
         under test. At the best step the machine is saturated, so this falls as the knee rises:
         :attr:`half_knee` gives the same figure at an unsaturated rate."""
         return self.best.cpu_ms_per_payment
+
+    @property
+    def marginal_cpu(self) -> tuple[float, float] | None:
+        """``(ms per payment, CPU-seconds per step)``: a least-squares line through each held
+        step's CPU-seconds (system under test) against its succeeded payments. The slope is
+        what one more payment costs; the intercept is the background every step pays whatever
+        its rate (pollers, timers, scrapes), which inflates the per-payment figure of slow
+        steps. None with fewer than two held steps of different sizes."""
+        held = [step for step in self.steps if step.saga(99) <= self.p99_bound_s]
+        points = [(float(step.succeeded), step.system_cpu_s) for step in held]
+        if len({x for x, _ in points}) < 2:
+            return None
+        mean_x = sum(x for x, _ in points) / len(points)
+        mean_y = sum(y for _, y in points) / len(points)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum(
+            (x - mean_x) ** 2 for x, _ in points
+        )
+        return 1000 * slope, mean_y - slope * mean_x
 
     @property
     def ceiling_cpu_ms_per_saga(self) -> float:

@@ -190,6 +190,11 @@ def test_the_report_gives_cpu_per_payment_at_the_knee_at_half_of_it_and_per_no_o
     assert "| all processes' CPU per payment at half the knee | 110.0 ms |" in text
     assert "| no-op ceiling's CPU per saga | 100.0 ms |" in text
     assert "CPU / payment" in text and "150 ms" in text  # the 12/s step: 36 CPU-s, 240 paid
+    # The held steps: 8.8 CPU-s for 80 payments, 16 for 160: 90 ms each plus 1.6 s per step.
+    slope, background = result.marginal_cpu or (0.0, 0.0)
+    assert round(slope, 6) == 90.0 and round(background, 6) == 1.6
+    assert "one more payment costs **90 ms**" in text and "pays 1.6 CPU-seconds" in text
+    assert "| CPU per additional payment (fitted across the steps) | 90.0 ms |" in text
 
 
 BURN_THEN_SLEEP = (
