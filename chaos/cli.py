@@ -6,7 +6,6 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
@@ -34,6 +33,7 @@ from runtime.attached import AttachedStack
 from runtime.compose import COMPOSE_BUILD, ComposeStack
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.process_names import BACKENDS, Backend
+from runtime.scratch import in_scratch_state_dir
 from runtime.stack_view import RunningStack
 from runtime.tables import render_table
 
@@ -114,6 +114,7 @@ def run_scenarios(
     return results
 
 
+@in_scratch_state_dir("saga-chaos-")
 def cmd_run(args: argparse.Namespace) -> int:
     """Start a stack, run the scenarios, write the journal and report; exit 0 if all held."""
     if args.all == bool(args.names):
@@ -122,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = [load_scenario(p) for p in paths]
     if args.attach is None and args.compose is None:
         scenarios = _on_backend(scenarios, args.backend, every=args.all)
-    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-chaos-"))
+    state_dir = Path(args.state_dir)
     toxiproxy: Literal["on", "auto"] = "on" if any(s.needs_toxiproxy for s in scenarios) else "auto"
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -272,6 +273,7 @@ def _attach_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@in_scratch_state_dir("saga-load-")
 def cmd_load(args: argparse.Namespace) -> int:
     """Start a stack, run k6 (and a scenario's faults), check invariants; exit 0 if all held."""
     scenario = load_scenario(find_scenario(args.scenario)) if args.scenario else None
@@ -280,7 +282,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     if scenario is not None and args.attach is None and args.compose is None:
         _on_backend([scenario], args.backend, every=False)
     require_k6()
-    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-load-"))
+    state_dir = Path(args.state_dir)
     scenarios = [scenario] if scenario else []
     # Links only when the scenario breaks one: every hop through Toxiproxy costs CPU under load.
     toxiproxy: Literal["on", "off"] = "on" if scenario and scenario.needs_toxiproxy else "off"
@@ -324,6 +326,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+@in_scratch_state_dir("saga-bench-")
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark on a fresh stack, print it and write BENCHMARKS.md."""
     try:
@@ -337,7 +340,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.bisect < 0:
         raise ScenarioError(f"--bisect: must be >= 0, got {args.bisect}")
     require_k6()
-    state_dir = Path(args.state_dir or tempfile.mkdtemp(prefix="saga-bench-"))
+    state_dir = Path(args.state_dir)
     print(f"starting the {args.backend} backend's stack in {state_dir} ...")
     result = Bench(state_dir, backend=args.backend).run(
         rates,

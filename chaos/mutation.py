@@ -11,11 +11,9 @@ equivalent (no test can tell it from the saga, for the reason given). The score 
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from chaos.errors import ScenarioError
@@ -23,6 +21,7 @@ from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.workflows.mutants import MUTANTS
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.scratch import scratch_state_dir
 from runtime.tables import render_table
 
 #: Mutant -> the scenarios expected to kill it, most direct first.
@@ -135,24 +134,26 @@ def run_mutant(
         return MutantResult(name, mutant.bug, "equivalent", detail=mutant.equivalent)
     began = time.monotonic()
     result = MutantResult(name, mutant.bug, "survived")
-    state_dir = Path(tempfile.mkdtemp(prefix=f"saga-mutant-{name}-"))
-    # Worker versioning as `saga scenario run` has it: a killer may start on a build (v1).
-    options = StackOptions(
-        state_dir=state_dir, ui=False, prometheus="off", mutant=name, worker_versioning=True
-    )
-    with EmbeddedStack(options) as stack:
-        runner = ScenarioRunner(stack, progress)
-        for scenario in scenario_order(name, quick):
-            progress(f"mutant {name}: scenario {scenario.name}")
-            run = runner.run(scenario)
-            result.scenarios_run += 1
-            if run.error is not None:
-                result.outcome, result.scenario, result.detail = "error", scenario.name, run.error
-                break
-            if not run.passed:
-                result.outcome, result.scenario = "killed", scenario.name
-                result.failed = [v.name for v in run.verdicts if not v.passed]
-                break
+    with scratch_state_dir(f"saga-mutant-{name}-") as scratch:
+        # Worker versioning as `saga scenario run` has it: a killer may start on a build (v1).
+        options = StackOptions(
+            state_dir=scratch.path, ui=False, prometheus="off", mutant=name, worker_versioning=True
+        )
+        with EmbeddedStack(options) as stack:
+            runner = ScenarioRunner(stack, progress)
+            for scenario in scenario_order(name, quick):
+                progress(f"mutant {name}: scenario {scenario.name}")
+                run = runner.run(scenario)
+                result.scenarios_run += 1
+                if run.error is not None:
+                    result.outcome, result.scenario = "error", scenario.name
+                    result.detail = run.error
+                    break
+                if not run.passed:
+                    result.outcome, result.scenario = "killed", scenario.name
+                    result.failed = [v.name for v in run.verdicts if not v.passed]
+                    break
+        scratch.keep = result.outcome == "error"
     result.duration_s = round(time.monotonic() - began, 1)
     return result
 

@@ -30,7 +30,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -47,6 +46,7 @@ from runtime.api_client import SagaClient
 from runtime.control import ControlServer
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.processes import preferred_port
+from runtime.scratch import in_scratch_state_dir, scratch_state_dir
 
 #: Entry point group through which other packages add subcommands (the harness: ``chaos``).
 COMMAND_GROUP = "saga.commands"
@@ -201,23 +201,21 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+@in_scratch_state_dir("saga-demo-")
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the five-payment demo on a fresh stack."""
     from runtime.demo import run_demo
 
-    state_dir = (
-        Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="saga-demo-"))
-    )
-    return 0 if run_demo(state_dir) else 1
+    return 0 if run_demo(Path(args.state_dir)) else 1
 
 
 def cmd_histories_record(args: argparse.Namespace) -> int:
     """Re-record the history corpus of the replay gate from a fresh stack."""
     from runtime.histories import record_histories
 
-    state_dir = Path(tempfile.mkdtemp(prefix="saga-histories-"))
-    print(f"recording into {args.out} (stack in {state_dir}) ...")
-    print(f"manifest: {record_histories(Path(args.out), state_dir)}")
+    with scratch_state_dir("saga-histories-") as scratch:
+        print(f"recording into {args.out} (stack in {scratch.path}) ...")
+        print(f"manifest: {record_histories(Path(args.out), scratch.path)}")
     return 0
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from msgspec.structs import replace
 
@@ -30,6 +29,7 @@ from orchestrator.temporal_client import connect
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.process_names import Backend
 from runtime.processes import process_pids
+from runtime.scratch import scratch_state_dir
 
 MODEL_SEEDS = 10
 #: How far over its backoff the first retry's gap must be to be read as the server's floor.
@@ -57,10 +57,13 @@ class Measured:
 ACCOUNT_CALLS = 1
 
 
-def _stack(state_dir: Path, backend: Backend = "dev") -> EmbeddedStack:
-    return EmbeddedStack(
-        StackOptions(state_dir=state_dir, ui=False, toxiproxy="off", backend=backend)
-    )
+@contextmanager
+def _stack(prefix: str, backend: Backend = "dev") -> Iterator[EmbeddedStack]:
+    """A started stack of its own, in a scratch state directory removed once it has stopped."""
+    with scratch_state_dir(prefix) as scratch:
+        options = StackOptions(state_dir=scratch.path, ui=False, toxiproxy="off", backend=backend)
+        with EmbeddedStack(options) as stack:
+            yield stack
 
 
 def _reduce(scenario: str, rate: float, report: LoadReport) -> Measured:
@@ -97,7 +100,7 @@ def calibrate(
     On the cluster backend the server's CPU is its four services' and PostgreSQL's (which
     holds the ledger too), and the account workers' is both workers'."""
     scenario = load_scenario(find_scenario("happy-path"))
-    with _stack(Path(tempfile.mkdtemp(prefix="saga-calibrate-")), backend) as stack:
+    with _stack("saga-calibrate-", backend) as stack:
         # Apply the scenario first: a settings change restarts the API, and a new process
         # would escape the CPU snapshot.
         ScenarioRunner(stack).prepare(scenario, "calibrate")
@@ -239,7 +242,7 @@ def validate(
     measured on, and the model's prediction."""
     pairs = []
     backend: Backend = "cluster" if cal.backend == "cluster" else "dev"
-    with _stack(Path(tempfile.mkdtemp(prefix="saga-validate-")), backend) as stack:
+    with _stack("saga-validate-", backend) as stack:
         for name in VALIDATION_SCENARIOS:
             scenario = load_scenario(find_scenario(name))
             for rate in rates:

@@ -1,0 +1,67 @@
+"""Scratch state directories: removed after a run that succeeded, kept after one that did not."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from runtime.scratch import in_scratch_state_dir, scratch_state_dir
+
+
+def test_a_scratch_directory_is_removed_once_the_run_succeeded() -> None:
+    with scratch_state_dir("saga-test-") as scratch:
+        (scratch.path / "temporal.log").write_text("ok")
+    assert not scratch.path.exists()
+
+
+def test_a_run_that_raised_keeps_its_logs_and_says_where(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(RuntimeError), scratch_state_dir("saga-test-") as scratch:
+        (scratch.path / "temporal.log").write_text("the server died")
+        raise RuntimeError("boom")
+    try:
+        assert (scratch.path / "temporal.log").read_text() == "the server died"
+        assert f"state and logs kept in {scratch.path}" in capsys.readouterr().err
+    finally:
+        (scratch.path / "temporal.log").unlink()
+        scratch.path.rmdir()
+
+
+def test_a_refusal_before_anything_started_leaves_nothing_behind() -> None:
+    with pytest.raises(ValueError), scratch_state_dir("saga-test-") as scratch:
+        raise ValueError("--rates: every rate must be > 0")
+    assert not scratch.path.exists()
+
+
+def test_a_command_that_failed_keeps_its_directory_and_one_that_passed_does_not() -> None:
+    seen: list[Path] = []
+
+    @in_scratch_state_dir("saga-test-")
+    def command(args: argparse.Namespace) -> int:
+        path = Path(args.state_dir)
+        (path / "api.log").write_text("log")
+        seen.append(path)
+        return int(args.code)
+
+    assert command(argparse.Namespace(state_dir=None, code=0)) == 0
+    assert command(argparse.Namespace(state_dir=None, code=1)) == 1
+    passed, failed = seen
+    assert not passed.exists()
+    try:
+        assert (failed / "api.log").exists()
+    finally:
+        (failed / "api.log").unlink()
+        failed.rmdir()
+
+
+def test_a_directory_the_user_named_is_never_removed(tmp_path: Path) -> None:
+    @in_scratch_state_dir("saga-test-")
+    def command(args: argparse.Namespace) -> int:
+        assert args.state_dir == str(tmp_path)
+        return 0
+
+    assert command(argparse.Namespace(state_dir=str(tmp_path))) == 0
+    assert tmp_path.is_dir()
