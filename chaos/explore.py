@@ -19,8 +19,8 @@ written as ``<out>/explore-<seed>-<run>.yaml``, a scenario file like any other
 from __future__ import annotations
 
 import random
-import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, parse_scenario
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.process_names import WORKER_PROCESSES
+from runtime.scratch import ScratchDir, scratch_state_dir
 
 #: The verdicts a saga must never fail, whatever the faults; what exploration judges by.
 INVARIANTS = frozenset(
@@ -223,24 +224,37 @@ class Explorer:
         self.mutant = mutant
         self.progress = progress
         self._stack: EmbeddedStack | None = None
+        self._scratch = ExitStack()
+        self._scratch_dir: ScratchDir | None = None
 
     def __enter__(self) -> Explorer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._drop_stack()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self._drop_stack(keep_state=kind is not None)
 
-    def _drop_stack(self) -> None:
+    def _drop_stack(self, keep_state: bool = False) -> None:
+        """Stop the stack; its scratch state goes with it unless the run went wrong (the
+        findings are scenario files, so a stack that broke an invariant leaves nothing needed)."""
         if self._stack is not None:
             self._stack.stop()
             self._stack = None
+        if self._scratch_dir is not None:
+            self._scratch_dir.keep = keep_state
+            self._scratch_dir = None
+            self._scratch.close()
 
     def run(self, data: dict[str, Any]) -> list[str]:
         """Run one scenario; the invariants it broke."""
         if self._stack is None:
-            state = Path(tempfile.mkdtemp(prefix="saga-explore-"))
+            scratch = self._scratch.enter_context(scratch_state_dir("saga-explore-"))
+            self._scratch_dir = scratch
             options = StackOptions(
-                state_dir=state, ui=False, toxiproxy="on", prometheus="off", mutant=self.mutant
+                state_dir=scratch.path,
+                ui=False,
+                toxiproxy="on",
+                prometheus="off",
+                mutant=self.mutant,
             )
             self._stack = EmbeddedStack(options)
             self._stack.start()

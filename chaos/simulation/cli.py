@@ -104,12 +104,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0 if plan.best else 1
 
 
+def _state_dir(args: argparse.Namespace) -> Path | None:
+    """``--state-dir``: the measured stack's state kept there (default: a scratch directory,
+    removed once the stack stops)."""
+    given = getattr(args, "state_dir", None)
+    return Path(given) if given else None
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure service times on the real stack and store them."""
     from chaos.simulation.measure import calibrate
 
     cal, measured = calibrate(
-        _positive(args.rate, "--rate"), int(parse_duration(args.duration)), backend=args.backend
+        _positive(args.rate, "--rate"),
+        int(parse_duration(args.duration)),
+        backend=args.backend,
+        state_dir=_state_dir(args),
     )
     print(f"measured: {measured.payments} payments, p50 {measured.p50_s:.3f}s")
     print(f"written: {save_calibration(cal, Path(args.out or PATHS[args.backend]))}")
@@ -123,7 +133,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cal = _calibration(args)
     if args.repeat < 1:
         raise ScenarioError(f"--repeat: must be >= 1, got {args.repeat}")
-    pairs = validate(cal, _rates(args.rates), int(parse_duration(args.duration)), args.repeat)
+    pairs = validate(
+        cal,
+        _rates(args.rates),
+        int(parse_duration(args.duration)),
+        args.repeat,
+        state_dir=_state_dir(args),
+    )
     path, misses = report.write_validation(pairs, cal.source, Path(args.out))
     rows, _ = report.validation_rows(pairs)
     from runtime.tables import render_table

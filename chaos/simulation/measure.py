@@ -11,8 +11,9 @@ import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from msgspec.structs import replace
 
@@ -58,10 +59,14 @@ ACCOUNT_CALLS = 1
 
 
 @contextmanager
-def _stack(prefix: str, backend: Backend = "dev") -> Iterator[EmbeddedStack]:
-    """A started stack of its own, in a scratch state directory removed once it has stopped."""
-    with scratch_state_dir(prefix) as scratch:
-        options = StackOptions(state_dir=scratch.path, ui=False, toxiproxy="off", backend=backend)
+def _stack(
+    prefix: str, backend: Backend = "dev", state_dir: Path | None = None
+) -> Iterator[EmbeddedStack]:
+    """A started stack of its own: in ``state_dir`` (kept), or in a scratch state directory
+    removed once it has stopped."""
+    with ExitStack() as scratch:
+        path = state_dir or scratch.enter_context(scratch_state_dir(prefix)).path
+        options = StackOptions(state_dir=path, ui=False, toxiproxy="off", backend=backend)
         with EmbeddedStack(options) as stack:
             yield stack
 
@@ -94,13 +99,14 @@ def calibrate(
     duration_s: int = 30,
     progress: Callable[[str], None] = print,
     backend: Backend = "dev",
+    state_dir: Path | None = None,
 ) -> tuple[Calibration, Measured]:
     """Measure service times on a happy-path run at a low rate; fit ``hop_s`` to its median.
 
     On the cluster backend the server's CPU is its four services' and PostgreSQL's (which
     holds the ledger too), and the account workers' is both workers'."""
     scenario = load_scenario(find_scenario("happy-path"))
-    with _stack("saga-calibrate-", backend) as stack:
+    with _stack("saga-calibrate-", backend, state_dir) as stack:
         # Apply the scenario first: a settings change restarts the API, and a new process
         # would escape the CPU snapshot.
         ScenarioRunner(stack).prepare(scenario, "calibrate")
@@ -236,13 +242,14 @@ def validate(
     duration_s: int = 30,
     repeat: int = 2,
     progress: Callable[[str], None] = print,
+    state_dir: Path | None = None,
 ) -> list[tuple[Measured, SimResult]]:
     """For each validation scenario and rate: real runs (``repeat`` of them, averaged: one
     30-second run's p99 is its largest latency or nearly) on the backend the calibration was
     measured on, and the model's prediction."""
     pairs = []
     backend: Backend = "cluster" if cal.backend == "cluster" else "dev"
-    with _stack("saga-validate-", backend) as stack:
+    with _stack("saga-validate-", backend, state_dir) as stack:
         for name in VALIDATION_SCENARIOS:
             scenario = load_scenario(find_scenario(name))
             for rate in rates:

@@ -70,3 +70,49 @@ def test_shrinking_stops_at_its_budget() -> None:
     data = _with_ledger_fault()
     finding: Finding = explorer.shrink(data, ["money conserved"], budget=3)
     assert finding.shrink_runs == 3 and explorer.calls == 3
+
+
+def test_each_stack_the_explorer_drops_takes_its_scratch_state_with_it(monkeypatch: Any) -> None:
+    """A run that broke an invariant replaces the stack: the old one's state directory goes
+    (the finding is a scenario file). An explorer left by an exception keeps its stack's."""
+    import chaos.explore as explore
+
+    dirs: list[Path] = []
+
+    class Stack:
+        def __init__(self, options: Any) -> None:
+            dirs.append(options.state_dir)
+            (options.state_dir / "temporal.log").write_text("log")
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    class Runner:
+        def __init__(self, stack: Stack) -> None:
+            pass
+
+        def run(self, scenario: object) -> object:
+            return scenario
+
+    verdicts = iter([["money conserved"], [], []])
+    monkeypatch.setattr(explore, "EmbeddedStack", Stack)
+    monkeypatch.setattr(explore, "ScenarioRunner", Runner)
+    monkeypatch.setattr(explore, "to_scenario", lambda data: data)
+    monkeypatch.setattr(explore, "violations", lambda result: next(verdicts))
+    with Explorer() as explorer:
+        assert explorer.run({}) == ["money conserved"]
+        assert not dirs[0].exists()
+        assert explorer.run({}) == [] and dirs[1].exists()
+    assert not dirs[1].exists()
+    try:
+        with Explorer() as explorer:
+            explorer.run({})
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert (dirs[2] / "temporal.log").exists()
+    (dirs[2] / "temporal.log").unlink()
+    dirs[2].rmdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,32 @@ def test_a_directory_the_user_named_is_never_removed(tmp_path: Path) -> None:
 
     assert command(argparse.Namespace(state_dir=str(tmp_path))) == 0
     assert tmp_path.is_dir()
+
+
+def test_calibration_stacks_run_in_the_named_directory_or_a_scratch_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``saga simulate calibrate|validate --state-dir D`` keeps the stack in D; without it the
+    stack's scratch state goes once it stops."""
+    from chaos.simulation import measure
+
+    used: list[Path] = []
+
+    class Stack:
+        def __init__(self, options: Any) -> None:
+            used.append(options.state_dir)
+
+        def __enter__(self) -> Stack:
+            (used[-1] / "temporal.log").write_text("log")
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(measure, "EmbeddedStack", Stack)
+    with measure._stack("saga-test-", "dev", tmp_path):
+        pass
+    with measure._stack("saga-test-", "dev"):
+        assert used[-1] != tmp_path and used[-1].is_dir()
+    assert used[0] == tmp_path and (tmp_path / "temporal.log").exists()
+    assert not used[1].exists()
