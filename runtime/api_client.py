@@ -12,18 +12,44 @@ import httpx
 from orchestrator.errors import ApiClientError
 from orchestrator.models import PaymentState
 
+#: How long in all a call waits out ``429 Too Many Requests`` answers before it gives up.
+THROTTLED_WAIT_S = 30.0
+
 
 class SagaClient:
-    """Calls the API as one user (one bearer key)."""
+    """Calls the API as one user (one bearer key). A ``429`` is waited out as its
+    ``Retry-After`` says (every call is safe to repeat: a payment carries its idempotency key),
+    up to :data:`THROTTLED_WAIT_S` in all."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.http = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout_s,
+            transport=transport,
         )
 
     def close(self) -> None:
         """Release the connection pool."""
         self.http.close()
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + THROTTLED_WAIT_S
+        while True:
+            response = self.http.request(method, url, **kwargs)
+            if response.status_code != 429:
+                return self._json(response)
+            wait_s = _retry_after_s(response)
+            if time.monotonic() + wait_s > deadline:
+                return self._json(response)
+            time.sleep(wait_s)
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         body: dict[str, Any] = response.json() if response.content else {}
@@ -41,7 +67,8 @@ class SagaClient:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """``POST /payments``; a fresh idempotency key unless one is given."""
-        response = self.http.post(
+        return self._call(
+            "POST",
             "/payments",
             json={
                 "user_id": user_id,
@@ -51,15 +78,14 @@ class SagaClient:
             },
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )
-        return self._json(response)
 
     def status(self, payment_id: str) -> dict[str, Any]:
         """``GET /payments/{id}``."""
-        return self._json(self.http.get(f"/payments/{payment_id}"))
+        return self._call("GET", f"/payments/{payment_id}")
 
     def cancel(self, payment_id: str) -> dict[str, Any]:
         """``POST /payments/{id}/cancel``."""
-        return self._json(self.http.post(f"/payments/{payment_id}/cancel"))
+        return self._call("POST", f"/payments/{payment_id}/cancel")
 
     def wait(
         self, payment_id: str, *, timeout_s: float = 60.0, until: str | None = None
@@ -74,3 +100,11 @@ class SagaClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{payment_id} still {status['state']}/{status['step']}")
             time.sleep(0.1)
+
+
+def _retry_after_s(response: httpx.Response) -> float:
+    """The answer's ``Retry-After`` in seconds (the API sends whole seconds; 1 if absent)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
