@@ -71,7 +71,7 @@ class Step:
     def system_cpu_s(self) -> float:
         """CPU seconds of the system under test in this step (the load generator and the
         bench's own driver left out)."""
-        return sum(self.cpu_ms_per_payment.values()) * max(1, self.succeeded) / 1000
+        return sum(s for name, s in self.cpu_s.items() if name not in LOAD_PROCESSES)
 
     @property
     def cpu_ms_per_payment(self) -> dict[str, float]:
@@ -127,7 +127,8 @@ class BenchResult:
     def ceiling_cpu_ms_per_saga(self) -> float:
         """CPU milliseconds per no-op saga of the ceiling run, every process included (its
         workers are the bench's driver): the same run's baseline for the CPU per payment,
-        which takes the machine's speed on the day out of the comparison."""
+        meant to take the machine's speed on the day out of the comparison (it takes out only
+        part of it: BENCHMARKS.md, "Second round")."""
         sagas = self.ceiling.payments + self.ceiling.warmup
         return 1000 * sum(self.ceiling_cpu_s.values()) / max(1, sagas)
 
