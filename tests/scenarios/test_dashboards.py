@@ -45,7 +45,8 @@ def test_every_dashboard_query_parses_and_the_saga_panels_have_data(
     base = chaos_stack.prometheus_url
     assert base, "the scenario stack did not start Prometheus although it is installed"
     result = ScenarioRunner(chaos_stack).run(load_scenario(TOUR))
-    assert result.error is None and result.passed, (result.error, result.verdicts)
+    failed = [(v.name, v.expected, v.observed) for v in result.verdicts if not v.passed]
+    assert result.error is None and result.passed, (result.error, failed)
     time.sleep(2 * SCRAPE_INTERVAL_S + 1)  # the last increments reach Prometheus
 
     empty = []
