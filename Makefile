@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := v2.12.0
 TEMPORAL_SERVER_VERSION := v1.29.1
 
-.PHONY: install toxiproxy temporal-server system-deps demo up test scenarios mutants bench check lint typecheck clean
+.PHONY: install toxiproxy temporal-server system-deps demo up test scenarios mutants bench bench-payloads check lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -77,6 +77,9 @@ test: install toxiproxy temporal-server system-deps  ## unit, workflow, integrat
 
 bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
 	$(BIN)/saga bench
+
+bench-payloads: install  ## the SDK's JSON converter against the saga's msgspec one, per payment
+	$(BIN)/python -m chaos.bench.payloads
 
 scenarios: install toxiproxy  ## run every chaos scenario and write out/report.md
 	$(BIN)/saga scenario run --all --report out

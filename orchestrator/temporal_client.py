@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 
 from orchestrator.config import StackConfig
 from orchestrator.errors import StackError
+from orchestrator.payload_json import SAGA_DATA_CONVERTER
 
 
 async def connect(
@@ -34,6 +35,7 @@ async def connect(
             return await Client.connect(
                 address,
                 namespace=namespace or config.namespace,
+                data_converter=SAGA_DATA_CONVERTER,
                 runtime=runtime,
                 identity=identity,
             )

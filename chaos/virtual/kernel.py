@@ -48,7 +48,6 @@ import temporalio.api.common.v1
 import temporalio.api.enums.v1
 import temporalio.api.failure.v1
 import temporalio.common
-import temporalio.converter
 import temporalio.workflow
 from google.protobuf.duration_pb2 import Duration
 from temporalio.bridge.proto import child_workflow as child_pb
@@ -61,6 +60,8 @@ from temporalio.worker._workflow_instance import (
     WorkflowInstanceDetails,
 )
 
+from orchestrator.payload_json import SAGA_DATA_CONVERTER
+
 Failure = temporalio.api.failure.v1.Failure
 
 #: Lent to the SDK while it builds an instance; never run.
@@ -69,7 +70,8 @@ _HOST_LOOP = asyncio.new_event_loop()
 TASK_LATENCY_S = 0.01
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 NAMESPACE = "virtual"
-CONVERTER = temporalio.converter.DataConverter.default
+#: The stack's own converter, so the explorer checks the payloads the real workers exchange.
+CONVERTER = SAGA_DATA_CONVERTER
 WorkflowTaskFailedCause = temporalio.api.enums.v1.WorkflowTaskFailedCause
 ActivityCancellationType = cmd_pb.ActivityCancellationType
 ChildCancellationType = child_pb.ChildWorkflowCancellationType

