@@ -2,7 +2,7 @@
 
 - Accounts: the real :class:`~orchestrator.ledger.Ledger` (SQLite, on a file in memory-backed
   temp space) stamped with the virtual clock, its refusals mapped to the errors the real
-  account activities raise (:func:`orchestrator.activities.accounts._refusal`).
+  account activities raise (:func:`orchestrator.activities.accounts.ledger_refusal`).
 - Provider: the provider simulator's rules (``simulators/provider.py``): one charge per
   idempotency key (the payment id), 402 for a decline, a void of an unknown key leaves a
   tombstone that refuses a later charge (lenient) or nothing (strict), a capture cannot be
@@ -34,7 +34,7 @@ from chaos.virtual.kernel import EPOCH, ActivityCall, Attempt, Kernel
 from chaos.virtual.kernel import Execution as KernelExecution
 from chaos.virtual.schedule import PaymentPlan, Schedule
 from chaos.workload import TERMINAL
-from orchestrator.activities.accounts import AccountActivities, _refusal
+from orchestrator.activities.accounts import AccountActivities, ledger_refusal
 from orchestrator.activities.fraud import FraudActivities
 from orchestrator.activities.http import TRANSIENT
 from orchestrator.activities.notifications import NotificationActivities, notification_message
@@ -665,7 +665,7 @@ def _ledger(work: Callable[[], Any]) -> Any:
     try:
         return work()
     except LedgerError as err:
-        raise _refusal(err) from err
+        raise ledger_refusal(err) from err
 
 
 A = typing.TypeVar("A")

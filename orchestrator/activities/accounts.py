@@ -135,7 +135,7 @@ class AccountActivities:
                 "debit",
             )
         except LedgerError as exc:
-            raise _refusal(exc) from exc
+            raise ledger_refusal(exc) from exc
         for operation in operations:
             await self.failpoints.delay(operation, after=True)
         return result
@@ -175,7 +175,9 @@ class AccountActivities:
         return RepairResult(request.payment_id, request.kind, done=added)
 
 
-def _refusal(exc: LedgerError) -> Exception:
+def ledger_refusal(exc: LedgerError) -> Exception:
+    """What an account activity raises for a ledger error: a refusal (one of ``REFUSALS``) as a
+    non-retryable ``ApplicationError`` of its type, anything else as it is (retried)."""
     kind = REFUSALS.get(type(exc))
     if kind is None:
         return exc
