@@ -4,11 +4,12 @@ The SDK's own JSON converter turns a dataclass into a dict and back through refl
 payload; ``py-spy`` put payload conversion at 7% of the payments worker's samples, and a round
 trip of one payment's payloads costs about 40 times less CPU with msgspec (``make bench-payloads``).
 
-The payloads are the SDK's, byte for byte for the saga's types: the same ``json/plain`` encoding,
-keys sorted, no spaces, so histories recorded before replay with this converter and histories
-recorded with it are read by any SDK's default converter. Where msgspec cannot take a value or a
-type (a class it does not know, a value its strict decoding refuses), the SDK's converter does
-the work, so a payload means what it meant before.
+The payloads are the SDK's: the same ``json/plain`` encoding, keys sorted, no spaces, byte for
+byte for the saga's types while their text is ASCII (msgspec writes other text as UTF-8 where the
+SDK escapes it; both are JSON). Histories recorded before replay with this converter, and
+histories recorded with it are read by any SDK's default converter. Where msgspec cannot take a
+value or a type (a class it does not know, a value its strict decoding refuses), the SDK's
+converter does the work, so a payload means what it meant before.
 """
 
 from __future__ import annotations
