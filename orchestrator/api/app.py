@@ -23,6 +23,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from orchestrator import signing
 from orchestrator.api.auth import ApiKeys
 from orchestrator.api.contract import BEARER, LIMITS, complete, openapi_config, problems
+from orchestrator.api.currencies import AccountCurrencies
 from orchestrator.api.errors import ApiError, Forbidden, InvalidField
 from orchestrator.api.limits import BODY_LIMIT_BYTES, TokenBucket, limits_middleware
 from orchestrator.api.problems import problem_response
@@ -44,7 +45,6 @@ from orchestrator.api.strict_body import (
 )
 from orchestrator.api.webhook import deliver, guard_webhook
 from orchestrator.config import StackConfig, load_config
-from orchestrator.ledger import DB_ERRORS, peek_account
 from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")
@@ -90,7 +90,7 @@ async def create_payment(
     user = _user(state, authorization)
     if data.user_id not in (None, user):
         raise Forbidden(f"this API key may only create payments for {user!r}")
-    _check_currency(state.config, user, data.currency)
+    _check_currency(state, user, data.currency)
     payment_id, created = await _service(state).create(
         user, msgspec.structs.replace(data, user_id=user), idempotency_key
     )
@@ -99,15 +99,13 @@ async def create_payment(
     )
 
 
-def _check_currency(config: StackConfig, user: str, currency: str) -> None:
+def _check_currency(state: State, user: str, currency: str) -> None:
     """422 for a currency the payer's account cannot pay in, before any saga starts. An account
     the API cannot read (none yet, the ledger busy) is left to the saga's validation."""
-    try:
-        account = peek_account(config.ledger_path, user)
-    except DB_ERRORS:
-        return
-    if account is not None and account.currency != currency:
-        raise InvalidField(f"the account of {user!r} pays in {account.currency}", "currency")
+    currencies: AccountCurrencies = state.currencies
+    held = currencies.of(user)
+    if held is not None and held != currency:
+        raise InvalidField(f"the account of {user!r} pays in {held}", "currency")
 
 
 _READ = problems(401, 404, *LIMITS, 503)
@@ -253,6 +251,7 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
                 "config": config,
                 "api_keys": api_keys or ApiKeys.load(config.api_keys_path),
                 "replays": ReplayGuard(config.webhook_replay_window_s),
+                "currencies": AccountCurrencies(config.ledger_path),
             }
         ),
         exception_handlers={
