@@ -19,3 +19,8 @@ def fixture_state_dir(request: pytest.FixtureRequest, prefix: str) -> Iterator[P
     with scratch_state_dir(prefix) as scratch:
         yield scratch.path
         scratch.keep = request.session.testsfailed > failed_before
+        if scratch.keep:
+            # Past pytest's capture, which would hide a fixture's teardown output.
+            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"a test failed: stack state and logs kept in {scratch.path}")

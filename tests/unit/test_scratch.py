@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from runtime.scratch import in_scratch_state_dir, scratch_state_dir
+from tests.state_dirs import fixture_state_dir
 
 
 def test_a_scratch_directory_is_removed_once_the_run_succeeded() -> None:
@@ -95,3 +96,46 @@ def test_calibration_stacks_run_in_the_named_directory_or_a_scratch_one(
         assert used[-1] != tmp_path and used[-1].is_dir()
     assert used[0] == tmp_path and (tmp_path / "temporal.log").exists()
     assert not used[1].exists()
+
+
+class _Session:
+    testsfailed = 0
+
+
+class _Reporter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(line)
+
+
+class _Request:
+    """What fixture_state_dir reads of a pytest FixtureRequest."""
+
+    def __init__(self) -> None:
+        self.session = _Session()
+        self.reporter = _Reporter()
+        self.config = argparse.Namespace(
+            pluginmanager=argparse.Namespace(get_plugin=lambda name: self.reporter)
+        )
+
+
+def test_a_fixture_directory_goes_when_its_tests_passed() -> None:
+    request = _Request()
+    with fixture_state_dir(request, "saga-test-") as path:  # type: ignore[arg-type]
+        (path / "api.log").write_text("ok")
+    assert not path.exists() and request.reporter.lines == []
+
+
+def test_a_fixture_directory_stays_when_a_test_in_it_failed() -> None:
+    request = _Request()
+    with fixture_state_dir(request, "saga-test-") as path:  # type: ignore[arg-type]
+        (path / "api.log").write_text("a traceback")
+        request.session.testsfailed += 1
+    try:
+        assert (path / "api.log").read_text() == "a traceback"
+        assert request.reporter.lines == [f"a test failed: stack state and logs kept in {path}"]
+    finally:
+        (path / "api.log").unlink()
+        path.rmdir()
