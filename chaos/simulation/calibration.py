@@ -42,7 +42,12 @@ class Calibration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     retry_floor_s: float = 1.0
     """The shortest time between a failed attempt and its retry, whatever the backoff: the
     dev server measured 1.0 s between charge attempts for backoffs of 0.2, 0.4 and 0.8 s
-    (``saga_activity_retry_delay_seconds``), so a retry waits ``max(backoff, floor)``."""
+    (``saga_activity_retry_delay_seconds``), so a retry waits ``max(backoff + overhead,
+    floor)``."""
+    retry_overhead_s: float = 0.0
+    """What a retry adds to its backoff beyond the attempt's own work, which the model counts
+    itself: the failure's report, the server's retry timer and the new attempt's dispatch
+    (measured: the gap before the first charge retry less its backoff and the attempt)."""
     events_per_payment: float = 45.0
     """History events of a happy-path payment with its fraud child (for the report)."""
     machine_cores: int = 2

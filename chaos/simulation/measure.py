@@ -123,7 +123,7 @@ def calibrate(
         progress(f"real run: flaky-provider at {RETRY_RATE:g}/s for {RETRY_DURATION_S}s ...")
         flaky = load_scenario(find_scenario("flaky-provider"))
         _load(stack, flaky, RETRY_RATE, RETRY_DURATION_S)
-        retry_gap = measured_retry_gap(stack, flaky)
+        retry_gap = measured_retry_gap(stack)
     n = len(report.final_states)
     requests = (report.k6.metric("http_reqs", "count") or 0) + n  # k6's, plus one webhook each
     measured = _reduce("happy-path", rate, report)
@@ -150,22 +150,30 @@ def calibrate(
         f" ({n} payments), retries from flaky-provider at {RETRY_RATE:g}/s",
     )
     cal = fit_hop(cal, scenario, rate, duration_s, measured.p50_s)
-    # The measured gap includes the failed attempt's own trips, which the model adds itself.
-    cal = replace(cal, retry_floor_s=max(0.0, retry_gap - 2 * cal.hop_s))
+    cal = retry_costs(cal, retry_gap, flaky.settings.charge_retry.initial_interval_s)
     progress(f"fitted hop {cal.hop_s * 1000:.1f} ms to the measured median {measured.p50_s:.3f}s")
     return cal, measured
 
 
-def measured_retry_gap(stack: EmbeddedStack, scenario: Scenario) -> float:
-    """The server's floor under a retry's backoff, from Prometheus (0.0 when there is none).
+def retry_costs(cal: Calibration, first_gap: float, backoff: float) -> Calibration:
+    """The retry floor and overhead from the measured gap before the first retry.
 
-    ``saga_activity_retry_delay_seconds{attempt=k}`` is the time from the first schedule to the
-    start of attempt k, so the mean for k = 2 is the gap before the first retry, which has the
-    shortest backoff. When that gap is more than half a second over the backoff, the server's
-    floor decided it (with ``history.timerProcessorMaxTimeShift`` at its 1 s default, every
-    retry waited about 1 s) and the gap is the floor; otherwise retries wait their backoff plus
-    the attempt's own trips (0.05 to 0.2 s here, which the model adds itself) and the floor is 0.
+    When that gap is more than half a second over its backoff, the server's floor decided it
+    (with ``history.timerProcessorMaxTimeShift`` at its 1 s default every retry waited about
+    1 s): the gap, less the failed attempt's own trips, is the floor. Otherwise a retry waits
+    its backoff plus an overhead: the gap less the backoff and less what the model counts for
+    the failed attempt itself (three history events and the provider's request).
     """
+    if first_gap > backoff + FLOOR_MARGIN_S:
+        return replace(cal, retry_floor_s=max(0.0, first_gap - 2 * cal.hop_s), retry_overhead_s=0)
+    attempt = 3 * cal.server_event_s + cal.simulator_request_s
+    return replace(cal, retry_floor_s=0.0, retry_overhead_s=max(0.0, first_gap - backoff - attempt))
+
+
+def measured_retry_gap(stack: EmbeddedStack) -> float:
+    """The mean time from a charge's first schedule to its second attempt, from Prometheus
+    (0.0 when no charge was retried): ``saga_activity_retry_delay_seconds{attempt=2}``, the
+    first attempt, its failure, the first backoff and the retry's dispatch."""
     assert stack.prometheus_url, "calibration reads retry delays from Prometheus"
     time.sleep(2 * SCRAPE_INTERVAL_S + 1)
     selector = '{activity="charge_payment"}'
@@ -182,9 +190,7 @@ def measured_retry_gap(stack: EmbeddedStack, scenario: Scenario) -> float:
     counts = by_attempt("saga_activity_retry_delay_seconds_count")
     if not counts.get(2):
         return 0.0
-    first_gap = sums[2] / counts[2]  # attempt 2 waited the first backoff
-    backoff = scenario.settings.charge_retry.initial_interval_s
-    return first_gap if first_gap > backoff + FLOOR_MARGIN_S else 0.0
+    return sums[2] / counts[2]
 
 
 async def _history_costs(stack: EmbeddedStack, ids: list[str]) -> tuple[float, float, float]:
@@ -246,30 +252,35 @@ def validate(
 ) -> list[tuple[Measured, SimResult]]:
     """For each validation scenario and rate: real runs (``repeat`` of them, averaged: one
     30-second run's p99 is its largest latency or nearly) on the backend the calibration was
-    measured on, and the model's prediction."""
+    measured on, and the model's prediction.
+
+    Each point runs on a fresh stack, as the model starts each run from nothing: on one stack
+    reused for all the runs, the later runs grew multi-second tails that a fresh stack at the
+    same point did not show."""
     pairs = []
     backend: Backend = "cluster" if cal.backend == "cluster" else "dev"
-    with _stack("saga-validate-", backend, state_dir) as stack:
-        for name in VALIDATION_SCENARIOS:
-            scenario = load_scenario(find_scenario(name))
-            for rate in rates:
-                progress(f"{name} at {rate:g}/s: {repeat} real run(s) ...")
+    for name in VALIDATION_SCENARIOS:
+        scenario = load_scenario(find_scenario(name))
+        for rate in rates:
+            progress(f"{name} at {rate:g}/s: {repeat} real run(s) on a fresh stack ...")
+            point_dir = state_dir / f"{name}-{rate:g}" if state_dir else None
+            with _stack("saga-validate-", backend, point_dir) as stack:
                 real = average(
                     [
                         _reduce(name, rate, _load(stack, scenario, rate, duration_s))
                         for _ in range(repeat)
                     ]
                 )
-                model = merge(
-                    [
-                        simulate(scenario, cal, Topology.machine(), rate, duration_s, seed=seed)
-                        for seed in range(11, 11 + MODEL_SEEDS)
-                    ]
-                )
-                progress(
-                    f"    measured {real.throughput:.2f}/s p50 {real.p50_s:.2f}s p99 "
-                    f"{real.p99_s:.2f}s | model {model.throughput:.2f}/s p50 "
-                    f"{model.latency(50):.2f}s p99 {model.latency(99):.2f}s"
-                )
-                pairs.append((real, model))
+            model = merge(
+                [
+                    simulate(scenario, cal, Topology.machine(), rate, duration_s, seed=seed)
+                    for seed in range(11, 11 + MODEL_SEEDS)
+                ]
+            )
+            progress(
+                f"    measured {real.throughput:.2f}/s p50 {real.p50_s:.2f}s p99 "
+                f"{real.p99_s:.2f}s | model {model.throughput:.2f}/s p50 "
+                f"{model.latency(50):.2f}s p99 {model.latency(99):.2f}s"
+            )
+            pairs.append((real, model))
     return pairs

@@ -556,7 +556,7 @@ class Saga:
                 retry.initial_interval_s * retry.backoff_coefficient ** (attempt - 1),
                 retry.maximum_interval_s,
             )
-            yield self.env.timeout(max(backoff, self.cal.retry_floor_s))
+            yield self.env.timeout(max(backoff + self.cal.retry_overhead_s, self.cal.retry_floor_s))
         knobs = self.knobs().provider
         declined = self.rng.random() < knobs["decline_rate"]
         yield from self.workflow_task()

@@ -141,7 +141,8 @@ def write_validation(
             "## The SimPy model against real runs",
             "",
             f"Calibration: {source}. Measured: k6 at the rate for 30 s through the API on this "
-            "machine, saga latency from Temporal, each figure the mean of repeated runs (a 30 s "
+            "machine, each point on a fresh stack, saga latency from Temporal, each figure the "
+            "mean of repeated runs (a 30 s "
             "run's p99 is its largest latency or nearly, so one run is noisy: at flaky-provider "
             "4/s four single runs gave p99 of 4.73, 5.62, 6.43 and 6.68 s). Predicted: the same "
             "scenario, rate and duration on the one-machine topology, the mean over 10 seeds. "

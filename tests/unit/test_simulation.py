@@ -12,6 +12,7 @@ from chaos.errors import ScenarioError
 from chaos.scenario import find_scenario, load_scenario
 from chaos.simulation.calibration import Calibration, load_calibration, save_calibration
 from chaos.simulation.cli import parse_duration
+from chaos.simulation.measure import retry_costs
 from chaos.simulation.model import SimResult, Topology, merge, simulate
 from chaos.simulation.plan import make_plan
 
@@ -55,6 +56,28 @@ def test_retries_back_off_and_cost_attempts() -> None:
     happy, flaky = run("happy-path"), run("flaky-provider")
     assert flaky.tally.provider_attempts >= 3 * flaky.tally.started  # two forced failures each
     assert flaky.latency(50) > happy.latency(50) + 0.5  # 0.2 s + 0.4 s of backoff at least
+
+
+def test_a_retry_waits_its_backoff_plus_the_measured_overhead() -> None:
+    scenario = load_scenario(find_scenario("flaky-provider"))
+    slow = Calibration(retry_floor_s=0.0, retry_overhead_s=0.2)
+
+    def p50(cal: Calibration) -> float:
+        return simulate(scenario, cal, Topology.machine(), 2.0, 30.0, seed=3).latency(50)
+
+    # Two forced failures each, so at least two retries each pay the overhead.
+    assert p50(slow) >= p50(Calibration(retry_floor_s=0.0)) + 2 * 0.2 - 0.05
+
+
+def test_the_retry_gap_becomes_a_floor_or_an_overhead() -> None:
+    cal = Calibration(hop_s=0.01, server_event_s=0.003, simulator_request_s=0.003)
+    # The 1 s floor: a 0.2 s backoff measured 1.0 s.
+    floor = retry_costs(cal, first_gap=1.0, backoff=0.2)
+    assert (floor.retry_floor_s, floor.retry_overhead_s) == (pytest.approx(0.98), 0)
+    # No floor: the gap is the backoff, the attempt the model counts, and an overhead.
+    over = retry_costs(cal, first_gap=0.412, backoff=0.2)
+    assert (over.retry_floor_s, over.retry_overhead_s) == (0, pytest.approx(0.2))
+    assert retry_costs(cal, first_gap=0.0, backoff=0.2).retry_overhead_s == 0  # no retry seen
 
 
 def test_a_killed_worker_costs_its_in_flight_tasks_a_timeout() -> None:
