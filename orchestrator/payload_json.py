@@ -52,7 +52,10 @@ class MsgspecJSONPayloadConverter(JSONPlainPayloadConverter):
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
         """Decode into ``type_hint`` (a plain JSON value without one)."""
-        decoder = _UNTYPED if type_hint is None else _decoder(type_hint)
+        try:
+            decoder = _UNTYPED if type_hint is None else _decoder(type_hint)
+        except TypeError:  # a hint that cannot be a cache key: the SDK's converter reads it
+            decoder = None
         if decoder is not None:
             try:
                 return decoder.decode(payload.data)
