@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS repairs (
     created_at TEXT NOT NULL,
     UNIQUE (payment_id, kind)
 );
+CREATE TABLE IF NOT EXISTS settled (
+    payment_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
 """
 
 POSTGRES_SCHEMA = (
@@ -439,6 +443,31 @@ class Ledger:
                 " WHERE r.idempotency_key = d.payment_id || ':refund') ORDER BY d.id"
             ).fetchall()
         return [LedgerDebit(*row) for row in rows]
+
+    def unsettled_debits(self) -> list[LedgerDebit]:
+        """Every debit of a payment the reconciler has not settled, refunded or not, oldest
+        first."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT d.payment_id, d.user_id, d.amount, d.created_at, EXISTS (SELECT 1 FROM"
+                " entries r WHERE r.idempotency_key = d.payment_id || ':refund') FROM entries d"
+                " WHERE d.kind='debit' AND NOT EXISTS (SELECT 1 FROM settled s"
+                " WHERE s.payment_id = d.payment_id) ORDER BY d.id"
+            ).fetchall()
+        return [LedgerDebit(p, u, a, c, bool(refunded)) for p, u, a, c, refunded in rows]
+
+    def mark_settled(self, payment_ids: Collection[str]) -> int:
+        """Mark payments settled (the reconciler skips them from now on); how many were new."""
+        now = self._now()
+        added = 0
+        with self._tx() as db:
+            for payment_id in payment_ids:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO settled(payment_id, created_at) VALUES (?,?)",
+                    (payment_id, now),
+                )
+                added += cursor.rowcount == 1
+        return added
 
     def snapshot(self) -> Snapshot:
         """Everything the checkers read, in one transaction."""

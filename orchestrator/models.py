@@ -313,12 +313,15 @@ class NotificationResult:
 
 @dataclass(frozen=True)
 class LedgerDebit:
-    """A debit the ledger holds without its refund (what the reconciler inspects)."""
+    """A debit the ledger holds (what the reconciler inspects)."""
 
     payment_id: str
     user_id: str
     amount: int
     created_at: str
+    refunded: bool = False
+    """Whether the payment's refund entry exists too (only unsettled payments' debits are
+    listed with it; before the ``settled-payments`` patch only unrefunded ones were listed)."""
 
 
 @dataclass(frozen=True)
@@ -381,4 +384,8 @@ class ReconcileReport:
     """Captured charges of payments that did not succeed: only a person can settle them."""
     settling: list[str] = field(default_factory=list)
     """Payments whose execution closed too recently to repair: the next pass looks again."""
+    examined: int = 0
+    """Payments this pass read (unsettled ones; 0 on passes before ``settled-payments``)."""
+    settled: list[str] = field(default_factory=list)
+    """Payments this pass settled: later passes skip them (none in a dry run)."""
     dry_run: bool = False

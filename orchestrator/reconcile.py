@@ -78,6 +78,11 @@ def render_report(report: ReconcileReport) -> str:
         )
     if not report.planned and not report.review and not report.settling:
         lines.append("  nothing to repair")
+    if not report.dry_run:
+        lines.append(
+            f"{report.examined} unsettled payment(s) examined, {len(report.settled)} settled now"
+            " (later passes skip them)"
+        )
     if report.dry_run:
         lines.append(f"{len(report.planned)} repair(s) would be made (dry run)")
     else:

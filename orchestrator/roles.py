@@ -55,13 +55,19 @@ ROLES: dict[str, Role] = {
         PAYMENTS_QUEUE,
         ("PaymentWorkflow", "ReconcileWorkflow"),
         ("charge_payment", "void_charge"),
-        ("list_provider_charges", "describe_executions"),
+        ("list_provider_charges", "read_provider_charges", "describe_executions"),
     ),
     "accounts": Role(
         ACCOUNTS_QUEUE,
         (),
         ("validate_payment", "check_velocity", "debit_account", "refund_account"),
-        ("list_unrefunded_debits", "repair_refund", "journal_repair"),
+        (
+            "list_unrefunded_debits",
+            "list_unsettled_debits",
+            "mark_settled",
+            "repair_refund",
+            "journal_repair",
+        ),
         max_concurrent_activities=ACCOUNT_THREADS,
     ),
     "fraud": Role(

@@ -336,6 +336,13 @@ class World:
     def _list_unrefunded_debits(self, call: ActivityCall) -> Attempt:
         return self._ledger_call(call, self.ledger.unrefunded_debits)
 
+    def _list_unsettled_debits(self, call: ActivityCall) -> Attempt:
+        return self._ledger_call(call, self.ledger.unsettled_debits)
+
+    def _mark_settled(self, call: ActivityCall) -> Attempt:
+        (ids,) = call.args
+        return self._ledger_call(call, lambda: self.ledger.mark_settled(ids))
+
     def _repair_refund(self, call: ActivityCall) -> Attempt:
         r = _arg(call, RepairRequest)
 
@@ -468,6 +475,18 @@ class World:
             lambda: [
                 ProviderCharge(c.payment_id, f"ch_{c.payment_id}", c.amount, c.status(now))
                 for c in self.charges.values()
+            ],
+        )
+
+    def _read_provider_charges(self, call: ActivityCall) -> Attempt:
+        (ids,) = call.args
+        now = self.kernel.now
+        return Attempt(
+            0.05,
+            lambda: [
+                ProviderCharge(c.payment_id, f"ch_{c.payment_id}", c.amount, c.status(now))
+                for c in (self.charges.get(i) for i in ids)
+                if c is not None
             ],
         )
 

@@ -154,6 +154,17 @@ class AccountActivities:
         return await self._run(self.ledger.unrefunded_debits)
 
     @activity.defn
+    async def list_unsettled_debits(self) -> list[LedgerDebit]:
+        """Every debit of a payment the reconciler has not settled, with whether it was
+        refunded (the reconciler's view of the ledger since ``settled-payments``)."""
+        return await self._run(self.ledger.unsettled_debits)
+
+    @activity.defn
+    async def mark_settled(self, payment_ids: list[str]) -> int:
+        """Mark payments settled: later reconciler passes skip them. Idempotent."""
+        return await self._run(lambda: self.ledger.mark_settled(payment_ids))
+
+    @activity.defn
     async def repair_refund(self, request: RepairRequest) -> RepairResult:
         """The reconciler's refund: like the saga's (same key), journaled with its reason."""
         result = await self._run(

@@ -7,6 +7,7 @@ read the provider's charges and every payment's execution, for :class:`Reconcile
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 from temporalio import activity
@@ -19,6 +20,10 @@ from orchestrator.models import ExecutionFacts, ProviderCharge
 from orchestrator.temporal_client import connect
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+
+
+def _charge(body: dict[str, Any]) -> ProviderCharge:
+    return ProviderCharge(body["payment_id"], body["charge_id"], body["amount"], body["status"])
 
 
 class ReconcileActivities:
@@ -39,10 +44,25 @@ class ReconcileActivities:
         """Every charge the provider holds."""
         response = await self.http.get(f"{self.config.urls.provider.rstrip('/')}/charges")
         response.raise_for_status()
-        return [
-            ProviderCharge(c["payment_id"], c["charge_id"], c["amount"], c["status"])
-            for c in response.json()
-        ]
+        return [_charge(c) for c in response.json()]
+
+    @activity.defn
+    async def read_provider_charges(self, payment_ids: list[str]) -> list[ProviderCharge]:
+        """The provider's charge of each of these payments, where it holds one (a charge's
+        idempotency key is its payment id)."""
+        base = self.config.urls.provider.rstrip("/")
+        limit = asyncio.Semaphore(16)
+
+        async def one(payment_id: str) -> ProviderCharge | None:
+            async with limit:
+                response = await self.http.get(f"{base}/charges/{payment_id}")
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            return _charge(response.json())
+
+        found = await asyncio.gather(*(one(p) for p in payment_ids))
+        return [c for c in found if c is not None]
 
     @activity.defn
     async def describe_executions(self, payment_ids: list[str]) -> list[ExecutionFacts]:

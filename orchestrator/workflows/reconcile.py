@@ -6,9 +6,17 @@ leave money where no running saga will move it. Run by a Temporal Schedule (ever
 default, :mod:`orchestrator.reconcile`) or on demand (``saga reconcile``), the reconciler reads
 three sources and plans repairs with :func:`plan_repairs`, a pure function:
 
-- the ledger's debits without a refund (account service),
-- the provider's charges (provider API),
-- each payment's execution: close status and ``PaymentStatus`` (Temporal).
+- the ledger's debits of payments it has not settled yet (account service),
+- the provider's charge of each of those payments (provider API),
+- each of those payments' execution: close status and ``PaymentStatus`` (Temporal).
+
+A payment is *settled* (:func:`settled_payments`) once its execution closed long enough ago that
+nothing it left in flight can still land, and the pass that saw it planned no repair and no
+review for it: its money is where it will stay. The ledger keeps the mark, and later passes skip
+the payment, so a pass reads what is recent or unresolved, not every payment ever made (before
+the ``settled-payments`` patch a pass read every debit and charge ever made: its cost grew with
+the stack's age, and its activity results passed Temporal's 2 MiB payload limit at about 15,000
+payments, after which no pass could finish).
 
 It leaves running executions alone. A debit of a payment whose execution did not end
 ``succeeded`` is refunded (same idempotency key as the saga's refund, so the two can never
@@ -48,6 +56,8 @@ LIVE = ("authorized",)
 #: cancels it then): its repairs wait.
 SETTLE_AFTER_CLOSE = max(ACCOUNT_CALL, PROVIDER_CALL) + timedelta(seconds=5)
 SETTLE_AFTER_CLOSE_PATCH = "settle-after-close"
+#: Passes read only unsettled payments and mark the ones they settle (module docstring).
+SETTLED_PAYMENTS_PATCH = "settled-payments"
 
 
 def plan_repairs(
@@ -123,6 +133,35 @@ def settling(executions: dict[str, ExecutionFacts], now: datetime, settle: timed
     )
 
 
+def settled_payments(
+    debits: list[LedgerDebit],
+    executions: dict[str, ExecutionFacts],
+    planned: list[RepairRequest],
+    review: list[str],
+    now: datetime,
+    grace: timedelta,
+    settle: timedelta,
+) -> list[str]:
+    """The payments this pass settles: execution closed at least ``settle`` ago, debit older
+    than ``grace`` (a younger one is not refunded yet, whatever its execution did), and no
+    repair planned and nothing for review. A repair planned now is made by this pass; the next
+    pass, finding nothing to do, settles the payment."""
+    unresolved = {r.payment_id for r in planned} | set(review)
+    settled = []
+    for debit in debits:
+        facts = executions.get(debit.payment_id)
+        if facts is None or facts.payment_id in unresolved or not facts.closed_at:
+            continue
+        if facts.status in ("RUNNING", "NOT_FOUND", "UNKNOWN"):
+            continue
+        if now - datetime.fromisoformat(facts.closed_at) < settle:
+            continue
+        if now - datetime.fromisoformat(debit.created_at) < grace:
+            continue
+        settled.append(debit.payment_id)
+    return sorted(set(settled))
+
+
 @workflow.defn
 class ReconcileWorkflow:
     """One reconciliation pass."""
@@ -130,17 +169,11 @@ class ReconcileWorkflow:
     @workflow.run
     async def run(self, request: ReconcileRequest) -> ReconcileReport:
         """Read the three sources, plan, and (unless a dry run) repair."""
-        debits = await workflow.execute_activity_method(
-            AccountActivities.list_unrefunded_debits,
-            task_queue=ACCOUNTS_QUEUE,
-            start_to_close_timeout=CALL,
-            retry_policy=RETRY,
-        )
-        charges = await workflow.execute_activity_method(
-            ReconcileActivities.list_provider_charges,
-            start_to_close_timeout=CALL,
-            retry_policy=RETRY,
-        )
+        incremental = workflow.patched(SETTLED_PAYMENTS_PATCH)
+        if incremental:
+            debits, charges = await self._unsettled()
+        else:
+            debits, charges = await self._everything()
         live = {c.payment_id for c in charges if c.status in (*LIVE, "captured")}
         ids = sorted({d.payment_id for d in debits} | live)
         facts = await workflow.execute_activity_method(
@@ -151,19 +184,24 @@ class ReconcileWorkflow:
         )
         executions = {f.payment_id: f for f in facts}
         settle = SETTLE_AFTER_CLOSE if workflow.patched(SETTLE_AFTER_CLOSE_PATCH) else timedelta(0)
+        grace = timedelta(seconds=request.grace_s)
+        unrefunded = [d for d in debits if not d.refunded]
         planned, review = plan_repairs(
-            debits,
-            charges,
-            executions,
-            workflow.now(),
-            timedelta(seconds=request.grace_s),
-            settle,
+            unrefunded, charges, executions, workflow.now(), grace, settle
+        )
+        # Settled only by a pass that makes its repairs (the next one then finds none).
+        settled = (
+            settled_payments(debits, executions, planned, review, workflow.now(), grace, settle)
+            if incremental and not request.dry_run
+            else []
         )
         report = ReconcileReport(
             planned=planned,
             review=review,
             dry_run=request.dry_run,
             settling=settling(executions, workflow.now(), settle),
+            examined=len(ids) if incremental else 0,
+            settled=settled,
         )
         if request.dry_run:
             return report
@@ -189,4 +227,43 @@ class ReconcileWorkflow:
                 retry_policy=RETRY,
             )
             report.repaired.append(result)
+        if settled:
+            await workflow.execute_activity_method(
+                AccountActivities.mark_settled,
+                settled,
+                task_queue=ACCOUNTS_QUEUE,
+                start_to_close_timeout=CALL,
+                retry_policy=RETRY,
+            )
         return report
+
+    async def _unsettled(self) -> tuple[list[LedgerDebit], list[ProviderCharge]]:
+        """Every debit of an unsettled payment (refunded or not), and those payments' charges."""
+        debits = await workflow.execute_activity_method(
+            AccountActivities.list_unsettled_debits,
+            task_queue=ACCOUNTS_QUEUE,
+            start_to_close_timeout=CALL,
+            retry_policy=RETRY,
+        )
+        charges = await workflow.execute_activity_method(
+            ReconcileActivities.read_provider_charges,
+            sorted({d.payment_id for d in debits}),
+            start_to_close_timeout=CALL,
+            retry_policy=RETRY,
+        )
+        return debits, charges
+
+    async def _everything(self) -> tuple[list[LedgerDebit], list[ProviderCharge]]:
+        """Before ``settled-payments``: every unrefunded debit and every charge ever made."""
+        debits = await workflow.execute_activity_method(
+            AccountActivities.list_unrefunded_debits,
+            task_queue=ACCOUNTS_QUEUE,
+            start_to_close_timeout=CALL,
+            retry_policy=RETRY,
+        )
+        charges = await workflow.execute_activity_method(
+            ReconcileActivities.list_provider_charges,
+            start_to_close_timeout=CALL,
+            retry_policy=RETRY,
+        )
+        return debits, charges

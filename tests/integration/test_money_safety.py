@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from orchestrator.failpoints import FILE_NAME, Failpoint, write_failpoints
+from orchestrator.ledger import Ledger
 from orchestrator.workflows.reconcile import SETTLE_AFTER_CLOSE
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
@@ -107,6 +108,10 @@ def test_terminate_then_reconcile_restores_the_ledger(
     assert entries_of(stack, payment_id) == ["debit", "refund"]
     again = saga(stack, "reconcile")
     assert payment_id not in again  # idempotent: nothing left to repair
+    # Its money is where it stays: that pass settled it, and later passes no longer read it.
+    assert stack.config is not None
+    ledger = Ledger(stack.config.ledger_path)
+    assert payment_id not in {d.payment_id for d in ledger.unsettled_debits()}, again
     payments.final[payment_id] = "failed"  # what the money must now look like
     if stack.prometheus_url is not None:  # always in CI
         assert alert_fires(stack.prometheus_url, "ReconcilerRepairing")

@@ -69,6 +69,19 @@ def test_refund_once_and_only_of_a_debit(ledger: Ledger) -> None:
     assert [e.kind for e in ledger.entries() if e.payment_id == "p3"] == ["debit", "refund"]
 
 
+def test_the_reconcilers_unsettled_debits_skip_settled_payments(ledger: Ledger) -> None:
+    for payment_id in ("p1", "p2", "p3"):
+        ledger.debit(payment_id, "alice", 100)
+    ledger.refund("p2")
+    listed = [(d.payment_id, d.refunded) for d in ledger.unsettled_debits()]
+    assert listed == [("p1", False), ("p2", True), ("p3", False)]
+    assert ledger.mark_settled(["p1", "p2"]) == 2
+    assert ledger.mark_settled(["p2"]) == 0
+    assert [d.payment_id for d in ledger.unsettled_debits()] == ["p3"]
+    # The old pass's view is unchanged: every debit without its refund.
+    assert [d.payment_id for d in ledger.unrefunded_debits()] == ["p1", "p3"]
+
+
 def test_opening_balances_are_journal_entries(ledger: Ledger) -> None:
     opening = sum(e.amount for e in ledger.entries() if e.kind == "opening")
     assert opening == sum(ledger.balances().values()) == 30_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.models import ExecutionFacts, LedgerDebit, ProviderCharge
-from orchestrator.workflows.reconcile import plan_repairs, settling
+from orchestrator.workflows.reconcile import plan_repairs, settled_payments, settling
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 EARLIER = (NOW - timedelta(minutes=5)).isoformat()
@@ -93,3 +93,69 @@ def test_a_payment_closed_moments_ago_is_reported_settling() -> None:
     old = ExecutionFacts("o", "TERMINATED", "processing", EARLIER)
     facts = {f.payment_id: f for f in (just, done, old)}
     assert settling(facts, NOW, timedelta(seconds=20)) == ["j"]
+
+
+SETTLE = timedelta(seconds=20)
+LONG_AGO = (NOW - timedelta(minutes=1)).isoformat()
+
+
+def closed(payment_id: str, status: str, state: str | None, at: str = LONG_AGO) -> ExecutionFacts:
+    return ExecutionFacts(payment_id, status, state, at)
+
+
+def settled(
+    debits: list[LedgerDebit],
+    charges: list[ProviderCharge],
+    *facts: ExecutionFacts,
+    grace: timedelta = timedelta(0),
+) -> list[str]:
+    executions = {f.payment_id: f for f in facts}
+    unrefunded = [d for d in debits if not d.refunded]
+    planned, review = plan_repairs(unrefunded, charges, executions, NOW, grace, SETTLE)
+    return settled_payments(debits, executions, planned, review, NOW, grace, SETTLE)
+
+
+def test_a_payment_whose_money_stays_put_is_settled() -> None:
+    refunded = LedgerDebit("f", "alice", 100, EARLIER, refunded=True)
+    assert settled(
+        [debit("s"), refunded],
+        [charge("s", "authorized"), charge("f", "voided")],
+        closed("s", "COMPLETED", "succeeded"),
+        closed("f", "COMPLETED", "failed"),
+    ) == ["f", "s"]
+
+
+def test_a_payment_with_a_repair_or_a_review_due_is_not_settled() -> None:
+    live = LedgerDebit("v", "alice", 100, EARLIER, refunded=True)
+    assert (
+        settled(
+            [debit("t"), live, debit("c")],
+            [charge("v", "authorized"), charge("c", "captured")],
+            closed("t", "TERMINATED", "processing"),
+            closed("v", "COMPLETED", "cancelled"),
+            closed("c", "TIMED_OUT", "processing"),
+        )
+        == []
+    )
+
+
+def test_running_unknown_and_recently_closed_payments_are_not_settled() -> None:
+    recent = (NOW - timedelta(seconds=5)).isoformat()
+    assert (
+        settled(
+            [debit("r"), debit("n"), debit("u"), debit("x")],
+            [],
+            ExecutionFacts("r", "RUNNING", "processing"),
+            ExecutionFacts("n", "NOT_FOUND", None),
+            ExecutionFacts("u", "UNKNOWN", None, LONG_AGO),
+            closed("x", "COMPLETED", "succeeded", at=recent),
+        )
+        == []
+    )
+
+
+def test_a_debit_younger_than_the_grace_is_not_settled() -> None:
+    """Its refund was not planned (too young): settling it would drop that refund for good."""
+    young = LedgerDebit("y", "alice", 100, (NOW - timedelta(seconds=30)).isoformat())
+    assert settled([young], [], closed("y", "TERMINATED", None), grace=timedelta(minutes=1)) == []
+    assert settled([young], [], closed("y", "TERMINATED", None)) == []  # a refund is due now
