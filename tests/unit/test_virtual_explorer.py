@@ -4,7 +4,9 @@ schedule and is handed off as a scenario file, and the same seed always gives th
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,6 +15,7 @@ from chaos.scenario import parse_scenario
 from chaos.virtual.coverage import TABLE
 from chaos.virtual.explore import Runner, explore, replay, schedule_seed
 from chaos.virtual.schedule import PaymentPlan, Schedule, decode, draw, encode
+from orchestrator.workflows import reconcile
 from orchestrator.workflows.builds import PaymentWorkflowV1
 from orchestrator.workflows.mutants import MUTANTS
 from runtime.cli import main as saga
@@ -142,3 +145,23 @@ def test_a_broken_schedule_file_names_the_field(
     assert cli("explore", "--virtual", "--replay", str(bad)) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "$.payments[0].amount" in err
+
+
+def test_a_reconciler_that_settles_a_payment_too_early_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The settled-payments rule, broken on purpose: a pass that settles a payment closed less
+    than SETTLE_AFTER_CLOSE ago (nothing repaired yet, since it is still settling) leaves its
+    debit and live charge where no later pass looks. The checkers must see the money lost."""
+    plan = PaymentPlan(latency_s=1.5, interrupt="terminate", interrupt_at="score_payment")
+    schedule = Schedule(seed=6, payments=[plan], reconcile_at_s=[5.0, 90.0])
+    assert replay(schedule).ok
+
+    real = reconcile.settled_payments
+
+    def too_early(*args: Any) -> list[str]:
+        return real(*args[:-1], timedelta(0))
+
+    monkeypatch.setattr(reconcile, "settled_payments", too_early)
+    broken = replay(schedule)
+    assert {c.name for c in broken.failed} == {"payments consistent (ledger, charge, notification)"}

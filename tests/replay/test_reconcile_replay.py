@@ -1,0 +1,42 @@
+"""The reconciler's replay gate: a pass recorded before each of its patches and one recorded on
+the current code replay on the current code (``tests/replay/reconcile_histories.py`` records
+them; its docstring says how to record an older commit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from orchestrator.payload_json import SAGA_DATA_CONVERTER
+from orchestrator.workflows.reconcile import (
+    SETTLE_AFTER_CLOSE_PATCH,
+    SETTLED_PAYMENTS_PATCH,
+    ReconcileWorkflow,
+)
+from tests.replay.test_replay_gate import patches_in
+
+HISTORIES = Path(__file__).parent / "reconcile"
+#: Each recorded pass and the patch markers it holds: the path before settled-payments, and now.
+PASSES = {
+    "before-settled-payments": [SETTLE_AFTER_CLOSE_PATCH],
+    "settled-payments": [SETTLED_PAYMENTS_PATCH, SETTLE_AFTER_CLOSE_PATCH],
+}
+
+
+def load(name: str) -> WorkflowHistory:
+    return WorkflowHistory.from_json(f"reconcile-{name}", (HISTORIES / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(PASSES))
+async def test_a_recorded_pass_replays_on_current_code(name: str) -> None:
+    history = load(name)
+    assert patches_in(history) == PASSES[name]
+    replayer = Replayer(workflows=[ReconcileWorkflow], data_converter=SAGA_DATA_CONVERTER)
+    await replayer.replay_workflow(history)
+
+
+def test_every_recorded_pass_is_listed() -> None:
+    assert {p.stem for p in HISTORIES.glob("*.json")} == set(PASSES)
