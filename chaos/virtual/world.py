@@ -469,24 +469,23 @@ class World:
         return Attempt(plan.latency_s if plan else 0.05, void)
 
     def _list_provider_charges(self, call: ActivityCall) -> Attempt:
-        now = self.kernel.now
-        return Attempt(
-            0.05,
-            lambda: [
-                ProviderCharge(c.payment_id, f"ch_{c.payment_id}", c.amount, c.status(now))
-                for c in self.charges.values()
-            ],
-        )
+        return self._charges_as_listed(lambda: list(self.charges.values()))
 
     def _read_provider_charges(self, call: ActivityCall) -> Attempt:
         (ids,) = call.args
+        return self._charges_as_listed(
+            lambda: [c for c in (self.charges.get(i) for i in ids) if c is not None]
+        )
+
+    def _charges_as_listed(self, select: Callable[[], list[Charge]]) -> Attempt:
+        """The charges ``select`` picks when the call completes, with their status as of its
+        start, as the provider's API shows them."""
         now = self.kernel.now
         return Attempt(
             0.05,
             lambda: [
                 ProviderCharge(c.payment_id, f"ch_{c.payment_id}", c.amount, c.status(now))
-                for c in (self.charges.get(i) for i in ids)
-                if c is not None
+                for c in select()
             ],
         )
 
