@@ -342,7 +342,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     require_k6()
     state_dir = Path(args.state_dir)
     print(f"starting the {args.backend} backend's stack in {state_dir} ...")
-    result = Bench(state_dir, backend=args.backend).run(
+    bench = Bench(state_dir, backend=args.backend, restart_each_step=args.restart_each_step)
+    result = bench.run(
         rates,
         step_s=args.step,
         p99_bound_s=args.p99,
@@ -377,6 +378,12 @@ def add_load_command(sub: Any) -> None:
         default=3,
         help="after the first rate that does not hold, up to N steps halving the gap to the last"
         " one that did (default 3; 0: none)",
+    )
+    bench.add_argument(
+        "--restart-each-step",
+        action="store_true",
+        help="restart the stack (keeping its data) before every k6 step, so each step runs on"
+        " processes as young as the ceiling's",
     )
     bench.add_argument("--out", default="BENCHMARKS.md")
     _backend_flag(bench)

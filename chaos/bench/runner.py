@@ -97,6 +97,8 @@ class BenchResult:
     p99_bound_s: float
     stop_reason: str
     backend: str = "dev"
+    restarted_each_step: bool = False
+    """Whether the stack was restarted before every k6 step (``--restart-each-step``)."""
 
     @property
     def cpu_ms_per_payment(self) -> dict[str, float]:
@@ -176,10 +178,12 @@ class Bench:
         state_dir: Path,
         progress: Callable[[str], None] = print,
         backend: Backend = "dev",
+        restart_each_step: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.progress = progress
         self.backend = backend
+        self.restart_each_step = restart_each_step
         self.stack = EmbeddedStack(
             StackOptions(
                 state_dir=state_dir,
@@ -250,6 +254,7 @@ class Bench:
             p99_bound_s,
             stop_reason,
             self.backend,
+            self.restart_each_step,
         )
 
     async def climb(
@@ -294,6 +299,11 @@ class Bench:
         return step
 
     async def _step(self, rate: float, step_s: int) -> Step:
+        if self.restart_each_step:
+            # Every process starts young, as the ceiling's did (the database is kept): a stack's
+            # processes cost more per payment as they age (BENCHMARKS.md, fourth round).
+            await asyncio.to_thread(self.stack.stop)
+            await asyncio.to_thread(self.stack.start)
         config = self.stack.config
         assert config is not None
         testid = f"bench-{secrets.token_hex(3)}"

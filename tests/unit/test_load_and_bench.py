@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -162,6 +163,9 @@ def test_the_report_names_the_knee_and_the_p99_at_half_of_it(tmp_path: Path) -> 
     assert "**41** history events, **6** workflow tasks" in text
     assert "| saga p99 at half the knee | 0.9 s (6/s) | - s (-/s) |" in text
     assert "| workflow tasks per payment | 6 | - |" in text
+    assert "restarted before every step" not in text
+    restarted = dataclasses.replace(result, restarted_each_step=True)
+    assert "The stack was restarted before every step." in report.render(restarted)
 
 
 def test_the_report_gives_cpu_per_payment_at_the_knee_at_half_of_it_and_per_no_op_saga(
