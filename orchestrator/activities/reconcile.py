@@ -1,7 +1,7 @@
 """Reconciler activities (task queue ``payments``): what the provider and Temporal know.
 
 The ledger side lives with the account service (:mod:`orchestrator.activities.accounts`); these
-read the provider's charges and every payment's execution, for :class:`ReconcileWorkflow`.
+read the provider's charges and the payments' executions, for :class:`ReconcileWorkflow`.
 """
 
 from __future__ import annotations
