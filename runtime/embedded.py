@@ -73,6 +73,14 @@ BENCH_NAMESPACE = "saga-bench"
 #: guards the timer queue's reader against tasks written behind it; one history host has no
 #: clock skew to guard against, so 50 ms makes sub-second backoffs behave as written.
 TIMER_SHIFT = "50ms"
+#: Executions the history service keeps in its mutable-state cache
+#: (``history.hostLevelCacheMaxSize``: the dev server's CLI sets 8,096, the server's own default
+#: is 128,000, and an entry stays up to an hour). The cache kept every execution a stack ran: after
+#: 2,400 payments the dev server's Go heap had grown from 72 MB to 950 MB and its CPU per payment
+#: by 64%, dragging every process on the machine with it (BENCHMARKS.md, "Fifth round"). 512 is
+#: far above what one machine has in flight; an execution that falls out is read back from the
+#: database when it next wakes.
+HISTORY_CACHE_ENTRIES = 512
 #: The cluster backend's dynamic config: the dev server's tuning (one task queue partition, eager
 #: activities), and search attributes readable as soon as they are registered.
 CLUSTER_DYNAMIC_CONFIG: dict[str, object] = {
@@ -81,6 +89,7 @@ CLUSTER_DYNAMIC_CONFIG: dict[str, object] = {
     "system.enableActivityEagerExecution": True,
     "system.forceSearchAttributesCacheRefreshOnRead": True,
     "history.timerProcessorMaxTimeShift": TIMER_SHIFT,
+    "history.hostLevelCacheMaxSize": HISTORY_CACHE_ENTRIES,
 }
 
 
@@ -274,6 +283,8 @@ class EmbeddedStack(OpensAccounts):
             "system.enableActivityEagerExecution=true",
             "--dynamic-config-value",
             f'history.timerProcessorMaxTimeShift="{TIMER_SHIFT}"',
+            "--dynamic-config-value",
+            f"history.hostLevelCacheMaxSize={HISTORY_CACHE_ENTRIES}",
             "--search-attribute",
             "PaymentStatus=Keyword",
             "--namespace",

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from observability.prometheus import INSTALL_HINT, query
-from runtime.embedded import EmbeddedStack
+from runtime.embedded import HISTORY_CACHE_ENTRIES, EmbeddedStack
 from tests.binaries import require_binary
 from tests.integration.conftest import Payments
 
@@ -73,3 +73,20 @@ def test_one_payment_shows_up_in_prometheus(stack: EmbeddedStack, payments: Paym
     # A payment id never becomes a label: the status route is grouped by its template.
     paths = {s["metric"]["path"] for s in query(base, "saga_api_requests_total")}  # type: ignore[index]
     assert not any(payment_id in path for path in paths), paths
+
+
+def test_the_history_cache_is_bounded(stack: EmbeddedStack) -> None:
+    """The dev server honours ``history.hostLevelCacheMaxSize``: with the CLI's 8,096 executions,
+    each kept an hour, the server's heap grew by about 400 KB per payment, and its CPU per payment
+    with it (BENCHMARKS.md, "Fifth round"). The server reports the cache's capacity as a gauge; a
+    misspelt key would be ignored without a word and read 8,096. (The
+    cluster backend's 1.29 history service gives its replication progress cache the same label,
+    so its gauge cannot tell the two apart; it is given the same key.)"""
+    (address,) = [address for job, address in stack.targets.targets["temporal"]]
+    metrics = httpx.get(f"http://{address}/metrics", timeout=10).text.splitlines()
+    capacity = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics
+        if line.startswith("cache_size{") and 'cache_type="mutablestate"' in line
+    ]
+    assert capacity == [HISTORY_CACHE_ENTRIES], capacity
