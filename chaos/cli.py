@@ -342,7 +342,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     require_k6()
     state_dir = Path(args.state_dir)
     print(f"starting the {args.backend} backend's stack in {state_dir} ...")
-    bench = Bench(state_dir, backend=args.backend, restart_each_step=args.restart_each_step)
+    bench = Bench(state_dir, backend=args.backend)
     result = bench.run(
         rates,
         step_s=args.step,
@@ -368,7 +368,12 @@ def add_load_command(sub: Any) -> None:
     load.set_defaults(func=cmd_load)
 
     bench = sub.add_parser("bench", help="ceiling vs full system throughput; writes BENCHMARKS.md")
-    bench.add_argument("--rates", default="2,4,6,8,10,12,16", help="k6 arrival rates per step")
+    bench.add_argument(
+        "--rates",
+        default="2,4,6,8,10,12,16",
+        help="k6 arrival rates per step; if all hold, the climb goes on by the last increment "
+        "up to 1.5 x the ceiling",
+    )
     bench.add_argument("--step", type=int, default=20, help="seconds per k6 step (default 20)")
     bench.add_argument("--p99", type=float, default=5.0, help="saga p99 bound in seconds")
     bench.add_argument("--ceiling-payments", type=int, default=300)
@@ -378,12 +383,6 @@ def add_load_command(sub: Any) -> None:
         default=3,
         help="after the first rate that does not hold, up to N steps halving the gap to the last"
         " one that did (default 3; 0: none)",
-    )
-    bench.add_argument(
-        "--restart-each-step",
-        action="store_true",
-        help="restart the stack (keeping its data) before every k6 step, so each step runs on"
-        " processes as young as the ceiling's",
     )
     bench.add_argument("--out", default="BENCHMARKS.md")
     _backend_flag(bench)

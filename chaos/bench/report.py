@@ -104,8 +104,7 @@ def render(result: BenchResult) -> str:
         "",
         f"**Full-system throughput / ceiling: {best.achieved:.1f} / {c.throughput:.1f} "
         f"payments/s = {result.ratio:.2f}** (best k6 step: {best.rate:g}/s offered; "
-        f"stopped because {result.stop_reason})."
-        + (" The stack was restarted before every step." if result.restarted_each_step else ""),
+        f"stopped because {result.stop_reason}).",
         "",
         f"Knee: **{best.rate:g}/s** (the best step holding saga p99 under"
         f" {result.p99_bound_s:g} s). Saga p99 at half the knee ({result.half_knee.rate:g}/s):"

@@ -14,7 +14,7 @@ import os
 import resource
 import secrets
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,8 +97,6 @@ class BenchResult:
     p99_bound_s: float
     stop_reason: str
     backend: str = "dev"
-    restarted_each_step: bool = False
-    """Whether the stack was restarted before every k6 step (``--restart-each-step``)."""
 
     @property
     def cpu_ms_per_payment(self) -> dict[str, float]:
@@ -170,6 +168,23 @@ def _failure(step: Step, previous: Step | None, p99_bound_s: float) -> str | Non
     return None
 
 
+#: How far past the listed rates the climb may go, as a multiple of the ceiling.
+CLIMB_BEYOND_CEILING = 1.5
+
+
+def _rates_to_climb(rates: list[float], beyond: float | None) -> Iterator[float]:
+    """The listed rates, then (up to ``beyond``) on by the list's last increment. The caller
+    stops at the first rate that does not hold."""
+    yield from rates
+    if beyond is None or not rates:
+        return
+    increment = rates[-1] - rates[-2] if len(rates) > 1 else rates[-1]
+    rate = rates[-1] + increment
+    while increment > 0 and rate <= beyond:
+        yield rate
+        rate += increment
+
+
 class Bench:
     """Runs the benchmark on a stack it starts and stops."""
 
@@ -178,12 +193,10 @@ class Bench:
         state_dir: Path,
         progress: Callable[[str], None] = print,
         backend: Backend = "dev",
-        restart_each_step: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.progress = progress
         self.backend = backend
-        self.restart_each_step = restart_each_step
         self.stack = EmbeddedStack(
             StackOptions(
                 state_dir=state_dir,
@@ -239,7 +252,9 @@ class Bench:
         )
 
         self.progress("2/3 full system: k6 through the API at rising arrival rates ...")
-        steps, stop_reason = await self.climb(rates, step_s, p99_bound_s, bisect)
+        steps, stop_reason = await self.climb(
+            rates, step_s, p99_bound_s, bisect, beyond=CLIMB_BEYOND_CEILING * ceiling.throughput
+        )
 
         self.progress("3/3 cost per happy-path payment, from histories ...")
         best = max(steps, key=lambda s: s.achieved)
@@ -254,19 +269,26 @@ class Bench:
             p99_bound_s,
             stop_reason,
             self.backend,
-            self.restart_each_step,
         )
 
     async def climb(
-        self, rates: list[float], step_s: int, p99_bound_s: float, bisect: int
+        self,
+        rates: list[float],
+        step_s: int,
+        p99_bound_s: float,
+        bisect: int,
+        beyond: float | None = None,
     ) -> tuple[list[Step], str]:
         """k6 steps at each rate until one does not hold, then up to ``bisect`` steps between
-        the last rate that held and the first that did not; the steps and why it stopped."""
+        the last rate that held and the first that did not; the steps and why it stopped. When
+        every listed rate holds, it goes on climbing by the list's last increment while the
+        next rate is at most ``beyond`` (the run passes 1.5 x the ceiling), so that a system
+        faster than the list still has its knee bracketed."""
         steps: list[Step] = []
         stop_reason = "every offered rate held"
         good: Step | None = None
         bad: Step | None = None
-        for rate in rates:
+        for rate in _rates_to_climb(rates, beyond):
             step = await self._logged_step(rate, step_s)
             steps.append(step)
             failed = _failure(step, good, p99_bound_s)
@@ -299,11 +321,6 @@ class Bench:
         return step
 
     async def _step(self, rate: float, step_s: int) -> Step:
-        if self.restart_each_step:
-            # Every process starts young, as the ceiling's did (the database is kept): a stack's
-            # processes cost more per payment as they age (BENCHMARKS.md, fourth round).
-            await asyncio.to_thread(self.stack.stop)
-            await asyncio.to_thread(self.stack.start)
         config = self.stack.config
         assert config is not None
         testid = f"bench-{secrets.token_hex(3)}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -163,9 +162,6 @@ def test_the_report_names_the_knee_and_the_p99_at_half_of_it(tmp_path: Path) -> 
     assert "**41** history events, **6** workflow tasks" in text
     assert "| saga p99 at half the knee | 0.9 s (6/s) | - s (-/s) |" in text
     assert "| workflow tasks per payment | 6 | - |" in text
-    assert "restarted before every step" not in text
-    restarted = dataclasses.replace(result, restarted_each_step=True)
-    assert "The stack was restarted before every step." in report.render(restarted)
 
 
 def test_the_report_gives_cpu_per_payment_at_the_knee_at_half_of_it_and_per_no_op_saga(
@@ -247,3 +243,27 @@ async def test_the_climb_bisects_between_the_last_rate_that_held_and_the_first_t
     assert reason == "saga p99 passed 5s at 12/s; bisected to 9/s held, 9.5/s did not"
     none, _ = await bench.climb([4, 8, 12], 20, 5.0, bisect=0)
     assert [s.rate for s in none] == [4, 8, 12]
+
+
+async def test_the_climb_goes_past_the_listed_rates_until_one_does_not_hold(tmp_path: Path) -> None:
+    """A system that holds up to 17.3/s, listed rates up to 16/s: the climb goes on by the last
+    increment (20/s fails) and bisects; without ``beyond`` it stops at the list's end, and a
+    list whose last increment is not positive is not extended."""
+    bench = Bench(tmp_path, progress=lambda line: None)
+
+    async def step(rate: float, step_s: int) -> Step:
+        achieved = min(rate, 17.3)
+        latency = 0.5 if rate <= 17.3 else 8.0
+        n = int(achieved * step_s)
+        return Step(rate, float(step_s), n, 0, n, n, [latency] * n, 10, 20, 30, {})
+
+    bench._step = step  # type: ignore[method-assign]
+    steps, reason = await bench.climb([4, 8, 12, 16], 20, 5.0, bisect=3, beyond=30.0)
+    assert [s.rate for s in steps] == [4, 8, 12, 16, 20, 18, 17, 17.5]
+    assert reason == "saga p99 passed 5s at 20/s; bisected to 17/s held, 17.5/s did not"
+    listed, reason = await bench.climb([4, 8, 12, 16], 20, 5.0, bisect=3)
+    assert ([s.rate for s in listed], reason) == ([4, 8, 12, 16], "every offered rate held")
+    capped, _ = await bench.climb([4, 8], 20, 5.0, bisect=0, beyond=15.0)
+    assert [s.rate for s in capped] == [4, 8, 12]
+    flat, _ = await bench.climb([8, 8], 20, 5.0, bisect=0, beyond=30.0)
+    assert [s.rate for s in flat] == [8, 8]
