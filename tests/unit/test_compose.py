@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from orchestrator.config import load_config
+from runtime.embedded import CLUSTER_DYNAMIC_CONFIG
 from tests.binaries import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,3 +158,19 @@ def test_the_ledger_lives_in_postgres_and_only_its_users_get_the_password() -> N
         has_password = isinstance(environment, dict) and "PGPASSWORD" in environment
         needs_it = name == "init" or name == "api" or name.startswith("worker")
         assert has_password == needs_it, name
+
+
+def test_the_temporal_server_gets_the_cluster_backends_dynamic_config() -> None:
+    """The compose server runs with the same dynamic config as the cluster backend (the history
+    cache cap, the timer shift, one task queue partition, eager activities): the file it mounts
+    holds exactly ``CLUSTER_DYNAMIC_CONFIG``, and its path is the one the image reads."""
+    temporal = services()["temporal"]
+    environment = temporal["environment"]
+    volumes = temporal["volumes"]
+    assert isinstance(environment, dict) and isinstance(volumes, list)
+    mounts = dict(v.removesuffix(":ro").split(":", 1)[::-1] for v in volumes)
+    path = "/etc/temporal/" + environment["DYNAMIC_CONFIG_FILE_PATH"]
+    source = ROOT / mounts[path]
+    settings = yaml.safe_load(source.read_text())
+    assert {key: values[0]["value"] for key, values in settings.items()} == CLUSTER_DYNAMIC_CONFIG
+    assert all(len(values) == 1 for values in settings.values())
