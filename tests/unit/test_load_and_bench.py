@@ -224,20 +224,27 @@ def test_cpu_snapshots_count_a_servers_live_children_but_not_the_harness_stack()
         server.wait()
 
 
+def bench_holding_up_to(capacity: float, tmp_path: Path) -> Bench:
+    """A bench whose k6 steps are faked: the system achieves up to ``capacity`` payments/s with
+    a saga p99 of 0.5 s, and 8 s above it."""
+    bench = Bench(tmp_path, progress=lambda line: None)
+
+    async def step(rate: float, step_s: int) -> Step:
+        achieved = min(rate, capacity)
+        latency = 0.5 if rate <= capacity else 8.0
+        n = int(achieved * step_s)
+        return Step(rate, float(step_s), n, 0, n, n, [latency] * n, 10, 20, 30, {})
+
+    bench._step = step  # type: ignore[method-assign]
+    return bench
+
+
 async def test_the_climb_bisects_between_the_last_rate_that_held_and_the_first_that_did_not(
     tmp_path: Path,
 ) -> None:
     """A system that holds up to 9.3 payments/s: fixed steps of 4/s stop at 12, and three more
     steps (10, 9, 9.5) narrow the knee to 9/s held, 9.5/s not."""
-    bench = Bench(tmp_path, progress=lambda line: None)
-
-    async def step(rate: float, step_s: int) -> Step:
-        achieved = min(rate, 9.3)
-        latency = 0.5 if rate <= 9.3 else 8.0
-        n = int(achieved * step_s)
-        return Step(rate, float(step_s), n, 0, n, n, [latency] * n, 10, 20, 30, {})
-
-    bench._step = step  # type: ignore[method-assign]
+    bench = bench_holding_up_to(9.3, tmp_path)
     steps, reason = await bench.climb([4, 8, 12], 20, 5.0, bisect=3)
     assert [s.rate for s in steps] == [4, 8, 12, 10, 9, 9.5]
     assert reason == "saga p99 passed 5s at 12/s; bisected to 9/s held, 9.5/s did not"
@@ -249,15 +256,7 @@ async def test_the_climb_goes_past_the_listed_rates_until_one_does_not_hold(tmp_
     """A system that holds up to 17.3/s, listed rates up to 16/s: the climb goes on by the last
     increment (20/s fails) and bisects; without ``beyond`` it stops at the list's end, and a
     list whose last increment is not positive is not extended."""
-    bench = Bench(tmp_path, progress=lambda line: None)
-
-    async def step(rate: float, step_s: int) -> Step:
-        achieved = min(rate, 17.3)
-        latency = 0.5 if rate <= 17.3 else 8.0
-        n = int(achieved * step_s)
-        return Step(rate, float(step_s), n, 0, n, n, [latency] * n, 10, 20, 30, {})
-
-    bench._step = step  # type: ignore[method-assign]
+    bench = bench_holding_up_to(17.3, tmp_path)
     steps, reason = await bench.climb([4, 8, 12, 16], 20, 5.0, bisect=3, beyond=30.0)
     assert [s.rate for s in steps] == [4, 8, 12, 16, 20, 18, 17, 17.5]
     assert reason == "saga p99 passed 5s at 20/s; bisected to 17/s held, 17.5/s did not"
