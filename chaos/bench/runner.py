@@ -173,12 +173,13 @@ CLIMB_BEYOND_CEILING = 1.5
 
 
 def _rates_to_climb(rates: list[float], beyond: float | None) -> Iterator[float]:
-    """The listed rates, then (up to ``beyond``) on by the list's last increment. The caller
-    stops at the first rate that does not hold."""
+    """The listed rates, then (up to ``beyond``) on by the list's last increment; a single
+    rate has no increment and is climbed alone. The caller stops at the first rate that does
+    not hold."""
     yield from rates
-    if beyond is None or not rates:
+    if beyond is None or len(rates) < 2:
         return
-    increment = rates[-1] - rates[-2] if len(rates) > 1 else rates[-1]
+    increment = rates[-1] - rates[-2]
     rate = rates[-1] + increment
     while increment > 0 and rate <= beyond:
         yield rate

@@ -79,9 +79,9 @@ def test_the_history_cache_is_bounded(stack: EmbeddedStack) -> None:
     """The dev server honours ``history.hostLevelCacheMaxSize``: with the CLI's 8,096 executions,
     each kept an hour, the server's heap grew by about 450 KB per payment, and its CPU per payment
     with it (BENCHMARKS.md, "Fifth round"). The server reports the cache's capacity as a gauge; a
-    misspelt key would be ignored without a word and read 8,096. (The
-    cluster backend's 1.29 history service gives its replication progress cache the same label,
-    so its gauge cannot tell the two apart; it is given the same key.)"""
+    misspelt key would be ignored without a word and read 8,096. (The cluster backend's 1.29
+    history service gives its replication progress cache the same label, so its gauge cannot
+    tell the two apart; it is given the same key.)"""
     (address,) = [address for job, address in stack.targets.targets["temporal"]]
     metrics = httpx.get(f"http://{address}/metrics", timeout=10).text.splitlines()
     capacity = [

@@ -254,8 +254,8 @@ async def test_the_climb_bisects_between_the_last_rate_that_held_and_the_first_t
 
 async def test_the_climb_goes_past_the_listed_rates_until_one_does_not_hold(tmp_path: Path) -> None:
     """A system that holds up to 17.3/s, listed rates up to 16/s: the climb goes on by the last
-    increment (20/s fails) and bisects; without ``beyond`` it stops at the list's end, and a
-    list whose last increment is not positive is not extended."""
+    increment (20/s fails) and bisects; without ``beyond`` it stops at the list's end, and
+    neither a single rate nor a list whose last increment is not positive is extended."""
     bench = bench_holding_up_to(17.3, tmp_path)
     steps, reason = await bench.climb([4, 8, 12, 16], 20, 5.0, bisect=3, beyond=30.0)
     assert [s.rate for s in steps] == [4, 8, 12, 16, 20, 18, 17, 17.5]
@@ -266,3 +266,5 @@ async def test_the_climb_goes_past_the_listed_rates_until_one_does_not_hold(tmp_
     assert [s.rate for s in capped] == [4, 8, 12]
     flat, _ = await bench.climb([8, 8], 20, 5.0, bisect=0, beyond=30.0)
     assert [s.rate for s in flat] == [8, 8]
+    single, _ = await bench.climb([8], 20, 5.0, bisect=0, beyond=30.0)
+    assert [s.rate for s in single] == [8]
