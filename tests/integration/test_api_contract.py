@@ -43,7 +43,7 @@ def test_schemathesis_finds_nothing_and_no_money_is_lost(stack: EmbeddedStack) -
             "--header",
             f"Authorization: Bearer {key}",
             "--max-examples",
-            "150",
+            "175",
             "--seed",
             "1",
             "--no-color",
