@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from chaos.bench import report as bench_report
-from chaos.bench.runner import Bench
+from chaos.bench.runner import CLIMB_BEYOND_CEILING, Bench
 from chaos.errors import ChaosError, ScenarioError
 from chaos.journal import write_journal
 from chaos.k6 import THRESHOLDS_FAILED, require_k6
@@ -372,7 +372,7 @@ def add_load_command(sub: Any) -> None:
         "--rates",
         default="2,4,6,8,10,12,16",
         help="k6 arrival rates per step; if all hold, the climb goes on by the last increment "
-        "up to 1.5 x the ceiling",
+        f"up to {CLIMB_BEYOND_CEILING:g} x the ceiling",
     )
     bench.add_argument("--step", type=int, default=20, help="seconds per k6 step (default 20)")
     bench.add_argument("--p99", type=float, default=5.0, help="saga p99 bound in seconds")
