@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from chaos.bench import report as bench_report
-from chaos.bench.runner import CLIMB_BEYOND_CEILING, Bench
+from chaos.bench.runner import CLIMB_BEYOND_CEILING, K6_WAIT_S, Bench
 from chaos.errors import ChaosError, ScenarioError
 from chaos.journal import write_journal
 from chaos.k6 import THRESHOLDS_FAILED, require_k6
@@ -28,6 +28,7 @@ from chaos.scenario import (
     load_scenario,
     scenario_files,
 )
+from orchestrator.api.service import MAX_WAIT_S
 from orchestrator.workflows.mutants import MUTANTS
 from runtime.attached import AttachedStack
 from runtime.compose import COMPOSE_BUILD, ComposeStack
@@ -251,6 +252,17 @@ def _compose_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def k6_wait(text: str) -> int:
+    """A ``--wait`` value: whole seconds from 0 to 20, the API's bound on ``?wait=``."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
+    if not 0 <= seconds <= MAX_WAIT_S:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_WAIT_S:g}, got {seconds}")
+    return seconds
+
+
 def _backend_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
@@ -307,7 +319,11 @@ def cmd_load(args: argparse.Namespace) -> int:
             stack.start()
         print(f"Prometheus: {stack.prometheus_url or 'not started (not on PATH)'}")
         options = LoadOptions(
-            rate=args.rate, duration=args.duration, executor=args.executor, scenario=scenario
+            rate=args.rate,
+            duration=args.duration,
+            executor=args.executor,
+            scenario=scenario,
+            wait_s=args.wait,
         )
         report = LoadTest(stack, progress=print).run(options)
         print(render_table(summary_rows(report)))
@@ -342,7 +358,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     require_k6()
     state_dir = Path(args.state_dir)
     print(f"starting the {args.backend} backend's stack in {state_dir} ...")
-    bench = Bench(state_dir, backend=args.backend)
+    bench = Bench(state_dir, backend=args.backend, k6_wait_s=args.wait)
     result = bench.run(
         rates,
         step_s=args.step,
@@ -365,6 +381,13 @@ def add_load_command(sub: Any) -> None:
     _compose_flag(load)
     _backend_flag(load)
     load.add_argument("--executor", choices=["constant", "ramping"], default="constant")
+    load.add_argument(
+        "--wait",
+        type=k6_wait,
+        default=0,
+        help="k6 waits for each saga with GET /payments/{id}?wait=N (1 to 20 s) instead of"
+        " polling GET /payments/{id}/state (0, the default)",
+    )
     load.set_defaults(func=cmd_load)
 
     bench = sub.add_parser("bench", help="ceiling vs full system throughput; writes BENCHMARKS.md")
@@ -383,6 +406,13 @@ def add_load_command(sub: Any) -> None:
         default=3,
         help="after the first rate that does not hold, up to N steps halving the gap to the last"
         " one that did (default 3; 0: none)",
+    )
+    bench.add_argument(
+        "--wait",
+        type=k6_wait,
+        default=K6_WAIT_S,
+        help="k6 waits for each saga with GET /payments/{id}?wait=N (0 to 20 s; default"
+        f" {K6_WAIT_S}); 0 polls GET /payments/{{id}}/state instead, as saga load does by default",
     )
     bench.add_argument("--out", default="BENCHMARKS.md")
     _backend_flag(bench)

@@ -52,6 +52,9 @@ class LoadOptions:
         default_factory=lambda: {"success": 0.8, "decline": 0.1, "cancel": 0.1}
     )
     poll_timeout_s: float = 60.0
+    wait_s: int = 0
+    """k6 waits for each saga with ``GET /payments/{id}?wait=`` of this many seconds; 0 polls
+    ``GET /payments/{id}/state``, then reads the full view once."""
     api_p95_ms: float = 1000.0
     script: Path = PAYMENTS_SCRIPT
 
@@ -160,6 +163,7 @@ class LoadTest:
             "MIX": json.dumps(options.mix),
             "EXPECTED_SUCCESS": ",".join(expected_success_states(scenario)),
             "POLL_TIMEOUT_S": f"{options.poll_timeout_s:g}",
+            "WAIT_S": str(options.wait_s),
             "API_P95_MS": f"{options.api_p95_ms:g}",
         }
         faults = FaultInjector(self.stack, scenario) if scenario else None

@@ -1,5 +1,5 @@
 // A payment mix through the saga API: mostly successes, some declines (insufficient funds),
-// some cancels, every payment polled until it is terminal.
+// some cancels, every payment followed until it is terminal (polled, or with WAIT_S waited for).
 //
 // Run it with `saga load` (which provisions users, passes keys and checks invariants), or by
 // hand against a running stack:
@@ -11,8 +11,9 @@
 //   POOR_USER (a user who cannot afford anything: the decline path), RATE (payments/s),
 //   DURATION, EXECUTOR (constant | ramping), TESTID, SUMMARY_PATH, EXPECTED_SUCCESS (comma list
 //   of states a normal payment may end in; default "succeeded"), MIX (JSON shares of
-//   success/decline/cancel), POLL_TIMEOUT_S, POLL_FIRST_S, POLL_MAX_S, API_P95_MS, MAX_HTTP_FAILED,
-//   MIN_EXPECTED.
+//   success/decline/cancel), POLL_TIMEOUT_S, POLL_FIRST_S, POLL_MAX_S, WAIT_S (whole seconds,
+//   0 to 20: wait with GET /payments/{id}?wait= instead of polling; default 0), API_P95_MS,
+//   MAX_HTTP_FAILED, MIN_EXPECTED.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';
@@ -29,6 +30,11 @@ const TESTID = __ENV.TESTID || `k6-${Date.now()}`;
 const EXPECTED_SUCCESS = (__ENV.EXPECTED_SUCCESS || 'succeeded').split(',');
 const MIX = JSON.parse(__ENV.MIX || '{"success": 0.8, "decline": 0.1, "cancel": 0.1}');
 const POLL_TIMEOUT_S = Number(__ENV.POLL_TIMEOUT_S || 60);
+// Wait for each saga's end with `GET /payments/{id}?wait=WAIT_S` (1 to 20); 0: poll instead.
+const WAIT_S = Number(__ENV.WAIT_S || 0);
+if (!(Number.isInteger(WAIT_S) && WAIT_S >= 0 && WAIT_S <= 20)) {
+  throw new Error(`WAIT_S: "${__ENV.WAIT_S}" is not a whole number of seconds from 0 to 20`);
+}
 // Poll like a polite client: after 1 s, then twice as long each time, at most POLL_MAX_S.
 const POLL_FIRST_S = Number(__ENV.POLL_FIRST_S || 1);
 const POLL_MAX_S = Number(__ENV.POLL_MAX_S || 4);
@@ -110,6 +116,45 @@ function headers(user, extra) {
   return { headers: { Authorization: `Bearer ${KEYS[user]}`, 'Content-Type': 'application/json', ...extra } };
 }
 
+// Read the full view with `?wait=`: each request is held while the saga runs (at most WAIT_S)
+// and answered as it ends, so a payment costs one read, not a poll loop. Its requests are
+// tagged api:wait and have no latency threshold: they last as long as the saga.
+function waitForEnd(id, user, started) {
+  for (;;) {
+    const left = POLL_TIMEOUT_S - (Date.now() - started) / 1000;
+    if (left <= 0) return null;
+    const r = http.get(`${API}/payments/${id}?wait=${Math.max(1, Math.min(WAIT_S, Math.ceil(left)))}`, {
+      ...headers(user), tags: { api: 'wait', name: 'GET /payments/{id}?wait' },
+    });
+    if (r.status === 200 && TERMINAL.includes(r.json('state'))) {
+      return { state: r.json('state'), reason: r.json('reason') };
+    }
+    // A refusal (a Temporal outage's 503, a 429) is answered at once: do not spin on it.
+    if (r.status !== 200) sleep(1);
+  }
+}
+
+// Poll the cheap state endpoint (no workflow query) until the saga ends, then read the full
+// view once.
+function pollForEnd(id, user, started) {
+  let wait = POLL_FIRST_S;
+  let done = false;
+  while (!done && Date.now() - started < POLL_TIMEOUT_S * 1000) {
+    sleep(wait);
+    wait = Math.min(wait * 2, POLL_MAX_S);
+    const s = http.get(`${API}/payments/${id}/state`, {
+      ...headers(user), tags: { api: 'state', name: 'GET /payments/{id}/state' },
+    });
+    done = s.status === 200 && s.json('done') === true;
+  }
+  if (!done) return null;
+  const full = http.get(`${API}/payments/${id}`, {
+    ...headers(user), tags: { api: 'status', name: 'GET /payments/{id}' },
+  });
+  if (!check(full, { 'status read (200)': (r) => r.status === 200 })) return null;
+  return { state: full.json('state'), reason: full.json('reason') };
+}
+
 export default function () {
   const kind = POOR_USER ? pick() : 'success';
   const user = kind === 'decline' ? POOR_USER : USERS[exec.scenario.iterationInTest % USERS.length];
@@ -136,29 +181,9 @@ export default function () {
     });
     check(c, { 'cancel accepted (202)': (r) => r.status === 202 });
   }
-  // Poll the cheap state endpoint (no workflow query) until the saga ends, then read the
-  // full view once.
-  let state = 'pending';
-  let reason = null;
-  let wait = POLL_FIRST_S;
-  let done = false;
-  while (!done && Date.now() - started < POLL_TIMEOUT_S * 1000) {
-    sleep(wait);
-    wait = Math.min(wait * 2, POLL_MAX_S);
-    const s = http.get(`${API}/payments/${id}/state`, {
-      ...headers(user), tags: { api: 'state', name: 'GET /payments/{id}/state' },
-    });
-    done = s.status === 200 && s.json('done') === true;
-  }
-  if (done) {
-    const full = http.get(`${API}/payments/${id}`, {
-      ...headers(user), tags: { api: 'status', name: 'GET /payments/{id}' },
-    });
-    if (check(full, { 'status read (200)': (r) => r.status === 200 })) {
-      state = full.json('state');
-      reason = full.json('reason');
-    }
-  }
+  const ended = WAIT_S > 0 ? waitForEnd(id, user, started) : pollForEnd(id, user, started);
+  const state = ended ? ended.state : 'pending';
+  const reason = ended ? ended.reason : null;
   const expected = {
     success: EXPECTED_SUCCESS,
     decline: ['failed'],

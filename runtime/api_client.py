@@ -79,9 +79,11 @@ class SagaClient:
             headers={"Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         )
 
-    def status(self, payment_id: str) -> dict[str, Any]:
-        """``GET /payments/{id}``."""
-        return self._call("GET", f"/payments/{payment_id}")
+    def status(self, payment_id: str, wait_s: float = 0.0) -> dict[str, Any]:
+        """``GET /payments/{id}``; with ``wait_s``, ``?wait=``: held while the payment runs,
+        at most that long (the API's bound is 20 s)."""
+        params = {"wait": f"{wait_s:g}"} if wait_s else None
+        return self._call("GET", f"/payments/{payment_id}", params=params)
 
     def cancel(self, payment_id: str) -> dict[str, Any]:
         """``POST /payments/{id}/cancel``."""

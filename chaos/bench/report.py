@@ -143,7 +143,7 @@ def render(result: BenchResult) -> str:
         f"| {result.cost.actions} |",
         "",
         "k6 steps (constant arrival rate, successful payments only; saga latency from Temporal's "
-        "start and close times):",
+        f"start and close times; {_k6_client(result.k6_wait_s)}):",
         "",
         "```",
         render_table(
@@ -275,3 +275,10 @@ def write(result: BenchResult, path: Path) -> Path:
     text = _replace(text, SIDE_BEGIN, SIDE_END, side_by_side(text), before=first_block)
     path.write_text(text)
     return path
+
+
+def _k6_client(wait_s: int) -> str:
+    """How k6 learned that each saga ended."""
+    if wait_s:
+        return f"k6 waited for each with GET /payments/{{id}}?wait={wait_s}"
+    return "k6 polled GET /payments/{id}/state, then read each in full"

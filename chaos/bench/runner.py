@@ -33,6 +33,9 @@ from runtime.processes import process_pids
 #: What drives the load, not the system under test (left out of the CPU per payment).
 DRIVER = "bench (ceiling workers, driver)"
 LOAD_PROCESSES = ("k6", DRIVER)
+#: k6 waits for each saga's end with one ``GET /payments/{id}?wait=10`` (a long poll), as a
+#: client that only needs the outcome should; 0 polls ``/state`` like ``saga load``'s default.
+K6_WAIT_S = 10
 
 ZERO_DELAY = {
     "provider": '{"callback_delay_ms": 0, "latency_ms": 0}',
@@ -97,6 +100,9 @@ class BenchResult:
     p99_bound_s: float
     stop_reason: str
     backend: str = "dev"
+    k6_wait_s: int = 0
+    """How k6 waited for each saga's end: ``GET /payments/{id}?wait=`` of this many seconds,
+    or (0) polling ``GET /payments/{id}/state``, then one full read."""
 
     @property
     def cpu_ms_per_payment(self) -> dict[str, float]:
@@ -194,10 +200,12 @@ class Bench:
         state_dir: Path,
         progress: Callable[[str], None] = print,
         backend: Backend = "dev",
+        k6_wait_s: int = K6_WAIT_S,
     ) -> None:
         self.state_dir = state_dir
         self.progress = progress
         self.backend = backend
+        self.k6_wait_s = k6_wait_s
         self.stack = EmbeddedStack(
             StackOptions(
                 state_dir=state_dir,
@@ -270,6 +278,7 @@ class Bench:
             p99_bound_s,
             stop_reason,
             self.backend,
+            self.k6_wait_s,
         )
 
     async def climb(
@@ -337,6 +346,7 @@ class Bench:
             "MIX": json.dumps({"success": 1.0, "decline": 0.0, "cancel": 0.0}),
             "API_P95_MS": "100000",
             "MIN_EXPECTED": "0",
+            "WAIT_S": str(self.k6_wait_s),
         }
         pids = self._pids()
         before = snapshot(pids, alone=[DRIVER])

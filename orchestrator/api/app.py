@@ -37,7 +37,7 @@ from orchestrator.api.schemas import (
     PaymentView,
     WebhookAck,
 )
-from orchestrator.api.service import PaymentService
+from orchestrator.api.service import MAX_WAIT_S, PaymentService
 from orchestrator.api.strict_body import (
     IDEMPOTENCY_KEY_HEADER,
     MAX_IDEMPOTENCY_KEY,
@@ -115,13 +115,27 @@ _READ = problems(401, 404, *LIMITS, 503)
     "/payments/{payment_id:str}",
     summary="Read a payment's status",
     security=BEARER,
-    responses=_READ,
+    responses=problems(400, 401, 404, *LIMITS, 503),
 )
 async def read_payment(
-    state: State, payment_id: str, authorization: Authorization = None
+    state: State,
+    payment_id: str,
+    authorization: Authorization = None,
+    wait: Annotated[
+        float,
+        Parameter(
+            query="wait",
+            ge=0,
+            le=MAX_WAIT_S,
+            description="Seconds to hold the request while the payment runs: it is answered"
+            " as soon as the payment ends, or when the time is up with the running view"
+            f" (at most {MAX_WAIT_S:g}; 0, the default, answers at once)",
+        ),
+    ] = 0.0,
 ) -> PaymentView:
-    """The ``status`` query of the payment's workflow."""
-    return await _service(state).status(_user(state, authorization), payment_id)
+    """The payment's view: from its result once it ended, else the workflow's ``status``
+    query; with ``wait``, a running payment is waited for first (a long poll)."""
+    return await _service(state).status(_user(state, authorization), payment_id, wait)
 
 
 @get(
@@ -192,8 +206,9 @@ def _api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = exc.extra if isinstance(exc.extra, list) else []
-    from_header = any(isinstance(e, dict) and e.get("source") == "header" for e in errors)
-    status = 400 if from_header else 422
+    # A bad header or query parameter is a bad request; a bad body field, unprocessable.
+    in_request = any(isinstance(e, dict) and e.get("source") in ("header", "query") for e in errors)
+    status = 400 if in_request else 422
     return problem_response(status, "Invalid request", str(exc.detail), errors=errors)
 
 

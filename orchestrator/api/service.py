@@ -13,6 +13,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import TypeVar
 
 import msgspec
@@ -59,6 +60,13 @@ from orchestrator.workflows.payment import PAYMENT_STATUS, PaymentWorkflow
 T = TypeVar("T")
 log = logging.getLogger("orchestrator.api")
 RUNNING_PAYMENTS = "WorkflowType = 'PaymentWorkflow' AND ExecutionStatus = 'Running'"
+
+#: The longest ``GET /payments/{id}?wait=`` holds a request: the server's own bound on a long
+#: poll of history (``history.longPollExpirationInterval``, 20 s by default).
+MAX_WAIT_S = 20.0
+#: What the history service keeps back from a long poll's deadline to answer in time
+#: (``common.DefaultLongPollBuffer``): a wait of W seconds is a call with W + 1 s to run.
+LONG_POLL_BUFFER_S = 1.0
 
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
@@ -161,14 +169,16 @@ class PaymentService:
         PAYMENTS_STARTED.labels(body.payment_method).inc()
         return payment_id, True
 
-    async def status(self, user_id: str, payment_id: str) -> PaymentView:
+    async def status(self, user_id: str, payment_id: str, wait_s: float = 0.0) -> PaymentView:
         """The payment's status; another user's payment is reported as not found.
 
         A finished payment's comes from its result (one read of its close event); a running
         one's from the ``status`` query, which the payments worker answers (and, for a closed
-        execution without that result, answers by replaying the whole history).
+        execution without that result, answers by replaying the whole history). With
+        ``wait_s`` (at most :data:`MAX_WAIT_S`), a running payment is waited for first: one long
+        poll of the server for its close event, answered when it closes or the time is up.
         """
-        status = await _call(self._final_status(payment_id), payment_id)
+        status = await _call(self._final_status(payment_id, wait_s), payment_id)
         if status is None:
             status = await _call(self._handle(payment_id).query(PaymentWorkflow.status), payment_id)
         if status.user_id != user_id:
@@ -198,23 +208,37 @@ class PaymentService:
             {"payment_id": payment_id, "state": state, "done": done}, PaymentStateView
         )
 
-    async def _final_status(self, payment_id: str) -> PaymentStatus | None:
-        """The status in a completed payment's result; None while it runs, or when it closed
-        without one (terminated, timed out, or completed by code before results carried it).
+    async def _final_status(self, payment_id: str, wait_s: float) -> PaymentStatus | None:
+        """The status in a completed payment's result; None while it runs (after ``wait_s``),
+        or when it closed without one (terminated, timed out, or completed by code before
+        results carried it).
 
-        Described first: the server answers a read of the close event of a running execution
-        only once it closes."""
+        The server answers a read of a running execution's close event only when it closes,
+        or just before the call's deadline (less its 1 s long-poll buffer) with no event. So
+        without a wait the execution is described first, and with one the read is the wait.
+        """
         handle = self._handle(payment_id)
+        if wait_s > 0:
+            return await self._close_event_status(payment_id, "", wait_s + LONG_POLL_BUFFER_S)
         description = await handle.describe()
         if description.status != WorkflowExecutionStatus.COMPLETED:
             return None
+        return await self._close_event_status(payment_id, description.run_id, None)
+
+    async def _close_event_status(
+        self, payment_id: str, run_id: str, timeout_s: float | None
+    ) -> PaymentStatus | None:
+        """The status in the result of the run's close event (the current run's when
+        ``run_id`` is empty), waiting for it at most ``timeout_s`` (None: it has closed)."""
         response = await self.client.workflow_service.get_workflow_execution_history(
             GetWorkflowExecutionHistoryRequest(
                 namespace=self.client.namespace,
-                execution=WorkflowExecution(workflow_id=payment_id, run_id=description.run_id),
+                execution=WorkflowExecution(workflow_id=payment_id, run_id=run_id),
                 history_event_filter_type=HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+                wait_new_event=timeout_s is not None,
             ),
             retry=True,
+            timeout=None if timeout_s is None else timedelta(seconds=timeout_s),
         )
         for event in response.history.events:
             if event.HasField("workflow_execution_completed_event_attributes"):

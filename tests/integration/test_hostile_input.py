@@ -182,3 +182,22 @@ def test_a_wrong_method_answers_405_with_allow(api: httpx.Client) -> None:
     response = api.delete("/payments")
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
+
+
+@pytest.mark.parametrize("wait", ["-1", "20.5", "1e9", "soon", "nan"])
+def test_a_status_read_with_a_bad_wait_is_a_400_naming_it(
+    stack: EmbeddedStack, api: httpx.Client, wait: str
+) -> None:
+    response = api.get("/payments/pay_" + "0" * 24, params={"wait": wait}, headers=_auth(stack))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert [e["key"] for e in response.json()["errors"]] == ["wait"]
+
+
+def test_a_status_read_of_an_unknown_payment_does_not_wait(
+    stack: EmbeddedStack, api: httpx.Client
+) -> None:
+    began = time.monotonic()
+    response = api.get("/payments/pay_" + "0" * 24, params={"wait": "10"}, headers=_auth(stack))
+    assert response.status_code == 404, response.text
+    assert time.monotonic() - began < 2.0

@@ -82,6 +82,43 @@ def test_a_running_payments_status_answers_at_once(
     assert payments.finish("alice", payment_id)["state"] == "succeeded"
 
 
+def test_a_read_with_wait_answers_when_the_payment_ends(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    # One long poll, answered as the saga closes (about 1.5 s), not when the wait is up.
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=1500)
+    payment_id = payments.pay("alice", 1310)
+    began = time.monotonic()
+    final = payments.client("alice").status(payment_id, wait_s=15)
+    took = time.monotonic() - began
+    assert (final["state"], final["step"]) == ("succeeded", "done"), final
+    assert 1.0 < took < 8.0, took
+    assert final == payments.finish("alice", payment_id)
+
+
+def test_a_read_with_wait_answers_with_the_running_view_when_the_wait_is_up(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    assert stack.config
+    # The callback comes 2.5 s in (under the stack's 3 s callback timeout): a 1 s wait ends
+    # first, and the read answers with the running view then, not at the saga's end.
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=2500)
+    payment_id = payments.pay("alice", 1320)
+    began = time.monotonic()
+    running = payments.client("alice").status(payment_id, wait_s=1)
+    took = time.monotonic() - began
+    assert running["state"] in ("pending", "processing"), running
+    assert took > 0.8, took
+    other = httpx.get(
+        f"{stack.config.api_url}/payments/{payment_id}",
+        params={"wait": "1"},
+        headers={"Authorization": f"Bearer {stack.api_keys['bob']}"},
+    )
+    assert other.status_code == 404, other.text
+    assert payments.finish("alice", payment_id)["state"] == "succeeded"
+
+
 def test_temporal_cli_query_returns_the_same_state(
     stack: EmbeddedStack, payments: Payments
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.api.app import create_app
 from orchestrator.api.auth import ApiKeys
+from orchestrator.api.service import MAX_WAIT_S
 from orchestrator.config import ServiceUrls, StackConfig
 from orchestrator.models import SagaOptions
 
@@ -43,7 +44,7 @@ def _operation(document: dict[str, Any], method: str, path: str) -> dict[str, An
 
 OPERATIONS = [
     ("post", "/payments", {"202", "400", "401", "403", "413", "415", "422", "429", "431", "503"}),
-    ("get", "/payments/{payment_id}", {"200", "401", "404", "429", "431", "503"}),
+    ("get", "/payments/{payment_id}", {"200", "400", "401", "404", "429", "431", "503"}),
     ("get", "/payments/{payment_id}/state", {"200", "401", "404", "429", "431", "503"}),
     ("post", "/payments/{payment_id}/cancel", {"202", "401", "404", "409", "429", "431", "503"}),
     ("post", "/webhooks/gateway", {"200", "400", "401", "413", "422", "429", "431", "503"}),
@@ -106,6 +107,18 @@ def test_the_stack_limits_are_in_the_document(document: dict[str, Any]) -> None:
     assert (fields["amount"]["exclusiveMinimum"], fields["amount"]["maximum"]) == (0, 12_345)
     assert fields["currency"]["enum"] == ["USD", "EUR"]
     assert "user_id" not in document["components"]["schemas"]["PaymentCreate"]["required"]
+
+
+def test_the_status_reads_wait_is_bounded_by_the_servers_long_poll(
+    document: dict[str, Any],
+) -> None:
+    (wait,) = [
+        p
+        for p in _operation(document, "get", "/payments/{payment_id}")["parameters"]
+        if p["name"] == "wait"
+    ]
+    assert (wait["in"], wait["required"]) == ("query", False)
+    assert (wait["schema"]["minimum"], wait["schema"]["maximum"]) == (0, MAX_WAIT_S)
 
 
 @pytest.mark.parametrize("body", ["PaymentCreate", "GatewayEvent"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
@@ -18,6 +20,7 @@ from chaos.bench.ceiling import CeilingResult
 from chaos.bench.costs import Cost, cost_of
 from chaos.bench.cpu import cpu_seconds, snapshot, tree_cpu_seconds
 from chaos.bench.runner import Bench, BenchResult, Step
+from chaos.cli import k6_wait
 from chaos.k6 import K6Result, _console_records
 from chaos.load import expected_success_states
 from chaos.percentiles import percentile
@@ -162,6 +165,16 @@ def test_the_report_names_the_knee_and_the_p99_at_half_of_it(tmp_path: Path) -> 
     assert "**41** history events, **6** workflow tasks" in text
     assert "| saga p99 at half the knee | 0.9 s (6/s) | - s (-/s) |" in text
     assert "| workflow tasks per payment | 6 | - |" in text
+    assert "k6 polled GET /payments/{id}/state, then read each in full" in text
+    waited = BenchResult(ceiling, {}, steps, cost, 20, cost, 5.0, "p99", k6_wait_s=10)
+    assert "k6 waited for each with GET /payments/{id}?wait=10" in report.render(waited)
+
+
+@pytest.mark.parametrize("text", ["-1", "21", "1.5", "soon", ""])
+def test_a_k6_wait_that_is_not_whole_seconds_from_0_to_20_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected whole seconds|from 0 to 20"):
+        k6_wait(text)
+    assert (k6_wait("0"), k6_wait("20")) == (0, 20)
 
 
 def test_the_report_gives_cpu_per_payment_at_the_knee_at_half_of_it_and_per_no_op_saga(
