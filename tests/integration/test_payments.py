@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime
+from typing import Any
 
 import httpx
 import msgspec
@@ -68,16 +69,25 @@ def test_a_finished_payments_status_needs_no_worker(
     assert again == final and again["timeline"][-1]["event"] == "notified"
 
 
+def _read_while_running(
+    stack: EmbeddedStack, payments: Payments, callback_delay_ms: int, wait_s: float = 0
+) -> tuple[str, dict[str, Any], float]:
+    """A payment whose provider confirms after ``callback_delay_ms``, read at once (with
+    ``wait_s``): its id, the view read and the seconds the read took."""
+    assert stack.config
+    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=callback_delay_ms)
+    payment_id = payments.pay("alice", 1300 + callback_delay_ms // 100)
+    began = time.monotonic()
+    view = payments.client("alice").status(payment_id, wait_s=wait_s)
+    return payment_id, view, time.monotonic() - began
+
+
 def test_a_running_payments_status_answers_at_once(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
     # Its close event does not exist yet: the read must not wait for it.
-    assert stack.config
-    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=3000)
-    payment_id = payments.pay("alice", 1300)
-    began = time.monotonic()
-    running = payments.client("alice").status(payment_id)
-    assert time.monotonic() - began < 1.0
+    payment_id, running, took = _read_while_running(stack, payments, 3000)
+    assert took < 1.0
     assert running["state"] in ("pending", "processing"), running
     assert payments.finish("alice", payment_id)["state"] == "succeeded"
 
@@ -86,12 +96,7 @@ def test_a_read_with_wait_answers_when_the_payment_ends(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
     # One long poll, answered as the saga closes (about 1.5 s), not when the wait is up.
-    assert stack.config
-    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=1500)
-    payment_id = payments.pay("alice", 1310)
-    began = time.monotonic()
-    final = payments.client("alice").status(payment_id, wait_s=15)
-    took = time.monotonic() - began
+    payment_id, final, took = _read_while_running(stack, payments, 1500, wait_s=15)
     assert (final["state"], final["step"]) == ("succeeded", "done"), final
     assert 1.0 < took < 8.0, took
     assert final == payments.finish("alice", payment_id)
@@ -100,16 +105,12 @@ def test_a_read_with_wait_answers_when_the_payment_ends(
 def test_a_read_with_wait_answers_with_the_running_view_when_the_wait_is_up(
     stack: EmbeddedStack, payments: Payments
 ) -> None:
-    assert stack.config
     # The callback comes 2.5 s in (under the stack's 3 s callback timeout): a 1 s wait ends
     # first, and the read answers with the running view then, not at the saga's end.
-    patch_knobs(stack.config.admin_urls.provider, callback_delay_ms=2500)
-    payment_id = payments.pay("alice", 1320)
-    began = time.monotonic()
-    running = payments.client("alice").status(payment_id, wait_s=1)
-    took = time.monotonic() - began
+    payment_id, running, took = _read_while_running(stack, payments, 2500, wait_s=1)
     assert running["state"] in ("pending", "processing"), running
     assert took > 0.8, took
+    assert stack.config
     other = httpx.get(
         f"{stack.config.api_url}/payments/{payment_id}",
         params={"wait": "1"},
