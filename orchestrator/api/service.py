@@ -217,7 +217,7 @@ class PaymentService:
         or just before the call's deadline (less its 1 s long-poll buffer) with no event. So
         without a wait the execution is described first, and with one the read is the wait.
         """
-        handle = self._handle(payment_id)
+        handle = self._handle(payment_id)  # first: it refuses ids that name no payment
         if wait_s > 0:
             return await self._close_event_status(payment_id, "", wait_s + LONG_POLL_BUFFER_S)
         description = await handle.describe()

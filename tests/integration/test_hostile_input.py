@@ -155,6 +155,7 @@ def test_other_workflow_ids_answer_like_unknown_payments(
     others = (f"{payment_id}-fraud", "pay_" + "0" * 24, "saga-reconciler")
     for path in (f"/payments/{other}" for other in others):
         assert api.get(path, headers=_auth(stack)).status_code == 404
+        assert api.get(path, params={"wait": "1"}, headers=_auth(stack)).status_code == 404
         cancel = api.post(f"{path}/cancel", headers=_auth(stack))
         assert cancel.status_code == 404
         assert cancel.json()["title"] == "Payment not found"
