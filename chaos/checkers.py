@@ -178,7 +178,7 @@ def _row(
     repairs: set[tuple[str, str]],
 ) -> PaymentRow:
     pid, amount = payment.payment_id, payment.amount
-    state = "failed" if payment.terminated else str(payment.api.get("state", "unknown"))
+    state = settled_state(payment)
     reason = None if payment.terminated else payment.api.get("reason")
     debits = [e.amount for e in entries[(pid, "debit")]]
     refunds = [e.amount for e in entries[(pid, "refund")]]
@@ -233,6 +233,17 @@ def _row(
     )
 
 
+def settled_state(payment: Payment) -> str:
+    """The state a payment's money must match. A terminated payment is settled like a failed
+    one, unless its saga had already recorded ``succeeded`` (the ``PaymentStatus`` search
+    attribute is set before the notice is sent): the API answers ``succeeded`` and the user may
+    have been told so, so its money must stay where a success leaves it."""
+    if not payment.terminated:
+        return str(payment.api.get("state", "unknown"))
+    recorded = payment.execution.search_status if payment.execution else None
+    return "succeeded" if recorded == "succeeded" else "failed"
+
+
 def _named_state(note: dict[str, object]) -> str:
     # The message is "Your payment <id> is <state>[ (<reason>)]".
     words = str(note.get("message", "")).split(" is ", 1)
@@ -277,7 +288,8 @@ def payments(bundle: Bundle) -> Check:
     review: the debit and a captured charge), its provider charge (succeeded: authorized or
     captured for the amount; otherwise none, declined or voided), exactly one notification
     naming that state, and the compensations its status reports equal to those that took
-    effect. A payment a workflow fault terminated must have been settled like a failed one."""
+    effect. A payment a workflow fault terminated must have been settled like a failed one,
+    or like a succeeded one if its saga had recorded ``succeeded`` (:func:`settled_state`)."""
     rows = payment_rows(bundle)
     problems = [
         Counterexample(

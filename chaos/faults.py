@@ -38,6 +38,7 @@ from chaos.scenario import (
 )
 from chaos.workload import PaymentRecord
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
+from orchestrator.models import PaymentState
 from orchestrator.partial_links import FILE_NAME as PARTIAL_LINKS_FILE
 from orchestrator.partial_links import write_table
 from orchestrator.temporal_client import connect
@@ -435,10 +436,13 @@ class FaultInjector:
             status = await handle.query(PaymentWorkflow.status)
         except Exception:  # closed, or not yet started on a worker: try again on the next poll
             return
-        if status.state in ("succeeded", "failed", "cancelled"):
-            done.add(payment.index)  # it ended before reaching the step: a miss
+        if payment.index in done:
             return
-        if status.step != fault.at_step or payment.index in done:
+        if status.step != fault.at_step:
+            if status.step == "done" or (
+                PaymentState(status.state).terminal and fault.at_step != "notify"
+            ):
+                done.add(payment.index)  # it ended before reaching the step: a miss
             return
         done.add(payment.index)
         if fault.action == "cancel":
@@ -446,6 +450,8 @@ class FaultInjector:
         else:
             await handle.terminate(reason=f"chaos: {record.description}")
             payment.terminated = True
+            # What the saga had recorded when it died (the workload stops polling it now).
+            payment.status = msgspec.to_builtins(status)
         record.hit.append(str(payment.payment_id))
         record.last_hit_at_s = time.monotonic() - started
 

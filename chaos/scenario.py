@@ -37,6 +37,11 @@ Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 Method = Literal["card", "bank_transfer", "wallet"]
 Link = Literal["temporal", "provider", "callbacks", "fraud", "notify", "db"]
 Step = Literal["validate", "debit", "charge", "await_confirmation", "await_fraud"]
+#: Steps a Temporal cancel or terminate can also hit: after the decision, while compensations
+#: run (``compensate``) and while the user is notified (``notify``, the state already terminal).
+WorkflowStep = Literal[
+    "validate", "debit", "charge", "await_confirmation", "await_fraud", "compensate", "notify"
+]
 State = Literal["pending", "processing", "succeeded", "failed", "cancelled"]
 CompensationKind = Literal["refund", "void", "fraud_check_cancelled"]
 Build = Literal["v1", "v2"]
@@ -264,10 +269,12 @@ class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
     share: Rate = 1.0
     """Share of the payments targeted, chosen by the seed; no payment is targeted by two workflow
     faults."""
-    at_step: Step
+    at_step: WorkflowStep
     """Hit a targeted payment when a poller (every 100 ms) first sees it at this step, within the
     window (``validate`` only on payments started before the validated-debit patch, e.g. on
-    build v1: current payments validate inside the debit, so a fault aimed there hits none)."""
+    build v1: current payments validate inside the debit, so a fault aimed there hits none).
+    ``compensate`` and ``notify`` come after the decision (``notify`` once the state is
+    terminal: an operator's terminate of a payment "stuck in notify")."""
 
 
 LedgerOperation = Literal["validate", "debit", "refund"]

@@ -73,11 +73,6 @@ class PaymentRecord:
         """Terminal and notified, or terminated (it will never change again)."""
         return self.terminated or (self.state in TERMINAL and self.status.get("step") == "done")
 
-    @property
-    def settled_state(self) -> str:
-        """The state the money must match: a terminated payment must end up as a failed one."""
-        return "failed" if self.terminated else self.state
-
 
 @dataclass
 class ProbeResult:

@@ -58,6 +58,8 @@ SETTLE_AFTER_CLOSE = max(ACCOUNT_CALL, PROVIDER_CALL) + timedelta(seconds=5)
 SETTLE_AFTER_CLOSE_PATCH = "settle-after-close"
 #: Passes read only unsettled payments and mark the ones they settle (module docstring).
 SETTLED_PAYMENTS_PATCH = "settled-payments"
+#: A payment whose saga recorded ``succeeded`` keeps its money, however its execution closed.
+KEEP_SUCCEEDED_PATCH = "keep-succeeded"
 
 
 def plan_repairs(
@@ -67,11 +69,17 @@ def plan_repairs(
     now: datetime,
     grace: timedelta,
     settle: timedelta = timedelta(0),
+    keep_succeeded: bool = True,
 ) -> tuple[list[RepairRequest], list[str]]:
     """The repairs to make and the payments only a person can settle (captured charges).
 
     An execution closed less than ``settle`` ago is left alone: an activity attempt it left in
-    flight (a terminated saga's charge) may still reach the ledger or the provider.
+    flight (a terminated saga's charge) may still reach the ledger or the provider. With
+    ``keep_succeeded``, a payment whose ``PaymentStatus`` is ``succeeded`` is left alone too,
+    whatever its close status: the saga sets it once the charge is confirmed and fraud passed,
+    before the notice, so an execution terminated or cancelled at notify had already succeeded
+    (the API answers ``succeeded``); reversing it would take back money the user was told is
+    paid. (Before the ``keep-succeeded`` patch such a payment was refunded and voided.)
     """
     repairs: list[RepairRequest] = []
     review: list[str] = []
@@ -82,7 +90,7 @@ def plan_repairs(
         facts = executions.get(payment_id)
         if facts is None or facts.status in ("RUNNING", "NOT_FOUND", "UNKNOWN"):
             return None
-        if facts.status == "COMPLETED" and facts.state == "succeeded":
+        if facts.state == "succeeded" and (keep_succeeded or facts.status == "COMPLETED"):
             return None
         if facts.closed_at and now - datetime.fromisoformat(facts.closed_at) < settle:
             return None
@@ -128,7 +136,7 @@ def settling(executions: dict[str, ExecutionFacts], now: datetime, settle: timed
         for f in executions.values()
         if f.closed_at
         and f.status not in ("RUNNING", "NOT_FOUND", "UNKNOWN")
-        and not (f.status == "COMPLETED" and f.state == "succeeded")
+        and f.state != "succeeded"
         and now - datetime.fromisoformat(f.closed_at) < settle
     )
 
@@ -187,7 +195,13 @@ class ReconcileWorkflow:
         grace = timedelta(seconds=request.grace_s)
         unrefunded = [d for d in debits if not d.refunded]
         planned, review = plan_repairs(
-            unrefunded, charges, executions, workflow.now(), grace, settle
+            unrefunded,
+            charges,
+            executions,
+            workflow.now(),
+            grace,
+            settle,
+            keep_succeeded=workflow.patched(KEEP_SUCCEEDED_PATCH),
         )
         # Settled only by a pass that makes its repairs (the next one then finds none).
         settled = (

@@ -45,6 +45,25 @@ def test_running_and_succeeded_payments_are_left_alone() -> None:
     assert (repairs, review) == ([], [])
 
 
+def test_a_payment_recorded_succeeded_keeps_its_money_however_its_execution_closed() -> None:
+    # Terminated or cancelled at notify: the saga had already set PaymentStatus=succeeded.
+    repairs, review = plan(
+        [debit("n"), debit("x")],
+        [charge("n", "authorized"), charge("x", "captured")],
+        ExecutionFacts("n", "TERMINATED", "succeeded"),
+        ExecutionFacts("x", "CANCELED", "succeeded"),
+    )
+    assert (repairs, review) == ([], [])
+
+
+def test_before_the_keep_succeeded_patch_a_terminated_success_was_reversed() -> None:
+    facts = {"n": ExecutionFacts("n", "TERMINATED", "succeeded")}
+    repairs, _ = plan_repairs(
+        [debit("n")], [charge("n", "authorized")], facts, NOW, timedelta(0), keep_succeeded=False
+    )
+    assert [(r.kind, r.payment_id) for r in repairs] == [("refund", "n"), ("void", "n")]
+
+
 def test_a_failed_saga_that_left_money_behind_is_repaired() -> None:
     repairs, _ = plan(
         [debit("f")], [charge("f", "authorized")], ExecutionFacts("f", "COMPLETED", "failed")
