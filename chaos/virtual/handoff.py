@@ -11,8 +11,9 @@ A hand-off reproduces the schedule's *conditions* on the real stack, not its exa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
+from chaos.scenario import Step
 from chaos.virtual.schedule import PaymentPlan, Schedule
 from orchestrator.workflows.fraud import SCORING_TIMEOUT
 
@@ -23,7 +24,12 @@ STEP_NAMES = {
     "charge_payment": "charge",
     "await_confirmation": "await_confirmation",
     "score_payment": "await_fraud",
+    "void_charge": "compensate",
+    "refund_account": "compensate",
+    "send_notification": "notify",
 }
+#: Steps the workload's cancel signal can be aimed at (the others come after the decision).
+SIGNAL_STEPS = frozenset(get_args(Step))
 #: Faults of the virtual world the real stack has no form for.
 NO_REAL_FORM = {
     "charge_lost": "a charge taken by the provider and lost before the saga hears of it",
@@ -133,6 +139,9 @@ def _interrupts(
             missing.append(f"an interrupt during {plan.interrupt_at} (no poller sees that step)")
             continue
         if plan.interrupt == "cancel":
+            if step not in SIGNAL_STEPS:
+                missing.append(f"a cancel signal during {plan.interrupt_at} (after the decision)")
+                continue
             cancels = {"share": round(share, 3), "at_steps": [step]}
         else:
             action = "cancel" if plan.interrupt == "temporal_cancel" else "terminate"
@@ -160,6 +169,7 @@ def _ledger_faults(
             {"kind": "ledger", "action": "unavailable", "at_s": start, "duration_s": length}
         )
     first = min(p.start_s for p in plans)
+    stall_s = max((p.debit_stall_s for p in plans if p.debit_slow), default=12.0)
     for flag, how in (("debit_slow", "stall"), ("debit_lost", "after_commit")):
         if any(getattr(p, flag) for p in plans):
             # Every debit in the window outlasts its 10 s timeout: stalled inside the database
@@ -169,7 +179,7 @@ def _ledger_faults(
                     "kind": "ledger",
                     "action": "slow",
                     "operations": ["debit"],
-                    "latency_ms": 12_000,
+                    "latency_ms": int((stall_s if how == "stall" else 12.0) * 1000),
                     how: True,
                     "at_s": first,
                     "duration_s": 5,

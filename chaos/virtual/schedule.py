@@ -56,6 +56,9 @@ class PaymentPlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     debit_slow: bool = False
     """The first debit attempt's database call stalls past its 10 s timeout and then commits
     (a stalled disk: the worker cannot cancel a call on its thread)."""
+    debit_stall_s: float = 12.0
+    """With ``debit_slow``: how long the stalled attempt takes before it runs (its checks and
+    its commit then see the ledger as it is at that time), from its start."""
     refund_failures: int = 0
     """Refund attempts that fail before one succeeds."""
     charge_failures: int = 0
@@ -142,9 +145,21 @@ def draw_payment(rng: random.Random) -> PaymentPlan:
     )
 
 
+#: Stalls of a slow debit: just past the attempt's timeout, past a sibling payment's refund (a
+#: fraud timeout, about 35 s), past a callback timeout (300 s).
+DEBIT_STALLS_S = (12.0, 12.0, 45.0, 400.0)
+
+
+def extend(rng: random.Random, plan: PaymentPlan) -> PaymentPlan:
+    """Draw the fields the vocabulary gained after the first draws, from a stream of their own,
+    so every older seed keeps the schedule it had."""
+    return msgspec.structs.replace(plan, debit_stall_s=rng.choice(DEBIT_STALLS_S))
+
+
 def draw(seed: int, max_payments: int = 3) -> Schedule:
     """The schedule of ``seed``: 1 to ``max_payments`` payments of one user."""
     rng = random.Random(seed)
+    later = random.Random(f"{seed}:extended")
     count = rng.randint(1, max_payments)
     outage = None
     if rng.random() < 0.25:
@@ -159,7 +174,7 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
         reconcile_at_s=sorted(
             round(rng.uniform(0, 30), 3) for _ in range(rng.choice([0, 0, 1, 2]))
         ),
-        payments=[draw_payment(rng) for _ in range(count)],
+        payments=[extend(later, draw_payment(rng)) for _ in range(count)],
     )
 
 

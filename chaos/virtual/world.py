@@ -72,7 +72,7 @@ from orchestrator.workflows.fraud import (
     FraudCheckWorkflow,
     LocalFraudCheckWorkflow,
 )
-from orchestrator.workflows.payment import ACCOUNT_CALL, PaymentWorkflow
+from orchestrator.workflows.payment import PaymentWorkflow
 from orchestrator.workflows.reconcile import ReconcileWorkflow
 
 #: Second copy of a duplicated callback, as the provider simulator spaces them.
@@ -319,8 +319,7 @@ class World:
         if plan is None or call.attempt > 1:
             return attempt
         if plan.debit_slow:
-            slow = ACCOUNT_CALL.total_seconds() + 2
-            return Attempt(slow, attempt.effect, uncancellable=True)
+            return Attempt(plan.debit_stall_s, attempt.effect, uncancellable=True)
         if plan.debit_lost:
             return Attempt(attempt.duration_s, attempt.effect, lost=True)
         return attempt

@@ -86,6 +86,9 @@ HOLD_EARLY_CALLBACKS_PATCH = "hold-early-callbacks"
 #: this path records this one patch marker and takes every earlier patch's path without asking
 #: (each marker costs two history events: the marker and its TemporalChangeVersion upsert).
 VALIDATED_DEBIT_PATCH = "validated-debit"
+#: A debit the ledger refused keeps its refund: an earlier attempt of the same debit that timed
+#: out may still commit, and the refund's tombstone refuses it (recorded on that path alone).
+REFUND_ON_REFUSAL_PATCH = "refund-on-refusal"
 #: Every patch, oldest first (the previous build runs with none of them).
 PATCHES = (
     VELOCITY_CHECK_PATCH,
@@ -93,6 +96,7 @@ PATCHES = (
     SETTLE_CHARGE_PATCH,
     HOLD_EARLY_CALLBACKS_PATCH,
     VALIDATED_DEBIT_PATCH,
+    REFUND_ON_REFUSAL_PATCH,
 )
 #: The patches a payment on the validated-debit path has without recording their markers.
 IMPLIED_BY_VALIDATED_DEBIT = frozenset(PATCHES[: PATCHES.index(VALIDATED_DEBIT_PATCH)])
@@ -355,7 +359,7 @@ class PaymentWorkflow:
             )
         except ActivityError as err:
             if _error_type(err) == PAYMENT_INVALID:
-                compensations.discard(Compensation.REFUND)  # refused before anything moved
+                self._refused(compensations)
                 reason = Reason(str(_error_details(err)[0]))
                 self._log("validation_failed", f"{reason.value}: {err.cause}")
                 return PaymentState.FAILED, reason
@@ -364,7 +368,7 @@ class PaymentWorkflow:
                 # Retries ran out; the last attempt may have committed: the refund stays.
                 self._log("debit_failed", str(err.cause))
                 return PaymentState.FAILED, Reason.ACCOUNTS_UNAVAILABLE
-            compensations.discard(Compensation.REFUND)  # the ledger refused: nothing was taken
+            self._refused(compensations)
             event = "velocity_limit" if refusal is Reason.VELOCITY_LIMIT else "debit_refused"
             self._log(event, str(err.cause))
             return PaymentState.FAILED, refusal
@@ -387,6 +391,14 @@ class PaymentWorkflow:
         elif self._charge_error is Reason.PROVIDER_DECLINED and self._charge_id is None:
             compensations.discard(Compensation.VOID)  # declined outright: nothing authorized
         return decision
+
+    def _refused(self, compensations: Compensations) -> None:
+        """The ledger refused the debit: this attempt took nothing, but an earlier attempt that
+        timed out may still be running and commit later (a stalled database call). The refund
+        stays registered: finding no debit, it leaves the tombstone that refuses that attempt
+        (and reports nothing). Before ``refund-on-refusal`` the refund was dropped here."""
+        if not self._patched(REFUND_ON_REFUSAL_PATCH):
+            compensations.discard(Compensation.REFUND)
 
     async def _validate_apart(self, account_retry: RetryPolicy) -> Decision | None:
         """Builds before validated-debit: validation (and, before atomic-velocity, the velocity

@@ -148,7 +148,9 @@ async def test_invalid_payment_fails_at_once_and_moves_no_money(env: WorkflowEnv
         "insufficient_funds",
         [],
     )
-    assert fakes.calls == ["debit", "notify:failed"]
+    # The refund of a refused debit takes nothing back: it leaves the tombstone that refuses
+    # an earlier attempt of the same debit, should one still be running (refund-on-refusal).
+    assert fakes.calls == ["debit", "refund", "notify:failed"]
 
 
 async def test_duplicate_callbacks_have_one_effect(env: WorkflowEnvironment) -> None:
