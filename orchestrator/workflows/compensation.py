@@ -62,14 +62,19 @@ async def shielded(
 
     Compensations must finish even when the workflow itself is being cancelled, and a step that
     moves money must settle before its compensation may run. The cancel is swallowed here:
-    ``on_cancel`` is told of it so the caller can act on it once ``work`` is done.
+    ``on_cancel`` is told of it so the caller can act on it once ``work`` is done. A cancel that
+    lands in the same activation as ``work``'s end (the step already done, the shield's future
+    not yet) gives ``work``'s own result or error, never the cancel: raising the cancel there
+    would lose a result that moved money.
     """
     task = asyncio.ensure_future(work)
     while True:
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done():
+            if task.done() and task.cancelled():
                 raise
             if on_cancel is not None:
                 on_cancel()
+            if task.done():
+                return task.result()
