@@ -506,6 +506,12 @@ class PaymentWorkflow:
             )
             self._log("charge_failed", f"after {self._attempts} attempt(s): {err.cause}")
             return
+        except Exception as err:
+            # Any other error (a result that does not decode) is a fact too: the saga decides,
+            # and the void registered before the charge covers whatever the provider took.
+            self._charge_error = Reason.PROVIDER_UNAVAILABLE
+            self._log("charge_failed", f"{type(err).__name__}: {err}")
+            return
         self._attempts = charge.attempt
         self._charge_id = charge.charge_id
         if self._unwinding:
@@ -559,10 +565,13 @@ class PaymentWorkflow:
                 task_queue=FRAUD_QUEUE,
                 execution_timeout=timedelta(seconds=r.options.fraud_timeout_s),
             )
-        except ChildWorkflowError as err:
+        except Exception as err:
+            # Any error is a fact, not only the child's own failure: a child that cannot start
+            # (its id taken: WorkflowAlreadyStartedError) must still let the saga decide.
             self._fraud_error = True
             self._fraud_cancelled = is_cancelled_exception(err)
-            self._log("fraud_check_failed", str(err.cause))
+            cause = err.cause if isinstance(err, ChildWorkflowError) else err
+            self._log("fraud_check_failed", f"{type(cause).__name__}: {cause}")
             return
         verdict = "pass" if self._fraud.passed else "fail"
         self._log("fraud_verdict", f"{verdict} (score {self._fraud.score:.2f})")
