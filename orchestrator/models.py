@@ -92,6 +92,10 @@ class SagaOptions:
     velocity_window_s: float = 60.0
     velocity_max_payments: int = 100
     account_retry: RetryOptions = field(default_factory=lambda: DEFAULT_ACCOUNT_RETRY)
+    compensation_round_s: float = 360.0
+    """Bound on one round of a compensation's retries, from its scheduling: past its 10
+    attempts' backoff and timeouts (about 5 min), so only a round whose worker is absent (its
+    task never started, so no start-to-close timeout runs) meets it, and fails and shows."""
 
 
 @dataclass(frozen=True)

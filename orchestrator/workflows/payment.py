@@ -624,6 +624,11 @@ class PaymentWorkflow:
                 self._retrying.remove(kind.value)
             return result
 
+    @property
+    def _round_limit(self) -> timedelta:
+        """One compensation round's bound: a round whose worker is absent fails and shows."""
+        return timedelta(seconds=self._request.options.compensation_round_s)
+
     async def _void(self) -> str | None:
         try:
             result = await self._until_done(
@@ -632,6 +637,7 @@ class PaymentWorkflow:
                     ProviderActivities.void_charge,
                     VoidRequest(self._request.payment_id),
                     start_to_close_timeout=PROVIDER_CALL,
+                    schedule_to_close_timeout=self._round_limit,
                     retry_policy=COMPENSATION_ROUND,
                 ),
                 final_errors=frozenset({VOID_REJECTED}),
@@ -668,6 +674,7 @@ class PaymentWorkflow:
                 LedgerRequest(r.payment_id, r.user_id, r.amount),
                 task_queue=ACCOUNTS_QUEUE,
                 start_to_close_timeout=ACCOUNT_CALL,
+                schedule_to_close_timeout=self._round_limit,
                 retry_policy=COMPENSATION_ROUND,
             ),
         )

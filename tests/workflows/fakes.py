@@ -206,12 +206,16 @@ class FakeServices:
 
     @asynccontextmanager
     async def workers(
-        self, max_cached_workflows: int = 1000, payment_workflow: type = PaymentWorkflow
+        self,
+        max_cached_workflows: int = 1000,
+        payment_workflow: type = PaymentWorkflow,
+        absent: frozenset[str] = frozenset(),
     ) -> AsyncIterator[None]:
         """Serve the fakes and the real workflows on the real task queues.
 
         ``max_cached_workflows=0`` makes every workflow task replay the history from the start;
-        ``payment_workflow`` swaps in another build of the saga (``builds.PaymentWorkflowV1``).
+        ``payment_workflow`` swaps in another build of the saga (``builds.PaymentWorkflowV1``);
+        the task queues in ``absent`` get no worker at all (a service that is down).
         """
         queues = saga_queues(
             self,
@@ -223,6 +227,8 @@ class FakeServices:
         )
         async with AsyncExitStack() as stack:
             for queue, (workflows, activities) in queues.items():
+                if queue in absent:
+                    continue
                 await stack.enter_async_context(
                     Worker(
                         self.client,
