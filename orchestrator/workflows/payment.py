@@ -89,6 +89,12 @@ VALIDATED_DEBIT_PATCH = "validated-debit"
 #: A debit the ledger refused keeps its refund: an earlier attempt of the same debit that timed
 #: out may still commit, and the refund's tombstone refuses it (recorded on that path alone).
 REFUND_ON_REFUSAL_PATCH = "refund-on-refusal"
+#: The debit is awaited shielded from a Temporal cancel, which is acted on once it has committed.
+#: The first builds (before atomic-velocity) let a cancel during the debit cancel the activity
+#: and close the execution CANCELED; a payment on their path asks, at its debit, which it is.
+#: Every payment on the atomic-velocity path (all since) shields without asking. Not in
+#: PATCHES: the previous build (v1) shields too, as it always has.
+SHIELDED_DEBIT_PATCH = "shielded-debit"
 #: Every patch, oldest first (the previous build runs with none of them).
 PATCHES = (
     VELOCITY_CHECK_PATCH,
@@ -199,6 +205,9 @@ class PaymentWorkflow:
         self._retrying: list[str] = []
         # Decided at the first workflow task: the payment is on the validated-debit path.
         self._validated_debit = False
+        # False on the first builds' path (no atomic-velocity, no shielded-debit marker): a
+        # Temporal cancel during the debit closes the execution CANCELED, as it did then.
+        self._shielded_debit = True
 
     # -- signals and query -------------------------------------------------------------------
 
@@ -280,6 +289,8 @@ class PaymentWorkflow:
             # A Temporal cancel (`temporal workflow cancel`) ends like the cancel signal.
             state, reason = self._cancelled_by_temporal()
         except Exception as err:
+            if not self._shielded_debit and is_cancelled_exception(err):
+                raise  # the first builds closed the execution CANCELED here; the reconciler repairs
             state, reason = self._stopped_by(err)
         self._decided = True
         if state is not PaymentState.SUCCEEDED:
@@ -337,6 +348,8 @@ class PaymentWorkflow:
             if stop is not None:
                 return stop
         atomic_velocity = self._patched(ATOMIC_VELOCITY_PATCH)
+        if not atomic_velocity:
+            self._shielded_debit = self._patched(SHIELDED_DEBIT_PATCH)
 
         self._set_state(PaymentState.PROCESSING, "debit")
         compensations.push(Compensation.REFUND, self._refund)
@@ -358,6 +371,8 @@ class PaymentWorkflow:
                 account_retry,
             )
         except ActivityError as err:
+            if not self._shielded_debit and is_cancelled_exception(err):
+                raise  # the first builds' unshielded debit: see run()
             if _error_type(err) == PAYMENT_INVALID:
                 self._refused(compensations)
                 reason = Reason(str(_error_details(err)[0]))
@@ -425,6 +440,8 @@ class PaymentWorkflow:
         # The velocity check was first a separate call (racy under concurrency), then part of
         # the debit's transaction.
         if not self._patched(ATOMIC_VELOCITY_PATCH) and self._patched(VELOCITY_CHECK_PATCH):
+            # Only a build before atomic-velocity took this path: a cancel here escapes too.
+            self._shielded_debit = False
             velocity = await self._account_step(
                 workflow.execute_activity_method(
                     AccountActivities.check_velocity,
@@ -448,17 +465,18 @@ class PaymentWorkflow:
         return None
 
     def _debit(self, request: LedgerRequest, retry: RetryPolicy) -> Awaitable[LedgerResult]:
-        """The debit, shielded: it runs on to its end and a cancel is acted on right after."""
-        return shielded(
-            workflow.execute_activity_method(
-                AccountActivities.debit_account,
-                request,
-                task_queue=ACCOUNTS_QUEUE,
-                start_to_close_timeout=ACCOUNT_CALL,
-                retry_policy=retry,
-            ),
-            on_cancel=self._cancelled_by_temporal,
+        """The debit, shielded: it runs on to its end and a cancel is acted on right after
+        (unshielded on the first builds' path: see ``SHIELDED_DEBIT_PATCH``)."""
+        debit = workflow.execute_activity_method(
+            AccountActivities.debit_account,
+            request,
+            task_queue=ACCOUNTS_QUEUE,
+            start_to_close_timeout=ACCOUNT_CALL,
+            retry_policy=retry,
         )
+        if not self._shielded_debit:
+            return debit
+        return shielded(debit, on_cancel=self._cancelled_by_temporal)
 
     def _decision(self) -> Decision | None:
         """The outcome the facts gathered so far imply, or None while it is still open."""

@@ -23,8 +23,12 @@ from runtime.histories import HISTORIES_DIR
 from tests.replay.incompatible_workflow import ReorderedPaymentWorkflow
 
 #: One folder per generation of the saga's code: the original corpus (before the atomic velocity
-#: and settle-charge patches) at the top, each later one in a subfolder named after its patch.
+#: and settle-charge patches) at the top, each later one in a subfolder named after its patch;
+#: and one ``interrupts-<build>`` folder per build of operator cancels and terminates at every
+#: step (``tests/replay/interrupt_histories.py``).
 GENERATIONS = sorted(p.parent for p in HISTORIES_DIR.rglob("manifest.json"))
+INTERRUPTS = [d for d in GENERATIONS if d.name.startswith("interrupts-")]
+SAGA_GENERATIONS = [d for d in GENERATIONS if d not in INTERRUPTS]
 MANIFESTS = {d: json.loads((d / "manifest.json").read_text()) for d in GENERATIONS}
 CASES = [(d, name) for d, manifest in MANIFESTS.items() for name in sorted(manifest)]
 
@@ -44,7 +48,7 @@ def load(name: str, generation: Path = HISTORIES_DIR) -> WorkflowHistory:
     return WorkflowHistory.from_json(MANIFESTS[generation][name]["workflow_id"], text)
 
 
-@pytest.mark.parametrize("generation", GENERATIONS, ids=lambda d: d.name)
+@pytest.mark.parametrize("generation", SAGA_GENERATIONS, ids=lambda d: d.name)
 def test_the_corpus_covers_the_saga_paths(generation: Path) -> None:
     manifest = MANIFESTS[generation]
     names = set(manifest)
@@ -58,6 +62,21 @@ def test_the_corpus_covers_the_saga_paths(generation: Path) -> None:
     } <= names
     assert any(not entry["complete"] for entry in manifest.values()), "no mid-flight history"
     assert {p.stem for p in generation.glob("*.json")} - {"manifest"} == names
+
+
+@pytest.mark.parametrize("generation", INTERRUPTS, ids=lambda d: d.name)
+def test_interrupts_are_recorded_at_every_step(generation: Path) -> None:
+    """Issue 34, item 17: a Temporal cancel or a terminate at every step a build can be held at.
+    The wave-1 build's cancel during validate is the one case no build can replay (see
+    docs/upgrades.md, "Temporal cancels from the first build")."""
+    names = set(MANIFESTS[generation])
+    steps = ["debit", "charge", "await_confirmation", "await_fraud", "notify"]
+    for action in ("cancel", "terminate"):
+        assert {f"temporal-{action}-{step}" for step in steps} <= names
+
+
+def test_interrupts_cover_every_build() -> None:
+    assert {d.name for d in INTERRUPTS} >= {"interrupts-wave-1", "interrupts-v1", "interrupts-v2"}
 
 
 def test_every_patch_has_a_generation_recorded_on_it() -> None:
