@@ -43,6 +43,11 @@ class PaymentCompensated(LedgerError):
     """The payment was refunded (or its refund ran first): it can never be debited again."""
 
 
+class PaymentSettled(LedgerError):
+    """The reconciler settled this payment long ago: its money never moves again. A saga that
+    meets this runs under a payment id reused after its execution was deleted (retention)."""
+
+
 class StackError(SagaError):
     """An embedded-stack process failed to start or to become ready."""
 

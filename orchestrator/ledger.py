@@ -39,6 +39,7 @@ from orchestrator.errors import (
     InvalidAmount,
     PaymentCompensated,
     PaymentInvalid,
+    PaymentSettled,
     VelocityLimitExceeded,
 )
 from orchestrator.models import (
@@ -364,6 +365,8 @@ class Ledger:
             raise InvalidAmount(f"{payment_id}: cannot debit {amount}")
         key = f"{payment_id}:debit"
         with self._tx() as db:
+            if _settled(db, payment_id):
+                raise PaymentSettled(f"{payment_id} was settled: its id cannot be used again")
             if (done := self._existing(db, key)) is not None:
                 return LedgerResult(amount=done[0], balance_after=done[1], duplicate=True)
             if db.execute("SELECT 1 FROM tombstones WHERE payment_id=?", (payment_id,)).fetchone():
@@ -399,10 +402,14 @@ class Ledger:
         """Give back the payment's debit once, to the debited account.
 
         A payment never debited refunds nothing and is tombstoned, so its debit can never
-        commit afterwards. ``repair_reason`` journals the refund as a reconciler repair.
+        commit afterwards. A settled payment refunds nothing either (a saga under a reused id
+        must not give back what the first one kept). ``repair_reason`` journals the refund as a
+        reconciler repair.
         """
         key = f"{payment_id}:refund"
         with self._tx() as db:
+            if _settled(db, payment_id):
+                return LedgerResult(amount=0, balance_after=0, duplicate=True)
             if (done := self._existing(db, key)) is not None:
                 return LedgerResult(amount=done[0], balance_after=done[1], duplicate=True)
             debit = db.execute(
@@ -534,6 +541,12 @@ def _validation(
         if not ok:
             return ValidationResult(False, reason, detail)
     return ValidationResult(True)
+
+
+def _settled(db: Db, payment_id: str) -> bool:
+    return (
+        db.execute("SELECT 1 FROM settled WHERE payment_id=?", (payment_id,)).fetchone() is not None
+    )
 
 
 def _account(row: tuple[Any, ...] | None) -> Account | None:

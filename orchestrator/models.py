@@ -52,6 +52,9 @@ class Reason(StrEnum):
     REFUND_REQUIRES_REVIEW = "refund_requires_review"
     """The provider captured the charge and refused to void it: the debit stays, a person
     refunds it through the provider (counted, alerted)."""
+    PAYMENT_ID_REUSED = "payment_id_reused"
+    """The payment id belongs to a payment the reconciler settled, whose execution was deleted
+    (retention): this saga moved nothing, the first one's outcome stands."""
     INTERNAL_ERROR = "internal_error"
     """An unexpected error in the saga; compensated like any failure."""
 

@@ -24,6 +24,7 @@ from orchestrator.errors import (
     LedgerError,
     PaymentCompensated,
     PaymentInvalid,
+    PaymentSettled,
     VelocityLimitExceeded,
 )
 from orchestrator.failpoints import Failpoints, Operation
@@ -49,6 +50,7 @@ REFUSALS: dict[type[LedgerError], str] = {
     InvalidAmount: "InvalidAmount",
     PaymentCompensated: "PaymentCompensated",
     PaymentInvalid: "PaymentInvalid",
+    PaymentSettled: "PaymentSettled",
 }
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -28,6 +29,8 @@ from orchestrator.api.errors import ApiError, Forbidden, InvalidField
 from orchestrator.api.limits import BODY_LIMIT_BYTES, TokenBucket, limits_middleware
 from orchestrator.api.problems import problem_response
 from orchestrator.api.replays import ReplayGuard
+from orchestrator.api.request_log import FILE_NAME as REQUEST_LOG_FILE
+from orchestrator.api.request_log import RequestLog
 from orchestrator.api.schemas import (
     CancelAccepted,
     GatewayEvent,
@@ -236,7 +239,10 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
     @asynccontextmanager
     async def temporal(app: Litestar) -> AsyncIterator[None]:
         client = await connect(config)
-        app.state.service = service = PaymentService(client, config.saga, config.payment_id_secret)
+        requests = RequestLog(Path(config.state_dir) / REQUEST_LOG_FILE)
+        app.state.service = service = PaymentService(
+            client, config.saga, config.payment_id_secret, requests
+        )
         tracker = asyncio.create_task(service.track_in_flight())
         try:
             yield

@@ -38,6 +38,7 @@ from orchestrator.api.metrics import (
     PAYMENTS_IN_FLIGHT,
     PAYMENTS_STARTED,
 )
+from orchestrator.api.request_log import RequestLog
 from orchestrator.api.schemas import (
     GatewayEvent,
     PaymentCreate,
@@ -122,10 +123,13 @@ async def _call(awaitable: Awaitable[T], payment_id: str) -> T:
 class PaymentService:
     """Starts, reads, cancels and confirms payments through the Temporal client."""
 
-    def __init__(self, client: Client, options: SagaOptions, id_secret: str) -> None:
+    def __init__(
+        self, client: Client, options: SagaOptions, id_secret: str, requests: RequestLog
+    ) -> None:
         self.client = client
         self.options = options
         self.id_secret = id_secret
+        self.requests = requests
 
     def _handle(self, payment_id: str) -> WorkflowHandle[PaymentWorkflow, object]:
         # Only payment ids name payments: any other workflow id (a fraud child, the reconciler)
@@ -137,9 +141,21 @@ class PaymentService:
     async def create(
         self, user_id: str, body: PaymentCreate, idempotency_key: str
     ) -> tuple[str, bool]:
-        """Start the saga once per key; returns ``(payment_id, created)``."""
+        """Start the saga once per key, ever; returns ``(payment_id, created)``.
+
+        The request log (:mod:`orchestrator.api.request_log`) decides first: a payment id whose
+        saga was started is never started again, even once Temporal has forgotten its execution
+        (retention, ``temporal workflow delete``), which would otherwise let a second saga take
+        over the first one's money. Temporal's duplicate check settles the race of two requests.
+        """
         payment_id = payment_id_for(self.id_secret, user_id, idempotency_key)
         print_ = fingerprint(body)
+        recorded = await asyncio.to_thread(self.requests.claim, payment_id, user_id, print_)
+        if recorded.fingerprint != print_:
+            raise IdempotencyConflict("this Idempotency-Key was already used with a different body")
+        if recorded.started:
+            PAYMENT_REQUESTS_REPLAYED.inc()
+            return payment_id, False
         request = PaymentRequest(
             payment_id, user_id, body.amount, body.currency, body.payment_method, self.options
         )
@@ -165,7 +181,9 @@ class PaymentService:
                 raise IdempotencyConflict(
                     "this Idempotency-Key was already used with a different body"
                 ) from None
+            await asyncio.to_thread(self.requests.mark_started, payment_id)
             return payment_id, False
+        await asyncio.to_thread(self.requests.mark_started, payment_id)
         PAYMENTS_STARTED.labels(body.payment_method).inc()
         return payment_id, True
 

@@ -132,6 +132,7 @@ LEDGER_REFUSALS = {
     "VelocityLimit": Reason.VELOCITY_LIMIT,
     "InvalidAmount": Reason.INVALID_AMOUNT,
     "PaymentCompensated": Reason.INTERNAL_ERROR,
+    "PaymentSettled": Reason.PAYMENT_ID_REUSED,
 }
 #: A validated debit's refusal of the payment itself; the reason is the error's first detail.
 PAYMENT_INVALID = "PaymentInvalid"

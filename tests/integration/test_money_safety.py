@@ -164,6 +164,37 @@ def test_a_capture_that_cannot_be_voided_ends_in_review_and_alerts(
         assert alert_fires(stack.prometheus_url, "PaymentNeedsRefundReview")
 
 
+def test_a_key_reused_after_its_execution_is_deleted_starts_no_second_saga(
+    stack: EmbeddedStack, payments: Payments
+) -> None:
+    """Issue 34, item 3: `temporal workflow delete` (as retention does) and then the client's
+    retry of the same POST with the same Idempotency-Key. Before the API's request log it
+    started a second saga under the same payment id, which timed out waiting for a callback the
+    provider had already sent, then voided the charge and refunded the debit of a payment the
+    user had been told succeeded."""
+    key = f"retention-{time.monotonic_ns()}"
+    client = payments.client("alice")
+    payment_id = client.pay("alice", 1234, "card", idempotency_key=key)["payment_id"]
+    payments.final[payment_id] = "pending"
+    assert payments.finish("alice", payment_id)["state"] == "succeeded"
+    temporal(stack, "workflow", "delete", "--workflow-id", payment_id, "--yes")
+    deadline = time.monotonic() + 120
+    while True:  # the server deletes asynchronously: about 34 s on the dev server
+        try:
+            temporal(stack, "workflow", "describe", "--workflow-id", payment_id)
+        except subprocess.CalledProcessError:
+            break
+        assert time.monotonic() < deadline, "the execution was never deleted"
+        time.sleep(0.5)
+    again = client.pay("alice", 1234, "card", idempotency_key=key)
+    assert (again["payment_id"], again["created"]) == (payment_id, False)
+    time.sleep(5)  # past the stack's 3 s callback timer: a second saga would have compensated
+    with pytest.raises(subprocess.CalledProcessError):
+        temporal(stack, "workflow", "describe", "--workflow-id", payment_id)
+    assert entries_of(stack, payment_id) == ["debit"]
+    payments.final.pop(payment_id)  # no execution is left to audit it by; its money stays
+
+
 def test_prometheus_loads_the_alert_rules(stack: EmbeddedStack) -> None:
     if stack.prometheus_url is None:
         pytest.skip("the stack runs without Prometheus (CI always has it)")

@@ -20,6 +20,7 @@ from orchestrator.errors import (
     InvalidAmount,
     PaymentCompensated,
     PaymentInvalid,
+    PaymentSettled,
     VelocityLimitExceeded,
 )
 from orchestrator.ledger import DB_ERRORS, LOCK_WAIT_S, WRITER_LOCK, Ledger
@@ -80,6 +81,18 @@ def test_the_reconcilers_unsettled_debits_skip_settled_payments(ledger: Ledger) 
     assert [d.payment_id for d in ledger.unsettled_debits()] == ["p3"]
     # The old pass's view is unchanged: every debit without its refund.
     assert [d.payment_id for d in ledger.unrefunded_debits()] == ["p1", "p3"]
+
+
+def test_a_settled_payments_money_never_moves_again(ledger: Ledger) -> None:
+    """Issue 34, item 3: a saga under a payment id reused after its execution was deleted finds
+    the first saga's debit. It must neither take it as its own nor give it back."""
+    ledger.debit("kept", "alice", 1_234)
+    ledger.mark_settled(["kept"])
+    with pytest.raises(PaymentSettled):
+        ledger.debit("kept", "alice", 1_234)
+    assert ledger.refund("kept").amount == 0
+    assert [e.kind for e in ledger.entries() if e.payment_id == "kept"] == ["debit"]
+    assert ledger.balances()["alice"] == 10_000 - 1_234
 
 
 def test_opening_balances_are_journal_entries(ledger: Ledger) -> None:
