@@ -396,3 +396,8 @@ class ReconcileReport:
     settled: list[str] = field(default_factory=list)
     """Payments this pass settled: later passes skip them (none in a dry run)."""
     dry_run: bool = False
+    failed: list[str] = field(default_factory=list)
+    """Payments whose repair failed this pass (the others were still repaired and settled;
+    the next pass tries again)."""
+    described_at: str | None = None
+    """When the executions were described; the money was read after it (``careful-pass``)."""

@@ -63,6 +63,11 @@ def render_report(report: ReconcileReport) -> str:
     """The report for people: one line per repair, then a count."""
     done = {(r.payment_id, r.kind) for r in report.repaired if r.done}
     lines = [f"reconciler ({'dry run' if report.dry_run else 'repairing'}):"]
+    if report.described_at:
+        lines.append(
+            f"  executions described at {report.described_at}; the ledger and the provider"
+            " read after it"
+        )
     for repair in report.planned:
         outcome = ""
         if not report.dry_run:
@@ -70,7 +75,12 @@ def render_report(report: ReconcileReport) -> str:
             outcome = " [done]" if made else " [already done]"
         lines.append(f"  {repair.kind} {repair.payment_id}: {repair.reason}{outcome}")
     for payment_id in report.review:
-        lines.append(f"  review {payment_id}: captured at the provider; a person must refund it")
+        lines.append(
+            f"  review {payment_id}: captured at the provider, or forgotten by Temporal with its"
+            " debit kept and no charge held; a person must settle it"
+        )
+    for payment_id in report.failed:
+        lines.append(f"  failed {payment_id}: its repair failed; the next pass tries again")
     for payment_id in report.settling:
         lines.append(
             f"  settling {payment_id}: closed less than {SETTLE_AFTER_CLOSE.seconds} s ago, work"

@@ -77,6 +77,14 @@ HISTOGRAM_BUCKETS: dict[str, list[float]] = {
     h.name: list(h.buckets) for h in (SAGA_DURATION, CALLBACK_WAIT, FRAUD_DURATION)
 }
 
+RECONCILE_REVIEW = WorkflowCounter(
+    "saga_reconciliation_review",
+    "Payments the reconciler listed for a person (captured, or forgotten with money missing)",
+)
+RECONCILE_REPAIRS_FAILED = WorkflowCounter(
+    "saga_reconciliation_repairs_failed", "Payment repairs that failed in a reconciler pass"
+)
+
 
 def since_start() -> timedelta:
     """Workflow time since this execution started."""

@@ -27,14 +27,18 @@ listed for review. Each repair is journaled in the ledger with its reason and co
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
-    from orchestrator.activities.provider import ProviderActivities
+    from orchestrator.activities.provider import VOID_REJECTED, ProviderActivities
     from orchestrator.activities.reconcile import ReconcileActivities
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
@@ -46,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         RepairRequest,
         VoidRequest,
     )
+    from orchestrator.workflows import metrics
     from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
 
 CALL = timedelta(seconds=30)
@@ -60,6 +65,10 @@ SETTLE_AFTER_CLOSE_PATCH = "settle-after-close"
 SETTLED_PAYMENTS_PATCH = "settled-payments"
 #: A payment whose saga recorded ``succeeded`` keeps its money, however its execution closed.
 KEEP_SUCCEEDED_PATCH = "keep-succeeded"
+#: The pass describes the executions before it reads the money, voids before it refunds (and
+#: refunds nothing whose void was refused), repairs each payment on its own (one failure no
+#: longer fails the pass), and settles what Temporal forgot (``NOT_FOUND``).
+CAREFUL_PASS_PATCH = "careful-pass"
 
 
 def plan_repairs(
@@ -170,6 +179,37 @@ def settled_payments(
     return sorted(set(settled))
 
 
+def forgotten(
+    debits: list[LedgerDebit], charges: list[ProviderCharge], executions: dict[str, ExecutionFacts]
+) -> tuple[list[str], list[str]]:
+    """Payments whose execution Temporal no longer knows (``NOT_FOUND``: deleted after its
+    retention), split into those to settle and those for a person.
+
+    No saga or repair can move their money any more, and how they ended is gone with them. Where
+    the money agrees with an outcome (the debit refunded, or the charge held at the provider,
+    as a success leaves it) the payment is settled, so unsettled passes stop re-reading it;
+    a debit kept with no charge held is money the user may have lost: a person looks.
+    """
+    held = {c.payment_id for c in charges if c.status in (*LIVE, "captured")}
+    settle, review = [], []
+    for debit in debits:
+        facts = executions.get(debit.payment_id)
+        if facts is None or facts.status != "NOT_FOUND":
+            continue
+        if debit.refunded or debit.payment_id in held:
+            settle.append(debit.payment_id)
+        else:
+            review.append(debit.payment_id)
+    return sorted(set(settle)), sorted(set(review))
+
+
+def _by_payment(repairs: Iterable[RepairRequest]) -> dict[str, list[RepairRequest]]:
+    grouped: dict[str, list[RepairRequest]] = {}
+    for repair in repairs:
+        grouped.setdefault(repair.payment_id, []).append(repair)
+    return grouped
+
+
 @workflow.defn
 class ReconcileWorkflow:
     """One reconciliation pass."""
@@ -177,6 +217,8 @@ class ReconcileWorkflow:
     @workflow.run
     async def run(self, request: ReconcileRequest) -> ReconcileReport:
         """Read the three sources, plan, and (unless a dry run) repair."""
+        if workflow.patched(CAREFUL_PASS_PATCH):
+            return await self._careful_pass(request)
         incremental = workflow.patched(SETTLED_PAYMENTS_PATCH)
         if incremental:
             debits, charges = await self._unsettled()
@@ -250,6 +292,103 @@ class ReconcileWorkflow:
                 retry_policy=RETRY,
             )
         return report
+
+    async def _careful_pass(self, request: ReconcileRequest) -> ReconcileReport:
+        """The pass since ``careful-pass``.
+
+        1. Which payments are unsettled (the ledger), then their executions (Temporal), then
+           their money (the ledger and the provider, read after the describe). Only executions
+           closed at least :data:`SETTLE_AFTER_CLOSE` before the describe are repaired, so a
+           saga that ended between the reads is seen with the money it left, not stale money.
+        2. Per payment, on its own: the void first, then the refund only if the void answered
+           (voided, or nothing held); a void refused (captured meanwhile) sends the payment to
+           review with its debit kept. A failing repair is counted and the pass goes on.
+        3. Settles what it saw settled, and what Temporal forgot (:func:`forgotten`).
+        """
+        unsettled = await self._call(AccountActivities.list_unsettled_debits, queue=ACCOUNTS_QUEUE)
+        described_at = workflow.now()
+        facts = await self._call(
+            ReconcileActivities.describe_executions, sorted({d.payment_id for d in unsettled})
+        )
+        executions = {f.payment_id: f for f in facts}
+        debits, charges = await self._unsettled()
+        debits = [d for d in debits if d.payment_id in executions]  # newer ones: next pass
+        grace = timedelta(seconds=request.grace_s)
+        planned, review = plan_repairs(
+            [d for d in debits if not d.refunded],
+            charges,
+            executions,
+            described_at,
+            grace,
+            SETTLE_AFTER_CLOSE,
+        )
+        lost_sight, lost_money = forgotten(debits, charges, executions)
+        report = ReconcileReport(
+            planned=planned,
+            review=sorted({*review, *lost_money}),
+            dry_run=request.dry_run,
+            settling=settling(executions, described_at, SETTLE_AFTER_CLOSE),
+            examined=len(executions),
+            described_at=described_at.isoformat(),
+        )
+        if request.dry_run:
+            return report
+        for payment_id, repairs in _by_payment(planned).items():
+            try:
+                await self._repair(payment_id, repairs, report)
+            except ActivityError as err:
+                report.failed.append(payment_id)
+                metrics.RECONCILE_REPAIRS_FAILED.add()
+                workflow.logger.warning("repair of %s failed: %s", payment_id, err.cause)
+        for _ in report.review:
+            metrics.RECONCILE_REVIEW.add()
+        unresolved = {*report.failed, *report.review}
+        settled = settled_payments(
+            debits,
+            executions,
+            planned,
+            sorted(unresolved),
+            described_at,
+            grace,
+            SETTLE_AFTER_CLOSE,
+        )
+        report = replace(report, settled=sorted({*settled, *lost_sight} - unresolved))
+        if report.settled:
+            await self._call(AccountActivities.mark_settled, report.settled, queue=ACCOUNTS_QUEUE)
+        return report
+
+    async def _repair(
+        self, payment_id: str, repairs: list[RepairRequest], report: ReconcileReport
+    ) -> None:
+        """One payment's repairs: the void first; the refund only once nothing is held."""
+        for repair in sorted(repairs, key=lambda r: r.kind != "void"):
+            if repair.kind == "void":
+                try:
+                    await self._call(ProviderActivities.void_charge, VoidRequest(payment_id))
+                except ActivityError as err:
+                    cause = err.cause
+                    if isinstance(cause, ApplicationError) and cause.type == VOID_REJECTED:
+                        # Captured since the read: the merchant has the money, so the debit
+                        # stays and a person refunds it (refunding too would create money).
+                        report.review.append(payment_id)
+                        return
+                    raise
+                journal = AccountActivities.journal_repair
+            else:
+                journal = AccountActivities.repair_refund
+            report.repaired.append(await self._call(journal, repair, queue=ACCOUNTS_QUEUE))
+
+    async def _call(
+        self, activity: Callable[..., Any], *args: Any, queue: str | None = None
+    ) -> Any:
+        """One reconciler activity with the pass's timeout and retries."""
+        return await workflow.execute_activity_method(
+            activity,
+            args=list(args),
+            task_queue=queue,
+            start_to_close_timeout=CALL,
+            retry_policy=RETRY,
+        )
 
     async def _unsettled(self) -> tuple[list[LedgerDebit], list[ProviderCharge]]:
         """Every debit of an unsettled payment (refunded or not), and those payments' charges."""

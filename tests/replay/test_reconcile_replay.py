@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.workflows.reconcile import (
+    CAREFUL_PASS_PATCH,
     SETTLE_AFTER_CLOSE_PATCH,
     SETTLED_PAYMENTS_PATCH,
     ReconcileWorkflow,
@@ -19,10 +20,12 @@ from orchestrator.workflows.reconcile import (
 from tests.replay.test_replay_gate import patches_in
 
 HISTORIES = Path(__file__).parent / "reconcile"
-#: Each recorded pass and the patch markers it holds: the path before settled-payments, and now.
+#: Each recorded pass and the patch markers it holds: the path before settled-payments, the one
+#: before careful-pass, and now (the careful pass asks for no older patch).
 PASSES = {
     "before-settled-payments": [SETTLE_AFTER_CLOSE_PATCH],
     "settled-payments": [SETTLED_PAYMENTS_PATCH, SETTLE_AFTER_CLOSE_PATCH],
+    "careful-pass": [CAREFUL_PASS_PATCH],
 }
 
 
