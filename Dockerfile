@@ -14,4 +14,4 @@ COPY runtime runtime
 COPY scenarios scenarios
 COPY k6 k6
 RUN uv sync --frozen --no-dev
-ENV PATH=/app/.venv/bin:$PATH SAGA_REFUSE_MUTANTS=1
+ENV PATH=/app/.venv/bin:$PATH

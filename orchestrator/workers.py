@@ -36,7 +36,6 @@ from orchestrator.activities.reconcile import ReconcileActivities
 from orchestrator.config import StackConfig, load_config
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.failpoints import Failpoints
-from orchestrator.ledger import Ledger
 from orchestrator.metrics_export import sdk_runtime, serve_metrics
 from orchestrator.partial_links import link_client
 from orchestrator.roles import ROLES, Role, pick_activities, workflow_runner
@@ -44,8 +43,9 @@ from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
 from orchestrator.workflows.mutants import mutant_ledger, mutant_workflow
 
-#: Set in the container image: a worker refuses a config that names a saga mutant.
-REFUSE_MUTANTS = "SAGA_REFUSE_MUTANTS"
+#: The flag the chaos harness passes, alone, to run the saga mutant its config names: without
+#: it a worker refuses such a config, so no deployment can run a mutant by a config mistake.
+ALLOW_MUTANT_FLAG = "--allow-mutant"
 
 log = logging.getLogger("orchestrator.workers")
 
@@ -57,8 +57,6 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[object]:
     failpoints = Failpoints(Path(config.state_dir) / FAILPOINTS_FILE)
     ledger = mutant_ledger(config.mutant)
-    if ledger is not Ledger and os.environ.get(REFUSE_MUTANTS):
-        raise SystemExit(f"the config names mutant {config.mutant!r} but {REFUSE_MUTANTS} is set")
     location = config.worker_ledger_path or config.ledger_path
     return [AccountActivities(ledger(location, pool_size=ACCOUNT_THREADS), failpoints)]
 
@@ -80,10 +78,17 @@ def workflows_of(role: Role, build: str, mutant: str | None = None) -> list[type
     classes = [BUILDS[build][name] for name in role.workflow_names]
     if mutant is None or "PaymentWorkflow" not in role.workflow_names:
         return classes
-    if os.environ.get(REFUSE_MUTANTS):
-        raise SystemExit(f"the config names mutant {mutant!r} but {REFUSE_MUTANTS} is set")
     saga = BUILDS[build]["PaymentWorkflow"]
     return [mutant_workflow(mutant) if c is saga else c for c in classes]
+
+
+def refuse_unasked_mutant(config: StackConfig, allowed: bool) -> None:
+    """Exit unless the config names no mutant, or the harness asked for it explicitly."""
+    if config.mutant is not None and not allowed:
+        raise SystemExit(
+            f"the config names saga mutant {config.mutant!r}, a deliberately broken saga; a"
+            f" worker runs one only when the chaos harness starts it with {ALLOW_MUTANT_FLAG}"
+        )
 
 
 def ready_file(config: StackConfig, name: str, build: str) -> Path:
@@ -162,9 +167,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics-port", type=int, help="serve activity metrics here")
     parser.add_argument("--sdk-metrics-port", type=int, help="serve Temporal SDK metrics here")
     parser.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 in a container")
+    parser.add_argument(
+        ALLOW_MUTANT_FLAG,
+        action="store_true",
+        help="run the saga mutant the config names (the chaos harness's mutation runs only)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config(args.config)
+    refuse_unasked_mutant(config, args.allow_mutant)
     name = args.name or f"worker-{args.role}"
     if args.metrics_port:
         serve_metrics(args.metrics_port, args.metrics_host)

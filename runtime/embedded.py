@@ -37,7 +37,7 @@ from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
 from orchestrator.roles import ROLES
 from orchestrator.temporal_client import register_namespaces, set_current_version
-from orchestrator.workers import ready_file
+from orchestrator.workers import ALLOW_MUTANT_FLAG, ready_file
 from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime import cluster
 from runtime.links import Links, find_toxiproxy_server, require_toxiproxy_server
@@ -374,6 +374,7 @@ class EmbeddedStack(OpensAccounts):
             str(metrics),
             "--sdk-metrics-port",
             str(sdk_metrics),
+            *([ALLOW_MUTANT_FLAG] if config.mutant else []),
             ready=ready.exists,
             log=f"{name}@{build}",
         )

@@ -3,8 +3,9 @@
 The harness measures its own power with them (``saga mutants run``): a stack whose config names
 a mutant (``StackConfig.mutant``, set by ``StackOptions(mutant=...)`` or ``saga up --mutant``)
 runs that class as ``PaymentWorkflow`` on its payments worker; every other process is the real
-one. A worker refuses to start a mutant when ``SAGA_REFUSE_MUTANTS`` is set (the container image
-sets it), so a production deployment cannot run one by a stray config line.
+one. A worker refuses a config that names a mutant unless the harness started it with
+``--allow-mutant`` (:func:`orchestrator.workers.refuse_unasked_mutant`), so no deployment can
+run one by a stray config line.
 
 Each mutant is a subclass that overrides one hook of the saga; the source of the saga itself is
 never edited. Kept in a module of its own because the workflow sandbox re-imports the module that

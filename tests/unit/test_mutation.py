@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import msgspec
 import pytest
 
 from chaos.mutation import KILLERS, QUICK, MutantResult, MutationReport, render
 from chaos.scenario import find_scenario, load_scenario
+from orchestrator.config import ServiceUrls, StackConfig
 from orchestrator.roles import ROLES
-from orchestrator.workers import REFUSE_MUTANTS, workflows_of
+from orchestrator.workers import refuse_unasked_mutant, workflows_of
 from orchestrator.workflows.mutants import MUTANTS
 from orchestrator.workflows.payment import PaymentWorkflow
 
@@ -24,16 +28,35 @@ def test_at_least_fifteen_mutants_each_with_a_scenario_that_should_kill_it() -> 
         assert mutant.workflow is not PaymentWorkflow
 
 
-def test_a_worker_runs_the_mutant_the_config_names_and_production_refuses(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _config(tmp_path: Path) -> StackConfig:
+    urls = ServiceUrls("http://p", "http://f", "http://n")
+    return StackConfig(
+        temporal_address="127.0.0.1:1",
+        api_port=1,
+        urls=urls,
+        admin_urls=urls,
+        worker_temporal_address="127.0.0.1:1",
+        callback_url="http://a/webhooks/gateway",
+        webhook_secret="w" * 32,
+        payment_id_secret="p" * 32,
+        ledger_path=str(tmp_path / "ledger.db"),
+        api_keys_path=str(tmp_path / "keys.json"),
+        state_dir=str(tmp_path),
+    )
+
+
+def test_a_worker_runs_a_mutant_only_when_the_harness_asks(tmp_path: Path) -> None:
+    """Issue 34, item 16: the guard used to fail open (only the container image set the
+    variable that refused mutants); now a worker refuses unless started with --allow-mutant."""
     classes = workflows_of(ROLES["payments"], "v2", "drop-refund")
     assert MUTANTS["drop-refund"].workflow in classes
     assert PaymentWorkflow not in classes
     assert workflows_of(ROLES["fraud"], "v2", "drop-refund") == workflows_of(ROLES["fraud"], "v2")
-    monkeypatch.setenv(REFUSE_MUTANTS, "1")
-    with pytest.raises(SystemExit, match="drop-refund"):
-        workflows_of(ROLES["payments"], "v2", "drop-refund")
+    config = msgspec.structs.replace(_config(tmp_path), mutant="drop-refund")
+    with pytest.raises(SystemExit, match="--allow-mutant"):
+        refuse_unasked_mutant(config, allowed=False)
+    refuse_unasked_mutant(config, allowed=True)
+    refuse_unasked_mutant(msgspec.structs.replace(config, mutant=None), allowed=False)
 
 
 def test_a_survivor_lowers_the_score_and_shows() -> None:
