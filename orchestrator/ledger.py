@@ -101,6 +101,10 @@ POSTGRES_SCHEMA = (
 LOCK_WAIT_S = 5.0
 #: The PostgreSQL advisory lock every write transaction takes (the ledger's one writer lock).
 WRITER_LOCK = 0x5A6A_0001
+#: SQLite's durability per transaction. FULL: a debit or refund Temporal has recorded as done is
+#: on disk before the activity answers, so a power loss cannot take it back (NORMAL in WAL mode
+#: can lose the last transactions).
+SQLITE_SYNCHRONOUS = "FULL"
 #: What a ledger that cannot answer raises, whichever the database.
 DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
@@ -250,7 +254,7 @@ class Ledger:
             return
         db = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None)
         try:
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute("BEGIN IMMEDIATE")
             try:
