@@ -196,11 +196,12 @@ class Ledger:
         path: str | Path,
         *,
         lock_wait_s: float = LOCK_WAIT_S,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] | None = None,
         pool_size: int = 0,
     ) -> None:
         """``clock`` stamps entries and bounds the velocity window (the virtual explorer gives
-        it virtual time). ``pool_size`` > 0 keeps that many PostgreSQL connections open (the
+        it virtual time); by default it is the database's clock on PostgreSQL, the host's on
+        SQLite (:meth:`_clock`). ``pool_size`` > 0 keeps that many PostgreSQL connections open (the
         account service: one per activity thread) instead of one connection per transaction;
         :meth:`close` closes them."""
         self.path = str(path)
@@ -266,8 +267,19 @@ class Ledger:
         finally:
             db.close()
 
-    def _now(self) -> str:
-        return self.clock().isoformat(timespec="milliseconds")
+    def _clock(self, db: Db) -> datetime:
+        """Now, by the one clock every writer shares: the database's on PostgreSQL (account
+        workers on several hosts must not each judge the velocity window by their own clock),
+        the host's on SQLite (one file, one host), or the clock the ledger was given."""
+        if self.clock is not None:
+            return self.clock()
+        if self.postgres:
+            stamp: datetime = db.execute("SELECT clock_timestamp()").fetchone()[0]
+            return stamp.astimezone(UTC)
+        return datetime.now(UTC)
+
+    def _now(self, db: Db) -> str:
+        return self._clock(db).isoformat(timespec="milliseconds")
 
     def open_account(
         self,
@@ -290,7 +302,7 @@ class Ledger:
             db.execute(
                 "INSERT INTO entries(idempotency_key, payment_id, user_id, kind, amount,"
                 " balance_after, created_at) VALUES (?,?,?,?,?,?,?)",
-                (f"opening:{user_id}", "", user_id, "opening", balance, balance, self._now()),
+                (f"opening:{user_id}", "", user_id, "opening", balance, balance, self._now(db)),
             )
             return True
 
@@ -322,7 +334,7 @@ class Ledger:
         return ValidationResult(True)
 
     def _recent_debits(self, db: Db, user_id: str, payment_id: str, window_s: float) -> int:
-        since = (self.clock() - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
+        since = (self._clock(db) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds")
         (recent,) = db.execute(
             "SELECT COUNT(*) FROM entries WHERE user_id=? AND kind='debit'"
             " AND created_at >= ? AND payment_id != ?",
@@ -344,7 +356,7 @@ class Ledger:
         db.execute(
             "INSERT INTO entries(idempotency_key, payment_id, user_id, kind, amount,"
             " balance_after, created_at) VALUES (?,?,?,?,?,?,?)",
-            (key, payment_id, user_id, kind, abs(delta), balance, self._now()),
+            (key, payment_id, user_id, kind, abs(delta), balance, self._now(db)),
         )
         return int(balance)
 
@@ -423,7 +435,7 @@ class Ledger:
             if debit is None:
                 db.execute(
                     "INSERT OR IGNORE INTO tombstones(payment_id, created_at) VALUES (?,?)",
-                    (payment_id, self._now()),
+                    (payment_id, self._now(db)),
                 )
                 return LedgerResult(amount=0, balance_after=0)
             user_id, amount = debit
@@ -441,7 +453,7 @@ class Ledger:
         cursor = db.execute(
             "INSERT OR IGNORE INTO repairs(payment_id, kind, reason, amount, created_at)"
             " VALUES (?,?,?,?,?)",
-            (payment_id, kind, reason, amount, self._now()),
+            (payment_id, kind, reason, amount, self._now(db)),
         )
         return cursor.rowcount == 1
 
@@ -469,9 +481,9 @@ class Ledger:
 
     def mark_settled(self, payment_ids: Collection[str]) -> int:
         """Mark payments settled (the reconciler skips them from now on); how many were new."""
-        now = self._now()
         added = 0
         with self._tx() as db:
+            now = self._now(db)
             for payment_id in payment_ids:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO settled(payment_id, created_at) VALUES (?,?)",

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import psycopg
@@ -162,6 +163,31 @@ def test_a_validated_debit_retried_after_its_commit_finds_its_debit(ledger: Ledg
 def test_validation_reports_insufficient_funds(ledger: Ledger) -> None:
     result = ledger.validate("alice", 10_001, "USD", "card", max_amount=1_000_000)
     assert result.reason == "insufficient_funds"
+
+
+def test_the_velocity_window_is_read_from_the_databases_clock(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 34, item 13: account workers on several hosts share one PostgreSQL ledger. Worker
+    A's clock runs 2 minutes slow when it debits p1; worker B, on time, must still see p1 in
+    its 60 s window. By each worker's own clock, p1 fell outside it and the limit let p2 by.
+    (SQLite is one file on one host: one clock.)"""
+    from orchestrator import ledger as module
+
+    ledger = Ledger(postgres.database())
+    ledger.open_account("alice", 10_000)
+
+    class SlowClock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> SlowClock:
+            return cls.fromtimestamp((datetime_now(tz) - timedelta(minutes=2)).timestamp(), tz)
+
+    datetime_now = datetime.now
+    monkeypatch.setattr(module, "datetime", SlowClock)
+    ledger.debit("p1", "alice", 100, velocity=(60.0, 1))
+    monkeypatch.undo()
+    with pytest.raises(VelocityLimitExceeded):
+        ledger.debit("p2", "alice", 100, velocity=(60.0, 1))
 
 
 def test_velocity_counts_recent_debits_of_other_payments(ledger: Ledger) -> None:
