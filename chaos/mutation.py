@@ -43,6 +43,7 @@ KILLERS: dict[str, tuple[str, ...]] = {
     "velocity-outside-debit": ("velocity-burst",),
     "try-cancel-debit": ("temporal-cancel",),
     "no-refund-tombstone": ("late-debit",),
+    "drop-refund-on-refusal": ("refused-debit-retry",),
     "retry-decline": ("provider-decline",),
     "no-callback-timer": ("missing-callback",),
     "no-dedup": ("duplicate-callbacks",),

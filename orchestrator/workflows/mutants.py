@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
         CancelRequest,
+        Compensation,
         FraudVerdict,
         LedgerRequest,
         LedgerResult,
@@ -259,6 +260,15 @@ class TryCancelDebit(PaymentWorkflow):
             retry_policy=retry,
             cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
         )
+
+
+@_mutant(
+    "drop-refund-on-refusal",
+    "a refused debit drops its refund, so an earlier attempt still stalled can commit later",
+)
+class DropRefundOnRefusal(PaymentWorkflow):
+    def _refused(self, compensations: Compensations) -> None:
+        compensations.discard(Compensation.REFUND)
 
 
 @_mutant(
