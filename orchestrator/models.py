@@ -52,6 +52,9 @@ class Reason(StrEnum):
     REFUND_REQUIRES_REVIEW = "refund_requires_review"
     """The provider captured the charge and refused to void it: the debit stays, a person
     refunds it through the provider (counted, alerted)."""
+    TERMINATED = "terminated"
+    """The execution was terminated (or timed out) before the saga decided: the reconciler
+    settles its money as a failed payment's and sends the notice."""
     PAYMENT_ID_REUSED = "payment_id_reused"
     """The payment id belongs to a payment the reconciler settled, whose execution was deleted
     (retention): this saga moved nothing, the first one's outcome stands."""
@@ -401,3 +404,6 @@ class ReconcileReport:
     the next pass tries again)."""
     described_at: str | None = None
     """When the executions were described; the money was read after it (``careful-pass``)."""
+    notified: list[str] = field(default_factory=list)
+    """Payments whose execution ended undecided (terminated, timed out) that this pass settled
+    and sent their notice, which no saga would."""

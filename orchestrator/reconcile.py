@@ -79,6 +79,8 @@ def render_report(report: ReconcileReport) -> str:
             f"  review {payment_id}: captured at the provider, or forgotten by Temporal with its"
             " debit kept and no charge held; a person must settle it"
         )
+    for payment_id in report.notified:
+        lines.append(f"  notified {payment_id}: its execution ended undecided; its user is told")
     for payment_id in report.failed:
         lines.append(f"  failed {payment_id}: its repair failed; the next pass tries again")
     for payment_id in report.settling:

@@ -8,6 +8,7 @@ the request body lives in the workflow memo to tell a replay from a conflicting 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -54,6 +55,7 @@ from orchestrator.models import (
     PaymentState,
     PaymentStatus,
     ProviderConfirmation,
+    Reason,
     SagaOptions,
 )
 from orchestrator.workflows.payment import PAYMENT_STATUS, PaymentWorkflow
@@ -196,12 +198,12 @@ class PaymentService:
         ``wait_s`` (at most :data:`MAX_WAIT_S`), a running payment is waited for first: one long
         poll of the server for its close event, answered when it closes or the time is up.
         """
-        status = await _call(self._final_status(payment_id, wait_s), payment_id)
+        status, undecided = await _call(self._final_status(payment_id, wait_s), payment_id)
         if status is None:
             status = await _call(self._handle(payment_id).query(PaymentWorkflow.status), payment_id)
         if status.user_id != user_id:
             raise PaymentNotFound(f"no payment {payment_id}")
-        view = _view(status)
+        view = _view(ended_undecided(status) if undecided else status)
         if view.step == "charge":
             view.provider_attempts = max(
                 view.provider_attempts, await self._live_charge_attempt(payment_id)
@@ -222,14 +224,18 @@ class PaymentService:
         done = (
             description.status is not None and description.status != WorkflowExecutionStatus.RUNNING
         )
+        if done and description.status != WorkflowExecutionStatus.COMPLETED:
+            state = ended_state(state)
         return msgspec.convert(
             {"payment_id": payment_id, "state": state, "done": done}, PaymentStateView
         )
 
-    async def _final_status(self, payment_id: str, wait_s: float) -> PaymentStatus | None:
-        """The status in a completed payment's result; None while it runs (after ``wait_s``),
-        or when it closed without one (terminated, timed out, or completed by code before
-        results carried it).
+    async def _final_status(
+        self, payment_id: str, wait_s: float
+    ) -> tuple[PaymentStatus | None, bool]:
+        """The status in a completed payment's result (None while it runs, after ``wait_s``,
+        or when it closed without one), and whether it closed undecided: terminated, timed
+        out, or cancelled by the first builds (the status then comes from a query).
 
         The server answers a read of a running execution's close event only when it closes,
         or just before the call's deadline (less its 1 s long-poll buffer) with no event. So
@@ -239,15 +245,18 @@ class PaymentService:
         if wait_s > 0:
             return await self._close_event_status(payment_id, "", wait_s + LONG_POLL_BUFFER_S)
         description = await handle.describe()
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return None, False
         if description.status != WorkflowExecutionStatus.COMPLETED:
-            return None
+            return None, True
         return await self._close_event_status(payment_id, description.run_id, None)
 
     async def _close_event_status(
         self, payment_id: str, run_id: str, timeout_s: float | None
-    ) -> PaymentStatus | None:
+    ) -> tuple[PaymentStatus | None, bool]:
         """The status in the result of the run's close event (the current run's when
-        ``run_id`` is empty), waiting for it at most ``timeout_s`` (None: it has closed)."""
+        ``run_id`` is empty), waiting for it at most ``timeout_s`` (None: it has closed), and
+        whether the run closed undecided (any close but completion)."""
         response = await self.client.workflow_service.get_workflow_execution_history(
             GetWorkflowExecutionHistoryRequest(
                 namespace=self.client.namespace,
@@ -262,8 +271,9 @@ class PaymentService:
             if event.HasField("workflow_execution_completed_event_attributes"):
                 payloads = event.workflow_execution_completed_event_attributes.result.payloads
                 (outcome,) = await self.client.data_converter.decode(payloads, [PaymentOutcome])
-                return outcome.status if isinstance(outcome, PaymentOutcome) else None
-        return None
+                return (outcome.status if isinstance(outcome, PaymentOutcome) else None), False
+            return None, True  # any other close event: terminated, timed out, cancelled
+        return None, False
 
     async def _live_charge_attempt(self, payment_id: str) -> int:
         # The workflow learns the attempt count only when the charge resolves; while Temporal
@@ -329,6 +339,22 @@ class PaymentService:
             except RPCError as exc:
                 log.debug("in-flight count failed: %s", exc)
             await asyncio.sleep(every_s)
+
+
+def ended_state(recorded: str) -> str:
+    """The state of a payment whose execution closed without deciding (terminated, timed out):
+    ``succeeded`` if its saga had recorded it (before the notice), the terminal state it had
+    recorded otherwise, else ``failed``; the reconciler settles its money to match."""
+    return recorded if PaymentState(recorded).terminal else PaymentState.FAILED.value
+
+
+def ended_undecided(status: PaymentStatus) -> PaymentStatus:
+    """``status`` as the API shows a payment whose execution closed without deciding: its final
+    state (:func:`ended_state`), reason ``terminated`` unless its saga had decided one, and no
+    step left to run (issue 34, item 8: it used to read ``processing`` for ever)."""
+    state = ended_state(status.state)
+    reason = status.reason if status.state == state else Reason.TERMINATED.value
+    return dataclasses.replace(status, state=state, reason=reason, step="done")
 
 
 def _view(status: PaymentStatus) -> PaymentView:

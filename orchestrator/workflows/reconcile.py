@@ -27,6 +27,7 @@ listed for review. Each repair is journaled in the ledger with its reason and co
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -38,13 +39,18 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
+    from orchestrator.activities.notifications import NotificationActivities
     from orchestrator.activities.provider import VOID_REJECTED, ProviderActivities
     from orchestrator.activities.reconcile import ReconcileActivities
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
+        NOTIFICATIONS_QUEUE,
         ExecutionFacts,
         LedgerDebit,
+        NotificationRequest,
+        PaymentState,
         ProviderCharge,
+        Reason,
         ReconcileReport,
         ReconcileRequest,
         RepairRequest,
@@ -203,6 +209,29 @@ def forgotten(
     return sorted(set(settle)), sorted(set(review))
 
 
+#: The close statuses of an execution that ended without its saga deciding or notifying.
+UNDECIDED = ("TERMINATED", "TIMED_OUT", "CANCELED", "FAILED")
+#: Names the reconciler's notices, one per payment (``uuid5``: deterministic, replay-safe).
+NOTICE_NAMESPACE = uuid.UUID("5a6a0000-0000-4000-8000-00000000a1e7")
+
+
+def repair_notice(debit: LedgerDebit, facts: ExecutionFacts) -> NotificationRequest:
+    """The notice of a payment whose execution ended undecided, sent once its money is settled:
+    its final state (``succeeded`` if its saga had recorded it, the terminal state it recorded,
+    else ``failed`` with reason ``terminated``), as the API shows it."""
+    recorded = facts.state or PaymentState.PENDING.value
+    terminal = PaymentState(recorded).terminal
+    state = recorded if terminal else PaymentState.FAILED.value
+    return NotificationRequest(
+        str(uuid.uuid5(NOTICE_NAMESPACE, debit.payment_id)),
+        debit.payment_id,
+        debit.user_id,
+        "email" if state == PaymentState.SUCCEEDED.value else "sms",
+        state,
+        None if terminal else Reason.TERMINATED.value,
+    )
+
+
 def _by_payment(repairs: Iterable[RepairRequest]) -> dict[str, list[RepairRequest]]:
     grouped: dict[str, list[RepairRequest]] = {}
     for repair in repairs:
@@ -352,10 +381,43 @@ class ReconcileWorkflow:
             grace,
             SETTLE_AFTER_CLOSE,
         )
-        report = replace(report, settled=sorted({*settled, *lost_sight} - unresolved))
+        settling_now = sorted({*settled, *lost_sight} - unresolved)
+        notified = await self._notify_undecided(settling_now, debits, executions, report)
+        report = replace(
+            report, settled=[p for p in settling_now if p not in report.failed], notified=notified
+        )
         if report.settled:
             await self._call(AccountActivities.mark_settled, report.settled, queue=ACCOUNTS_QUEUE)
         return report
+
+    async def _notify_undecided(
+        self,
+        settling: list[str],
+        debits: list[LedgerDebit],
+        executions: dict[str, ExecutionFacts],
+        report: ReconcileReport,
+    ) -> list[str]:
+        """Send the notice of each payment this pass settles whose execution ended undecided
+        (terminated, timed out): no saga will (issue 34, item 8). A notice that fails leaves
+        its payment unsettled and ``failed``, so the next pass sends it again."""
+        by_id = {d.payment_id: d for d in debits}
+        notified = []
+        for payment_id in settling:
+            facts = executions[payment_id]
+            if facts.status not in UNDECIDED:
+                continue
+            notice = repair_notice(by_id[payment_id], facts)
+            try:
+                await self._call(
+                    NotificationActivities.send_notification, notice, queue=NOTIFICATIONS_QUEUE
+                )
+            except ActivityError as err:
+                report.failed.append(payment_id)
+                metrics.RECONCILE_REPAIRS_FAILED.add()
+                workflow.logger.warning("notice of %s failed: %s", payment_id, err.cause)
+                continue
+            notified.append(payment_id)
+        return notified
 
     async def _repair(
         self, payment_id: str, repairs: list[RepairRequest], report: ReconcileReport

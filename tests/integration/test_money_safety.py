@@ -113,6 +113,14 @@ def test_terminate_then_reconcile_restores_the_ledger(
     ledger = Ledger(stack.config.ledger_path)
     assert payment_id not in {d.payment_id for d in ledger.unsettled_debits()}, again
     payments.final[payment_id] = "failed"  # what the money must now look like
+    # The pass that settled it told its user, and the API shows how it ended (issue 34, item 8).
+    assert f"notified {payment_id}" in again, again
+    notify_url = stack.config.admin_urls.notify
+    notices = httpx.get(f"{notify_url}/notifications", timeout=10).json()["sent"]
+    mine = [n for n in notices if n["payment_id"] == payment_id]
+    assert [n["message"] for n in mine] == [f"Your payment {payment_id} is failed (terminated)"]
+    view = payments.client("alice").status(payment_id)
+    assert (view["state"], view["reason"], view["step"]) == ("failed", "terminated", "done")
     if stack.prometheus_url is not None:  # always in CI
         assert alert_fires(stack.prometheus_url, "ReconcilerRepairing")
 

@@ -25,8 +25,11 @@ from temporalio.worker import Worker
 from orchestrator.activities.provider import VOID_REJECTED
 from orchestrator.models import (
     ACCOUNTS_QUEUE,
+    NOTIFICATIONS_QUEUE,
     ExecutionFacts,
     LedgerDebit,
+    NotificationRequest,
+    NotificationResult,
     ProviderCharge,
     ReconcileReport,
     ReconcileRequest,
@@ -53,6 +56,7 @@ class FakeMoney:
     refunded: list[str] = field(default_factory=list)
     voided: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
+    notices: list[NotificationRequest] = field(default_factory=list)
 
     @activity.defn(name="list_unsettled_debits")
     async def list_unsettled_debits(self) -> list[LedgerDebit]:
@@ -92,6 +96,11 @@ class FakeMoney:
         self.settled.extend(payment_ids)
         return len(payment_ids)
 
+    @activity.defn(name="send_notification")
+    async def send_notification(self, request: NotificationRequest) -> NotificationResult:
+        self.notices.append(request)
+        return NotificationResult(request.notification_id, request.channel)
+
     async def pass_(self, env: WorkflowEnvironment) -> ReconcileReport:
         """Run one pass; its report."""
         payments_side: list[Any] = [
@@ -114,6 +123,7 @@ class FakeMoney:
                 activities=payments_side,
             ),
             Worker(env.client, task_queue=ACCOUNTS_QUEUE, activities=accounts_side),
+            Worker(env.client, task_queue=NOTIFICATIONS_QUEUE, activities=[self.send_notification]),
         ):
             return await env.client.execute_workflow(
                 ReconcileWorkflow.run,
@@ -184,3 +194,25 @@ async def test_the_executions_are_described_before_the_money_is_read(
     report = await money.pass_(env)
     assert money.calls == ["ledger", "describe", "ledger", "provider"]
     assert report.described_at is not None and money.voided == ["t"]
+
+
+async def test_a_payment_that_ended_undecided_is_notified_once_its_money_settles(
+    env: WorkflowEnvironment,
+) -> None:
+    """Item 8: a terminated payment's user was never told. The pass that settles it sends the
+    notice: ``failed``/``terminated`` where the saga had not decided, ``succeeded`` where it had
+    (terminated at notify); a payment whose saga completed is not notified again."""
+    refunded = LedgerDebit("t", "alice", 100, LONG_AGO, refunded=True)
+    money = FakeMoney(
+        [refunded, debit("n"), debit("done")],
+        [authorized("n"), authorized("done")],
+        {
+            "t": terminated("t"),
+            "n": ExecutionFacts("n", "TERMINATED", "succeeded", LONG_AGO),
+            "done": ExecutionFacts("done", "COMPLETED", "succeeded", LONG_AGO),
+        },
+    )
+    report = await money.pass_(env)
+    told = {(n.payment_id, n.state, n.reason) for n in money.notices}
+    assert told == {("t", "failed", "terminated"), ("n", "succeeded", None)}
+    assert sorted(report.notified) == ["n", "t"] and sorted(money.settled) == ["done", "n", "t"]
