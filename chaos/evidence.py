@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from temporalio.client import WorkflowHistory
 
 from chaos.bundle import Bundle
 from chaos.checkers import Check
@@ -12,6 +15,7 @@ from chaos.workload import PaymentRecord, ProbeResult
 from orchestrator.config import StackConfig
 from orchestrator.models import ReconcileReport
 from orchestrator.temporal_client import connect
+from orchestrator.workflows.payment import PATCHES
 from runtime.admin_client import provider_charges
 
 
@@ -123,10 +127,22 @@ async def history_steps(config: StackConfig, payment_id: str) -> list[dict[str, 
     return steps
 
 
+def patches_in(history: WorkflowHistory) -> list[str]:
+    """The ids of the patch markers a history recorded, in order."""
+    return [
+        json.loads(p.data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
+    ]
+
+
 async def version_facts(
     config: StackConfig, payment_ids: list[str]
 ) -> tuple[dict[str, bool], dict[str, str], int]:
-    """Per payment: took the patched path? which build finished it? And non-determinism count."""
+    """Per payment: took the patched path (a marker of a patch the previous build lacks:
+    ``shielded-debit``, which every build records on the oldest path, does not count)? which
+    build finished it? And non-determinism count."""
     from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 
     nondeterministic = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
@@ -136,9 +152,7 @@ async def version_facts(
     failures = 0
     for payment_id in payment_ids:
         history = await client.get_workflow_handle(payment_id).fetch_history()
-        new_path[payment_id] = any(
-            e.HasField("marker_recorded_event_attributes") for e in history.events
-        )
+        new_path[payment_id] = bool(set(patches_in(history)) & set(PATCHES))
         completed = [
             e.workflow_task_completed_event_attributes
             for e in history.events

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from chaos.evidence import patches_in
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.workflows.reconcile import (
     CAREFUL_PASS_PATCH,
@@ -17,7 +18,6 @@ from orchestrator.workflows.reconcile import (
     SETTLED_PAYMENTS_PATCH,
     ReconcileWorkflow,
 )
-from tests.replay.test_replay_gate import patches_in
 
 HISTORIES = Path(__file__).parent / "reconcile"
 #: Each recorded pass and the patch markers it holds: the path before settled-payments, the one

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from chaos.evidence import patches_in
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow
@@ -31,16 +32,6 @@ INTERRUPTS = [d for d in GENERATIONS if d.name.startswith("interrupts-")]
 SAGA_GENERATIONS = [d for d in GENERATIONS if d not in INTERRUPTS]
 MANIFESTS = {d: json.loads((d / "manifest.json").read_text()) for d in GENERATIONS}
 CASES = [(d, name) for d, manifest in MANIFESTS.items() for name in sorted(manifest)]
-
-
-def patches_in(history: WorkflowHistory) -> list[str]:
-    """The ids of the patch markers a history recorded, in order."""
-    return [
-        json.loads(p.data)["id"]
-        for e in history.events
-        if e.HasField("marker_recorded_event_attributes")
-        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
-    ]
 
 
 def load(name: str, generation: Path = HISTORIES_DIR) -> WorkflowHistory:
