@@ -10,29 +10,13 @@ import pytest
 from orchestrator.api.app import create_app
 from orchestrator.api.auth import ApiKeys
 from orchestrator.api.service import MAX_WAIT_S
-from orchestrator.config import ServiceUrls, StackConfig
 from orchestrator.models import SagaOptions
-
-URLS = ServiceUrls("http://p", "http://f", "http://n")
+from tests.unit.stack_configs import unreachable_config
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    config = StackConfig(
-        temporal_address="127.0.0.1:1",
-        api_port=1,
-        urls=URLS,
-        admin_urls=URLS,
-        worker_temporal_address="127.0.0.1:1",
-        callback_url="http://a/webhooks/gateway",
-        webhook_secret="w" * 32,
-        payment_id_secret="p" * 32,
-        ledger_path="/nonexistent/ledger.db",
-        api_keys_path="/nonexistent/keys.json",
-        state_dir="/nonexistent",
-        saga=SagaOptions(max_amount=12_345),
-        currencies=["USD", "EUR"],
-    )
+    config = unreachable_config(saga=SagaOptions(max_amount=12_345), currencies=["USD", "EUR"])
     schema: dict[str, Any] = create_app(config, ApiKeys({})).openapi_schema.to_schema()
     return schema
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import msgspec
 import pytest
 
 from chaos.mutation import KILLERS, QUICK, MutantResult, MutationReport, render
 from chaos.scenario import find_scenario, load_scenario
-from orchestrator.config import ServiceUrls, StackConfig
 from orchestrator.roles import ROLES
 from orchestrator.workers import refuse_unasked_mutant, workflows_of
 from orchestrator.workflows.mutants import MUTANTS
 from orchestrator.workflows.payment import PaymentWorkflow
+from tests.unit.stack_configs import unreachable_config
 
 
 def test_at_least_fifteen_mutants_each_with_a_scenario_that_should_kill_it() -> None:
@@ -28,31 +26,14 @@ def test_at_least_fifteen_mutants_each_with_a_scenario_that_should_kill_it() -> 
         assert mutant.workflow is not PaymentWorkflow
 
 
-def _config(tmp_path: Path) -> StackConfig:
-    urls = ServiceUrls("http://p", "http://f", "http://n")
-    return StackConfig(
-        temporal_address="127.0.0.1:1",
-        api_port=1,
-        urls=urls,
-        admin_urls=urls,
-        worker_temporal_address="127.0.0.1:1",
-        callback_url="http://a/webhooks/gateway",
-        webhook_secret="w" * 32,
-        payment_id_secret="p" * 32,
-        ledger_path=str(tmp_path / "ledger.db"),
-        api_keys_path=str(tmp_path / "keys.json"),
-        state_dir=str(tmp_path),
-    )
-
-
-def test_a_worker_runs_a_mutant_only_when_the_harness_asks(tmp_path: Path) -> None:
+def test_a_worker_runs_a_mutant_only_when_the_harness_asks() -> None:
     """Issue 34, item 16: the guard used to fail open (only the container image set the
     variable that refused mutants); now a worker refuses unless started with --allow-mutant."""
     classes = workflows_of(ROLES["payments"], "v2", "drop-refund")
     assert MUTANTS["drop-refund"].workflow in classes
     assert PaymentWorkflow not in classes
     assert workflows_of(ROLES["fraud"], "v2", "drop-refund") == workflows_of(ROLES["fraud"], "v2")
-    config = msgspec.structs.replace(_config(tmp_path), mutant="drop-refund")
+    config = unreachable_config(mutant="drop-refund")
     with pytest.raises(SystemExit, match="--allow-mutant"):
         refuse_unasked_mutant(config, allowed=False)
     refuse_unasked_mutant(config, allowed=True)
