@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from temporalio import activity
 
 from orchestrator.activities.http import post_json, refuse
 from orchestrator.activities.metrics import NOTIFICATIONS
 from orchestrator.models import NotificationRequest, NotificationResult
+
+#: Names the reconciler's notices (:func:`repair_notice_id`).
+REPAIR_NOTICE_NAMESPACE = uuid.UUID("5a6a0000-0000-4000-8000-00000000a1e7")
+
+
+def repair_notice_id(payment_id: str) -> str:
+    """The id of the notice the reconciler sends for a payment whose execution ended undecided:
+    the same for every pass (``uuid5``, no randomness), so a pass retried sends the same one."""
+    return str(uuid.uuid5(REPAIR_NOTICE_NAMESPACE, payment_id))
 
 
 def notification_message(request: NotificationRequest) -> str:

@@ -27,7 +27,6 @@ listed for review. Each repair is journaled in the ledger with its reason and co
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -39,7 +38,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
-    from orchestrator.activities.notifications import NotificationActivities
+    from orchestrator.activities.notifications import NotificationActivities, repair_notice_id
     from orchestrator.activities.provider import VOID_REJECTED, ProviderActivities
     from orchestrator.activities.reconcile import ReconcileActivities
     from orchestrator.models import (
@@ -211,8 +210,6 @@ def forgotten(
 
 #: The close statuses of an execution that ended without its saga deciding or notifying.
 UNDECIDED = ("TERMINATED", "TIMED_OUT", "CANCELED", "FAILED")
-#: Names the reconciler's notices, one per payment (``uuid5``: deterministic, replay-safe).
-NOTICE_NAMESPACE = uuid.UUID("5a6a0000-0000-4000-8000-00000000a1e7")
 
 
 def repair_notice(debit: LedgerDebit, facts: ExecutionFacts) -> NotificationRequest:
@@ -223,7 +220,7 @@ def repair_notice(debit: LedgerDebit, facts: ExecutionFacts) -> NotificationRequ
     terminal = PaymentState(recorded).terminal
     state = recorded if terminal else PaymentState.FAILED.value
     return NotificationRequest(
-        str(uuid.uuid5(NOTICE_NAMESPACE, debit.payment_id)),
+        repair_notice_id(debit.payment_id),
         debit.payment_id,
         debit.user_id,
         "email" if state == PaymentState.SUCCEEDED.value else "sms",
