@@ -29,6 +29,14 @@ class PaymentState(StrEnum):
         """Whether no further transition can happen."""
         return self in (PaymentState.SUCCEEDED, PaymentState.FAILED, PaymentState.CANCELLED)
 
+    @classmethod
+    def ended_undecided(cls, recorded: str | None) -> PaymentState:
+        """The final state of a payment whose execution closed without deciding (terminated,
+        timed out): the terminal state its saga had recorded (``succeeded`` included: it is set
+        before the notice), else ``failed``. The API shows it; the reconciler settles to it."""
+        state = cls(recorded or cls.PENDING.value)
+        return state if state.terminal else cls.FAILED
+
 
 class Reason(StrEnum):
     """Machine-readable reasons a payment failed or was cancelled."""

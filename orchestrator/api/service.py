@@ -225,7 +225,7 @@ class PaymentService:
             description.status is not None and description.status != WorkflowExecutionStatus.RUNNING
         )
         if done and description.status != WorkflowExecutionStatus.COMPLETED:
-            state = ended_state(state)
+            state = PaymentState.ended_undecided(state).value
         return msgspec.convert(
             {"payment_id": payment_id, "state": state, "done": done}, PaymentStateView
         )
@@ -341,18 +341,12 @@ class PaymentService:
             await asyncio.sleep(every_s)
 
 
-def ended_state(recorded: str) -> str:
-    """The state of a payment whose execution closed without deciding (terminated, timed out):
-    ``succeeded`` if its saga had recorded it (before the notice), the terminal state it had
-    recorded otherwise, else ``failed``; the reconciler settles its money to match."""
-    return recorded if PaymentState(recorded).terminal else PaymentState.FAILED.value
-
-
 def ended_undecided(status: PaymentStatus) -> PaymentStatus:
-    """``status`` as the API shows a payment whose execution closed without deciding: its final
-    state (:func:`ended_state`), reason ``terminated`` unless its saga had decided one, and no
-    step left to run (issue 34, item 8: it used to read ``processing`` for ever)."""
-    state = ended_state(status.state)
+    """``status`` as the API shows a payment whose execution closed without deciding: its
+    final state (:meth:`PaymentState.ended_undecided`), reason ``terminated`` unless its saga
+    had decided one, and no step left to run (issue 34, item 8: it read ``processing`` for
+    ever)."""
+    state = PaymentState.ended_undecided(status.state).value
     reason = status.reason if status.state == state else Reason.TERMINATED.value
     return dataclasses.replace(status, state=state, reason=reason, step="done")
 

@@ -216,16 +216,15 @@ def repair_notice(debit: LedgerDebit, facts: ExecutionFacts) -> NotificationRequ
     """The notice of a payment whose execution ended undecided, sent once its money is settled:
     its final state (``succeeded`` if its saga had recorded it, the terminal state it recorded,
     else ``failed`` with reason ``terminated``), as the API shows it."""
-    recorded = facts.state or PaymentState.PENDING.value
-    terminal = PaymentState(recorded).terminal
-    state = recorded if terminal else PaymentState.FAILED.value
+    state = PaymentState.ended_undecided(facts.state)
+    decided = state.value == facts.state
     return NotificationRequest(
         repair_notice_id(debit.payment_id),
         debit.payment_id,
         debit.user_id,
-        "email" if state == PaymentState.SUCCEEDED.value else "sms",
-        state,
-        None if terminal else Reason.TERMINATED.value,
+        "email" if state is PaymentState.SUCCEEDED else "sms",
+        state.value,
+        None if decided else Reason.TERMINATED.value,
     )
 
 

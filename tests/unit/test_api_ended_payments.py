@@ -3,8 +3,8 @@ item 8): it used to read ``pending`` or ``processing`` for ever."""
 
 from __future__ import annotations
 
-from orchestrator.api.service import ended_state, ended_undecided
-from orchestrator.models import PaymentStatus
+from orchestrator.api.service import ended_undecided
+from orchestrator.models import PaymentState, PaymentStatus
 
 
 def status(state: str, reason: str | None = None, step: str = "charge") -> PaymentStatus:
@@ -14,7 +14,8 @@ def status(state: str, reason: str | None = None, step: str = "charge") -> Payme
 def test_an_undecided_payment_reads_failed_terminated_and_done() -> None:
     shown = ended_undecided(status("processing"))
     assert (shown.state, shown.reason, shown.step) == ("failed", "terminated", "done")
-    assert ended_state("pending") == "failed"
+    assert PaymentState.ended_undecided("pending") is PaymentState.FAILED
+    assert PaymentState.ended_undecided(None) is PaymentState.FAILED
 
 
 def test_a_decision_the_saga_had_recorded_stands() -> None:
