@@ -60,6 +60,9 @@ with workflow.unsafe.imports_passed_through():
 
 CALL = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
+#: A notice is tried twice in a pass: one that fails leaves its payment for the next pass, so a
+#: notification outage costs a pass seconds, not its whole retry budget per payment.
+NOTICE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
 LIVE = ("authorized",)
 #: An execution closed this recently may have an activity attempt still in flight that moves
 #: money (a debit, refund, charge or void runs at most its start-to-close timeout, and the worker
@@ -404,8 +407,12 @@ class ReconcileWorkflow:
                 continue
             notice = repair_notice(by_id[payment_id], facts)
             try:
-                await self._call(
-                    NotificationActivities.send_notification, notice, queue=NOTIFICATIONS_QUEUE
+                await workflow.execute_activity_method(
+                    NotificationActivities.send_notification,
+                    notice,
+                    task_queue=NOTIFICATIONS_QUEUE,
+                    start_to_close_timeout=CALL,
+                    retry_policy=NOTICE_RETRY,
                 )
             except ActivityError as err:
                 report.failed.append(payment_id)
