@@ -1,8 +1,10 @@
 """PaymentService: what the API does with Temporal, free of HTTP concerns.
 
-The payment id is the workflow id and derives from the user and the ``Idempotency-Key``, and
-workflow ids are never reused, so a retried POST can never start a second saga. A fingerprint of
-the request body lives in the workflow memo to tell a replay from a conflicting reuse of a key.
+The payment id is the workflow id and derives from the user and the ``Idempotency-Key``. The
+API's request log records each payment id it started, so a retried POST never starts a second
+saga, even after Temporal has forgotten the first execution (retention); Temporal's duplicate
+check settles the race of two requests. A fingerprint of the request body, in the log and in the
+workflow memo, tells a replay from a conflicting reuse of a key.
 """
 
 from __future__ import annotations

@@ -407,12 +407,11 @@ class ReconcileWorkflow:
                 continue
             notice = repair_notice(by_id[payment_id], facts)
             try:
-                await workflow.execute_activity_method(
+                await self._call(
                     NotificationActivities.send_notification,
                     notice,
-                    task_queue=NOTIFICATIONS_QUEUE,
-                    start_to_close_timeout=CALL,
-                    retry_policy=NOTICE_RETRY,
+                    queue=NOTIFICATIONS_QUEUE,
+                    retry=NOTICE_RETRY,
                 )
             except ActivityError as err:
                 report.failed.append(payment_id)
@@ -444,15 +443,19 @@ class ReconcileWorkflow:
             report.repaired.append(await self._call(journal, repair, queue=ACCOUNTS_QUEUE))
 
     async def _call(
-        self, activity: Callable[..., Any], *args: Any, queue: str | None = None
+        self,
+        activity: Callable[..., Any],
+        *args: Any,
+        queue: str | None = None,
+        retry: RetryPolicy = RETRY,
     ) -> Any:
-        """One reconciler activity with the pass's timeout and retries."""
+        """One reconciler activity with the pass's timeout and retries (``retry``)."""
         return await workflow.execute_activity_method(
             activity,
             args=list(args),
             task_queue=queue,
             start_to_close_timeout=CALL,
-            retry_policy=RETRY,
+            retry_policy=retry,
         )
 
     async def _unsettled(self) -> tuple[list[LedgerDebit], list[ProviderCharge]]:
