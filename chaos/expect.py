@@ -221,9 +221,13 @@ def _reconciler_verdicts(scenario: Scenario, evidence: Evidence) -> list[Verdict
         return []
     ours = {p.payment_id for p in evidence.payments if p.payment_id}
     made = [r for r in report.repaired if r.done and r.payment_id in ours]
-    # A saga that completed must have settled its own money: a repair for it is a saga bug.
+    # A saga that completed must have settled its own money: a repair for it is a saga bug,
+    # unless the provider made the charge after the saga gave up on it.
+    late = set(report.late_charges)
     behind_sagas = [
-        r.payment_id for r in report.planned if r.execution == "COMPLETED" and r.payment_id in ours
+        r.payment_id
+        for r in report.planned
+        if r.execution == "COMPLETED" and r.payment_id in ours and r.payment_id not in late
     ]
     verdicts = [
         Verdict(
@@ -237,6 +241,15 @@ def _reconciler_verdicts(scenario: Scenario, evidence: Evidence) -> list[Verdict
         verdicts.append(
             check_count(
                 "reconciler repairs", scenario.expect.reconciled, len(made), len(evidence.payments)
+            )
+        )
+    if scenario.expect.late_charges is not None:
+        verdicts.append(
+            check_count(
+                "late charges found and reversed",
+                scenario.expect.late_charges,
+                len(late & ours),
+                len(evidence.payments),
             )
         )
     return verdicts

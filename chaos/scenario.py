@@ -355,6 +355,11 @@ class Expect(Strict, kw_only=True):
     """Every terminal payment produced a notification attempt."""
     reconciled: Count | None = None
     """Repairs the reconciler made (the runner triggers it before collecting evidence)."""
+    late_charges: Count | None = None
+    """Payments whose charge the provider made after their saga gave up (late processing),
+    found held by the reconciler, which voided it or refunded it at the provider. The runner
+    reconciles once the sagas have closed long enough to be settled, and again once every
+    late-processed charge has landed, as the every-minute schedule would."""
     upgrade_paths: bool = False
     """From histories: payments created before an upgrade took the old path, those created
     after it the new one, and no workflow task failed with non-determinism."""
@@ -390,7 +395,21 @@ class Scenario(Strict, kw_only=True):
         terminates = any(
             isinstance(f, WorkflowFault) and f.action == "terminate" for f in self.faults
         )
-        return terminates or self.expect.reconciled is not None
+        return (
+            terminates
+            or self.expect.reconciled is not None
+            or self.expect.late_charges is not None
+            or self.late_processing_s > 0
+        )
+
+    @property
+    def late_processing_s(self) -> float:
+        """How long after an unanswered attempt the provider makes its charge (0: it never
+        processes late in this scenario)."""
+        knobs = self.simulators.provider
+        if knobs.late_first_attempts or knobs.late_processing_rate:
+            return knobs.late_processing_ms / 1000
+        return 0.0
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -529,6 +548,7 @@ def _counts(expect: Expect) -> list[tuple[str, Count]]:
         "duplicate_callbacks",
         "foreign_callbacks",
         "reconciled",
+        "late_charges",
     ):
         count = getattr(expect, name)
         if count is not None:

@@ -179,6 +179,15 @@ SAGA_OVERVIEW = Dashboard(
             ),
         ),
         Panel(
+            "Late provider charges, by status",
+            (increase_by("saga_reconciliation_late_charges_total", "status"),),
+            description=(
+                "Charges the provider made after their saga gave up (an attempt left "
+                "unanswered), voided or refunded at the provider by the reconciler "
+                "(alert LateProviderCharge)."
+            ),
+        ),
+        Panel(
             "API requests per second, by route and status",
             (
                 q(

@@ -310,6 +310,20 @@ class VoidResult:
 
 
 @dataclass(frozen=True)
+class ChargeRefundRequest:
+    """Input of ``refund_charge``: give back what the provider captured for a payment."""
+
+    payment_id: str
+
+
+@dataclass(frozen=True)
+class ChargeRefundResult:
+    """Result of ``refund_charge``: ``refunded`` is false when nothing was captured."""
+
+    refunded: bool
+
+
+@dataclass(frozen=True)
 class NotificationRequest:
     """Input of ``send_notification``."""
 
@@ -349,7 +363,7 @@ class ProviderCharge:
     payment_id: str
     charge_id: str
     amount: int
-    status: str  # "authorized" | "captured" | "declined" | "voided"
+    status: str  # "authorized" | "captured" | "declined" | "voided" | "refunded"
 
 
 @dataclass(frozen=True)
@@ -368,7 +382,7 @@ class RepairRequest:
     """One repair of the reconciler, with the reason it is journaled under."""
 
     payment_id: str
-    kind: str  # "refund" | "void"
+    kind: str  # "refund" (the ledger's debit) | "void" | "refund_charge" (at the provider)
     reason: str
     execution: str = ""
     """The execution's status when the repair was planned (``TERMINATED``, ``COMPLETED``...)."""
@@ -390,6 +404,10 @@ class ReconcileRequest:
     dry_run: bool = False
     grace_s: float = 0.0
     """Ledger debits younger than this are left alone (their saga may still be starting)."""
+    late_charge_horizon_s: float = 600.0
+    """How long after a payment's execution closed without succeeding, its charge never seen
+    by the provider, an unanswered attempt may still land (the provider's own bound on late
+    processing): until then the payment stays unsettled (``late-charges``)."""
 
 
 @dataclass(frozen=True)
@@ -415,3 +433,9 @@ class ReconcileReport:
     notified: list[str] = field(default_factory=list)
     """Payments whose execution ended undecided (terminated, timed out) that this pass settled
     and sent their notice, which no saga would."""
+    late_charges: list[str] = field(default_factory=list)
+    """Payments whose saga completed without succeeding and whose charge the provider holds
+    (it landed after the worker gave up on it): voided, or refunded at the provider."""
+    watching: list[str] = field(default_factory=list)
+    """Payments kept unsettled because a charge attempt of theirs may still land
+    (:attr:`ReconcileRequest.late_charge_horizon_s`)."""

@@ -7,6 +7,7 @@ runner and ``saga reconcile`` run a pass on demand. See :mod:`orchestrator.workf
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from temporalio.client import (
@@ -59,6 +60,20 @@ async def reconcile_now(client: Client, *, dry_run: bool = False) -> ReconcileRe
     )
 
 
+def successive(first: ReconcileReport, then: ReconcileReport) -> ReconcileReport:
+    """Two passes as one report: what either planned, made, settled, notified or found late;
+    what is still open (review, failed, settling, watching) as the later pass left it."""
+    return replace(
+        then,
+        planned=[*first.planned, *then.planned],
+        repaired=[*first.repaired, *then.repaired],
+        settled=sorted({*first.settled, *then.settled}),
+        notified=sorted({*first.notified, *then.notified}),
+        late_charges=sorted({*first.late_charges, *then.late_charges}),
+        examined=first.examined + then.examined,
+    )
+
+
 def render_report(report: ReconcileReport) -> str:
     """The report for people: one line per repair, then a count."""
     done = {(r.payment_id, r.kind) for r in report.repaired if r.done}
@@ -78,6 +93,17 @@ def render_report(report: ReconcileReport) -> str:
         lines.append(
             f"  review {payment_id}: captured at the provider, or forgotten by Temporal with its"
             " debit kept and no charge held; a person must settle it"
+        )
+    for payment_id in report.late_charges:
+        lines.append(
+            f"  late charge {payment_id}: the provider made it after the saga gave up; voided,"
+            " or refunded at the provider once captured"
+        )
+    if report.watching:
+        lines.append(
+            f"  watching {len(report.watching)} payment(s) that did not succeed and whose charge"
+            " the provider never showed: an unanswered attempt may still land, so they stay"
+            " unsettled until the late-charge horizon passes"
         )
     for payment_id in report.notified:
         lines.append(f"  notified {payment_id}: its execution ended undecided; its user is told")

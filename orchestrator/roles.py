@@ -55,7 +55,7 @@ ROLES: dict[str, Role] = {
         PAYMENTS_QUEUE,
         ("PaymentWorkflow", "ReconcileWorkflow"),
         ("charge_payment", "void_charge"),
-        ("list_provider_charges", "read_provider_charges", "describe_executions"),
+        ("list_provider_charges", "read_provider_charges", "describe_executions", "refund_charge"),
     ),
     "accounts": Role(
         ACCOUNTS_QUEUE,

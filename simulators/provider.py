@@ -1,8 +1,9 @@
 """The mock external payment provider: ``python -m simulators.provider --port P --callback-url U``.
 
 ``POST /charges`` (``Idempotency-Key`` required) accepts a charge and later POSTs a signed
-callback to the API; ``POST /charges/{key}/void`` voids it; ``GET /charges`` lists every charge
-(the harness sums what the provider captured from it).
+callback to the API; ``POST /charges/{key}/void`` voids an authorization;
+``POST /charges/{key}/refund`` gives back a capture; ``GET /charges`` lists every charge (the
+harness sums what the provider captured from it).
 
 Two void semantics (the ``strict`` knob):
 
@@ -14,7 +15,10 @@ Two void semantics (the ``strict`` knob):
 
 Transport faults (5xx, hangs, dropped connections) are injected by :class:`FaultInjector`, an
 ASGI wrapper, before the request reaches the business handlers, the way a broken load balancer or
-network would.
+network would. One fault is the provider's own: *late processing* (``late_first_attempts``,
+``late_processing_rate``) leaves the attempt unanswered and makes the charge
+``late_processing_ms`` after it arrived, after its client gave up, the way a provider whose
+request queue backed up does.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, cast
 
@@ -97,6 +101,15 @@ class ProviderKnobs(Knobs):
     """Real-processor void semantics: no void-before-charge tombstones, captures not voidable."""
     capture_after_ms: Annotated[int, NonNegative] = 10_000
     """Strict mode: an authorization is captured (no longer voidable) this long after it."""
+    late_first_attempts: Annotated[int, NonNegative] = 0
+    """Every payment's first N charge attempts are never answered (the connection is held
+    ``hang_ms``, then dropped) but processed anyway, ``late_processing_ms`` after they arrived,
+    whatever happened to the payment meanwhile (then ``late_processing_rate`` applies; both
+    come before ``error_rate``)."""
+    late_processing_rate: Annotated[float, Rate] = 0.0
+    """Share of charge attempts processed late, as ``late_first_attempts`` describes."""
+    late_processing_ms: Annotated[int, NonNegative] = 45_000
+    """With ``late_processing_rate``: from the unanswered attempt to its charge."""
 
 
 class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -118,7 +131,7 @@ class Charge:
     payment_id: str
     amount: int
     outcome: Literal["succeeded", "declined"]
-    state: Literal["authorized", "declined", "voided"]
+    state: Literal["authorized", "declined", "voided", "refunded"]
     callbacks_sent: int = 0
     callback_ms: list[int] = field(default_factory=list)
     """How long each delivered callback took to be acknowledged (a link fault shows here)."""
@@ -126,7 +139,7 @@ class Charge:
     """Strict mode: the loop time at which the authorization becomes a capture."""
 
     @property
-    def status(self) -> Literal["authorized", "captured", "declined", "voided"]:
+    def status(self) -> Literal["authorized", "captured", "declined", "voided", "refunded"]:
         """The charge's status now (an authorization turns into a capture in strict mode)."""
         captured = self.captures_at is not None and (
             asyncio.get_running_loop().time() >= self.captures_at
@@ -166,6 +179,22 @@ class ProviderState:
             self._http = link_client(self.state_dir, faulted=self.faulted, timeout=5.0)
         return self._http
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, cancelled when the simulator stops."""
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def processes_late(self, key: str) -> bool:
+        """Whether this attempt of a charge is left unanswered and processed late (it then
+        counts as an attempt)."""
+        knobs = self.box.knobs
+        attempt = self.attempts.get(key, 0) + 1
+        if attempt <= knobs.late_first_attempts or self.box.chance(knobs.late_processing_rate):
+            self.attempts[key] = attempt
+            return True
+        return False
+
     def fault_for(self, key: str) -> ErrorKind | None:
         """Which fault, if any, this attempt of a charge meets."""
         knobs = self.box.knobs
@@ -191,10 +220,13 @@ class FaultInjector:
             await asyncio.sleep(
                 self.state.box.jittered_s(knobs.latency_ms, knobs.latency_jitter_ms)
             )
+            if key and self.state.processes_late(key):
+                await self._process_late(key, receive, emit=cast("Emit", send))
+                return
             fault = self.state.fault_for(key) if key else None
             if fault:
                 SIM_PROVIDER_FAULTS.labels(fault).inc()
-            emit = cast("Callable[[dict[str, Any]], Awaitable[None]]", send)
+            emit = cast("Emit", send)
             if fault in ("http_500", "http_503"):
                 status = 500 if fault == "http_500" else 503
                 await emit(
@@ -209,17 +241,98 @@ class FaultInjector:
             if fault == "timeout":
                 await asyncio.sleep(knobs.hang_ms / 1000)
             if fault == "connection_drop":
-                # Promise a body, send part of it, then abort: the client sees the peer vanish.
-                await emit(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [(b"content-length", b"1000")],
-                    }
-                )
-                await emit({"type": "http.response.body", "body": b"{", "more_body": True})
-                raise ConnectionAbortedError("injected connection drop")
+                await _drop_connection(emit)
         await self.app(scope, receive, send)
+
+    async def _process_late(self, key: str, receive: Receive, emit: Emit) -> None:
+        """Leave the attempt unanswered (held ``hang_ms``, then dropped) and make its charge
+        ``late_processing_ms`` after it arrived."""
+        knobs = self.state.box.knobs
+        body = b""
+        while True:
+            message = cast("dict[str, Any]", await receive())
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        try:
+            data: ChargeBody | None = msgspec.json.decode(body, type=ChargeBody)
+        except msgspec.MsgspecError:
+            data = None  # nothing a charge can be made of: the attempt is only left unanswered
+        SIM_PROVIDER_FAULTS.labels("late_processing").inc()
+        if data is not None:
+            self.state.spawn(_charge_later(self.state, data, key, knobs.late_processing_ms))
+        await asyncio.sleep(knobs.hang_ms / 1000)
+        await _drop_connection(emit)
+
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _drop_connection(emit: Emit) -> None:
+    """Promise a body, send part of it, then abort: the client sees the peer vanish."""
+    await emit(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"1000")],
+        }
+    )
+    await emit({"type": "http.response.body", "body": b"{", "more_body": True})
+    raise ConnectionAbortedError("injected connection drop")
+
+
+async def _charge_later(state: ProviderState, data: ChargeBody, key: str, after_ms: int) -> None:
+    """The late-processed charge: made as the attempt would have made it, ``after_ms`` later."""
+    await asyncio.sleep(after_ms / 1000)
+    SIM_PROVIDER_CHARGES.labels("processed_late").inc()
+    await make_charge(state, data, key)
+
+
+async def make_charge(
+    state: ProviderState, data: ChargeBody, idempotency_key: str
+) -> Response[Any]:
+    """A charge attempt as the provider handles it: refused after a void (lenient), the same
+    charge again for a known key, else a new charge (declined, or authorized with its callbacks
+    scheduled)."""
+    if idempotency_key in state.voided_keys:
+        SIM_PROVIDER_CHARGES.labels("refused_voided").inc()
+        return problem_response(409, "Charge voided", f"{idempotency_key} was voided")
+    existing = state.charges.get(idempotency_key)
+    if existing is not None:
+        SIM_PROVIDER_CHARGES.labels("replayed").inc()
+        return _charge_answer(existing, status=200)
+    knobs = state.box.knobs
+    declined = state.box.chance(knobs.decline_rate)
+    charge = Charge(
+        charge_id=f"ch_{secrets.token_hex(8)}",
+        key=idempotency_key,
+        payment_id=data.payment_id,
+        amount=data.amount,
+        outcome="declined" if declined else "succeeded",
+        state="declined" if declined else "authorized",
+        captures_at=(
+            asyncio.get_running_loop().time() + knobs.capture_after_ms / 1000
+            if knobs.strict and not declined
+            else None
+        ),
+    )
+    state.charges[idempotency_key] = charge
+    SIM_PROVIDER_CHARGES.labels(charge.outcome if declined else "accepted").inc()
+    if declined and not knobs.decline_via_callback:
+        return problem_response(
+            402, "Card declined", "the issuer declined the charge", charge_id=charge.charge_id
+        )
+    if state.box.chance(knobs.missing_callback_rate):
+        SIM_PROVIDER_CALLBACKS.labels("dropped").inc()
+    else:
+        copies = 2 if state.box.chance(knobs.duplicate_callback_rate) else 1
+        if copies > 1:
+            SIM_PROVIDER_CALLBACKS.labels("duplicated").inc()
+        foreign = state.box.chance(knobs.foreign_callback_rate)
+        state.spawn(_deliver_callbacks(state, charge, copies, foreign))
+    if knobs.answer_delay_ms:
+        await asyncio.sleep(knobs.answer_delay_ms / 1000)
+    return _charge_answer(charge, status=201)
 
 
 def create_app(state: ProviderState) -> FaultInjector:
@@ -229,47 +342,7 @@ def create_app(state: ProviderState) -> FaultInjector:
     async def create_charge(
         data: ChargeBody, idempotency_key: Annotated[str, Parameter(header="Idempotency-Key")]
     ) -> Response[Any]:
-        if idempotency_key in state.voided_keys:
-            SIM_PROVIDER_CHARGES.labels("refused_voided").inc()
-            return problem_response(409, "Charge voided", f"{idempotency_key} was voided")
-        existing = state.charges.get(idempotency_key)
-        if existing is not None:
-            SIM_PROVIDER_CHARGES.labels("replayed").inc()
-            return _charge_answer(existing, status=200)
-        knobs = state.box.knobs
-        declined = state.box.chance(knobs.decline_rate)
-        charge = Charge(
-            charge_id=f"ch_{secrets.token_hex(8)}",
-            key=idempotency_key,
-            payment_id=data.payment_id,
-            amount=data.amount,
-            outcome="declined" if declined else "succeeded",
-            state="declined" if declined else "authorized",
-            captures_at=(
-                asyncio.get_running_loop().time() + knobs.capture_after_ms / 1000
-                if knobs.strict and not declined
-                else None
-            ),
-        )
-        state.charges[idempotency_key] = charge
-        SIM_PROVIDER_CHARGES.labels(charge.outcome if declined else "accepted").inc()
-        if declined and not knobs.decline_via_callback:
-            return problem_response(
-                402, "Card declined", "the issuer declined the charge", charge_id=charge.charge_id
-            )
-        if state.box.chance(knobs.missing_callback_rate):
-            SIM_PROVIDER_CALLBACKS.labels("dropped").inc()
-        else:
-            copies = 2 if state.box.chance(knobs.duplicate_callback_rate) else 1
-            if copies > 1:
-                SIM_PROVIDER_CALLBACKS.labels("duplicated").inc()
-            foreign = state.box.chance(knobs.foreign_callback_rate)
-            task = asyncio.create_task(_deliver_callbacks(state, charge, copies, foreign))
-            state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
-        if knobs.answer_delay_ms:
-            await asyncio.sleep(knobs.answer_delay_ms / 1000)
-        return _charge_answer(charge, status=201)
+        return await make_charge(state, data, idempotency_key)
 
     @post("/charges/{key:str}/void")
     async def void_charge(key: str) -> Response[Any]:
@@ -289,6 +362,24 @@ def create_app(state: ProviderState) -> FaultInjector:
         charge.state = "voided"
         return Response({"voided": True, "charge_id": charge.charge_id})
 
+    @post("/charges/{key:str}/refund")
+    async def refund_charge(key: str) -> Response[Any]:
+        charge = state.charges.get(key)
+        status = charge.status if charge is not None else None
+        if charge is None or status in ("declined", "voided"):
+            return Response({"refunded": False})
+        if status == "authorized":
+            return problem_response(
+                409,
+                "Charge not captured",
+                f"{key} is an authorization: void it",
+                error="authorized",
+            )
+        if status == "captured":
+            charge.state = "refunded"
+            SIM_PROVIDER_CHARGES.labels("refunded").inc()
+        return Response({"refunded": True, "charge_id": charge.charge_id})
+
     @get("/charges", sync_to_thread=False)
     def list_charges() -> list[dict[str, Any]]:
         return [_charge_json(c) for c in state.charges.values()]
@@ -301,7 +392,14 @@ def create_app(state: ProviderState) -> FaultInjector:
         return Response(_charge_json(charge))
 
     app = Litestar(
-        [create_charge, void_charge, list_charges, read_charge, *admin_handlers(state.box)],
+        [
+            create_charge,
+            void_charge,
+            refund_charge,
+            list_charges,
+            read_charge,
+            *admin_handlers(state.box),
+        ],
         on_shutdown=[lambda: _cancel_tasks(state)],
     )
     return FaultInjector(app, state)

@@ -107,6 +107,13 @@ def _knobs(plan: PaymentPlan, missing: list[str]) -> dict[str, dict[str, Any]]:
         provider |= {"callback_delay_ms": 0, "answer_delay_ms": 2 * latency_ms}
     if plan.strict_provider:
         provider |= {"strict": True, "capture_after_ms": int(plan.capture_after_s * 1000)}
+    if plan.charge_late_s and plan.charge_failures:
+        missing.append("a charge attempt processed late after attempts that failed")
+    elif plan.charge_late_s:
+        provider |= {
+            "late_first_attempts": 1,
+            "late_processing_ms": int(plan.charge_late_s * 1000),
+        }
     fraud: dict[str, Any] = {"delay_ms": latency_ms}
     if plan.fraud == "reject":
         fraud["fail_rate"] = 1.0

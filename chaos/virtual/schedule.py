@@ -4,7 +4,8 @@ A schedule is a few payments of one user, started within a second of each other 
 for the velocity limit and the balance), and what every service does to each. Faults use the
 vocabulary of the scenario files, in virtual time: a ledger outage window, attempts that fail,
 attempts lost after their effect (a worker crash), attempts slower than their timeout, a
-provider that declines, captures or forgets voids, callbacks early, late, duplicated, missing or
+provider that declines, captures, forgets voids or makes a charge long after its client gave
+up, callbacks early, late, duplicated, missing or
 for another charge, fraud slow, failing or rejecting, notifications failing, and one interrupt
 per payment (the ``cancel`` signal, a Temporal cancel or a termination) aimed at a step.
 
@@ -65,6 +66,10 @@ class PaymentPlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     """Charge attempts the provider answers 503 before it takes one."""
     charge_lost: bool = False
     """The first charge attempt is authorized, then lost before the saga hears of it."""
+    charge_late_s: float = 0.0
+    """The first charge attempt the provider takes goes unanswered (the worker gives up at its
+    timeout) and the provider makes the charge this long after the attempt began, whatever
+    happened meanwhile: a provider whose queue backed up processes it late (0: never)."""
     decline: bool = False
     """The provider declines the charge outright (402)."""
     callback: Callback = "normal"
@@ -145,21 +150,38 @@ def draw_payment(rng: random.Random) -> PaymentPlan:
     )
 
 
+#: When an unanswered charge lands: after its saga closed, and before, near or after the
+#: reconciler's passes that follow it.
+CHARGE_LATE_S = (30.0, 90.0, 200.0)
+#: The real reconciler runs every minute; a schedule samples a few of those passes.
+LATER_PASSES_S = (20.0, 400.0)
+
+
 #: Stalls of a slow debit: just past the attempt's timeout, past a sibling payment's refund (a
 #: fraud timeout, about 35 s), past a callback timeout (300 s).
 DEBIT_STALLS_S = (12.0, 12.0, 45.0, 400.0)
 
 
-def extend(rng: random.Random, plan: PaymentPlan) -> PaymentPlan:
-    """Draw the fields the vocabulary gained after the first draws, from a stream of their own,
-    so every older seed keeps the schedule it had."""
-    return msgspec.structs.replace(plan, debit_stall_s=rng.choice(DEBIT_STALLS_S))
+def extend(rng: random.Random, late: random.Random, plan: PaymentPlan) -> PaymentPlan:
+    """Draw the fields the vocabulary gained after the first draws, each generation from a
+    stream of its own, so every older seed keeps the schedule it had."""
+    charge_late_s = late.choice(CHARGE_LATE_S) if late.random() < 0.1 else 0.0
+    return msgspec.structs.replace(
+        plan, debit_stall_s=rng.choice(DEBIT_STALLS_S), charge_late_s=charge_late_s
+    )
+
+
+def later_passes(seed: int) -> list[float]:
+    """Reconciler passes after the first half minute (drawn from their own stream)."""
+    rng = random.Random(f"{seed}:passes")
+    return [round(rng.uniform(*LATER_PASSES_S), 3) for _ in range(rng.choice([0, 1, 2]))]
 
 
 def draw(seed: int, max_payments: int = 3) -> Schedule:
     """The schedule of ``seed``: 1 to ``max_payments`` payments of one user."""
     rng = random.Random(seed)
     later = random.Random(f"{seed}:extended")
+    late = random.Random(f"{seed}:late-charge")
     count = rng.randint(1, max_payments)
     outage = None
     if rng.random() < 0.25:
@@ -172,9 +194,10 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
         account_attempts=rng.choice([20, 20, 1, 2, 3]),
         charge_attempts=rng.choice([6, 6, 2]),
         reconcile_at_s=sorted(
-            round(rng.uniform(0, 30), 3) for _ in range(rng.choice([0, 0, 1, 2]))
+            [round(rng.uniform(0, 30), 3) for _ in range(rng.choice([0, 0, 1, 2]))]
+            + later_passes(seed)
         ),
-        payments=[extend(later, draw_payment(rng)) for _ in range(count)],
+        payments=[extend(later, late, draw_payment(rng)) for _ in range(count)],
     )
 
 

@@ -6,7 +6,8 @@
 - Provider: the provider simulator's rules (``simulators/provider.py``): one charge per
   idempotency key (the payment id), 402 for a decline, a void of an unknown key leaves a
   tombstone that refuses a later charge (lenient) or nothing (strict), a capture cannot be
-  voided (409, ``VoidRejected``); callbacks as the plan says.
+  voided (409, ``VoidRejected``) but can be refunded; an attempt the plan makes late is
+  processed after its worker gave up (``charge_late_s``); callbacks as the plan says.
 - Fraud and notifications: the plan's verdict; an outbox keyed by notification id, holding the
   message the real activity sends.
 - The reconciler (:class:`~orchestrator.workflows.reconcile.ReconcileWorkflow`, the real one)
@@ -19,7 +20,7 @@ goes through the same pure checkers (:func:`chaos.checkers.check_all`).
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -38,13 +39,20 @@ from orchestrator.activities.accounts import AccountActivities, ledger_refusal
 from orchestrator.activities.fraud import FraudActivities
 from orchestrator.activities.http import TRANSIENT
 from orchestrator.activities.notifications import NotificationActivities, notification_message
-from orchestrator.activities.provider import DECLINED, VOID_REJECTED, ProviderActivities
+from orchestrator.activities.provider import (
+    DECLINED,
+    REFUND_REJECTED,
+    VOID_REJECTED,
+    ProviderActivities,
+)
 from orchestrator.activities.reconcile import ReconcileActivities
 from orchestrator.errors import LedgerError
 from orchestrator.ledger import LOCK_WAIT_S, Ledger
 from orchestrator.models import (
     DEFAULT_ACCOUNT_RETRY,
     CancelRequest,
+    ChargeRefundRequest,
+    ChargeRefundResult,
     ChargeRequest,
     ChargeResult,
     ExecutionFacts,
@@ -130,7 +138,7 @@ class Charge:
     callbacks_sent: int = 0
 
     def status(self, now: float) -> str:
-        """Authorized, captured, declined or voided, as of ``now``."""
+        """Authorized, captured, declined, voided or refunded, as of ``now``."""
         captured = self.captures_at is not None and now >= self.captures_at
         return "captured" if self.state == "authorized" and captured else self.state
 
@@ -176,6 +184,8 @@ class World:
     """Payments whose charge the provider was asked for again after the saga heard its 402."""
     fraud_rejected: set[str] = field(default_factory=set)
     """Payments the fraud service answered with a rejection."""
+    late_charged: set[str] = field(default_factory=set)
+    """Payments whose charge attempt the provider processes after its worker gave up."""
 
     def __post_init__(self) -> None:
         self.kernel = Kernel(
@@ -368,6 +378,10 @@ class World:
         if call.attempt <= plan.charge_failures:
             return _failing(plan, call, "provider answered 503")
         lost = plan.charge_lost and call.attempt == 1
+        late = bool(plan.charge_late_s) and call.attempt == plan.charge_failures + 1
+        # Asked again only if this attempt left after the saga heard the decline (a late
+        # attempt may land after it without the saga asking anything).
+        asked_after_decline = r.payment_id in self._declines_heard
 
         def charge() -> ChargeResult:
             key = r.payment_id
@@ -382,10 +396,10 @@ class World:
             existing = self.charges.get(key)
             if existing is None:
                 existing = self._new_charge(r, plan)
-            elif key in self._declines_heard:
+            elif asked_after_decline:
                 self.asked_after_decline.add(key)
             if existing.outcome == "declined" and plan.decline:
-                if not lost:
+                if not lost and not late:  # the saga hears this answer
                     self._declines_heard.add(key)
                 raise ApplicationError(
                     "provider declined: card declined",
@@ -396,6 +410,10 @@ class World:
                 )
             return ChargeResult(charge_id=f"ch_{key}", attempt=call.attempt)
 
+        if late:
+            # Unanswered: the worker gives up at its timeout; the provider charges later anyway.
+            self.late_charged.add(r.payment_id)
+            return Attempt(plan.charge_late_s, charge, uncancellable=True)
         return Attempt(plan.latency_s, charge, report_after_s=plan.latency_s, lost=lost)
 
     def _new_charge(self, r: ChargeRequest, plan: PaymentPlan) -> Charge:
@@ -466,6 +484,28 @@ class World:
             return VoidResult(voided=True)
 
         return Attempt(plan.latency_s if plan else 0.05, void)
+
+    def _refund_charge(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, ChargeRefundRequest)
+        plan = self.plans.get(r.payment_id)
+
+        def refund() -> ChargeRefundResult:
+            charge = self.charges.get(r.payment_id)
+            status = charge.status(self.kernel.now) if charge is not None else None
+            if charge is None or status in ("declined", "voided"):
+                return ChargeRefundResult(refunded=False)
+            if status == "authorized":
+                raise ApplicationError(
+                    f"refund refused (409): {r.payment_id} is an authorization",
+                    call.attempt,
+                    REFUND_REJECTED,
+                    type=REFUND_REJECTED,
+                    non_retryable=True,
+                )
+            charge.state = "refunded"
+            return ChargeRefundResult(refunded=True)
+
+        return Attempt(plan.latency_s if plan else 0.05, refund)
 
     def _list_provider_charges(self, call: ActivityCall) -> Attempt:
         return self._charges_as_listed(lambda: list(self.charges.values()))
@@ -587,7 +627,7 @@ class World:
         )
         checks = [
             *check_all(bundle),
-            reconciler_honest(bundle),
+            reconciler_honest(bundle, self.late_charged),
             _only(
                 DECLINES_FINAL,
                 "no charge asked again after its decline",
@@ -632,14 +672,19 @@ def _only(name: str, expected: str, payments: set[str], checked: int) -> Check:
     return Check(name, not problems, checked, problems)
 
 
-def reconciler_honest(bundle: Bundle) -> Check:
-    """The reconciler repaired only what no saga could: payments a termination cut short (a
-    repair of any other payment covers for a saga that left money behind)."""
-    terminated = {p.payment_id for p in bundle.payments if p.terminated}
+def reconciler_honest(bundle: Bundle, late_charged: Collection[str] = ()) -> Check:
+    """The reconciler repaired only what no saga could: payments a termination cut short, and
+    charges the provider made after the saga's worker gave up on them (a repair of any other
+    payment covers for a saga that left money behind)."""
+    beyond_saga = {p.payment_id for p in bundle.payments if p.terminated} | {*late_charged}
     problems = [
-        Counterexample(r.payment_id, "repairs only of terminated payments", f"a {r.kind} repair")
+        Counterexample(
+            r.payment_id,
+            "repairs only of terminated or late-charged payments",
+            f"a {r.kind} repair",
+        )
         for r in bundle.repairs
-        if r.payment_id not in terminated
+        if r.payment_id not in beyond_saga
     ]
     return Check(RECONCILER_HONEST, not problems, len(bundle.repairs), problems)
 

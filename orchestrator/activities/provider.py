@@ -1,4 +1,4 @@
-"""Provider activities (task queue ``payments``): charge and void at the external provider."""
+"""Provider activities (task queue ``payments``): charge, void and refund at the provider."""
 
 from __future__ import annotations
 
@@ -6,10 +6,18 @@ import httpx
 from temporalio import activity
 
 from orchestrator.activities.http import attempt, post_json, refuse
-from orchestrator.models import ChargeRequest, ChargeResult, VoidRequest, VoidResult
+from orchestrator.models import (
+    ChargeRefundRequest,
+    ChargeRefundResult,
+    ChargeRequest,
+    ChargeResult,
+    VoidRequest,
+    VoidResult,
+)
 
 DECLINED = "ProviderDeclined"
 VOID_REJECTED = "VoidRejected"
+REFUND_REJECTED = "ChargeRefundRejected"
 
 
 class ProviderActivities:
@@ -55,3 +63,17 @@ class ProviderActivities:
         if response.status_code >= 400:
             raise refuse(f"void refused ({response.status_code}): {response.text}", VOID_REJECTED)
         return VoidResult(voided=bool(response.json()["voided"]))
+
+    @activity.defn
+    async def refund_charge(self, request: ChargeRefundRequest) -> ChargeRefundResult:
+        """Give back a capture under the payment's key (a no-op when nothing was captured, or
+        it was already given back). An authorization is not refunded but voided: the provider
+        answers 409 and this raises the non-retryable ``ChargeRefundRejected``."""
+        response = await post_json(
+            self.client, f"{self.base_url}/charges/{request.payment_id}/refund", {}
+        )
+        if response.status_code >= 400:
+            raise refuse(
+                f"refund refused ({response.status_code}): {response.text}", REFUND_REJECTED
+            )
+        return ChargeRefundResult(refunded=bool(response.json()["refunded"]))

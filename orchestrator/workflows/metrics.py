@@ -84,6 +84,11 @@ RECONCILE_REVIEW = WorkflowCounter(
 RECONCILE_REPAIRS_FAILED = WorkflowCounter(
     "saga_reconciliation_repairs_failed", "Payment repairs that failed in a reconciler pass"
 )
+RECONCILE_LATE_CHARGES = WorkflowCounter(
+    "saga_reconciliation_late_charges",
+    "Charges found held at the provider after their saga completed without succeeding (an"
+    " attempt the provider processed after the worker gave up), by its status",
+)
 
 
 def since_start() -> timedelta:

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
         NOTIFICATIONS_QUEUE,
+        ChargeRefundRequest,
         ExecutionFacts,
         LedgerDebit,
         NotificationRequest,
@@ -77,6 +78,12 @@ KEEP_SUCCEEDED_PATCH = "keep-succeeded"
 #: refunds nothing whose void was refused), repairs each payment on its own (one failure no
 #: longer fails the pass), and settles what Temporal forgot (``NOT_FOUND``).
 CAREFUL_PASS_PATCH = "careful-pass"
+#: A charge attempt left unanswered can land at the provider long after its saga gave up (a
+#: strict provider keeps no tombstone of the void that found nothing). A payment that did not
+#: succeed and whose charge the provider never showed stays unsettled for the request's
+#: ``late_charge_horizon_s``; a late charge is counted, and voided, or refunded at the
+#: provider once captured (issue 34, item 7).
+LATE_CHARGES_PATCH = "late-charges"
 
 
 def plan_repairs(
@@ -87,6 +94,7 @@ def plan_repairs(
     grace: timedelta,
     settle: timedelta = timedelta(0),
     keep_succeeded: bool = True,
+    refund_captures: bool = False,
 ) -> tuple[list[RepairRequest], list[str]]:
     """The repairs to make and the payments only a person can settle (captured charges).
 
@@ -97,10 +105,16 @@ def plan_repairs(
     before the notice, so an execution terminated or cancelled at notify had already succeeded
     (the API answers ``succeeded``); reversing it would take back money the user was told is
     paid. (Before the ``keep-succeeded`` patch such a payment was refunded and voided.)
+
+    A captured charge of such a payment goes to review while its debit is kept (the merchant
+    has the money the user paid). With ``refund_captures``, one whose debit was refunded (the
+    charge landed after the saga gave up) is refunded at the provider: keeping both would
+    create money.
     """
     repairs: list[RepairRequest] = []
     review: list[str] = []
     captured = {c.payment_id for c in charges if c.status == "captured"}
+    kept = {d.payment_id for d in debits}
 
     def settled_elsewhere(payment_id: str) -> ExecutionFacts | None:
         """The execution if it ended without succeeding, else None (running, succeeded, unknown)."""
@@ -140,9 +154,53 @@ def plan_repairs(
                     facts.status,
                 )
             )
+        elif charge.status == "captured" and refund_captures and charge.payment_id not in kept:
+            repairs.append(
+                RepairRequest(
+                    charge.payment_id,
+                    "refund_charge",
+                    f"execution {facts.status} as {facts.state or 'unknown'} with its debit"
+                    " refunded and its charge captured",
+                    facts.status,
+                )
+            )
         elif charge.status == "captured":
             review.append(charge.payment_id)
     return repairs, review
+
+
+def late_charges(charges: list[ProviderCharge], executions: dict[str, ExecutionFacts]) -> list[str]:
+    """Payments whose saga completed without succeeding while the provider holds their charge:
+    the saga voids every charge it knows of, so this one landed after its worker gave up."""
+    return sorted(
+        c.payment_id
+        for c in charges
+        if c.status in (*LIVE, "captured")
+        and (facts := executions.get(c.payment_id)) is not None
+        and facts.status == "COMPLETED"
+        and facts.state != "succeeded"
+    )
+
+
+def watching(
+    charges: list[ProviderCharge],
+    executions: dict[str, ExecutionFacts],
+    now: datetime,
+    horizon: timedelta,
+) -> list[str]:
+    """Payments whose execution closed without succeeding less than ``horizon`` ago and whose
+    charge the provider has never shown: an attempt of theirs left unanswered may still land,
+    so they stay unsettled."""
+    shown = {c.payment_id for c in charges}
+    return sorted(
+        f.payment_id
+        for f in executions.values()
+        if f.closed_at
+        and f.status not in ("RUNNING", "NOT_FOUND", "UNKNOWN")
+        and f.state != "succeeded"
+        and f.payment_id not in shown
+        and now - datetime.fromisoformat(f.closed_at) < horizon
+    )
 
 
 def settling(executions: dict[str, ExecutionFacts], now: datetime, settle: timedelta) -> list[str]:
@@ -342,6 +400,7 @@ class ReconcileWorkflow:
         debits, charges = await self._unsettled()
         debits = [d for d in debits if d.payment_id in executions]  # newer ones: next pass
         grace = timedelta(seconds=request.grace_s)
+        late = workflow.patched(LATE_CHARGES_PATCH)
         planned, review = plan_repairs(
             [d for d in debits if not d.refunded],
             charges,
@@ -349,8 +408,10 @@ class ReconcileWorkflow:
             described_at,
             grace,
             SETTLE_AFTER_CLOSE,
+            refund_captures=late,
         )
         lost_sight, lost_money = forgotten(debits, charges, executions)
+        horizon = timedelta(seconds=request.late_charge_horizon_s)
         report = ReconcileReport(
             planned=planned,
             review=sorted({*review, *lost_money}),
@@ -358,9 +419,14 @@ class ReconcileWorkflow:
             settling=settling(executions, described_at, SETTLE_AFTER_CLOSE),
             examined=len(executions),
             described_at=described_at.isoformat(),
+            late_charges=late_charges(charges, executions) if late else [],
+            watching=watching(charges, executions, described_at, horizon) if late else [],
         )
         if request.dry_run:
             return report
+        status = {c.payment_id: c.status for c in charges}
+        for payment_id in report.late_charges:
+            metrics.RECONCILE_LATE_CHARGES.add(status=status[payment_id])
         for payment_id, repairs in _by_payment(planned).items():
             try:
                 await self._repair(payment_id, repairs, report)
@@ -370,7 +436,7 @@ class ReconcileWorkflow:
                 workflow.logger.warning("repair of %s failed: %s", payment_id, err.cause)
         for _ in report.review:
             metrics.RECONCILE_REVIEW.add()
-        unresolved = {*report.failed, *report.review}
+        unresolved = {*report.failed, *report.review, *report.watching}
         settled = settled_payments(
             debits,
             executions,
@@ -426,7 +492,10 @@ class ReconcileWorkflow:
     ) -> None:
         """One payment's repairs: the void first; the refund only once nothing is held."""
         for repair in sorted(repairs, key=lambda r: r.kind != "void"):
-            if repair.kind == "void":
+            if repair.kind == "refund_charge":
+                await self._call(ProviderActivities.refund_charge, ChargeRefundRequest(payment_id))
+                journal = AccountActivities.journal_repair
+            elif repair.kind == "void":
                 try:
                     await self._call(ProviderActivities.void_charge, VoidRequest(payment_id))
                 except ActivityError as err:

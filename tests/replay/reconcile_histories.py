@@ -2,9 +2,10 @@
 
 The pass runs on a time-skipping test server with fake activities (by the real names): one
 payment terminated long ago with its debit and a live charge (a refund and a void), one that
-succeeded. The script uses only names that every generation of the reconciler has, so the same
-file records the code before a patch too, from a checkout of that commit (``87ea85b`` is the
-last one before ``settled-payments``)::
+succeeded, and one cancelled whose charge was captured after its debit was refunded (a refund at
+the provider since ``late-charges``, a review before). The script uses only names that every
+generation of the reconciler has, so the same file records the code before a patch too, from a
+checkout of that commit (``87ea85b`` is the last one before ``settled-payments``)::
 
     .venv/bin/python -m tests.replay.reconcile_histories tests/replay/reconcile/NAME.json
     git worktree add /tmp/old COMMIT
@@ -40,21 +41,26 @@ from orchestrator.workflows.reconcile import ReconcileWorkflow
 from tests.binaries import find_binary
 
 LONG_AGO = "2020-01-01T00:00:00+00:00"
-TERMINATED, SUCCEEDED = "pay_terminated", "pay_succeeded"
-DEBITS = [LedgerDebit(p, "alice", 100, LONG_AGO) for p in (TERMINATED, SUCCEEDED)]
+TERMINATED, SUCCEEDED, LATE = "pay_terminated", "pay_succeeded", "pay_late"
+DEBITS = [
+    *(LedgerDebit(p, "alice", 100, LONG_AGO) for p in (TERMINATED, SUCCEEDED)),
+    LedgerDebit(LATE, "alice", 100, LONG_AGO, refunded=True),
+]
 CHARGES = [
     ProviderCharge(TERMINATED, "ch_t", 100, "authorized"),
     ProviderCharge(SUCCEEDED, "ch_s", 100, "authorized"),
+    ProviderCharge(LATE, "ch_l", 100, "captured"),
 ]
 FACTS = {
     TERMINATED: ExecutionFacts(TERMINATED, "TERMINATED", "processing", LONG_AGO),
     SUCCEEDED: ExecutionFacts(SUCCEEDED, "COMPLETED", "succeeded", LONG_AGO),
+    LATE: ExecutionFacts(LATE, "COMPLETED", "cancelled", LONG_AGO),
 }
 
 
 @activity.defn(name="list_unrefunded_debits")
 async def list_unrefunded_debits() -> list[LedgerDebit]:
-    return DEBITS
+    return [d for d in DEBITS if not d.refunded]
 
 
 @activity.defn(name="list_unsettled_debits")
@@ -82,6 +88,12 @@ async def void_charge(request: VoidRequest) -> VoidResult:
     return VoidResult(voided=True)
 
 
+@activity.defn(name="refund_charge")
+async def refund_charge(request: dict[str, Any]) -> dict[str, Any]:
+    # Plain dicts: the models of older checkouts have no refund types.
+    return {"refunded": True}
+
+
 @activity.defn(name="repair_refund")
 async def repair_refund(request: RepairRequest) -> RepairResult:
     return RepairResult(request.payment_id, "refund", done=True)
@@ -102,6 +114,7 @@ PAYMENTS_SIDE: list[Any] = [
     read_provider_charges,
     describe_executions,
     void_charge,
+    refund_charge,
 ]
 ACCOUNTS_SIDE: list[Any] = [
     list_unrefunded_debits,

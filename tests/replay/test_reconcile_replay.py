@@ -14,6 +14,7 @@ from chaos.evidence import patches_in
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.workflows.reconcile import (
     CAREFUL_PASS_PATCH,
+    LATE_CHARGES_PATCH,
     SETTLE_AFTER_CLOSE_PATCH,
     SETTLED_PAYMENTS_PATCH,
     ReconcileWorkflow,
@@ -21,11 +22,13 @@ from orchestrator.workflows.reconcile import (
 
 HISTORIES = Path(__file__).parent / "reconcile"
 #: Each recorded pass and the patch markers it holds: the path before settled-payments, the one
-#: before careful-pass, and now (the careful pass asks for no older patch).
+#: before careful-pass, the one before late-charges, and now (the careful pass asks for no
+#: older patch).
 PASSES = {
     "before-settled-payments": [SETTLE_AFTER_CLOSE_PATCH],
     "settled-payments": [SETTLED_PAYMENTS_PATCH, SETTLE_AFTER_CLOSE_PATCH],
     "careful-pass": [CAREFUL_PASS_PATCH],
+    "late-charges": [CAREFUL_PASS_PATCH, LATE_CHARGES_PATCH],
 }
 
 

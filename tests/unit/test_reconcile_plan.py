@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.models import ExecutionFacts, LedgerDebit, ProviderCharge
-from orchestrator.workflows.reconcile import plan_repairs, settled_payments, settling
+from orchestrator.workflows.reconcile import (
+    late_charges,
+    plan_repairs,
+    settled_payments,
+    settling,
+    watching,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 EARLIER = (NOW - timedelta(minutes=5)).isoformat()
@@ -178,3 +184,51 @@ def test_a_debit_younger_than_the_grace_is_not_settled() -> None:
     young = LedgerDebit("y", "alice", 100, (NOW - timedelta(seconds=30)).isoformat())
     assert settled([young], [], closed("y", "TERMINATED", None), grace=timedelta(minutes=1)) == []
     assert settled([young], [], closed("y", "TERMINATED", None)) == []  # a refund is due now
+
+
+def test_a_capture_after_the_debit_was_refunded_is_refunded_at_the_provider() -> None:
+    """Item 7: a charge that landed after its saga gave up (the debit given back) and was
+    captured. Kept as it was, the user has the money twice; before ``late-charges`` it went
+    to review. A capture whose debit is kept still goes to review."""
+    facts = {
+        "late": ExecutionFacts("late", "COMPLETED", "cancelled", EARLIER),
+        "kept": ExecutionFacts("kept", "TERMINATED", "processing", EARLIER),
+    }
+    charges = [charge("late", "captured"), charge("kept", "captured")]
+    repairs, review = plan_repairs(
+        [debit("kept")], charges, facts, NOW, timedelta(0), refund_captures=True
+    )
+    assert [(r.kind, r.payment_id) for r in repairs] == [("refund_charge", "late")]
+    assert review == ["kept"]
+    before, review_before = plan_repairs([debit("kept")], charges, facts, NOW, timedelta(0))
+    assert before == [] and sorted(review_before) == ["kept", "late"]
+
+
+def test_a_charge_held_after_its_saga_completed_without_success_is_late() -> None:
+    facts = {
+        "late": ExecutionFacts("late", "COMPLETED", "failed", EARLIER),
+        "paid": ExecutionFacts("paid", "COMPLETED", "succeeded", EARLIER),
+        "cut": ExecutionFacts("cut", "TERMINATED", "processing", EARLIER),
+        "gone": ExecutionFacts("gone", "COMPLETED", "failed", EARLIER),
+    }
+    charges = [
+        charge("late", "authorized"),
+        charge("paid", "captured"),
+        charge("cut", "authorized"),  # the saga never got to void it: not late
+        charge("gone", "voided"),
+    ]
+    assert late_charges(charges, facts) == ["late"]
+
+
+def test_a_failed_payment_the_provider_never_showed_is_watched_for_the_horizon() -> None:
+    horizon = timedelta(minutes=10)
+    recent = (NOW - timedelta(minutes=2)).isoformat()
+    old = (NOW - timedelta(minutes=11)).isoformat()
+    facts = {
+        "recent": ExecutionFacts("recent", "COMPLETED", "cancelled", recent),
+        "old": ExecutionFacts("old", "COMPLETED", "cancelled", old),
+        "shown": ExecutionFacts("shown", "COMPLETED", "failed", recent),
+        "paid": ExecutionFacts("paid", "COMPLETED", "succeeded", recent),
+        "running": ExecutionFacts("running", "RUNNING", "processing"),
+    }
+    assert watching([charge("shown", "voided")], facts, NOW, horizon) == ["recent"]

@@ -7,6 +7,15 @@ runs one by hand.
   notify after it had succeeded (issue 34, item 2).
 - ``refused-debit-retry.json``: a debit retry refused by the velocity limit dropped the refund,
   and the stalled first attempt committed 400 s later (issue 34, item 4).
+- ``late-capture-after-cancel.json``: a Temporal cancel while the charge's only attempt went
+  unanswered; the strict provider made the charge 90 s later and captured it, and the
+  reconciler could only list it for review, the debit refunded *and* the money captured
+  (issue 34, item 7; found by ``saga explore --virtual`` once it could make a charge late,
+  schedule 1000110). The reconciler now refunds such a capture at the provider.
+- ``late-charge-after-a-settling-pass.json``: the same late charge, with a reconciler pass
+  between the saga's close and the charge: before the ``late-charges`` horizon that pass settled
+  the payment for good, and no later pass looked at its charge (issue 34, item 7; written by
+  hand from the one above).
 """
 
 from __future__ import annotations

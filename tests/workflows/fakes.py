@@ -22,6 +22,8 @@ from temporalio.worker import Worker
 
 from orchestrator.activities.provider import DECLINED, VOID_REJECTED
 from orchestrator.models import (
+    ChargeRefundRequest,
+    ChargeRefundResult,
     ChargeRequest,
     ChargeResult,
     FraudCheckRequest,
@@ -186,6 +188,14 @@ class FakeServices:
         self.authorized.discard(request.payment_id)
         self.voided.add(request.payment_id)
         return VoidResult(voided=True)
+
+    @activity.defn(name="refund_charge")
+    async def refund_charge(self, request: ChargeRefundRequest) -> ChargeRefundResult:
+        self.calls.append("refund_charge")
+        if request.payment_id not in self.authorized or not self.captured:
+            return ChargeRefundResult(refunded=False)
+        self.authorized.discard(request.payment_id)
+        return ChargeRefundResult(refunded=True)
 
     @activity.defn(name="score_payment")
     async def score_payment(self, request: FraudCheckRequest) -> FraudVerdict:

@@ -7,6 +7,10 @@ Each test failed on the pass before ``careful-pass`` (issue 34):
 - item 9: one failing repair failed the whole pass, so nothing was settled, and executions
   Temporal forgot (``NOT_FOUND``) stayed unsettled for ever;
 - item 5: it read the money before it described the executions.
+
+and on the pass before ``late-charges`` (item 7): it settled a failed payment whose charge the
+provider had never shown, so a charge landing later was never looked at, and it could only list
+a late capture for review.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from orchestrator.activities.provider import VOID_REJECTED
 from orchestrator.models import (
     ACCOUNTS_QUEUE,
     NOTIFICATIONS_QUEUE,
+    ChargeRefundRequest,
+    ChargeRefundResult,
     ExecutionFacts,
     LedgerDebit,
     NotificationRequest,
@@ -56,6 +62,7 @@ class FakeMoney:
     refunded: list[str] = field(default_factory=list)
     voided: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
+    refunded_at_provider: list[str] = field(default_factory=list)
     notices: list[NotificationRequest] = field(default_factory=list)
 
     @activity.defn(name="list_unsettled_debits")
@@ -79,6 +86,11 @@ class FakeMoney:
             raise ApplicationError("captured", type=VOID_REJECTED, non_retryable=True)
         self.voided.append(request.payment_id)
         return VoidResult(voided=True)
+
+    @activity.defn(name="refund_charge")
+    async def refund_charge(self, request: ChargeRefundRequest) -> ChargeRefundResult:
+        self.refunded_at_provider.append(request.payment_id)
+        return ChargeRefundResult(refunded=True)
 
     @activity.defn(name="repair_refund")
     async def repair_refund(self, request: RepairRequest) -> RepairResult:
@@ -107,6 +119,7 @@ class FakeMoney:
             self.read_provider_charges,
             self.describe_executions,
             self.void_charge,
+            self.refund_charge,
         ]
         accounts_side: list[Any] = [
             self.list_unsettled_debits,
@@ -216,3 +229,34 @@ async def test_a_payment_that_ended_undecided_is_notified_once_its_money_settles
     told = {(n.payment_id, n.state, n.reason) for n in money.notices}
     assert told == {("t", "failed", "terminated"), ("n", "succeeded", None)}
     assert sorted(report.notified) == ["n", "t"] and sorted(money.settled) == ["done", "n", "t"]
+
+
+async def test_a_late_capture_is_refunded_at_the_provider_and_counted(
+    env: WorkflowEnvironment,
+) -> None:
+    refunded = LedgerDebit("late", "alice", 100, LONG_AGO, refunded=True)
+    money = FakeMoney(
+        [refunded],
+        [ProviderCharge("late", "ch_late", 100, "captured")],
+        {"late": ExecutionFacts("late", "COMPLETED", "cancelled", LONG_AGO)},
+    )
+    report = await money.pass_(env)
+    assert money.refunded_at_provider == ["late"] and money.refunded == []
+    assert report.late_charges == ["late"] and report.review == []
+    assert [(r.kind, r.done) for r in report.repaired] == [("refund_charge", True)]
+
+
+async def test_a_failed_payment_stays_unsettled_while_its_charge_may_still_land(
+    env: WorkflowEnvironment,
+) -> None:
+    just_now = (await env.get_current_time()).isoformat()  # the server's skipped clock
+    money = FakeMoney(
+        [LedgerDebit(p, "alice", 100, LONG_AGO, refunded=True) for p in ("new", "old")],
+        [],
+        {
+            "new": ExecutionFacts("new", "COMPLETED", "cancelled", just_now),
+            "old": ExecutionFacts("old", "COMPLETED", "cancelled", LONG_AGO),
+        },
+    )
+    report = await money.pass_(env)
+    assert report.watching == ["new"] and money.settled == ["old"]
