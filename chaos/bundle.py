@@ -96,6 +96,9 @@ class Payment(msgspec.Struct, frozen=True):
     """A workflow fault terminated its execution; only the reconciler can settle it."""
     api: dict[str, Any]
     execution: Execution | None
+    deleted: bool = False
+    """A workflow fault deleted its finished execution (then retried its POST): it must have
+    none now, and ``api`` is what the API showed before the delete."""
 
 
 class Bundle(msgspec.Struct, frozen=True):
@@ -128,9 +131,11 @@ async def collect_bundle(
     config: StackConfig,
     payments: list[tuple[str, str, int, bool, dict[str, Any]]],
     velocity: tuple[float, int],
+    deleted: frozenset[str] = frozenset(),
 ) -> Bundle:
     """Freeze the evidence of a run; ``payments`` holds (payment id, user, amount, terminated,
-    API status) for every payment the workload created."""
+    API status) for every payment the workload created; ``deleted`` the ids whose execution a
+    workflow fault deleted."""
     client = await connect(config)
     executions = await asyncio.gather(*(_execution(client, p[0]) for p in payments))
     snapshot = await asyncio.to_thread(Ledger(config.ledger_path).snapshot)
@@ -146,7 +151,7 @@ async def collect_bundle(
         charges=charges,
         notifications=notifications,
         payments=[
-            Payment(pid, user, amount, terminated, status, execution)
+            Payment(pid, user, amount, terminated, status, execution, pid in deleted)
             for (pid, user, amount, terminated, status), execution in zip(
                 payments, executions, strict=True
             )

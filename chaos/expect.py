@@ -9,7 +9,7 @@ from datetime import datetime
 
 from chaos.evidence import Evidence
 from chaos.faults import FaultRecord
-from chaos.scenario import Count, Scenario
+from chaos.scenario import Count, Scenario, WorkflowFault
 from chaos.workload import PAYMENT_ENDED_FIRST, PaymentRecord
 
 
@@ -146,6 +146,7 @@ def evaluate(
     if expect.upgrade_paths:
         verdicts += _upgrade_verdicts(evidence)
     verdicts += _reconciler_verdicts(scenario, evidence)
+    verdicts += _retried_after_delete(scenario, payments)
     for fault in faults:
         if fault.planned_targets is not None:
             verdicts.append(
@@ -213,6 +214,30 @@ def _cancel_verdicts(payments: Sequence[PaymentRecord]) -> list[Verdict]:
 
 def _ended_first(payment: PaymentRecord) -> bool:
     return (payment.cancel_missed or "").startswith(PAYMENT_ENDED_FIRST)
+
+
+def _retried_after_delete(scenario: Scenario, payments: list[PaymentRecord]) -> list[Verdict]:
+    """A key retried after its execution was deleted answered as its payment, ``created:
+    false`` (that no second saga started is the executions check's)."""
+    if not any(isinstance(f, WorkflowFault) and f.action == "delete" for f in scenario.faults):
+        return []
+    deleted = [p for p in payments if p.deleted]
+    wrong = [
+        f"{p.payment_id}: {p.resubmitted}"
+        for p in deleted
+        if p.resubmitted is None
+        or p.resubmitted.get("payment_id") != p.payment_id
+        or p.resubmitted.get("created") is not False
+    ]
+    return [
+        Verdict(
+            "keys retried after delete",
+            "each answered as its payment, created: false",
+            f"{len(deleted) - len(wrong)} of {len(deleted)}"
+            + (f" (wrong: {'; '.join(wrong[:3])})" if wrong else ""),
+            bool(deleted) and not wrong,
+        )
+    ]
 
 
 def _reconciler_verdicts(scenario: Scenario, evidence: Evidence) -> list[Verdict]:

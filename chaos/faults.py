@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import msgspec
 from prometheus_client import Gauge
+from temporalio.client import Client
 
 from chaos.ledger_faults import LedgerLock, heal_ledger, slow_ledger
 from chaos.metrics import CHAOS_FAULT_ACTIVE, CHAOS_FAULTS_INJECTED
@@ -36,12 +37,12 @@ from chaos.scenario import (
     UpgradeFault,
     WorkflowFault,
 )
-from chaos.workload import PaymentRecord
+from chaos.workload import PaymentRecord, WorkloadDriver
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.models import PaymentState
 from orchestrator.partial_links import FILE_NAME as PARTIAL_LINKS_FILE
 from orchestrator.partial_links import write_table
-from orchestrator.temporal_client import connect
+from orchestrator.temporal_client import connect, delete_execution
 from orchestrator.workflows.builds import CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.admin_client import patch_knobs
@@ -183,11 +184,15 @@ class FaultInjector:
         stack: RunningStack,
         scenario: Scenario,
         payments: list[PaymentRecord] | None = None,
+        driver: WorkloadDriver | None = None,
     ) -> None:
         self.stack = stack
         self.scenario = scenario
         self.payments = payments if payments is not None else []
         """The workload's payments, as they are created (workflow faults act on them)."""
+        self.driver = driver
+        """The workload's client: a ``delete`` reads a payment through it, then retries its
+        POST."""
         self._locks: dict[int, LedgerLock] = {}
         self._traffic: dict[int, int] = {}
         self._served: dict[int, int] = {}
@@ -440,13 +445,15 @@ class FaultInjector:
             return
         if status.step != fault.at_step:
             if status.step == "done" or (
-                PaymentState(status.state).terminal and fault.at_step != "notify"
+                PaymentState(status.state).terminal and fault.at_step not in ("notify", "done")
             ):
                 done.add(payment.index)  # it ended before reaching the step: a miss
             return
         done.add(payment.index)
         if fault.action == "cancel":
             await handle.cancel()
+        elif fault.action == "delete":
+            await self._delete_and_retry(client, payment)
         else:
             await handle.terminate(reason=f"chaos: {record.description}")
             payment.terminated = True
@@ -454,6 +461,15 @@ class FaultInjector:
             payment.status = msgspec.to_builtins(status)
         record.hit.append(str(payment.payment_id))
         record.last_hit_at_s = time.monotonic() - started
+
+    async def _delete_and_retry(self, client: Client, payment: PaymentRecord) -> None:
+        """``temporal workflow delete`` of a finished payment, read through the API first; then,
+        once Temporal no longer knows it, the client's retry of its POST with the same key."""
+        assert payment.payment_id is not None and self.driver is not None
+        await self.driver.status(payment)
+        await delete_execution(client, payment.payment_id)
+        payment.deleted = True
+        await self.driver.resubmit(payment)
 
     def rollback(self, started: float) -> list[str]:
         """Restore everything; returns what had to be restored (for the journal)."""

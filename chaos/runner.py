@@ -158,7 +158,7 @@ class ScenarioRunner:
         driver = WorkloadDriver(
             scenario, config.api_url, self.stack.api_keys, result.run_id, config.webhook_secret
         )
-        faults = FaultInjector(self.stack, scenario, driver.records)
+        faults = FaultInjector(self.stack, scenario, driver.records, driver)
         result.payments, result.faults = driver.records, faults.records
         self._faults = faults.records
         started = time.monotonic()
@@ -325,6 +325,7 @@ class ScenarioRunner:
                 if r.payment_id
             ],
             (settings.velocity_window_s, settings.velocity_max_payments),
+            frozenset(r.payment_id for r in driver.records if r.deleted and r.payment_id),
         )
         evidence = Evidence(
             payments=driver.records,

@@ -40,7 +40,14 @@ Step = Literal["validate", "debit", "charge", "await_confirmation", "await_fraud
 #: Steps a Temporal cancel or terminate can also hit: after the decision, while compensations
 #: run (``compensate``) and while the user is notified (``notify``, the state already terminal).
 WorkflowStep = Literal[
-    "validate", "debit", "charge", "await_confirmation", "await_fraud", "compensate", "notify"
+    "validate",
+    "debit",
+    "charge",
+    "await_confirmation",
+    "await_fraud",
+    "compensate",
+    "notify",
+    "done",
 ]
 State = Literal["pending", "processing", "succeeded", "failed", "cancelled"]
 CompensationKind = Literal["refund", "void", "fraud_check_cancelled"]
@@ -260,12 +267,18 @@ class KnobsFault(FaultBase, tag="knobs", tag_field="kind", kw_only=True):
 
 
 class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
-    """The Temporal API cancels (``temporal workflow cancel``) or terminates a ``share`` of the
-    payments, chosen by the seed, when each reaches ``at_step``, within the fault's window
+    """The Temporal API cancels (``temporal workflow cancel``), terminates or deletes a ``share``
+    of the payments, chosen by the seed, when each reaches ``at_step``, within the fault's window
     (``at_s`` to ``at_s + duration_s``). Terminated payments are repaired by the reconciler."""
 
-    action: Literal["cancel", "terminate"]
-    """``cancel``: ``temporal workflow cancel``; ``terminate``: ``temporal workflow terminate``."""
+    action: Literal["cancel", "terminate", "delete"]
+    """``cancel``: ``temporal workflow cancel``; ``terminate``: ``temporal workflow terminate``;
+    ``delete``: ``temporal workflow delete`` of a finished payment (``at_step: done``), as
+    retention does, waited for until Temporal no longer knows it (up to a minute on the dev
+    server), then the client's retry of its ``POST /payments`` with the same
+    ``Idempotency-Key``, as a client whose answer was lost retries: the API must answer the
+    same payment, ``created: false``, and no second saga may start (verdict "keys retried after
+    delete")."""
     share: Rate = 1.0
     """Share of the payments targeted, chosen by the seed; no payment is targeted by two workflow
     faults."""
@@ -274,7 +287,8 @@ class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
     window (``validate`` only on payments started before the validated-debit patch, e.g. on
     build v1: current payments validate inside the debit, so a fault aimed there hits none).
     ``compensate`` and ``notify`` come after the decision (``notify`` once the state is
-    terminal: an operator's terminate of a payment "stuck in notify")."""
+    terminal: an operator's terminate of a payment "stuck in notify"); ``done`` once it is
+    finished, notified included (the only step of ``delete``, and only for it)."""
 
 
 LedgerOperation = Literal["validate", "debit", "refund"]
@@ -497,6 +511,13 @@ def _check(scenario: Scenario, source: str) -> None:
                 f"{where}.target",
                 f"{fault.target} keeps {STATEFUL[fault.target]} in memory: a {fault.action}"
                 " would wipe it and fail a correct saga (pause it, or break its link)",
+            )
+        if isinstance(fault, WorkflowFault) and (fault.action == "delete") != (
+            fault.at_step == "done"
+        ):
+            refuse(
+                f"{where}.at_step",
+                "delete acts on a finished payment (at_step: done), and only delete does",
             )
         if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.latency_ms:
             refuse(f"{where}.latency_ms", "a slow ledger needs latency_ms > 0")

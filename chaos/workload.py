@@ -61,6 +61,12 @@ class PaymentRecord:
     """Why a planned cancel was not sent (the payment ended first, or the API refused it)."""
     terminated: bool = False
     """A workflow fault terminated its execution: only the reconciler can settle it."""
+    deleted: bool = False
+    """A workflow fault deleted its finished execution (``status`` is what the API showed
+    before)."""
+    resubmitted: dict[str, Any] | None = None
+    """After the delete: the API's answer to the client's retry of its POST with the same key
+    (``status_code``, ``payment_id``, ``created``)."""
     status: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,9 +153,28 @@ class WorkloadDriver:
         tasks.append(asyncio.create_task(self._forged_callbacks()))
         await asyncio.gather(*tasks)
 
-    async def _create(self, record: PaymentRecord, started: float) -> None:
+    def _creation(self, record: PaymentRecord) -> tuple[dict[str, Any], dict[str, str]]:
+        """The body and headers of a payment's ``POST /payments`` (every retry sends the same)."""
         body = {"user_id": record.user, "amount": record.amount, "payment_method": record.method}
-        headers = {**self._auth(record.user), "Idempotency-Key": record.idempotency_key}
+        return body, {**self._auth(record.user), "Idempotency-Key": record.idempotency_key}
+
+    async def resubmit(self, record: PaymentRecord) -> None:
+        """The client's retry of a payment's POST with its key, as after an answer it lost;
+        what the API answered is kept on the record."""
+        body, headers = self._creation(record)
+        response = await self.http.post("/payments", json=body, headers=headers)
+        try:
+            answer = dict(response.json())
+        except ValueError:
+            answer = {}
+        record.resubmitted = {
+            "status_code": response.status_code,
+            "payment_id": answer.get("payment_id"),
+            "created": answer.get("created"),
+        }
+
+    async def _create(self, record: PaymentRecord, started: float) -> None:
+        body, headers = self._creation(record)
         deadline = time.monotonic() + self.scenario.expect.deadline_s
         # A well-behaved client: retry with the same key on 503 and transport errors.
         while True:

@@ -123,3 +123,29 @@ async def set_current_version(
                     f"cannot make {deployment_name}.{build_id} current: {exc}"
                 ) from exc
             await asyncio.sleep(0.5)
+
+
+async def delete_execution(client: Client, workflow_id: str, wait_s: float = 120.0) -> None:
+    """``temporal workflow delete``, as retention does, and wait until Temporal no longer knows
+    the execution (the server deletes asynchronously: about 34 s on the dev server)."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+    from temporalio.service import RPCStatusCode
+
+    await client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+        )
+    )
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        if time.monotonic() > deadline:
+            raise StackError(f"Temporal still knows {workflow_id} {wait_s:g} s after its delete")
+        await asyncio.sleep(0.5)

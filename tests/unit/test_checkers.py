@@ -312,3 +312,19 @@ def test_account_workers_used_counts_worker_processes_from_the_histories() -> No
     assert not alone.passed and alone.observed == "worker-accounts"
     both = verdict([["worker-accounts"], ["worker-accounts", "worker-accounts-2"]])
     assert both.passed and both.observed == "worker-accounts, worker-accounts-2"
+
+
+def test_a_deleted_payment_must_have_no_execution_left() -> None:
+    """A workflow fault deleted the finished execution, then retried its POST: an execution
+    under its id now is a second saga (the API without its request log started one)."""
+    b = consistent()
+    payments = list(b.payments)
+    payments[0] = msgspec.structs.replace(payments[0], deleted=True)
+    second_saga = msgspec.structs.replace(b, payments=payments)
+    assert (
+        "no execution (deleted)"
+        in _invalid(second_saga)["executions closed, search attribute final"]
+    )
+    payments[0] = msgspec.structs.replace(payments[0], execution=None)
+    gone = msgspec.structs.replace(b, payments=payments)
+    assert "executions closed, search attribute final" not in _invalid(gone)

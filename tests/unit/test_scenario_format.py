@@ -135,3 +135,15 @@ def test_partial_toxicity_is_refused_on_the_db_link() -> None:
             " attributes: {latency: 100}}\n",
             "scenarios/x.yaml",
         )
+
+
+@pytest.mark.parametrize(
+    ("action", "step"), [("delete", "notify"), ("terminate", "done"), ("cancel", "done")]
+)
+def test_delete_acts_on_finished_payments_and_only_delete_does(action: str, step: str) -> None:
+    with pytest.raises(ScenarioError, match=r"faults\[0\].at_step: delete acts on a finished"):
+        parse_scenario(
+            MINIMAL + f"faults:\n  - {{kind: workflow, action: {action}, at_step: {step},"
+            " at_s: 0, duration_s: 5}\n",
+            "scenarios/x.yaml",
+        )
