@@ -139,6 +139,9 @@ def evaluate(
                 not missing,
             )
         )
+    if expect.notices_sent is not None:
+        sent = [p for p in payments if str(p.status.get("notification", "")).startswith("sent:")]
+        verdicts.append(check_count("notices delivered", expect.notices_sent, len(sent), total))
     if expect.invariants:
         verdicts += [
             Verdict(check.name, "holds", check.summary(), check.valid) for check in evidence.checks

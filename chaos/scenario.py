@@ -176,6 +176,10 @@ class Settings(Strict, kw_only=True):
     """Retry policy of the debit (which validates) and, on older payments, of validate; when it
     runs out the payment fails with reason
     ``accounts_unavailable`` (compensations keep retrying without a limit)."""
+    notice_give_up_s: Positive = 6 * 3600.0
+    """How long a notice that failed its first three attempts keeps being retried (every 10 s
+    at first, backing off to 10 min) before it is recorded ``failed:<id>``; meanwhile the
+    payment is terminal, at step ``notify``, its notification ``retrying:<id>``."""
 
     def saga_options(self) -> SagaOptions:
         """The workflow-side form of these settings."""
@@ -367,6 +371,9 @@ class Expect(Strict, kw_only=True):
     """Money conserved, no double debit, refunds exactly once (DESIGN.md)."""
     notifications: bool = True
     """Every terminal payment produced a notification attempt."""
+    notices_sent: Count | None = None
+    """Payments whose notice was delivered (``sent:<id>``; the consistency check finds that id
+    in the notification service's outbox), not recorded ``failed:<id>``."""
     reconciled: Count | None = None
     """Repairs the reconciler made (the runner triggers it before collecting evidence)."""
     late_charges: Count | None = None
@@ -570,6 +577,7 @@ def _counts(expect: Expect) -> list[tuple[str, Count]]:
         "foreign_callbacks",
         "reconciled",
         "late_charges",
+        "notices_sent",
     ):
         count = getattr(expect, name)
         if count is not None:

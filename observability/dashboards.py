@@ -179,6 +179,23 @@ SAGA_OVERVIEW = Dashboard(
             ),
         ),
         Panel(
+            "Notices delayed and dropped, by channel",
+            (
+                q(
+                    f"sum by (channel) (increase(saga_notices_delayed_total[{RANGE}]))",
+                    "delayed {{channel}}",
+                ),
+                q(
+                    f"sum by (channel) (increase(saga_notices_dropped_total[{RANGE}]))",
+                    "dropped {{channel}}",
+                ),
+            ),
+            description=(
+                "Notices that failed their first attempts and are retried for hours "
+                "(alert NoticeDelayed), and those given up (alert NoticeDropped)."
+            ),
+        ),
+        Panel(
             "Late provider charges, by status",
             (increase_by("saga_reconciliation_late_charges_total", "status"),),
             description=(

@@ -110,6 +110,9 @@ class SagaOptions:
     """Bound on one round of a compensation's retries, from its scheduling: past its 10
     attempts' backoff and timeouts (about 5 min), so only a round whose worker is absent (its
     task never started, so no start-to-close timeout runs) meets it, and fails and shows."""
+    notice_give_up_s: float = 6 * 3600.0
+    """How long a notice that failed its first attempts is retried (``durable-notice``): the
+    payment's outcome is durable, so its notice waits out an outage of hours, not seconds."""
 
 
 @dataclass(frozen=True)

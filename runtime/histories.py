@@ -73,6 +73,7 @@ RECORDINGS = [
 
 RECORDING_OPTIONS = SagaOptions(
     callback_timeout_s=2.0,
+    notice_give_up_s=3.0,  # the notification outage's notice is given up, not retried for hours
     charge_retry=RetryOptions(initial_interval_s=0.2, maximum_interval_s=1.0, maximum_attempts=5),
 )
 

@@ -40,6 +40,8 @@ CALLBACK_KNOBS = {
     "duplicate": {"duplicate_callback_rate": 1.0},
     "foreign": {"foreign_callback_rate": 1.0},
 }
+#: A notification outage that outlasts a notice's first attempts (notify_failures >= 3).
+NOTIFY_OUTAGE_S = 20.0
 #: A late callback: the timer is this short, the callback this much later.
 LATE_TIMER_S = 5.0
 
@@ -70,6 +72,17 @@ def scenario_of(schedule: Schedule, name: str) -> tuple[dict[str, Any], list[str
     if cancels:
         workload["cancels"] = cancels
     faults += _ledger_faults(schedule, plans, missing)
+    if any(p.notify_failures >= 3 for p in plans):
+        # Past the notice's first attempts; its later retries (durable-notice) deliver it.
+        faults.append(
+            {
+                "kind": "knobs",
+                "simulator": "notifications",
+                "set": {"failure_rate": 1.0},
+                "at_s": 0,
+                "duration_s": NOTIFY_OUTAGE_S,
+            }
+        )
     settings: dict[str, Any] = {
         "velocity_max_payments": schedule.velocity_max_payments,
         "account_retry": {"maximum_attempts": schedule.account_attempts},
@@ -122,9 +135,7 @@ def _knobs(plan: PaymentPlan, missing: list[str]) -> dict[str, dict[str, Any]]:
     elif plan.fraud == "slow":
         fraud["delay_ms"] = int((SCORING_TIMEOUT.total_seconds() + 5) * 1000)
     notifications: dict[str, Any] = {}
-    if plan.notify_failures >= 3:
-        notifications["failure_rate"] = 1.0
-    elif plan.notify_failures:
+    if 0 < plan.notify_failures < 3:
         missing.append("notifications failing a set number of times")
     for name, why in NO_REAL_FORM.items():
         if getattr(plan, name):

@@ -81,6 +81,8 @@ class PaymentPlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     capture_after_s: float = 10.0
     fraud: Fraud = "pass"
     notify_failures: int = 0
+    """Notification attempts that fail, counted over the notice's first attempts and its later
+    retries (``durable-notice``)."""
     interrupt: Interrupt = "none"
     interrupt_at: str = "debit_account"
     interrupt_frac: float = 0.5

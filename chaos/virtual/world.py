@@ -179,6 +179,7 @@ class World:
     _aimed: set[str] = field(default_factory=set)
     _reconciles: int = 0
     _refund_tries: dict[str, int] = field(default_factory=dict)
+    _notice_tries: dict[str, int] = field(default_factory=dict)
     _declines_heard: set[str] = field(default_factory=set)
     asked_after_decline: set[str] = field(default_factory=set)
     """Payments whose charge the provider was asked for again after the saga heard its 402."""
@@ -569,7 +570,11 @@ class World:
     def _send_notification(self, call: ActivityCall) -> Attempt:
         r = _arg(call, NotificationRequest)
         plan = self.plans[r.payment_id]
-        if call.attempt <= plan.notify_failures:
+        # Counted per notice, over the saga's first attempts and its later retries.
+        tries = self._notice_tries[r.notification_id] = (
+            self._notice_tries.get(r.notification_id, 0) + 1
+        )
+        if tries <= plan.notify_failures:
             return _failing(plan, call, "notify answered 503")
 
         def send() -> NotificationResult:

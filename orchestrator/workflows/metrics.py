@@ -77,6 +77,15 @@ HISTOGRAM_BUCKETS: dict[str, list[float]] = {
     h.name: list(h.buckets) for h in (SAGA_DURATION, CALLBACK_WAIT, FRAUD_DURATION)
 }
 
+NOTICES_DELAYED = WorkflowCounter(
+    "saga_notices_delayed",
+    "Notices that failed their first attempts and are retried for hours, by channel",
+)
+NOTICES_DROPPED = WorkflowCounter(
+    "saga_notices_dropped",
+    "Notices given up after notice_give_up_s of retries: the user was never told, by channel",
+)
+
 RECONCILE_REVIEW = WorkflowCounter(
     "saga_reconciliation_review",
     "Payments the reconciler listed for a person (captured, or forgotten with money missing)",

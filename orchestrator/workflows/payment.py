@@ -95,6 +95,9 @@ REFUND_ON_REFUSAL_PATCH = "refund-on-refusal"
 #: Every payment on the atomic-velocity path (all since) shields without asking. Not in
 #: PATCHES: the previous build (v1) shields too, as it always has.
 SHIELDED_DEBIT_PATCH = "shielded-debit"
+#: A notice that failed its first attempts is retried for hours (``notice_give_up_s``), not
+#: dropped: asked only on that path, so a notice delivered at once records no marker.
+DURABLE_NOTICE_PATCH = "durable-notice"
 #: Every patch, oldest first (the previous build runs with none of them).
 PATCHES = (
     VELOCITY_CHECK_PATCH,
@@ -103,6 +106,7 @@ PATCHES = (
     HOLD_EARLY_CALLBACKS_PATCH,
     VALIDATED_DEBIT_PATCH,
     REFUND_ON_REFUSAL_PATCH,
+    DURABLE_NOTICE_PATCH,
 )
 #: The patches a payment on the validated-debit path has without recording their markers.
 IMPLIED_BY_VALIDATED_DEBIT = frozenset(PATCHES[: PATCHES.index(VALIDATED_DEBIT_PATCH)])
@@ -120,6 +124,13 @@ PROVIDER_CALL = timedelta(seconds=15)
 NOTIFY_CALL = timedelta(seconds=10)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=4), maximum_attempts=3
+)
+#: After NOTIFY_RETRY's attempts: until ``notice_give_up_s``, at a pace an outage of hours costs
+#: little (about 40 attempts over six hours).
+NOTICE_PERSIST = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
 )
 
 Decision = tuple[PaymentState, Reason | None]
@@ -706,28 +717,49 @@ class PaymentWorkflow:
         notification_id = str(workflow.uuid4())
         channel = "email" if self._state is PaymentState.SUCCEEDED else "sms"
         r = self._request
+        notice = NotificationRequest(
+            notification_id,
+            r.payment_id,
+            r.user_id,
+            channel,
+            self._state.value,
+            self._reason.value if self._reason else None,
+        )
         try:
-            await workflow.execute_activity_method(
-                NotificationActivities.send_notification,
-                NotificationRequest(
-                    notification_id,
-                    r.payment_id,
-                    r.user_id,
-                    channel,
-                    self._state.value,
-                    self._reason.value if self._reason else None,
-                ),
-                task_queue=NOTIFICATIONS_QUEUE,
-                start_to_close_timeout=NOTIFY_CALL,
-                retry_policy=NOTIFY_RETRY,
-            )
+            await self._send(notice, NOTIFY_RETRY)
         except ActivityError as err:
             # A notification outage never changes the payment's outcome.
-            self._notification = f"failed:{notification_id}"
-            self._log("notification_failed", str(err.cause))
-            return
+            if not self._patched(DURABLE_NOTICE_PATCH):
+                self._notification = f"failed:{notification_id}"
+                self._log("notification_failed", str(err.cause))
+                return
+            self._notification = f"retrying:{notification_id}"
+            self._log("notification_delayed", str(err.cause))
+            metrics.NOTICES_DELAYED.add(channel=channel)
+            give_up = timedelta(seconds=r.options.notice_give_up_s)
+            try:
+                await self._send(notice, NOTICE_PERSIST, give_up)
+            except ActivityError as final:
+                self._notification = f"failed:{notification_id}"
+                self._log("notification_failed", str(final.cause))
+                metrics.NOTICES_DROPPED.add(channel=channel)
+                return
         self._notification = f"sent:{notification_id}"
         self._log("notified", channel)
+
+    async def _send(
+        self, notice: NotificationRequest, retry: RetryPolicy, give_up: timedelta | None = None
+    ) -> None:
+        """One notice through the notification service (its id makes every attempt one
+        message), retried by ``retry``, until ``give_up`` if given."""
+        await workflow.execute_activity_method(
+            NotificationActivities.send_notification,
+            notice,
+            task_queue=NOTIFICATIONS_QUEUE,
+            start_to_close_timeout=NOTIFY_CALL,
+            schedule_to_close_timeout=give_up,
+            retry_policy=retry,
+        )
 
     def _observe_callback_wait(self, result: str) -> None:
         if self._charge_accepted_at is not None:

@@ -119,3 +119,20 @@ def test_the_validated_debit_generation_records_one_marker_and_one_account_call(
     ]
     assert patches_in(history) == ["validated-debit"]
     assert activities == ["debit_account", "charge_payment", "send_notification"]
+
+
+def test_the_durable_notice_generation_retries_a_failed_notice() -> None:
+    """durable-notice is asked only once a notice failed its first attempts: the happy path
+    still records one marker, the notification outage two, and its notice is tried again
+    after them (a second send_notification activity)."""
+    generation = HISTORIES_DIR / "durable-notice"
+    assert patches_in(load("happy-path", generation)) == ["validated-debit"]
+    outage = load("notification-outage", generation)
+    assert patches_in(outage) == ["validated-debit", "durable-notice"]
+    sends = [
+        e
+        for e in outage.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "send_notification"
+    ]
+    assert len(sends) == 2

@@ -59,6 +59,8 @@ class FakeServices:
     fraud_passes: bool = True
     fraud_delay_s: float = 0.0
     notifications_down: bool = False
+    notify_failures: int = 0
+    """The first N notification attempts fail (then they succeed)."""
     hold_validate: asyncio.Event | None = None
     hold_debit: asyncio.Event | None = None
     validate_fails: bool = False  # every validate attempt fails (retryable): an outage
@@ -210,7 +212,9 @@ class FakeServices:
     @activity.defn(name="send_notification")
     async def send_notification(self, request: NotificationRequest) -> NotificationResult:
         self.calls.append(f"notify:{request.state}")
-        if self.notifications_down:
+        if self.notifications_down or self.calls.count(f"notify:{request.state}") <= (
+            self.notify_failures
+        ):
             raise ApplicationError("notification service down", type="ProviderUnavailable")
         return NotificationResult(request.notification_id, request.channel)
 

@@ -163,11 +163,28 @@ async def test_duplicate_callbacks_have_one_effect(env: WorkflowEnvironment) -> 
 
 
 async def test_notification_outage_keeps_the_outcome(env: WorkflowEnvironment) -> None:
+    """An outage past ``notice_give_up_s`` (6 h, skipped): the notice is retried for all of it
+    (``durable-notice``; before it, 3 attempts and dropped), then recorded failed."""
     fakes = FakeServices(env.client, notifications_down=True)
     outcome, final = await run_saga(env, fakes)
     assert outcome.state == "succeeded" and outcome.compensations == []
     assert final.notification is not None and final.notification.startswith("failed:")
-    assert fakes.calls.count("notify:succeeded") == 3
+    events = [e.event for e in final.timeline]
+    assert events[-2:] == ["notification_delayed", "notification_failed"]
+    assert fakes.calls.count("notify:succeeded") > 30  # about 40 attempts over six hours
+
+
+async def test_a_notice_outlasting_its_first_attempts_is_delivered_later(
+    env: WorkflowEnvironment,
+) -> None:
+    """Issue 34, item 11: three failed attempts (about 3 s) dropped the notice for good."""
+    fakes = FakeServices(env.client, notify_failures=5)
+    outcome, final = await run_saga(env, fakes)
+    assert outcome.state == "succeeded"
+    assert final.notification is not None and final.notification.startswith("sent:")
+    events = [e.event for e in final.timeline]
+    assert events[-2:] == ["notification_delayed", "notified"]
+    assert fakes.calls.count("notify:succeeded") == 6
 
 
 @pytest.mark.parametrize(
