@@ -115,7 +115,9 @@ class ScenarioRunner:
         if config.saga != options:
             self.stack.apply_saga(options)
         if self.stack.build != scenario.build:
-            self.stack.deploy(scenario.build, drain_s=1.0)
+            # Forced: the harness rehearses an older build on purpose, between scenarios whose
+            # payments have all finished (a leftover one would fail its own scenario).
+            self.stack.deploy(scenario.build, drain_s=1.0, force=True)
 
         admin = config.admin_urls
         for url, knobs in (

@@ -149,3 +149,18 @@ async def delete_execution(client: Client, workflow_id: str, wait_s: float = 120
         if time.monotonic() > deadline:
             raise StackError(f"Temporal still knows {workflow_id} {wait_s:g} s after its delete")
         await asyncio.sleep(0.5)
+
+
+async def stranded_by_rollback(config: StackConfig, deployment_name: str, later: list[str]) -> int:
+    """Open payments started on one of the ``later`` builds of a deployment: a rollback away
+    from those builds would move them, under AUTO_UPGRADE, to code that cannot replay their
+    histories (docs/upgrades.md, "Rolling back")."""
+    if not later:
+        return 0
+    versions = ", ".join(f"'{deployment_name}:{build}'" for build in later)
+    query = (
+        "WorkflowType = 'PaymentWorkflow' AND ExecutionStatus = 'Running'"
+        f" AND TemporalWorkerDeploymentVersion IN ({versions})"
+    )
+    client = await connect(config)
+    return (await client.count_workflows(query)).count

@@ -120,9 +120,9 @@ class AttachedStack(OpensAccounts):
         write_config(self.config, self.config_path)
         self.restart("api")
 
-    def deploy(self, build: str, drain_s: float = 2.0) -> None:
-        """Have the owner roll out ``build``."""
-        self.control.call("POST", "/deploy", {"build": build, "drain_s": drain_s})
+    def deploy(self, build: str, drain_s: float = 2.0, *, force: bool = False) -> None:
+        """Have the owner roll out ``build`` (``force``: even a rollback that strands payments)."""
+        self.control.call("POST", "/deploy", {"build": build, "drain_s": drain_s, "force": force})
         self.refresh()
 
     def stop(self) -> None:

@@ -240,7 +240,7 @@ class ComposeStack:
         self.run(self.commands.up(name))
         self.refresh()
 
-    def deploy(self, build: str, drain_s: float = 2.0) -> None:
+    def deploy(self, build: str, drain_s: float = 2.0, *, force: bool = False) -> None:
         """Compose runs one build, without worker versioning."""
         raise StackError(f"compose runs build {COMPOSE_BUILD} only: no rolling upgrade to {build}")
 

@@ -14,7 +14,9 @@ Every request carries ``Authorization: Bearer <token>``; bodies and answers are 
   process group; a ``KILL`` waits for the exit. Answers ``{"pid", "returncode", "running"}``.
 - ``POST /processes/<name>/restart``: stop it (if it runs) and start it again, ready. Answers
   ``{"pid"}``.
-- ``POST /deploy`` ``{"build", "drain_s"}``: a rolling deploy (:meth:`EmbeddedStack.deploy`).
+- ``POST /deploy`` ``{"build", "drain_s", "force"}``: a rolling deploy
+  (:meth:`EmbeddedStack.deploy`; a rollback that would strand open payments is refused unless
+  ``force``).
 
 Errors are ``{"error": message}`` with 400 (bad body), 401 (token), 404 (unknown path or
 process) or 500 (the action failed).
@@ -116,7 +118,9 @@ class ControlServer:
             if not isinstance(build, str):
                 raise _Refused(HTTPStatus.BAD_REQUEST, "deploy: 'build' must be a string")
             with self._lock:
-                self.stack.deploy(build, drain_s=float(body.get("drain_s", 2.0)))
+                self.stack.deploy(
+                    build, drain_s=float(body.get("drain_s", 2.0)), force=bool(body.get("force"))
+                )
             return {"build": self.stack.build}
         if method == "POST" and len(parts) == 3 and parts[0] == "processes":
             process = self.stack.processes.get(parts[1])

@@ -36,9 +36,13 @@ from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
 from orchestrator.roles import ROLES
-from orchestrator.temporal_client import register_namespaces, set_current_version
+from orchestrator.temporal_client import (
+    register_namespaces,
+    set_current_version,
+    stranded_by_rollback,
+)
 from orchestrator.workers import ALLOW_MUTANT_FLAG, ready_file
-from orchestrator.workflows.builds import CURRENT_BUILD, DEPLOYMENT_NAME
+from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime import cluster
 from runtime.links import Links, find_toxiproxy_server, require_toxiproxy_server
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
@@ -478,17 +482,29 @@ class EmbeddedStack(OpensAccounts):
         table = process_pids(self.processes)
         self.process_table_path.write_text(json.dumps(table, indent=2) + "\n")
 
-    def deploy(self, build: str, drain_s: float = 2.0) -> None:
+    def deploy(self, build: str, drain_s: float = 2.0, *, force: bool = False) -> None:
         """Roll out a build: start its workers, make it current, let the old one drain, stop it.
 
         Needs ``worker_versioning``: the server then routes each workflow task by the workflow's
         versioning behaviour (AUTO_UPGRADE payments move to the new build, PINNED fraud checks
-        finish on the old one, hence the drain).
+        finish on the old one, hence the drain). A rollback to an older build is refused while
+        payments started on a later one are open (they would fail every workflow task with
+        non-determinism), unless ``force``.
         """
         config = self.config
         assert config is not None
         if not config.worker_versioning:
             raise StackError("a rolling deploy needs a stack started with worker_versioning")
+        if build not in BUILDS:
+            raise StackError(f"no build {build!r} (known: {', '.join(BUILDS)})")
+        later = list(BUILDS)[list(BUILDS).index(build) + 1 :]
+        stranded = asyncio.run(stranded_by_rollback(config, DEPLOYMENT_NAME, later))
+        if stranded and not force:
+            raise StackError(
+                f"refusing to roll back to {build}: {stranded} payment(s) started on"
+                f" {', '.join(later)} are still open, and {build} cannot replay their histories"
+                " (docs/upgrades.md, Rolling back). Let them finish, pin them, or force it."
+            )
         new = {name: self._worker(config, name, build) for name in self.workers}
         try:
             for process in new.values():

@@ -79,8 +79,8 @@ class RunningStack(Protocol):
         """Make ``options`` the saga settings of payments created from now on (they travel in
         each workflow's input, chosen by the API at start: the API restarts to read them)."""
 
-    def deploy(self, build: str, drain_s: float = 2.0) -> None:
-        """Roll out a worker build."""
+    def deploy(self, build: str, drain_s: float = 2.0, *, force: bool = False) -> None:
+        """Roll out a worker build (``force``: even a rollback that strands open payments)."""
 
     def add_account(
         self,
