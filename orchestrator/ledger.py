@@ -479,6 +479,12 @@ class Ledger:
             ).fetchall()
         return [LedgerDebit(p, u, a, c, bool(refunded)) for p, u, a, c, refunded in rows]
 
+    def not_settled(self, payment_ids: Collection[str]) -> list[str]:
+        """Those of these payments the reconciler has not settled, in the order given."""
+        with self._tx() as db:
+            settled = {p for p in payment_ids if _settled(db, p)}
+        return [p for p in payment_ids if p not in settled]
+
     def mark_settled(self, payment_ids: Collection[str]) -> int:
         """Mark payments settled (the reconciler skips them from now on); how many were new."""
         added = 0

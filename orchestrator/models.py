@@ -378,6 +378,8 @@ class ExecutionFacts:
     state: str | None
     closed_at: str | None = None
     """When the execution closed (ISO 8601), if it has."""
+    user_id: str | None = None
+    """The payment's user, from the execution's memo (read by ``list_undecided_executions``)."""
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,13 @@ ROLES: dict[str, Role] = {
         PAYMENTS_QUEUE,
         ("PaymentWorkflow", "ReconcileWorkflow"),
         ("charge_payment", "void_charge"),
-        ("list_provider_charges", "read_provider_charges", "describe_executions", "refund_charge"),
+        (
+            "list_provider_charges",
+            "read_provider_charges",
+            "describe_executions",
+            "list_undecided_executions",
+            "refund_charge",
+        ),
     ),
     "accounts": Role(
         ACCOUNTS_QUEUE,
@@ -64,6 +70,7 @@ ROLES: dict[str, Role] = {
         (
             "list_unrefunded_debits",
             "list_unsettled_debits",
+            "not_settled",
             "mark_settled",
             "repair_refund",
             "journal_repair",

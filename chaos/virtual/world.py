@@ -22,7 +22,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -30,7 +30,7 @@ import msgspec
 from temporalio.exceptions import ApplicationError
 
 from chaos.bundle import Bundle, Callback, Execution, LedgerEntry, LedgerRepair, Payment
-from chaos.checkers import Check, Counterexample, check_all
+from chaos.checkers import REVIEW, Check, Counterexample, check_all, payment_rows
 from chaos.virtual.kernel import EPOCH, ActivityCall, Attempt, Kernel
 from chaos.virtual.kernel import Execution as KernelExecution
 from chaos.virtual.schedule import PaymentPlan, Schedule
@@ -81,7 +81,7 @@ from orchestrator.workflows.fraud import (
     LocalFraudCheckWorkflow,
 )
 from orchestrator.workflows.payment import PaymentWorkflow
-from orchestrator.workflows.reconcile import ReconcileWorkflow
+from orchestrator.workflows.reconcile import UNDECIDED, ReconcileWorkflow
 
 #: Second copy of a duplicated callback, as the provider simulator spaces them.
 REDELIVERY_GAP_S = 1.1
@@ -91,6 +91,7 @@ LATE_AFTER_TIMER_S = 300.0
 FINAL_RECONCILE_S = 6 * 3600.0
 FOREIGN_EVENT = "evt_foreign_"
 RECONCILER_HONEST = "reconciler repaired only what no saga could"
+TERMINATED_TOLD = "terminated payments told their outcome"
 DECLINES_FINAL = "declines final (the provider was not asked again)"
 FRAUD_HONOURED = "fraud rejections honoured"
 
@@ -218,6 +219,10 @@ class World:
         for at in schedule.reconcile_at_s:
             self.kernel.at(at, self._reconcile)
         self.kernel.at(FINAL_RECONCILE_S, self._reconcile)
+        # The schedule's next passes: a payment repaired by the last one is settled (and, ended
+        # undecided, notified) by these.
+        for later in (60.0, 120.0, 180.0):  # repaired, then 2 notice tries a pass: past 4 fails
+            self.kernel.at(FINAL_RECONCILE_S + later, self._reconcile)
         self.kernel.run()
         return self._judge()
 
@@ -352,6 +357,10 @@ class World:
     def _mark_settled(self, call: ActivityCall) -> Attempt:
         (ids,) = call.args
         return self._ledger_call(call, lambda: self.ledger.mark_settled(ids))
+
+    def _not_settled(self, call: ActivityCall) -> Attempt:
+        (ids,) = call.args
+        return self._ledger_call(call, lambda: self.ledger.not_settled(ids))
 
     def _repair_refund(self, call: ActivityCall) -> Attempt:
         r = _arg(call, RepairRequest)
@@ -547,6 +556,28 @@ class World:
 
         return Attempt(0.05, describe)
 
+    def _list_undecided_executions(self, call: ActivityCall) -> Attempt:
+        (since,) = call.args
+        user = user_of(self.schedule)
+
+        def undecided() -> list[ExecutionFacts]:
+            found = []
+            for payment_id in self.plans:
+                execution = self.kernel.executions.get(payment_id)
+                if execution is None or execution.closed_at is None:
+                    continue
+                state = _text(execution.search_attributes.get("PaymentStatus"))
+                closed = EPOCH + timedelta(seconds=execution.closed_at)
+                if execution.status in UNDECIDED and closed > datetime.fromisoformat(since):
+                    found.append(
+                        ExecutionFacts(
+                            payment_id, execution.status, state, closed.isoformat(), user
+                        )
+                    )
+            return found
+
+        return Attempt(0.05, undecided)
+
     # -- fraud and notifications -----------------------------------------------------------------
 
     def _score_payment(self, call: ActivityCall) -> Attempt:
@@ -633,6 +664,7 @@ class World:
         checks = [
             *check_all(bundle),
             reconciler_honest(bundle, self.late_charged),
+            terminated_told(bundle),
             _only(
                 DECLINES_FINAL,
                 "no charge asked again after its decline",
@@ -675,6 +707,21 @@ class World:
 def _only(name: str, expected: str, payments: set[str], checked: int) -> Check:
     problems = [Counterexample(p, expected, "it was") for p in sorted(payments)]
     return Check(name, not problems, checked, problems)
+
+
+def terminated_told(bundle: Bundle) -> Check:
+    """Every payment a termination cut short was told its outcome once the reconciler settled
+    it: a notice naming the state its money settled as, and none naming another (its saga's
+    own notice may have gone out before the termination too). A payment in review (its
+    charge captured, its debit kept) waits for a person, and is told by them."""
+    problems = []
+    terminated = {p.payment_id for p in bundle.payments if p.terminated}
+    rows = [r for r in payment_rows(bundle) if r.payment_id in terminated and r.reason != REVIEW]
+    for row in rows:
+        if not row.notifications or any(n != row.state for n in row.notifications):
+            told = row.notifications or "nothing"
+            problems.append(Counterexample(row.payment_id, f"told {row.state}", f"told {told}"))
+    return Check(TERMINATED_TOLD, not problems, len(rows), problems)
 
 
 def reconciler_honest(bundle: Bundle, late_charged: Collection[str] = ()) -> Check:

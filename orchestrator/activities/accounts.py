@@ -162,6 +162,11 @@ class AccountActivities:
         return await self._run(self.ledger.unsettled_debits)
 
     @activity.defn
+    async def not_settled(self, payment_ids: list[str]) -> list[str]:
+        """Those of these payments the reconciler has not settled yet."""
+        return await self._run(lambda: self.ledger.not_settled(payment_ids))
+
+    @activity.defn
     async def mark_settled(self, payment_ids: list[str]) -> int:
         """Mark payments settled: later reconciler passes skip them. Idempotent."""
         return await self._run(lambda: self.ledger.mark_settled(payment_ids))

@@ -20,6 +20,9 @@ from orchestrator.models import ExecutionFacts, ProviderCharge
 from orchestrator.temporal_client import connect
 
 PAYMENT_STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+#: Most undecided executions one pass reads (the rest wait for the next: a result stays far
+#: below Temporal's payload limit).
+UNDECIDED_LIMIT = 500
 
 
 def _charge(body: dict[str, Any]) -> ProviderCharge:
@@ -84,3 +87,32 @@ class ReconcileActivities:
             return ExecutionFacts(payment_id, status, state, closed.isoformat() if closed else None)
 
         return list(await asyncio.gather(*(one(p) for p in payment_ids)))
+
+    @activity.defn
+    async def list_undecided_executions(self, since: str) -> list[ExecutionFacts]:
+        """Payment executions closed since ``since`` (ISO 8601) without their saga finishing
+        (terminated, timed out, cancelled or failed: undecided, or decided and cut short
+        before its notice), with their user from the memo; at most :data:`UNDECIDED_LIMIT`."""
+        client = await self._temporal()
+        query = (
+            "WorkflowType = 'PaymentWorkflow'"
+            " AND (ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut'"
+            " OR ExecutionStatus = 'Canceled' OR ExecutionStatus = 'Failed')"
+            f" AND CloseTime > '{since}'"
+        )
+        found = []
+        async for execution in client.list_workflows(query):
+            user = await execution.memo_value("user_id", default=None)
+            closed = execution.close_time
+            found.append(
+                ExecutionFacts(
+                    execution.id,
+                    execution.status.name if execution.status else "UNKNOWN",
+                    execution.typed_search_attributes.get(PAYMENT_STATUS),
+                    closed.isoformat() if closed else None,
+                    user if isinstance(user, str) else None,
+                )
+            )
+            if len(found) >= UNDECIDED_LIMIT:
+                break
+        return found

@@ -84,6 +84,12 @@ CAREFUL_PASS_PATCH = "careful-pass"
 #: ``late_charge_horizon_s``; a late charge is counted, and voided, or refunded at the
 #: provider once captured (issue 34, item 7).
 LATE_CHARGES_PATCH = "late-charges"
+#: A payment terminated (or timed out) with no debit in the ledger (before its debit, or at the
+#: notice of a refused one) is in no debit list: the pass finds it through Temporal's
+#: visibility, notifies its user and settles it (issue 34, item 8). It looks back this far for
+#: such executions (past any retention of closed ones).
+UNDEBITED_NOTICES_PATCH = "undebited-notices"
+UNDEBITED_LOOKBACK = timedelta(days=3)
 
 
 def plan_repairs(
@@ -273,16 +279,16 @@ def forgotten(
 UNDECIDED = ("TERMINATED", "TIMED_OUT", "CANCELED", "FAILED")
 
 
-def repair_notice(debit: LedgerDebit, facts: ExecutionFacts) -> NotificationRequest:
+def repair_notice(user_id: str, facts: ExecutionFacts) -> NotificationRequest:
     """The notice of a payment whose execution ended undecided, sent once its money is settled:
     its final state (``succeeded`` if its saga had recorded it, the terminal state it recorded,
     else ``failed`` with reason ``terminated``), as the API shows it."""
     state = PaymentState.ended_undecided(facts.state)
     decided = state.value == facts.state
     return NotificationRequest(
-        repair_notice_id(debit.payment_id),
-        debit.payment_id,
-        debit.user_id,
+        repair_notice_id(facts.payment_id),
+        facts.payment_id,
+        user_id,
         "email" if state is PaymentState.SUCCEEDED else "sms",
         state.value,
         None if decided else Reason.TERMINATED.value,
@@ -398,6 +404,7 @@ class ReconcileWorkflow:
         )
         executions = {f.payment_id: f for f in facts}
         debits, charges = await self._unsettled()
+        debited = {d.payment_id for d in debits}
         debits = [d for d in debits if d.payment_id in executions]  # newer ones: next pass
         grace = timedelta(seconds=request.grace_s)
         late = workflow.patched(LATE_CHARGES_PATCH)
@@ -448,6 +455,8 @@ class ReconcileWorkflow:
         )
         settling_now = sorted({*settled, *lost_sight} - unresolved)
         notified = await self._notify_undecided(settling_now, debits, executions, report)
+        if workflow.patched(UNDEBITED_NOTICES_PATCH):
+            notified += await self._notify_undebited(described_at, debited, report)
         report = replace(
             report, settled=[p for p in settling_now if p not in report.failed], notified=notified
         )
@@ -465,27 +474,69 @@ class ReconcileWorkflow:
         """Send the notice of each payment this pass settles whose execution ended undecided
         (terminated, timed out): no saga will (issue 34, item 8). A notice that fails leaves
         its payment unsettled and ``failed``, so the next pass sends it again."""
-        by_id = {d.payment_id: d for d in debits}
+        users = {d.payment_id: d.user_id for d in debits}
         notified = []
         for payment_id in settling:
             facts = executions[payment_id]
-            if facts.status not in UNDECIDED:
-                continue
-            notice = repair_notice(by_id[payment_id], facts)
-            try:
-                await self._call(
-                    NotificationActivities.send_notification,
-                    notice,
-                    queue=NOTIFICATIONS_QUEUE,
-                    retry=NOTICE_RETRY,
-                )
-            except ActivityError as err:
-                report.failed.append(payment_id)
-                metrics.RECONCILE_REPAIRS_FAILED.add()
-                workflow.logger.warning("notice of %s failed: %s", payment_id, err.cause)
-                continue
-            notified.append(payment_id)
+            if facts.status in UNDECIDED and await self._notice(users[payment_id], facts, report):
+                notified.append(payment_id)
         return notified
+
+    async def _notify_undebited(
+        self, described_at: datetime, with_debit: set[str], report: ReconcileReport
+    ) -> list[str]:
+        """Notify and settle the payments whose execution was cut short (terminated, timed out)
+        with no debit in the ledger: terminated before or during the debit, or after a refused
+        one, at its notice. They are in no debit list, so only Temporal's visibility finds them
+        (``undebited-notices``)."""
+        since = described_at - UNDEBITED_LOOKBACK
+        undecided = await self._call(
+            ReconcileActivities.list_undecided_executions, since.isoformat()
+        )
+        closed = [
+            f
+            for f in undecided
+            if f.payment_id not in with_debit
+            and f.closed_at
+            and described_at - datetime.fromisoformat(f.closed_at) >= SETTLE_AFTER_CLOSE
+        ]
+        if not closed:
+            return []
+        unsettled = set(
+            await self._call(
+                AccountActivities.not_settled,
+                [f.payment_id for f in closed],
+                queue=ACCOUNTS_QUEUE,
+            )
+        )
+        told = [
+            f.payment_id
+            for f in closed
+            if f.payment_id in unsettled
+            and f.user_id is not None
+            and await self._notice(f.user_id, f, report)
+        ]
+        if told:
+            # Settled: a debit attempt that still lands for one of them is refused.
+            await self._call(AccountActivities.mark_settled, told, queue=ACCOUNTS_QUEUE)
+        return told
+
+    async def _notice(self, user_id: str, facts: ExecutionFacts, report: ReconcileReport) -> bool:
+        """Send one undecided payment's notice; a failure is counted and left for the next
+        pass (the payment stays unsettled)."""
+        try:
+            await self._call(
+                NotificationActivities.send_notification,
+                repair_notice(user_id, facts),
+                queue=NOTIFICATIONS_QUEUE,
+                retry=NOTICE_RETRY,
+            )
+        except ActivityError as err:
+            report.failed.append(facts.payment_id)
+            metrics.RECONCILE_REPAIRS_FAILED.add()
+            workflow.logger.warning("notice of %s failed: %s", facts.payment_id, err.cause)
+            return False
+        return True
 
     async def _repair(
         self, payment_id: str, repairs: list[RepairRequest], report: ReconcileReport

@@ -2,10 +2,12 @@
 
 The pass runs on a time-skipping test server with fake activities (by the real names): one
 payment terminated long ago with its debit and a live charge (a refund and a void), one that
-succeeded, and one cancelled whose charge was captured after its debit was refunded (a refund at
-the provider since ``late-charges``, a review before). The script uses only names that every
-generation of the reconciler has, so the same file records the code before a patch too, from a
-checkout of that commit (``87ea85b`` is the last one before ``settled-payments``)::
+succeeded, one cancelled whose charge was captured after its debit was refunded (a refund at
+the provider since ``late-charges``, a review before), and one terminated before its debit that
+only Temporal's visibility lists (told and settled since ``undebited-notices``). The script uses
+only names that every generation of the reconciler has, so the same file records the code before
+a patch too, from a checkout of that commit (``87ea85b`` is the last one before
+``settled-payments``)::
 
     .venv/bin/python -m tests.replay.reconcile_histories tests/replay/reconcile/NAME.json
     git worktree add /tmp/old COMMIT
@@ -88,6 +90,29 @@ async def void_charge(request: VoidRequest) -> VoidResult:
     return VoidResult(voided=True)
 
 
+@activity.defn(name="list_undecided_executions")
+async def list_undecided_executions(since: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "payment_id": "pay_undebited",
+            "status": "TERMINATED",
+            "state": "pending",
+            "closed_at": LONG_AGO,
+            "user_id": "alice",
+        }
+    ]
+
+
+@activity.defn(name="not_settled")
+async def not_settled(payment_ids: list[str]) -> list[str]:
+    return payment_ids
+
+
+@activity.defn(name="send_notification")
+async def send_notification(request: dict[str, Any]) -> dict[str, Any]:
+    return {"notification_id": request["notification_id"], "channel": request["channel"]}
+
+
 @activity.defn(name="refund_charge")
 async def refund_charge(request: dict[str, Any]) -> dict[str, Any]:
     # Plain dicts: the models of older checkouts have no refund types.
@@ -115,10 +140,12 @@ PAYMENTS_SIDE: list[Any] = [
     describe_executions,
     void_charge,
     refund_charge,
+    list_undecided_executions,
 ]
 ACCOUNTS_SIDE: list[Any] = [
     list_unrefunded_debits,
     list_unsettled_debits,
+    not_settled,
     repair_refund,
     journal_repair,
     mark_settled,
@@ -141,6 +168,7 @@ async def record(workflow_id: str) -> str:
                 workflow_runner=runner,
             ),
             Worker(env.client, task_queue=ACCOUNTS_QUEUE, activities=ACCOUNTS_SIDE),
+            Worker(env.client, task_queue="notifications", activities=[send_notification]),
         ):
             handle = await env.client.start_workflow(
                 ReconcileWorkflow.run,

@@ -17,18 +17,20 @@ from orchestrator.workflows.reconcile import (
     LATE_CHARGES_PATCH,
     SETTLE_AFTER_CLOSE_PATCH,
     SETTLED_PAYMENTS_PATCH,
+    UNDEBITED_NOTICES_PATCH,
     ReconcileWorkflow,
 )
 
 HISTORIES = Path(__file__).parent / "reconcile"
 #: Each recorded pass and the patch markers it holds: the path before settled-payments, the one
-#: before careful-pass, the one before late-charges, and now (the careful pass asks for no
-#: older patch).
+#: before careful-pass, the ones before late-charges and undebited-notices, and now (the careful
+#: pass asks for no older patch).
 PASSES = {
     "before-settled-payments": [SETTLE_AFTER_CLOSE_PATCH],
     "settled-payments": [SETTLED_PAYMENTS_PATCH, SETTLE_AFTER_CLOSE_PATCH],
     "careful-pass": [CAREFUL_PASS_PATCH],
     "late-charges": [CAREFUL_PASS_PATCH, LATE_CHARGES_PATCH],
+    "undebited-notices": [CAREFUL_PASS_PATCH, LATE_CHARGES_PATCH, UNDEBITED_NOTICES_PATCH],
 }
 
 

@@ -42,7 +42,7 @@ class FakeStack:
         self.restarted.append(name)
         self.processes[name] = FakeProcess(pid=42)
 
-    def deploy(self, build: str, drain_s: float = 2.0) -> None:
+    def deploy(self, build: str, drain_s: float = 2.0, *, force: bool = False) -> None:
         self.build = build
 
 

@@ -16,6 +16,12 @@ runs one by hand.
   between the saga's close and the charge: before the ``late-charges`` horizon that pass settled
   the payment for good, and no later pass looked at its charge (issue 34, item 7; written by
   hand from the one above).
+- ``refused-debit-terminated-at-notice.json``: a payment refused by the velocity limit (no
+  debit) was terminated while its notice failed; no debit list held it, so no reconciler pass
+  ever told its user (issue 34, item 8; found by ``saga explore --virtual`` once the world
+  checked that terminated payments are told, schedule 1000393).
+- ``terminated-before-its-debit.json``: terminated while its debit waited out a ledger outage,
+  nothing in the ledger, never told (issue 34, item 8; written by hand).
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ class FakeMoney:
     voided: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     refunded_at_provider: list[str] = field(default_factory=list)
+    undecided: list[ExecutionFacts] = field(default_factory=list)
+    """What Temporal's visibility lists as cut short (``list_undecided_executions``)."""
     notices: list[NotificationRequest] = field(default_factory=list)
 
     @activity.defn(name="list_unsettled_debits")
@@ -86,6 +88,14 @@ class FakeMoney:
             raise ApplicationError("captured", type=VOID_REJECTED, non_retryable=True)
         self.voided.append(request.payment_id)
         return VoidResult(voided=True)
+
+    @activity.defn(name="list_undecided_executions")
+    async def list_undecided_executions(self, since: str) -> list[ExecutionFacts]:
+        return self.undecided
+
+    @activity.defn(name="not_settled")
+    async def not_settled(self, payment_ids: list[str]) -> list[str]:
+        return [p for p in payment_ids if p not in self.settled]
 
     @activity.defn(name="refund_charge")
     async def refund_charge(self, request: ChargeRefundRequest) -> ChargeRefundResult:
@@ -120,9 +130,11 @@ class FakeMoney:
             self.describe_executions,
             self.void_charge,
             self.refund_charge,
+            self.list_undecided_executions,
         ]
         accounts_side: list[Any] = [
             self.list_unsettled_debits,
+            self.not_settled,
             self.repair_refund,
             self.journal_repair,
             self.mark_settled,
@@ -260,3 +272,30 @@ async def test_a_failed_payment_stays_unsettled_while_its_charge_may_still_land(
     )
     report = await money.pass_(env)
     assert report.watching == ["new"] and money.settled == ["old"]
+
+
+async def test_a_payment_cut_short_with_nothing_in_the_ledger_is_told_once(
+    env: WorkflowEnvironment,
+) -> None:
+    """Item 8: terminated before its debit (or at the notice of a refused one), a payment is in
+    no debit list, so no pass told its user. Visibility finds it now; it is told and settled,
+    and a payment already settled, or with a debit (the debit path's), is not told here."""
+    long_ago = ExecutionFacts("early", "TERMINATED", "pending", LONG_AGO, "alice")
+    refused = ExecutionFacts("refused", "TERMINATED", "failed", LONG_AGO, "bob")
+    money = FakeMoney(
+        [debit("t")],
+        [],
+        {"t": terminated("t")},
+        undecided=[
+            long_ago,
+            refused,
+            ExecutionFacts("t", "TERMINATED", "processing", LONG_AGO, "alice"),
+            ExecutionFacts("done", "TERMINATED", "pending", LONG_AGO, "alice"),
+        ],
+        settled=["done"],
+    )
+    report = await money.pass_(env)
+    told = {(n.payment_id, n.user_id, n.state, n.reason) for n in money.notices}
+    assert told == {("early", "alice", "failed", "terminated"), ("refused", "bob", "failed", None)}
+    assert sorted(report.notified) == ["early", "refused"]
+    assert {"early", "refused"} <= set(money.settled)
