@@ -81,6 +81,11 @@ class Execution(msgspec.Struct, frozen=True):
     cancel_signals: int = 0
     """``cancel`` signals that arrived before the decision (the search attribute not yet
     terminal)."""
+    timers_s: list[float] = msgspec.field(default_factory=list)
+    """The duration of every timer the execution started, in order (the callback timer is
+    ``callback_timeout_s``)."""
+    fraud_passed: bool | None = None
+    """The fraud child's own verdict (its result), None if it did not complete."""
     account_workers: list[str] = msgspec.field(default_factory=list)
     """The worker processes that ran its account activities (validate, debit, refund), by name,
     from the identity (``<name>:<pid>``) of each activity-started event in its history."""
@@ -112,6 +117,8 @@ class Bundle(msgspec.Struct, frozen=True):
     payments: list[Payment]
     velocity_window_s: float
     velocity_max_payments: int
+    callback_timeout_s: float | None = None
+    """The run's callback timer (None: not recorded, its rule is not judged)."""
 
 
 #: Workflow-task failures Temporal causes by itself and retries: not a saga bug.
@@ -132,6 +139,7 @@ async def collect_bundle(
     payments: list[tuple[str, str, int, bool, dict[str, Any]]],
     velocity: tuple[float, int],
     deleted: frozenset[str] = frozenset(),
+    callback_timeout_s: float | None = None,
 ) -> Bundle:
     """Freeze the evidence of a run; ``payments`` holds (payment id, user, amount, terminated,
     API status) for every payment the workload created; ``deleted`` the ids whose execution a
@@ -158,6 +166,7 @@ async def collect_bundle(
         ],
         velocity_window_s=velocity[0],
         velocity_max_payments=velocity[1],
+        callback_timeout_s=callback_timeout_s,
     )
 
 
@@ -178,6 +187,7 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
     callbacks = []
     decided = False
     cancel_requests = cancel_signals = 0
+    timers: list[float] = []
     account_activities: set[int] = set()
     account_workers: set[str] = set()
     for event in history.events:
@@ -189,6 +199,9 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
             started = event.activity_task_started_event_attributes
             if started.scheduled_event_id in account_activities:
                 account_workers.add(started.identity.split(":", 1)[0])
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            timeout = event.timer_started_event_attributes.start_to_fire_timeout
+            timers.append(timeout.ToTimedelta().total_seconds())
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             cancel_requests += 1
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
@@ -208,22 +221,31 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
                     Callback(body["event_id"], body["charge_id"], body["status"], decided)
                 )
     status = description.status
+    fraud_child, fraud_passed = await _fraud_child(client, f"{payment_id}-fraud")
     return Execution(
         status=status.name if isinstance(status, WorkflowExecutionStatus) else "UNKNOWN",
         search_status=search,
         task_failures=task_failures,
         callbacks=callbacks,
-        fraud_child=await _close_status(client, f"{payment_id}-fraud"),
+        fraud_child=fraud_child,
         cancel_requests=cancel_requests,
         cancel_signals=cancel_signals,
+        timers_s=timers,
+        fraud_passed=fraud_passed,
         account_workers=sorted(account_workers),
     )
 
 
-async def _close_status(client: Client, workflow_id: str) -> str | None:
+async def _fraud_child(client: Client, workflow_id: str) -> tuple[str | None, bool | None]:
+    """The fraud child's close status and, if it completed, its own verdict."""
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        description = await client.get_workflow_handle(workflow_id).describe()
+        description = await handle.describe()
     except RPCError:
-        return None
+        return None, None
     status = description.status
-    return status.name if isinstance(status, WorkflowExecutionStatus) else "UNKNOWN"
+    if status != WorkflowExecutionStatus.COMPLETED:
+        return (status.name if isinstance(status, WorkflowExecutionStatus) else "UNKNOWN"), None
+    verdict = await handle.result()
+    passed = verdict.get("passed") if isinstance(verdict, dict) else None
+    return "COMPLETED", passed if isinstance(passed, bool) else None

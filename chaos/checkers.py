@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from chaos.bundle import (
@@ -20,44 +20,13 @@ from chaos.bundle import (
     LedgerEntry,
     Payment,
 )
+from chaos.findings import Check, Counterexample
+from chaos.oracle import outcomes
 from orchestrator.workflows.payment import TEMPORAL_CANCEL
 
 HELD = ("authorized", "captured")
 REVIEW = "refund_requires_review"
 IGNORED_EVENTS = ("callback_ignored", "callback_duplicate", "callback_mismatched")
-
-
-@dataclass(frozen=True)
-class Counterexample:
-    """Where a checker found the system wrong: the payment (or account), expected, found."""
-
-    subject: str
-    expected: str
-    found: str
-
-    def __str__(self) -> str:
-        return f"{self.subject}: expected {self.expected}, found {self.found}"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One checker's result over a bundle."""
-
-    name: str
-    valid: bool
-    checked: int
-    """How many subjects (accounts, payments, executions) it looked at."""
-    counterexamples: list[Counterexample] = field(default_factory=list)
-
-    def summary(self) -> str:
-        """One line: what was checked, and the first counterexamples if any."""
-        if self.valid:
-            return f"{self.checked} checked"
-        shown = "; ".join(str(c) for c in self.counterexamples[:2])
-        more = len(self.counterexamples) - 2
-        return f"{len(self.counterexamples)} wrong of {self.checked}: {shown}" + (
-            f" (+{more} more)" if more > 0 else ""
-        )
 
 
 def _check(name: str, checked: int, problems: Iterable[Counterexample]) -> Check:
@@ -459,6 +428,7 @@ CHECKERS: tuple[Callable[[Bundle], Check], ...] = (
     callbacks,
     cancels,
     velocity,
+    outcomes,
 )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from temporalio.client import WorkflowHistory
 
 from chaos.bundle import Bundle
-from chaos.checkers import Check
+from chaos.findings import Check
 from chaos.workload import PaymentRecord, ProbeResult
 from orchestrator.config import StackConfig
 from orchestrator.models import ReconcileReport

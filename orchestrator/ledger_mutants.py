@@ -5,7 +5,25 @@ undone, for the saga mutants that attack the account service (see
 from __future__ import annotations
 
 from orchestrator.ledger import Ledger
-from orchestrator.models import LedgerResult
+from orchestrator.models import LedgerResult, PaymentChecks
+
+
+class VelocityOffByOneLedger(Ledger):
+    """The velocity limit refuses one payment too many: at ``max_payments - 1`` debits."""
+
+    def debit(
+        self,
+        payment_id: str,
+        user_id: str,
+        amount: int,
+        *,
+        velocity: tuple[float, int] | None = None,
+        checks: PaymentChecks | None = None,
+    ) -> LedgerResult:
+        """As the ledger's, with the limit one lower."""
+        if velocity is not None:
+            velocity = (velocity[0], max(velocity[1] - 1, 0))
+        return super().debit(payment_id, user_id, amount, velocity=velocity, checks=checks)
 
 
 class NoTombstoneLedger(Ledger):

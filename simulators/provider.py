@@ -94,9 +94,11 @@ class ProviderKnobs(Knobs):
     duplicate_callback_rate: Annotated[float, Rate] = 0.0
     """Share of webhooks delivered twice (same event id)."""
     foreign_callback_rate: Annotated[float, Rate] = 0.0
-    """Before a charge's own callback, halfway through its delay, a validly signed ``declined``
-    callback for another charge (``ch_foreign_...``) names the same payment, as a provider that
-    mixes up its events would send."""
+    """Before a charge's own callback, halfway through its delay, a validly signed callback for
+    another charge (``ch_foreign_...``, with ``foreign_callback_status``) names the same
+    payment, as a provider that mixes up its events would send."""
+    foreign_callback_status: Literal["declined", "succeeded"] = "declined"
+    """What a foreign callback says: a decline, or a success that is not this payment's."""
     strict: bool = False
     """Real-processor void semantics: no void-before-charge tombstones, captures not voidable."""
     capture_after_ms: Annotated[int, NonNegative] = 10_000
@@ -432,7 +434,8 @@ async def _deliver_callbacks(
     state: ProviderState, charge: Charge, copies: int, foreign: bool
 ) -> None:
     """Send the callback (redeliveries keep the event id), retrying like a real provider; a
-    foreign one (another charge's, declined) first, halfway through the delay."""
+    foreign one (another charge's, ``foreign_callback_status``) first, halfway through the
+    delay."""
     knobs = state.box.knobs
     delay = state.box.jittered_s(knobs.callback_delay_ms, knobs.callback_delay_jitter_ms)
     if foreign:
@@ -441,10 +444,10 @@ async def _deliver_callbacks(
         body = msgspec.json.encode(
             {
                 "event_id": f"evt_{other}",
-                "type": "charge.declined",
+                "type": f"charge.{knobs.foreign_callback_status}",
                 "payment_id": charge.payment_id,
                 "charge_id": other,
-                "status": "declined",
+                "status": knobs.foreign_callback_status,
             }
         )
         await _post_until_acknowledged(state.http, state, body)

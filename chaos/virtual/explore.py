@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from msgspec.structs import fields, replace
 
-from chaos.checkers import Check
+from chaos.findings import Check
 from chaos.virtual.coverage import race_cells
 from chaos.virtual.handoff import scenario_of
 from chaos.virtual.schedule import PaymentPlan, Schedule, draw, encode

@@ -114,6 +114,8 @@ def _knobs(plan: PaymentPlan, missing: list[str]) -> dict[str, dict[str, Any]]:
     if plan.charge_failures:
         provider["fail_first_attempts"] = plan.charge_failures
     provider |= CALLBACK_KNOBS.get(plan.callback, {})
+    if plan.callback == "foreign":
+        provider["foreign_callback_status"] = plan.foreign_status
     if plan.callback == "late":
         provider["callback_delay_ms"] = int(LATE_TIMER_S * 2000)
     if plan.callback == "early":

@@ -161,6 +161,8 @@ class Execution:
     failure: Failure | None = None
     cancel_requested: bool = False
     closed_at: float | None = None
+    timers_s: list[float] = field(default_factory=list)
+    """The duration of every timer it started, in order."""
     activations: int = 0
     _jobs: list[Any] = field(default_factory=list)
     _task_pending: bool = False
@@ -410,6 +412,7 @@ class Kernel:
     def _start_timer(self, execution: Execution, command: Any) -> None:
         token = next(self._seq)
         execution._timers[command.seq] = token
+        execution.timers_s.append(command.start_to_fire_timeout.ToTimedelta().total_seconds())
 
         def fire() -> None:
             if execution._timers.get(command.seq) == token:

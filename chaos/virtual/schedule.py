@@ -74,6 +74,8 @@ class PaymentPlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     """The provider declines the charge outright (402)."""
     callback: Callback = "normal"
     callback_status: Literal["succeeded", "declined"] = "succeeded"
+    foreign_status: Literal["succeeded", "declined"] = "declined"
+    """With ``callback: foreign``: what the other charge's callback says."""
     strict_provider: bool = False
     """The provider's strict mode: no void-before-charge tombstones (a void that found nothing
     is forgotten), and an authorization is captured ``capture_after_s`` after it is made (a void
@@ -168,8 +170,12 @@ def extend(rng: random.Random, late: random.Random, plan: PaymentPlan) -> Paymen
     """Draw the fields the vocabulary gained after the first draws, each generation from a
     stream of its own, so every older seed keeps the schedule it had."""
     charge_late_s = late.choice(CHARGE_LATE_S) if late.random() < 0.1 else 0.0
+    foreign: Literal["succeeded", "declined"] = late.choice(["declined", "succeeded"])
     return msgspec.structs.replace(
-        plan, debit_stall_s=rng.choice(DEBIT_STALLS_S), charge_late_s=charge_late_s
+        plan,
+        debit_stall_s=rng.choice(DEBIT_STALLS_S),
+        charge_late_s=charge_late_s,
+        foreign_status=foreign,
     )
 
 

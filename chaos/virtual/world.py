@@ -30,8 +30,9 @@ import msgspec
 from temporalio.exceptions import ApplicationError
 
 from chaos.bundle import Bundle, Callback, Execution, LedgerEntry, LedgerRepair, Payment
-from chaos.checkers import REVIEW, Check, Counterexample, check_all, payment_rows
-from chaos.virtual.kernel import EPOCH, ActivityCall, Attempt, Kernel
+from chaos.checkers import REVIEW, check_all, payment_rows
+from chaos.findings import Check, Counterexample
+from chaos.virtual.kernel import CONVERTER, EPOCH, ActivityCall, Attempt, Kernel
 from chaos.virtual.kernel import Execution as KernelExecution
 from chaos.virtual.schedule import PaymentPlan, Schedule
 from chaos.workload import TERMINAL
@@ -454,7 +455,7 @@ class World:
             copies = [(LATE_AFTER_TIMER_S + 1.5 * plan.latency_s, own)]
         elif plan.callback == "foreign":
             other = f"ch_other_{charge.payment_id}"
-            foreign = ProviderConfirmation(f"{FOREIGN_EVENT}{other}", other, "declined")
+            foreign = ProviderConfirmation(f"{FOREIGN_EVENT}{other}", other, plan.foreign_status)
             copies = [(first / 2, foreign), (first, own)]
         elif plan.callback == "duplicate":
             copies = [(first, own), (first + REDELIVERY_GAP_S, own)]
@@ -660,6 +661,7 @@ class World:
             payments=payments,
             velocity_window_s=SagaOptions().velocity_window_s,
             velocity_max_payments=self.schedule.velocity_max_payments,
+            callback_timeout_s=SagaOptions().callback_timeout_s,
         )
         checks = [
             *check_all(bundle),
@@ -761,11 +763,21 @@ def _execution(execution: KernelExecution, fraud: KernelExecution | None) -> Exe
         task_failures=list(execution.task_failures),
         callbacks=callbacks,
         fraud_child=None if fraud is None else fraud.status,
+        timers_s=list(execution.timers_s),
+        fraud_passed=_verdict(fraud),
         cancel_requests=int(execution.cancel_requested),
         cancel_signals=sum(
             s.name == "cancel" and _text(s.search_status) not in TERMINAL for s in execution.signals
         ),
     )
+
+
+def _verdict(fraud: KernelExecution | None) -> bool | None:
+    """The fraud child's own verdict, if it completed."""
+    if fraud is None or fraud.status != "COMPLETED" or fraud.result is None:
+        return None
+    (verdict,) = CONVERTER.payload_converter.from_payloads([fraud.result], [FraudVerdict])
+    return bool(verdict.passed)
 
 
 def _text(value: Any) -> str | None:

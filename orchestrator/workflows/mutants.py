@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
     from orchestrator.activities.provider import ProviderActivities
     from orchestrator.ledger import Ledger
-    from orchestrator.ledger_mutants import NoTombstoneLedger
+    from orchestrator.ledger_mutants import NoTombstoneLedger, VelocityOffByOneLedger
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
         CancelRequest,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         FraudVerdict,
         LedgerRequest,
         LedgerResult,
+        NotificationRequest,
         PaymentOutcome,
         PaymentRequest,
         PaymentState,
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         ACCOUNT_CALL,
         ATOMIC_VELOCITY_PATCH,
         COMPENSATION_ROUND,
+        DURABLE_NOTICE_PATCH,
         PROVIDER_CALL,
         VALIDATED_DEBIT_PATCH,
         Decision,
@@ -328,6 +331,88 @@ class IgnoreFraudRejection(PaymentWorkflow):
         await super()._fraud_branch()
         if self._fraud is not None and not self._fraud.passed:
             self._fraud = FraudVerdict(True, self._fraud.score, [])
+
+
+@_mutant("fraud-fail-open", "a fraud check that errors or times out is taken as a pass")
+class FraudFailOpen(PaymentWorkflow):
+    async def _fraud_branch(self) -> None:
+        await super()._fraud_branch()
+        if self._fraud_error and not self._fraud_cancelled:
+            self._fraud_error = False
+            self._fraud = FraudVerdict(True, 0.0, [])
+
+
+# -- the outcome (judged by the reference model, chaos.oracle) ---------------------------------
+
+
+@_mutant("accept-foreign-success", "a succeeded callback for another charge is taken as this one's")
+class AcceptForeignSuccess(PaymentWorkflow):
+    def _take(self, confirmation: ProviderConfirmation) -> None:
+        if confirmation.status != "succeeded":
+            super()._take(confirmation)
+            return
+        own, self._charge_id = self._charge_id, None
+        super()._take(confirmation)
+        self._charge_id = own
+
+
+@_mutant("slow-callback-timer", "the callback timer waits twice callback_timeout_s")
+class SlowCallbackTimer(PaymentWorkflow):
+    async def _forward(self, compensations: Compensations) -> Decision:
+        options = self._request.options
+        slow = dataclasses.replace(options, callback_timeout_s=2 * options.callback_timeout_s)
+        self._request = dataclasses.replace(self._request, options=slow)
+        return await super()._forward(compensations)
+
+
+@_mutant("timeout-read-as-cancel", "a callback timeout ends the payment cancelled")
+class TimeoutReadAsCancel(PaymentWorkflow):
+    def _decision(self) -> Decision | None:
+        decision = super()._decision()
+        if decision == (PaymentState.FAILED, Reason.CALLBACK_TIMEOUT):
+            return PaymentState.CANCELLED, Reason.CANCEL_REQUESTED
+        return decision
+
+
+@_mutant("notice-wrong-channel", "every notice goes by sms, a success's too")
+class NoticeWrongChannel(PaymentWorkflow):
+    async def _send(
+        self, notice: NotificationRequest, retry: RetryPolicy, give_up: timedelta | None = None
+    ) -> None:
+        await super()._send(dataclasses.replace(notice, channel="sms"), retry, give_up)
+
+
+@_mutant(
+    "drop-delayed-notice",
+    "a notice that failed its first three attempts is dropped (the saga before durable-notice)",
+)
+class DropDelayedNotice(PaymentWorkflow):
+    def _patched(self, patch_id: str) -> bool:
+        return patch_id != DURABLE_NOTICE_PATCH and super()._patched(patch_id)
+
+
+@_mutant(
+    "velocity-off-by-one",
+    "the velocity limit refuses one payment too many",
+    ledger=VelocityOffByOneLedger,
+)
+class VelocityOffByOne(PaymentWorkflow):
+    pass
+
+
+@_mutant("abandon-compensation", "a compensation is abandoned after its first failed round")
+class AbandonCompensation(PaymentWorkflow):
+    async def _until_done(
+        self,
+        kind: Compensation,
+        call: Callable[[], Awaitable[T]],
+        final_errors: frozenset[str] = frozenset(),
+    ) -> T:
+        try:
+            return await call()
+        except ActivityError as err:
+            self._log(f"compensation_failed:{kind.value}", f"abandoned: {err.cause}")
+            raise
 
 
 def mutant_ledger(name: str | None) -> type[Ledger]:

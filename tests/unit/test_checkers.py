@@ -24,7 +24,8 @@ AT = "2026-11-26T10:00:0{}+00:00"
 def _execution(
     callbacks: list[Callback] | None = None, fraud: str = "COMPLETED", status: str = "COMPLETED"
 ) -> Execution:
-    return Execution(status, None, [], callbacks or [], fraud)
+    passed = True if fraud == "COMPLETED" else None  # the fraud child's own verdict
+    return Execution(status, None, [], callbacks or [], fraud, fraud_passed=passed)
 
 
 def _payment(
@@ -62,19 +63,22 @@ def consistent() -> Bundle:
         LedgerEntry("late", "alice", "refund", 100, AT.format(5)),
     ]
     charges = [
-        {"payment_id": "ok", "amount": 100, "status": "authorized"},
-        {"payment_id": "void", "amount": 100, "status": "voided"},
-        {"payment_id": "late", "amount": 100, "status": "voided"},
+        {"payment_id": p, "amount": 100, "status": s, "outcome": "succeeded"}
+        for p, s in (("ok", "authorized"), ("void", "voided"), ("late", "voided"))
     ]
     notifications = [
-        {"notification_id": f"n-{pid}", "payment_id": pid, "message": f"Your payment {pid} is {s}"}
-        for pid, s in (("ok", "succeeded"), ("void", "cancelled"), ("early", "failed"))
-    ] + [
         {
-            "notification_id": "n-late",
-            "payment_id": "late",
-            "message": "Your payment late is failed (callback_timeout)",
+            "notification_id": f"n-{pid}",
+            "payment_id": pid,
+            "channel": "email" if pid == "ok" else "sms",
+            "message": f"Your payment {pid} is {said}",
         }
+        for pid, said in (
+            ("ok", "succeeded"),
+            ("void", "cancelled (cancel_requested)"),
+            ("early", "failed (velocity_limit)"),
+            ("late", "failed (callback_timeout)"),
+        )
     ]
     own = Callback("evt-ok", "ch-ok", "succeeded", after_decision=False)
     payments = [
@@ -85,8 +89,9 @@ def consistent() -> Bundle:
             reason="cancel_requested",
             compensations=("void", "refund", "fraud_check_cancelled"),
             fraud="CANCELED",
+            timeline=("cancel_requested",),
         ),
-        _payment("early", "failed", reason="insufficient_funds", fraud=""),
+        _payment("early", "failed", reason="velocity_limit", fraud=""),
         _payment(
             "late",
             "failed",
@@ -98,6 +103,9 @@ def consistent() -> Bundle:
     ]
     payments[2] = msgspec.structs.replace(
         payments[2], execution=msgspec.structs.replace(payments[2].execution, fraud_child=None)
+    )
+    payments[1] = msgspec.structs.replace(  # the user's cancel, before the decision
+        payments[1], execution=msgspec.structs.replace(payments[1].execution, cancel_signals=1)
     )
     return Bundle(entries, {"alice": 900}, [], charges, notifications, payments, 60.0, 3)
 
