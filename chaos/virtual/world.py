@@ -66,6 +66,7 @@ from orchestrator.models import (
     PaymentStatus,
     ProviderCharge,
     ProviderConfirmation,
+    ReconcileReport,
     ReconcileRequest,
     RepairRequest,
     RepairResult,
@@ -223,12 +224,22 @@ class World:
         # The schedule's next passes: a payment repaired by the last one is settled (and, ended
         # undecided, notified) by these.
         for later in (60.0, 120.0, 180.0):  # repaired, then 2 notice tries a pass: past 4 fails
-            self.kernel.at(FINAL_RECONCILE_S + later, self._reconcile)
+            self.kernel.at(FINAL_RECONCILE_S + later, self._follow_up)
         self.kernel.run()
         return self._judge()
 
     def _pay(self, request: PaymentRequest) -> None:
         self.kernel.start_workflow("PaymentWorkflow", request.payment_id, [request])
+
+    def _follow_up(self) -> None:
+        """The schedule's next pass, if the last one left work for it (repairs made, failed, or
+        payments watched): the every-minute schedule's, without the passes that find nothing."""
+        last = self.kernel.executions.get(f"reconcile-{self._reconciles}")
+        if last is not None and last.result is not None:
+            (report,) = CONVERTER.payload_converter.from_payloads([last.result], [ReconcileReport])
+            if not (report.planned or report.failed or report.watching):
+                return
+        self._reconcile()
 
     def _reconcile(self) -> None:
         self._reconciles += 1
