@@ -52,7 +52,15 @@ def summary(report: Exploration) -> str:
         f"violations: {report.violations}",
     ]
     reached = [cell for cell in TABLE if report.cells[cell]]
-    lines.append(f"race table: {len(reached)}/{len(TABLE)} cells reached")
+    missing = len(TABLE) - len(reached)
+    lines.append(
+        f"race table: {len(reached)}/{len(TABLE)} cells reached"
+        + (
+            f" ({missing} at 0: run more schedules, or a path is no longer reached)"
+            if missing
+            else ""
+        )
+    )
     rows = [["cell", "schedules"]] + [[cell, str(report.cells[cell])] for cell in TABLE]
     lines.append(render_table(rows))
     for finding in report.findings:

@@ -21,6 +21,7 @@ CALLBACK_CELLS = (
     "callback after the decision",
     "callback duplicated",
     "callback for another charge",
+    "callback for another charge saying succeeded",
     "callback timer fired first",
 )
 FRAUD_CELLS = (
@@ -36,9 +37,21 @@ OTHER_CELLS = (
     "void refused (captured): refund withheld for review",
     "Temporal cancel after the decision",
     "reconciler repaired a terminated payment",
+    "charge made after its worker gave up",
+    "late charge voided or refunded by the reconciler",
+    "notice delivered after its first attempts failed",
+    "terminated with nothing in the ledger, then told",
 )
+#: Steps the current saga can no longer be interrupted at: it validates inside the debit
+#: (validated-debit), so only mutants of the older path have a validate_payment step.
+UNREACHABLE_STEPS = ("validate_payment",)
 TABLE: tuple[str, ...] = (
-    *(f"{label} during {step}" for label in INTERRUPTS.values() for step in STEPS),
+    *(
+        f"{label} during {step}"
+        for label in INTERRUPTS.values()
+        for step in STEPS
+        if step not in UNREACHABLE_STEPS
+    ),
     *CALLBACK_CELLS,
     *FRAUD_CELLS,
     *OTHER_CELLS,
@@ -50,6 +63,9 @@ def race_cells(result: ScheduleResult) -> set[str]:
     """The cells one schedule's run reached."""
     reached: set[str] = set()
     repaired = {r.payment_id for r in result.bundle.repairs}
+    debited = {e.payment_id for e in result.bundle.entries if e.kind == "debit"}
+    told = {str(n["payment_id"]) for n in result.bundle.notifications}
+    charge_ids = {str(c["payment_id"]): str(c.get("charge_id", "")) for c in result.bundle.charges}
     for payment, plan in zip(result.bundle.payments, result.schedule.payments, strict=True):
         timeline = payment.api.get("timeline", [])
         events = [str(item["event"]) for item in timeline]
@@ -75,6 +91,20 @@ def race_cells(result: ScheduleResult) -> set[str]:
             reached.add("Temporal cancel after the decision")
         if payment.terminated and payment.payment_id in repaired:
             reached.add("reconciler repaired a terminated payment")
+        pid = payment.payment_id
+        if pid in result.late_charged:
+            reached.add("charge made after its worker gave up")
+            if pid in repaired:
+                reached.add("late charge voided or refunded by the reconciler")
+        if "notification_delayed" in events and "notified" in events:
+            reached.add("notice delivered after its first attempts failed")
+        if payment.terminated and pid not in debited and pid in told:
+            reached.add("terminated with nothing in the ledger, then told")
+        if payment.execution is not None and any(
+            c.status == "succeeded" and c.charge_id != charge_ids.get(pid)
+            for c in payment.execution.callbacks
+        ):
+            reached.add("callback for another charge saying succeeded")
     return reached
 
 

@@ -157,6 +157,8 @@ class ScheduleResult:
     """Payments the world interrupted with their named step in flight."""
     activations: int
     virtual_s: float
+    late_charged: set[str] = field(default_factory=set)
+    """Payments whose charge the provider made after their worker gave up on it."""
 
     @property
     def ok(self) -> bool:
@@ -693,8 +695,9 @@ class World:
         ]
         failed = [c for c in checks if not c.valid]
         activations = sum(e.activations for e in self.kernel.executions.values())
+        late = {p for p in self.late_charged if p in self.charges}
         return ScheduleResult(
-            self.schedule, failed, bundle, set(self.interrupted), activations, now
+            self.schedule, failed, bundle, set(self.interrupted), activations, now, late
         )
 
     def _payment(self, payment_id: str, user: str) -> Payment:

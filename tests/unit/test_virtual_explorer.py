@@ -35,8 +35,10 @@ def cli(*argv: str) -> int | str | None:
 def test_the_saga_holds_on_drawn_schedules_and_reaches_the_race_table(tmp_path: Path) -> None:
     report = explore(400, 7, tmp_path)
     assert report.violations == 0, [c.name for f in report.findings for c in f.failed]
-    reached = {cell for cell in TABLE if report.cells[cell]}
-    assert len(reached) >= len(TABLE) - 4, set(TABLE) - reached
+    # Every cell the current saga can reach is reached (the unreachable ones are not in the
+    # table: chaos.virtual.coverage.UNREACHABLE_STEPS): a cell at 0 fails CI.
+    unreached = [cell for cell in TABLE if not report.cells[cell]]
+    assert unreached == [], unreached
     assert report.payments > report.schedules  # payments race one another
 
 
