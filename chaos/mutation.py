@@ -6,7 +6,10 @@ first those expected to kill it (``KILLERS``), then, unless ``quick``, every oth
 ``scenarios/``, until one fails a verdict. A mutant is *killed* by the first scenario with a
 failed verdict, *survives* if every scenario passes, and is not run if it is marked
 equivalent (no test can tell it from the saga, for the reason given). The score is killed /
-(mutants - equivalent).
+(mutants - equivalent). A kill counts only if the real saga passes the same scenario in the
+same run (:func:`confirm_kills`; in CI, ``tests/scenarios/test_scenarios.py`` runs every
+scenario on the real saga in the same run); a mutant that cannot run, or whose killer fails
+the real saga too, is ``invalid``.
 """
 
 from __future__ import annotations
@@ -77,7 +80,9 @@ QUICK = (
     "notice-wrong-channel",
 )
 
-Outcome = Literal["killed", "survived", "equivalent", "error"]
+#: ``invalid``: the mutant could not run (it failed at import or start), or what "killed" it
+#: fails the real saga too; neither counts as a kill.
+Outcome = Literal["killed", "survived", "equivalent", "error", "invalid"]
 
 
 @dataclass
@@ -181,7 +186,38 @@ def run_mutants(
         result = run_mutant(name, quick, progress)
         progress(f"mutant {name}: {result.outcome} {result.scenario or ''}".rstrip())
         results.append(result)
+    confirm_kills(results, progress)
     return MutationReport(results)
+
+
+def confirm_kills(
+    results: list[MutantResult], progress: Callable[[str], None] = lambda line: None
+) -> None:
+    """A kill counts only if the real saga passes the killing scenario in the same run: each
+    killer runs once more on a stack of the real saga, and the kills of one it fails turn
+    ``invalid`` (what failed was the scenario or the system, not the mutant)."""
+    killers = sorted({r.scenario for r in results if r.outcome == "killed" and r.scenario})
+    if not killers:
+        return
+    failing: dict[str, list[str]] = {}
+    with scratch_state_dir("saga-mutant-reference-") as scratch:
+        options = StackOptions(
+            state_dir=scratch.path, ui=False, prometheus="off", worker_versioning=True
+        )
+        with EmbeddedStack(options) as stack:
+            runner = ScenarioRunner(stack, progress)
+            for name in killers:
+                progress(f"the real saga: scenario {name}")
+                run = runner.run(load_scenario(find_scenario(name)))
+                if not run.passed:
+                    failing[name] = [v.name for v in run.verdicts if not v.passed] or [
+                        str(run.error)
+                    ]
+        scratch.keep = bool(failing)
+    for r in results:
+        if r.outcome == "killed" and r.scenario in failing:
+            r.outcome = "invalid"
+            r.detail = f"the real saga fails {r.scenario} too: {', '.join(failing[r.scenario])}"
 
 
 def render(report: MutationReport, time_format: str = "{:.0f}s") -> str:
@@ -189,12 +225,12 @@ def render(report: MutationReport, time_format: str = "{:.0f}s") -> str:
     rows = [["mutant", "result", "killed by", "failed checks", "runs", "time"]]
     for r in report.results:
         shown = ", ".join(r.failed[:2]) + (f" (+{len(r.failed) - 2})" if len(r.failed) > 2 else "")
-        if r.outcome in ("error", "equivalent"):
+        if r.outcome in ("error", "equivalent", "invalid"):
             shown = (r.detail or "")[:70]
         rows.append(
             [
                 r.name,
-                r.outcome.upper() if r.outcome in ("survived", "error") else r.outcome,
+                r.outcome.upper() if r.outcome in ("survived", "error", "invalid") else r.outcome,
                 r.scenario or "-",
                 shown or "-",
                 str(r.scenarios_run),

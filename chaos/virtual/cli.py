@@ -132,15 +132,28 @@ def run_virtual_mutants(names: list[str], schedules: int, seed: int) -> Mutation
             results.append(MutantResult(name, mutant.bug, "equivalent", detail=mutant.equivalent))
             continue
         began = time.perf_counter()
-        report = explore(
-            schedules, seed, Path("explore"), mutant=name, stop_at_first=True, max_findings=0
-        )
+        try:
+            report = explore(
+                schedules, seed, Path("explore"), mutant=name, stop_at_first=True, max_findings=0
+            )
+        except Exception as err:  # the mutant cannot even run: not a kill
+            detail = f"could not run: {type(err).__name__}: {err}"
+            results.append(MutantResult(name, mutant.bug, "invalid", detail=detail))
+            continue
         result = MutantResult(name, mutant.bug, "killed" if report.violations else "survived")
         result.scenarios_run = report.schedules
-        result.duration_s = round(time.perf_counter() - began, 2)
         if report.violations:
-            result.scenario = f"schedule {schedule_seed(seed, report.schedules - 1)}"
+            killer = schedule_seed(seed, report.schedules - 1)
+            result.scenario = f"schedule {killer}"
             result.failed = report.first_failed
+            # Honest: a kill counts only if the real saga holds on that same schedule.
+            real = replay(draw(killer))
+            if not real.ok:
+                result.outcome = "invalid"
+                result.detail = f"the real saga fails schedule {killer} too: " + ", ".join(
+                    c.name for c in real.failed
+                )
+        result.duration_s = round(time.perf_counter() - began, 2)
         print(f"mutant {name}: {result.outcome} after {report.schedules} schedule(s)", flush=True)
         results.append(result)
     return MutationReport(results)
