@@ -198,16 +198,20 @@ class Ledger:
         lock_wait_s: float = LOCK_WAIT_S,
         clock: Callable[[], datetime] | None = None,
         pool_size: int = 0,
+        keep_open: bool = False,
     ) -> None:
         """``clock`` stamps entries and bounds the velocity window (the virtual explorer gives
         it virtual time); by default it is the database's clock on PostgreSQL, the host's on
         SQLite (:meth:`_clock`). ``pool_size`` > 0 keeps that many PostgreSQL connections open (the
         account service: one per activity thread) instead of one connection per transaction;
+        ``keep_open`` keeps one SQLite connection for every transaction (one thread only: the
+        virtual explorer, where a connection per transaction was a fifth of its time);
         :meth:`close` closes them."""
         self.path = str(path)
         self.clock = clock
         self.lock_wait_s = lock_wait_s
         self.postgres = is_postgres(self.path)
+        self._sqlite: sqlite3.Connection | None = None
         self._pool = (
             ConnectionPool(self.path, pool_size, lock_wait_s)
             if self.postgres and pool_size > 0
@@ -230,11 +234,21 @@ class Ledger:
             db.executescript(SCHEMA)  # executescript manages its own transaction
         finally:
             db.close()
+        self._sqlite = self._sqlite_connect() if keep_open else None
 
     def close(self) -> None:
-        """Close the pooled connections (a no-op without a pool)."""
+        """Close the pooled or kept connections (a no-op without them)."""
         if self._pool is not None:
             self._pool.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+
+    def _sqlite_connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None)
+        db.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -253,10 +267,9 @@ class Ledger:
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                 yield _Postgres(pg)
             return
-        db = sqlite3.connect(self.path, timeout=self.lock_wait_s, isolation_level=None)
+        kept = self._sqlite
+        db = kept if kept is not None else self._sqlite_connect()
         try:
-            db.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
-            db.execute("PRAGMA foreign_keys=ON")
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield cast(Db, db)  # sqlite3's own stubs spell the same signature differently
@@ -265,7 +278,8 @@ class Ledger:
                 raise
             db.execute("COMMIT")
         finally:
-            db.close()
+            if kept is None:
+                db.close()
 
     def _clock(self, db: Db) -> datetime:
         """Now, by the one clock every writer shares: the database's on PostgreSQL (account

@@ -72,9 +72,11 @@ class Runner:
         workflow_log = logging.getLogger("temporalio.workflow")
         level = workflow_log.level
         workflow_log.setLevel(logging.ERROR)
+        ledger = self.ledger(path, keep_open=True)
         try:
-            return World(schedule, self.ledger(path), self.workflow).run()
+            return World(schedule, ledger, self.workflow).run()
         finally:
+            ledger.close()
             workflow_log.setLevel(level)
             for leftover in self._dir.glob(f"{path.name}*"):
                 leftover.unlink()
