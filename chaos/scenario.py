@@ -8,6 +8,7 @@ changes); every error names the file and the YAML path, e.g.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -585,10 +586,29 @@ def _counts(expect: Expect) -> list[tuple[str, Count]]:
     return counts
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that repeats a key (plain YAML keeps the last one,
+    so ``faults`` written twice silently loses the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {seen[key] + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_scenario(text: str, source: str) -> Scenario:
     """Decode and check scenario YAML; ``source`` names it in errors."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{source}: not valid YAML: {exc}") from exc
     try:
@@ -623,6 +643,8 @@ def find_scenario(name: str, directory: Path = SCENARIOS_DIR) -> Path:
         return direct
     path = directory / f"{name}.yaml"
     if not path.exists():
-        known = ", ".join(p.stem for p in scenario_files(directory))
-        raise ScenarioError(f"no scenario named {name!r} (known: {known})")
+        names = [p.stem for p in scenario_files(directory)]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(close)}?" if close else "`saga scenario list` names them"
+        raise ScenarioError(f"no scenario named {name!r}: {hint}")
     return path

@@ -63,4 +63,9 @@ class ApiClientError(SagaError):
         self.status = status
         self.problem = problem
         detail = problem.get("detail") or problem.get("title") or "error"
+        errors = problem.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            # The field the API named (``amount: Expected int >= 1``), not only the message.
+            first = errors[0]
+            detail = f"{first.get('key', 'body')}: {first.get('message', detail)}"
         super().__init__(f"HTTP {status}: {detail}")

@@ -36,6 +36,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
+
 from orchestrator.api.auth import credentials_path
 from orchestrator.config import PAYMENT_METHODS, StackConfig, load_config
 from orchestrator.errors import SagaError
@@ -337,3 +339,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokenPipeError:  # `saga scenario list | head`
         sys.stderr.close()
         sys.exit(0)
+    except Exception as exc:
+        # A common mistake gets one line that says what to do, never a traceback.
+        hint = _hint(exc)
+        if hint is None:
+            raise
+        print(f"saga: {hint}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _hint(exc: Exception) -> str | None:
+    """One line for the mistakes a user makes (None: a bug, whose traceback must show)."""
+    if isinstance(exc, httpx.TransportError):
+        try:
+            url: object = exc.request.url
+        except RuntimeError:  # raised without a request
+            url = "the stack"
+        return (
+            f"cannot reach {url} ({type(exc).__name__}): is the stack running? Start it with"
+            " `saga up` (or pass --state-dir of the one that runs)"
+        )
+    if isinstance(exc, TimeoutError):
+        return f"timed out{': ' + str(exc) if str(exc) else ''} (the stack is slow or stopped)"
+    if isinstance(exc, OSError) and exc.filename is not None:  # a path the user gave
+        return f"{exc.filename}: {exc.strerror}"
+    return None

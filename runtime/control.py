@@ -24,6 +24,7 @@ process) or 500 (the action failed).
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import secrets
@@ -156,7 +157,8 @@ class ControlServer:
             def _answer(self, method: str) -> None:
                 status, answer = HTTPStatus.OK, {}
                 try:
-                    if self.headers.get("Authorization") != f"Bearer {control.token}":
+                    given = self.headers.get("Authorization") or ""
+                    if not hmac.compare_digest(given.encode(), f"Bearer {control.token}".encode()):
                         raise _Refused(HTTPStatus.UNAUTHORIZED, "a bearer token is required")
                     length = int(self.headers.get("Content-Length") or 0)
                     body = json.loads(self.rfile.read(length) or b"{}") if length else {}

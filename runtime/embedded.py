@@ -209,7 +209,9 @@ class EmbeddedStack(OpensAccounts):
         return f"http://127.0.0.1:{self.ui_port}" if self.ui_port else None
 
     def _prepare(self) -> StackConfig:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Owner only: it holds the configs (secrets), the ledger, credentials and logs.
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir.chmod(0o700)
         ports = {name: free_port() for name in ("api", "provider", "fraud", "notify")}
         upstream = {**ports, "temporal": self.temporal_port, "callbacks": ports["api"]}
         # With Toxiproxy, each link listens on its own port and forwards to its upstream.

@@ -36,8 +36,10 @@ from runtime.process_names import CLUSTER_ONLY_LINKS, LINKS
 TWIN = "-partial"
 
 INSTALL_HINT = (
-    "install the Toxiproxy server: `go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0`"
-    " and link $(go env GOPATH)/bin/server as `toxiproxy-server` on PATH (`.ci/run` does this)"
+    "install the Toxiproxy server: `make toxiproxy` (it builds it with Go into"
+    " .venv/bin/toxiproxy-server), or `go install"
+    " github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0` and link $(go env GOPATH)/bin/server"
+    " as `toxiproxy-server` on PATH"
 )
 
 

@@ -33,6 +33,8 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
         stack.start()
         pids = [p.popen.pid for p in stack.processes.values() if p.popen]
         assert len(pids) >= 9
+        # Its configs (secrets), ledger, credentials and logs: the owner's alone (issue 30).
+        assert tmp_path.stat().st_mode & 0o777 == 0o700
     finally:
         stack.stop()
     assert not [pid for pid in pids if alive(pid)]
