@@ -118,11 +118,15 @@ def load_config(path: str | Path) -> StackConfig:
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
     for field, env in SECRET_ENV.items():
-        if field != "webhook_previous_secrets" and len(getattr(config, field)) < MIN_SECRET_LENGTH:
-            raise ConfigError(
-                f"{path}: {field}: expected a secret of at least {MIN_SECRET_LENGTH} characters"
-                f" (set it in the file or in ${env})"
-            )
+        value = getattr(config, field)
+        # A previous webhook secret still signs accepted callbacks: it is held to the same length.
+        for i, secret in enumerate(value if isinstance(value, list) else [value]):
+            if len(secret) < MIN_SECRET_LENGTH:
+                where = f"{field}[{i}]" if isinstance(value, list) else field
+                raise ConfigError(
+                    f"{path}: {where}: expected a secret of at least {MIN_SECRET_LENGTH}"
+                    f" characters (set it in the file or in ${env})"
+                )
     return config
 
 

@@ -65,6 +65,8 @@ class BadSignature(ApiError):
     def __init__(self, message: str, *, malformed: bool) -> None:
         super().__init__(message)
         self.status = 400 if malformed else 401
+        if not malformed:  # how to authenticate, as a 401 must say (RFC 9110, 15.5.2)
+            self.headers = {"WWW-Authenticate": 'Saga-Signature realm="webhooks"'}
 
 
 class TemporalUnavailable(ApiError):

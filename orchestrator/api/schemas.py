@@ -97,10 +97,11 @@ class CancelAccepted(msgspec.Struct, kw_only=True):
 class GatewayEvent(Strict):
     """A provider callback, after its signature was verified."""
 
-    event_id: Annotated[str, msgspec.Meta(min_length=1)]
-    type: str
-    payment_id: Annotated[str, msgspec.Meta(min_length=1)]
-    charge_id: str
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    type: Literal["charge.succeeded", "charge.declined"]
+    """Must agree with ``status`` (checked by the webhook guard)."""
+    payment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    charge_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     status: Literal["succeeded", "declined"]
 
 

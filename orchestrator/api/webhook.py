@@ -36,7 +36,9 @@ async def guard_webhook(request: Request[Any, Any, Any]) -> None:
         CALLBACKS_RECEIVED.labels("rejected_signature").inc()
         raise BadSignature(str(exc), malformed=exc.malformed) from exc
     try:
-        decode_strict(body, GatewayEvent)
+        event = decode_strict(body, GatewayEvent)
+        if event.type != f"charge.{event.status}":
+            raise InvalidField(f"{event.type} does not agree with status {event.status}", "type")
     except (MalformedBody, InvalidField):
         CALLBACKS_RECEIVED.labels("rejected_payload").inc()
         raise

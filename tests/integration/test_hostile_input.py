@@ -202,3 +202,46 @@ def test_a_status_read_of_an_unknown_payment_does_not_wait(
     response = api.get("/payments/pay_" + "0" * 24, params={"wait": "10"}, headers=_auth(stack))
     assert response.status_code == 404, response.text
     assert time.monotonic() - began < 2.0
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "field"),
+    [
+        ("type-disagrees", {"type": "charge.declined"}, "type"),
+        ("unknown-type", {"type": "charge.refunded"}, "type"),
+        ("huge-event-id", {"event_id": "e" * 10_000}, "event_id"),
+        ("huge-charge-id", {"charge_id": "c" * 10_000}, "charge_id"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_validly_signed_callback_out_of_bounds_is_a_422_naming_the_field(
+    stack: EmbeddedStack, api: httpx.Client, case: str, changes: dict[str, str], field: str
+) -> None:
+    """Issue 30: the callback's fields had no length cap and its type was never checked."""
+    assert stack.config is not None
+    body = json.dumps(json.loads(EVENT) | changes).encode()
+    response = api.post(
+        "/webhooks/gateway",
+        content=body,
+        headers={
+            signing.SIGNATURE_HEADER: signing.sign(stack.config.webhook_secret, body),
+            "content-type": "application/json",
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["key"] == field
+
+
+def test_a_wrongly_signed_callback_answers_401_saying_how_to_authenticate(
+    api: httpx.Client,
+) -> None:
+    response = api.post(
+        "/webhooks/gateway",
+        content=EVENT,
+        headers={
+            signing.SIGNATURE_HEADER: signing.sign("a" * 64, EVENT),
+            "content-type": "application/json",
+        },
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Saga-Signature")

@@ -36,3 +36,20 @@ def test_the_environment_supplies_and_overrides_secrets(
     assert config.webhook_secret == "w" * 40
     assert config.webhook_previous_secrets == ["o" * 40, "p" * 40]
     assert config.payment_id_secret == "i" * 40
+
+
+def test_a_short_previous_webhook_secret_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 30: a previous secret still verifies callbacks, so `x` would be a forgery key."""
+    raw = json.loads(COMPOSE_CONFIG.read_text()) | {
+        "webhook_secret": "f" * 64,
+        "payment_id_secret": "i" * 64,
+        "webhook_previous_secrets": ["o" * 40, "x"],
+    }
+    for name in ("SAGA_WEBHOOK_SECRET", "SAGA_PAYMENT_ID_SECRET", "SAGA_WEBHOOK_PREVIOUS_SECRETS"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match=r"webhook_previous_secrets\[1\]: expected a secret"):
+        load_config(path)
