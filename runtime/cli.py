@@ -49,6 +49,7 @@ from runtime.control import ControlServer
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.processes import preferred_port
 from runtime.scratch import in_scratch_state_dir, scratch_state_dir
+from runtime.state_lock import hold_state_dir
 
 #: Entry point group through which other packages add subcommands (the harness: ``chaos``).
 COMMAND_GROUP = "saga.commands"
@@ -116,6 +117,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         ledger=args.ledger,
         backend=args.backend,
     )
+    with hold_state_dir(Path(options.state_dir)):
+        _serve(options, args)
+    return 0
+
+
+def _serve(options: StackOptions, args: argparse.Namespace) -> None:
+    """Run the stack, print where everything is, and block until Ctrl-C or SIGTERM."""
     stack = EmbeddedStack(options)
     control = ControlServer(stack)
     try:
@@ -154,7 +162,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         control.stop()
         stack.stop()
-    return 0
 
 
 def cmd_pay(args: argparse.Namespace) -> int:
