@@ -74,6 +74,10 @@ MAX_WAIT_S = 20.0
 LONG_POLL_BUFFER_S = 1.0
 
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+#: Temporal is up but cannot answer this now: too many requests (RESOURCE_EXHAUSTED, e.g. many
+#: concurrent ``?wait=`` reads), or a query the execution cannot serve yet (FAILED_PRECONDITION:
+#: no worker has taken its first task). A client retries; before, these were 500s (issue 30).
+BUSY = {RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.FAILED_PRECONDITION}
 
 
 PAYMENT_ID = re.compile(r"pay_[0-9a-f]{24}")
@@ -121,6 +125,10 @@ async def _call(awaitable: Awaitable[T], payment_id: str) -> T:
             raise PaymentNotFound(f"no payment {payment_id}") from exc
         if exc.status in UNAVAILABLE:
             raise TemporalUnavailable("Temporal is unreachable; retry later") from exc
+        if exc.status in BUSY:
+            raise TemporalUnavailable(
+                f"Temporal cannot answer for {payment_id} now ({exc.status.name}); retry later"
+            ) from exc
         raise
 
 

@@ -44,3 +44,13 @@ async def test_an_unknown_workflow_is_an_unknown_payment(detail: NotFoundFailure
 
 def test_an_unparsable_status_is_a_plain_not_found() -> None:
     assert not namespace_not_found(RPCError("x", RPCStatusCode.NOT_FOUND, b"\xff\xff"))
+
+
+@pytest.mark.parametrize(
+    "code", [RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.FAILED_PRECONDITION]
+)
+async def test_a_busy_temporal_is_a_503_not_a_500(code: RPCStatusCode) -> None:
+    """Issue 30: these reached the client as 500s; a 503 with Retry-After tells it to retry."""
+    with pytest.raises(TemporalUnavailable) as err:
+        await _call(_raising(RPCError("busy", code, b"")), "pay_x")
+    assert err.value.status == 503 and err.value.headers["Retry-After"]
