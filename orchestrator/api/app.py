@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -216,10 +217,10 @@ def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    # Keeps the exception's headers: a 405 carries Allow.
-    return problem_response(
-        exc.status_code, exc.__class__.__name__, str(exc.detail), headers=exc.headers or None
-    )
+    # Keeps the exception's headers: a 405 carries Allow. The title is the status's own phrase
+    # ("Not Found"), never the framework's class name (NotFoundException).
+    title = HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, title, str(exc.detail), headers=exc.headers or None)
 
 
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

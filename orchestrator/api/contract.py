@@ -41,7 +41,8 @@ class FieldError(msgspec.Struct, kw_only=True, omit_defaults=True):
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An RFC 9457 problem detail (``application/problem+json``): every error answer."""
 
-    type: str = "about:blank"
+    type: str
+    """``urn:saga:problem:<title in kebab case>``: tells apart problems of one status."""
     title: str
     status: int
     detail: str

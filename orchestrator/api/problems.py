@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Response
@@ -23,5 +24,18 @@ def problem_response(
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    """The problem-details document (for answers sent below the framework, as raw ASGI)."""
-    return {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    """The problem-details document (for answers sent below the framework, as raw ASGI). Its
+    ``type`` is a stable URI named from the title (:func:`problem_type`), so a client tells two
+    problems of one status apart (a wrong field from a reused Idempotency-Key, both 422)."""
+    return {
+        "type": problem_type(title),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
+def problem_type(title: str) -> str:
+    """``urn:saga:problem:<title in kebab case>``: stable while the title is."""
+    return "urn:saga:problem:" + "-".join(re.findall(r"[a-z0-9]+", title.lower()))

@@ -50,7 +50,7 @@ def test_every_status_is_documented_as_a_problem(
 
 def test_problem_schema_is_rfc_9457(document: dict[str, Any]) -> None:
     problem = document["components"]["schemas"]["Problem"]
-    assert set(problem["required"]) == {"title", "status", "detail"}
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
     assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
 
 
