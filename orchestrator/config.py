@@ -76,6 +76,11 @@ class StackConfig(Base, kw_only=True):
     """Requests per second each API key may make on average (a token bucket; 429 beyond it)."""
     rate_limit_burst: Annotated[int, msgspec.Meta(ge=1)] = 100
     """How many requests a key may make at once before the average applies."""
+    anonymous_rate_limit_per_s: Annotated[float, msgspec.Meta(gt=0)] = 200.0
+    """Requests per second each client address may make without an API key (the provider's
+    signed callbacks, health, metrics, the schema): above any payment rate one provider sends."""
+    anonymous_rate_limit_burst: Annotated[int, msgspec.Meta(ge=1)] = 400
+    """How many such requests a client may make at once."""
     currencies: Annotated[
         list[Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]], msgspec.Meta(min_length=1)
     ] = msgspec.field(default_factory=lambda: ["USD"])

@@ -27,7 +27,7 @@ from orchestrator.api.auth import ApiKeys
 from orchestrator.api.contract import BEARER, LIMITS, complete, openapi_config, problems
 from orchestrator.api.currencies import AccountCurrencies
 from orchestrator.api.errors import ApiError, Forbidden, InvalidField
-from orchestrator.api.limits import BODY_LIMIT_BYTES, TokenBucket, limits_middleware
+from orchestrator.api.limits import BODY_LIMIT_BYTES, Limits, TokenBucket
 from orchestrator.api.problems import problem_response
 from orchestrator.api.replays import ReplayGuard
 from orchestrator.api.request_log import FILE_NAME as REQUEST_LOG_FILE
@@ -262,11 +262,8 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
             ApiMetrics,
         ],
         lifespan=[temporal],
-        # Limits first: a refused request costs no metrics label and no routing.
-        middleware=[
-            limits_middleware(TokenBucket(config.rate_limit_per_s, config.rate_limit_burst)),
-            prometheus.middleware,
-        ],
+        # The limits run around the app, before routing (serve_app, Limits).
+        middleware=[prometheus.middleware],
         request_max_body_size=BODY_LIMIT_BYTES,
         state=State(
             {
@@ -295,7 +292,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     config = load_config(args.config)
-    uvicorn.run(create_app(config), host=config.api_host, port=config.api_port, log_level="warning")
+    uvicorn.run(serve_app(config), host=config.api_host, port=config.api_port, log_level="warning")
+
+
+def serve_app(config: StackConfig) -> Limits:
+    """What the API process serves: the app inside its limits, which run before routing (so an
+    unknown path or a wrong method meets them too) and before the metrics label a request."""
+    return Limits(
+        create_app(config),
+        TokenBucket(config.rate_limit_per_s, config.rate_limit_burst),
+        TokenBucket(config.anonymous_rate_limit_per_s, config.anonymous_rate_limit_burst),
+    )
 
 
 if __name__ == "__main__":

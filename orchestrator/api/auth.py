@@ -42,14 +42,24 @@ class ApiKeys:
 
     def user_for(self, authorization: str | None) -> str:
         """The user a ``Bearer <key>`` header belongs to; raises :class:`Unauthenticated`."""
-        scheme, _, key = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        key = presented_key(authorization)
+        if key is None:
             raise Unauthenticated("send 'Authorization: Bearer <api key>'")
         self._refresh()
-        user = self._keys.get(key_hash(key.strip()))
+        user = self._keys.get(key_hash(key))
         if user is None:
             raise Unauthenticated("unknown API key")
         return user
+
+
+def presented_key(authorization: str | None) -> str | None:
+    """The key of a ``Bearer <key>`` header as authentication reads it (the scheme in any case,
+    spaces around the key ignored), or None. The rate limit keys on exactly this, so
+    ``bearer K`` and ``Bearer  K`` share one bucket."""
+    scheme, _, key = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return key.strip() or None
 
 
 def key_hash(key: str) -> str:

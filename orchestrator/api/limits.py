@@ -1,9 +1,12 @@
-"""Limits applied before routing, as raw ASGI: a header size cap (431) and a per-key token bucket
-(429 with ``Retry-After``). The body size cap (413) is Litestar's ``request_max_body_size``.
+"""Limits applied before routing, as an ASGI layer around the whole app (:class:`Limits`): a
+header size cap (431) and token buckets (429 with ``Retry-After``), so unknown paths and wrong
+methods meet them too. The body size cap (413) is Litestar's ``request_max_body_size``.
 
-The bucket is keyed by the hash of the presented bearer key, known or not, so a flood of guessed
-keys is throttled like a flood from one client; requests without a key (the signed webhook,
-health, metrics) are not limited here.
+A request with a bearer key is limited per key as authentication reads it
+(:func:`~orchestrator.api.auth.presented_key`: ``bearer K``, ``BEARER K`` and ``Bearer  K`` are
+one key and share one bucket), known or not, so a flood of guessed keys is throttled like a flood
+from one client. A request without one (the signed webhook, health, metrics, the schema) is
+limited per client address, by a bucket of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from orchestrator.api.auth import key_hash
+from orchestrator.api.auth import key_hash, presented_key
 from orchestrator.api.metrics import HEADERS_TOO_LARGE, RATE_LIMITED
 from orchestrator.api.problems import PROBLEM_JSON, problem
 
@@ -59,39 +62,45 @@ class TokenBucket:
                 del self._buckets[key]
 
 
-def limits_middleware(bucket: TokenBucket) -> Callable[[ASGIApp], ASGIApp]:
-    """The Litestar middleware factory enforcing both limits."""
+class Limits:
+    """The ASGI layer around the API: the header cap, then the bucket of the request's API key
+    (``keyed``) or, without one, of its client address (``anonymous``)."""
 
-    def wrap(app: ASGIApp) -> ASGIApp:
-        async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            headers: list[tuple[bytes, bytes]] = scope["headers"]
-            if sum(len(name) + len(value) for name, value in headers) > HEADER_LIMIT_BYTES:
-                HEADERS_TOO_LARGE.inc()
-                limit = f"all headers together may be at most {HEADER_LIMIT_BYTES} bytes"
-                await _answer(send, 431, "Request headers too large", limit)
-                return
-            authorization = next((v for n, v in headers if n == b"authorization"), None)
-            if authorization is not None:
-                wait_s = bucket.take(key_hash(authorization.decode("latin-1")))
-                if wait_s > 0:
-                    RATE_LIMITED.inc()
-                    retry = str(max(1, math.ceil(wait_s)))
-                    detail = (
-                        f"this API key may make {bucket.rate_per_s:g} requests/s"
-                        f" (bursts of {bucket.burst}); retry in {retry}s"
-                    )
-                    await _answer(
-                        send, 429, "Too many requests", detail, [(b"retry-after", retry.encode())]
-                    )
-                    return
-            await app(scope, receive, send)
+    def __init__(self, app: ASGIApp, keyed: TokenBucket, anonymous: TokenBucket) -> None:
+        self.app = app
+        self.keyed = keyed
+        self.anonymous = anonymous
 
-        return guarded
-
-    return wrap
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if sum(len(name) + len(value) for name, value in headers) > HEADER_LIMIT_BYTES:
+            HEADERS_TOO_LARGE.inc()
+            limit = f"all headers together may be at most {HEADER_LIMIT_BYTES} bytes"
+            await _answer(send, 431, "Request headers too large", limit)
+            return
+        authorization = next((v for n, v in headers if n == b"authorization"), None)
+        key = presented_key(authorization.decode("latin-1")) if authorization else None
+        if key is not None:
+            bucket, name, who = self.keyed, f"key:{key_hash(key)}", "this API key"
+        else:
+            client = scope.get("client") or ("unknown", 0)
+            bucket, name, who = self.anonymous, f"client:{client[0]}", "a client without a key"
+        wait_s = bucket.take(name)
+        if wait_s > 0:
+            RATE_LIMITED.inc()
+            retry = str(max(1, math.ceil(wait_s)))
+            detail = (
+                f"{who} may make {bucket.rate_per_s:g} requests/s (bursts of {bucket.burst});"
+                f" retry in {retry}s"
+            )
+            await _answer(
+                send, 429, "Too many requests", detail, [(b"retry-after", retry.encode())]
+            )
+            return
+        await self.app(scope, receive, send)
 
 
 async def _answer(
