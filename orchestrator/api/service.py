@@ -208,7 +208,7 @@ class PaymentService:
         ``wait_s`` (at most :data:`MAX_WAIT_S`), a running payment is waited for first: one long
         poll of the server for its close event, answered when it closes or the time is up.
         """
-        status, undecided = await _call(self._final_status(payment_id, wait_s), payment_id)
+        status, undecided = await _call(self._final_status(user_id, payment_id, wait_s), payment_id)
         if status is None:
             status = await _call(self._handle(payment_id).query(PaymentWorkflow.status), payment_id)
         if status.user_id != user_id:
@@ -241,7 +241,7 @@ class PaymentService:
         )
 
     async def _final_status(
-        self, payment_id: str, wait_s: float
+        self, user_id: str, payment_id: str, wait_s: float
     ) -> tuple[PaymentStatus | None, bool]:
         """The status in a completed payment's result (None while it runs, after ``wait_s``,
         or when it closed without one), and whether it closed undecided: terminated, timed
@@ -250,11 +250,16 @@ class PaymentService:
         The server answers a read of a running execution's close event only when it closes,
         or just before the call's deadline (less its 1 s long-poll buffer) with no event. So
         without a wait the execution is described first, and with one the read is the wait.
+
+        The owner is checked first, from the memo the API wrote at the start (one describe):
+        another user's payment costs no long poll and no query (issue 30), and answers 404.
         """
         handle = self._handle(payment_id)  # first: it refuses ids that name no payment
+        description = await handle.describe()
+        if await description.memo_value("user_id", default=None) != user_id:
+            raise PaymentNotFound(f"no payment {payment_id}")
         if wait_s > 0:
             return await self._close_event_status(payment_id, "", wait_s + LONG_POLL_BUFFER_S)
-        description = await handle.describe()
         if description.status == WorkflowExecutionStatus.RUNNING:
             return None, False
         if description.status != WorkflowExecutionStatus.COMPLETED:

@@ -245,3 +245,23 @@ def test_a_wrongly_signed_callback_answers_401_saying_how_to_authenticate(
     )
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Saga-Signature")
+
+
+def test_another_users_payment_answers_404_before_any_long_poll(
+    stack: EmbeddedStack, api: httpx.Client
+) -> None:
+    """Issue 30: the owner was compared after the long poll (or the query), so a user could hold
+    the server on another's payment for the whole ``?wait=``."""
+    from tests.integration.conftest import Payments
+
+    payments = Payments(stack)
+    try:
+        payment_id = payments.pay(USER, 100)
+        payments.finish(USER, payment_id)
+    finally:
+        payments.close()
+    bob = {"Authorization": f"Bearer {stack.api_keys['bob']}"}
+    began = time.monotonic()
+    response = api.get(f"/payments/{payment_id}", params={"wait": "20"}, headers=bob)
+    assert response.status_code == 404 and time.monotonic() - began < 5
+    assert response.json()["title"] == "Payment not found"
