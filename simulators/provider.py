@@ -217,7 +217,8 @@ class FaultInjector:
         raw: dict[str, Any] = dict(scope)
         if raw["type"] == "http" and raw["method"] == "POST" and raw["path"] == "/charges":
             headers = dict(raw["headers"])
-            key = headers.get(b"idempotency-key", b"").decode()
+            # latin-1, as HTTP headers are: a non-UTF-8 key is a key, not a 500 (issue 30).
+            key = headers.get(b"idempotency-key", b"").decode("latin-1")
             knobs = self.state.box.knobs
             await asyncio.sleep(
                 self.state.box.jittered_s(knobs.latency_ms, knobs.latency_jitter_ms)

@@ -67,3 +67,13 @@ async def test_a_capture_is_refunded_and_an_authorization_is_not() -> None:
         await http.post("/charges", json=BODY, headers={"Idempotency-Key": "p1"})
         refused = await http.post("/charges/p1/refund")
     assert refused.status_code == 409 and refused.json()["error"] == "authorized"
+
+
+async def test_a_non_utf8_idempotency_key_is_not_a_500() -> None:
+    """Issue 30: the provider simulator answered a 500 to a key that was not UTF-8."""
+    http, _ = client()
+    async with http:
+        answer = await http.post(
+            "/charges", json=BODY, headers=[(b"Idempotency-Key", b"\xff\xfe-key")]
+        )
+    assert answer.status_code < 500, answer.text
