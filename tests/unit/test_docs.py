@@ -27,3 +27,19 @@ def test_relative_links_resolve() -> None:
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert broken == []
+
+
+def test_counts_in_the_docs_are_the_real_ones() -> None:
+    """Issue 30: "32 named scenarios" and "18 mutants" had gone stale."""
+    from chaos.mutation import QUICK
+    from chaos.scenario import scenario_files
+    from orchestrator.workflows.mutants import MUTANTS
+
+    readme = (ROOT / "README.md").read_text()
+    scenarios = len(scenario_files())
+    assert f"# {scenarios} named scenarios" in readme
+    harness = (ROOT / "docs" / "harness.md").read_text()
+    assert f"{len(MUTANTS)} mutants of `PaymentWorkflow`" in harness
+    assert f"{len(QUICK)}-mutant `--quick` subset" in harness
+    testing = (ROOT / "docs" / "testing.md").read_text()
+    assert f"`saga mutants run --quick`, {len(QUICK)} mutants" in testing
