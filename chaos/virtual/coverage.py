@@ -41,6 +41,7 @@ OTHER_CELLS = (
     "late charge voided or refunded by the reconciler",
     "notice delivered after its first attempts failed",
     "terminated with nothing in the ledger, then told",
+    "instance evicted mid-flight and rebuilt by replay",
 )
 #: Steps the current saga can no longer be interrupted at: it validates inside the debit
 #: (validated-debit), so only mutants of the older path have a validate_payment step.
@@ -92,6 +93,8 @@ def race_cells(result: ScheduleResult) -> set[str]:
         if payment.terminated and payment.payment_id in repaired:
             reached.add("reconciler repaired a terminated payment")
         pid = payment.payment_id
+        if pid in result.evicted:
+            reached.add("instance evicted mid-flight and rebuilt by replay")
         if pid in result.late_charged:
             reached.add("charge made after its worker gave up")
             if pid in repaired:

@@ -163,6 +163,12 @@ class Execution:
     closed_at: float | None = None
     timers_s: list[float] = field(default_factory=list)
     """The duration of every timer it started, in order."""
+    details: WorkflowInstanceDetails | None = None
+    """What its instance was built from: an eviction builds a fresh one from it."""
+    evictions: int = 0
+    """How many times its instance was evicted and rebuilt by replaying its activations."""
+    _log: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    """Every workflow task's activation and the commands it completed with (queries aside)."""
     activations: int = 0
     _jobs: list[Any] = field(default_factory=list)
     _task_pending: bool = False
@@ -205,6 +211,9 @@ class Kernel:
         self._runs = itertools.count(1)
         self.on_activity_start: list[Callable[[_Activity, Attempt], None]] = []
         """Told of every attempt as it starts (the world aims interrupts with it)."""
+        self.evict: Callable[[Execution], bool] | None = None
+        """Asked after each workflow task whether to evict the execution's instance and rebuild
+        it by replay (:meth:`_evict`); the world draws it from the schedule's seed."""
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -272,28 +281,28 @@ class Kernel:
         # instances on its event loop); the kernel has none, so it lends one for the call.
         asyncio.events._set_running_loop(self._host_loop)
         try:
-            instance = self._create(
-                WorkflowInstanceDetails(
-                    payload_converter_factory=CONVERTER._new_payload_converter,
-                    failure_converter_class=CONVERTER.failure_converter_class,
-                    interceptor_classes=[],
-                    defn=defn,
-                    info=info,
-                    randomness_seed=_stable_seed(workflow_id),
-                    extern_functions={
-                        "__temporal_get_metric_meter": lambda: temporalio.common.MetricMeter.noop,
-                        "__temporal_assert_local_activity_valid": lambda _name: None,
-                    },
-                    disable_eager_activity_execution=True,
-                    worker_level_failure_exception_types=[],
-                    patch_activation_callback=None,
-                    last_completion_result=temporalio.api.common.v1.Payloads(),
-                    last_failure=None,
-                )
+            details = WorkflowInstanceDetails(
+                payload_converter_factory=CONVERTER._new_payload_converter,
+                failure_converter_class=CONVERTER.failure_converter_class,
+                interceptor_classes=[],
+                defn=defn,
+                info=info,
+                randomness_seed=_stable_seed(workflow_id),
+                extern_functions={
+                    "__temporal_get_metric_meter": lambda: temporalio.common.MetricMeter.noop,
+                    "__temporal_assert_local_activity_valid": lambda _name: None,
+                },
+                disable_eager_activity_execution=True,
+                worker_level_failure_exception_types=[],
+                patch_activation_callback=None,
+                last_completion_result=temporalio.api.common.v1.Payloads(),
+                last_failure=None,
             )
+            instance = self._create(details)
         finally:
             asyncio.events._set_running_loop(None)
         execution = Execution(self, workflow_id, workflow_type, defn, instance, parent=parent)
+        execution.details = details
         self.executions[workflow_id] = execution
         init = act_pb.WorkflowActivationJob()
         job = init.initialize_workflow
@@ -376,7 +385,8 @@ class Kernel:
         jobs, execution._jobs = execution._jobs, []
         if not jobs or execution.stuck or not execution.open:
             return
-        completion = self._activate(execution, jobs)
+        activation = self._activation(execution, jobs)
+        completion = execution.instance.activate(activation)
         if completion.HasField("failed"):
             cause = completion.failed.force_cause or (
                 WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE
@@ -385,12 +395,50 @@ class Kernel:
             execution.task_failures.append(name.removeprefix("WORKFLOW_TASK_FAILED_CAUSE_"))
             execution.stuck = True
             return
+        execution._log.append((activation, list(completion.successful.commands)))
         for command in completion.successful.commands:
             if not execution.open:
                 break
             self._command(execution, command)
+        if self.evict is not None and execution.open and self.evict(execution):
+            self._evict(execution)
 
-    def _activate(self, execution: Execution, jobs: list[Any]) -> Any:
+    def _evict(self, execution: Execution) -> None:
+        """Drop the instance and rebuild it by replaying every activation it saw, as a worker
+        that lost its cache (or crashed) does; a command that differs from the one recorded is
+        non-determinism: the execution's task fails and it is stuck, as on a real worker."""
+        assert execution.details is not None
+        asyncio.events._set_running_loop(self._host_loop)
+        try:
+            fresh = self._create(execution.details)
+        finally:
+            asyncio.events._set_running_loop(None)
+        for recorded, commands in execution._log:
+            activation = act_pb.WorkflowActivation()
+            activation.CopyFrom(recorded)
+            activation.is_replaying = True
+            # Core tells the workflow of the patch markers its history holds before it runs.
+            markers = [
+                c.set_patch_marker.patch_id for c in commands if c.HasField("set_patch_marker")
+            ]
+            notices = []
+            for patch_id in markers:
+                job = act_pb.WorkflowActivationJob()
+                job.notify_has_patch.patch_id = patch_id
+                notices.append(job)
+            jobs = list(activation.jobs)
+            del activation.jobs[:]
+            activation.jobs.extend([*notices, *jobs])
+            replayed = fresh.activate(activation)
+            again = list(replayed.successful.commands) if replayed.HasField("successful") else None
+            if again != commands:
+                execution.task_failures.append("NONDETERMINISM_ON_REPLAY")
+                execution.stuck = True
+                return
+        execution.instance = fresh
+        execution.evictions += 1
+
+    def _activation(self, execution: Execution, jobs: list[Any]) -> Any:
         activation = act_pb.WorkflowActivation()
         activation.run_id = "run"
         activation.timestamp.FromDatetime(self.datetime().replace(tzinfo=None))
@@ -398,7 +446,10 @@ class Kernel:
         execution.activations += 1
         activation.history_length = execution.activations * 3
         activation.jobs.extend(jobs)
-        return execution.instance.activate(activation)
+        return activation
+
+    def _activate(self, execution: Execution, jobs: list[Any]) -> Any:
+        return execution.instance.activate(self._activation(execution, jobs))
 
     def _command(self, execution: Execution, command: Any) -> None:
         kind = command.WhichOneof("variant")

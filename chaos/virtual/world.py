@@ -19,6 +19,7 @@ goes through the same pure checkers (:func:`chaos.checkers.check_all`).
 
 from __future__ import annotations
 
+import random
 import typing
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -89,6 +90,8 @@ from orchestrator.workflows.reconcile import UNDECIDED, ReconcileWorkflow
 REDELIVERY_GAP_S = 1.1
 #: A late callback arrives just after the 5-minute callback timer fired, while the saga unwinds.
 LATE_AFTER_TIMER_S = 300.0
+#: Share of workflow tasks after which the instance is evicted and rebuilt by replay.
+EVICT_SHARE = 0.1
 #: The reconciler's last pass, after every saga has had time to finish.
 FINAL_RECONCILE_S = 6 * 3600.0
 FOREIGN_EVENT = "evt_foreign_"
@@ -159,6 +162,8 @@ class ScheduleResult:
     virtual_s: float
     late_charged: set[str] = field(default_factory=set)
     """Payments whose charge the provider made after their worker gave up on it."""
+    evicted: set[str] = field(default_factory=set)
+    """Payments whose instance was evicted mid-flight and rebuilt by replaying its history."""
 
     @property
     def ok(self) -> bool:
@@ -200,6 +205,10 @@ class World:
             ACTIVITY_TYPES,
         )
         self.kernel.on_activity_start.append(self._aim)
+        # Workers lose their cache (a restart, an eviction): after a share of the workflow tasks,
+        # drawn from the schedule's seed, the instance is rebuilt by replaying its activations.
+        evictions = random.Random(f"{self.schedule.seed}:evict")
+        self.kernel.evict = lambda _: evictions.random() < EVICT_SHARE
         self.ledger.clock = self.kernel.datetime
         self.plans = dict(zip(payment_ids(self.schedule), self.schedule.payments, strict=True))
 
@@ -696,8 +705,9 @@ class World:
         failed = [c for c in checks if not c.valid]
         activations = sum(e.activations for e in self.kernel.executions.values())
         late = {p for p in self.late_charged if p in self.charges}
+        evicted = {p for p in self.plans if (e := self.kernel.executions.get(p)) and e.evictions}
         return ScheduleResult(
-            self.schedule, failed, bundle, set(self.interrupted), activations, now, late
+            self.schedule, failed, bundle, set(self.interrupted), activations, now, late, evicted
         )
 
     def _payment(self, payment_id: str, user: str) -> Payment:

@@ -211,3 +211,40 @@ def test_the_same_inputs_give_the_same_run(until: float) -> None:
         return [(c.attempt, c.started_at) for c in work.calls]
 
     assert trace() == trace()
+
+
+#: A workflow that is not deterministic: what it sleeps depends on how many instances were built.
+BUILT = itertools.count()
+
+
+@workflow.defn
+class Flaky:
+    def __init__(self) -> None:
+        self.built = next(BUILT)
+
+    @workflow.run
+    async def run(self, rounds: int) -> int:
+        for i in range(rounds):
+            await workflow.sleep(1 + self.built * (i == rounds - 1))
+        return rounds
+
+
+def test_an_evicted_instance_is_rebuilt_by_replay_and_runs_on() -> None:
+    kernel = Kernel([Calls, Sleeps], Work(), {"work": [str]})
+    kernel.evict = lambda _: True  # after every workflow task
+    kernel.start_workflow("Calls", "w", ["TRY_CANCEL"])
+    kernel.run()
+    execution = kernel.executions["w"]
+    assert execution.status == "COMPLETED" and execution.evictions >= 1
+    assert execution.task_failures == []
+    assert kernel.query("w", "seen").startswith("ok done")
+
+
+def test_a_command_that_differs_on_replay_is_non_determinism() -> None:
+    kernel = Kernel([Flaky], Work(), {})
+    kernel.evict = lambda _: True
+    kernel.start_workflow("Flaky", "w", [3])
+    kernel.run()
+    execution = kernel.executions["w"]
+    assert execution.task_failures == ["NONDETERMINISM_ON_REPLAY"]
+    assert execution.stuck and execution.status == "RUNNING"
