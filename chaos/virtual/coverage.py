@@ -42,6 +42,8 @@ OTHER_CELLS = (
     "notice delivered after its first attempts failed",
     "terminated with nothing in the ledger, then told",
     "instance evicted mid-flight and rebuilt by replay",
+    "an activity result and a cancel in one activation",
+    "an activity result and a signal in one activation",
 )
 #: Steps the current saga can no longer be interrupted at: it validates inside the debit
 #: (validated-debit), so only mutants of the older path have a validate_payment step.
@@ -93,6 +95,11 @@ def race_cells(result: ScheduleResult) -> set[str]:
         if payment.terminated and payment.payment_id in repaired:
             reached.add("reconciler repaired a terminated payment")
         pid = payment.payment_id
+        for kinds in result.mixed.get(pid, set()):
+            if "resolve_activity" in kinds and "cancel_workflow" in kinds:
+                reached.add("an activity result and a cancel in one activation")
+            if "resolve_activity" in kinds and "signal_workflow" in kinds:
+                reached.add("an activity result and a signal in one activation")
         if pid in result.evicted:
             reached.add("instance evicted mid-flight and rebuilt by replay")
         if pid in result.late_charged:

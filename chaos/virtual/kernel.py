@@ -167,6 +167,9 @@ class Execution:
     """What its instance was built from: an eviction builds a fresh one from it."""
     evictions: int = 0
     """How many times its instance was evicted and rebuilt by replaying its activations."""
+    mixed: set[tuple[str, ...]] = field(default_factory=set)
+    """The kinds of job that came together in one activation (an activity result and a cancel
+    request, a signal and a timer), each combination once."""
     _log: list[tuple[Any, list[Any]]] = field(default_factory=list)
     """Every workflow task's activation and the commands it completed with (queries aside)."""
     activations: int = 0
@@ -385,6 +388,9 @@ class Kernel:
         jobs, execution._jobs = execution._jobs, []
         if not jobs or execution.stuck or not execution.open:
             return
+        kinds = tuple(sorted({str(job.WhichOneof("variant")) for job in jobs}))
+        if len(kinds) > 1:
+            execution.mixed.add(kinds)
         activation = self._activation(execution, jobs)
         completion = execution.instance.activate(activation)
         if completion.HasField("failed"):

@@ -166,16 +166,22 @@ LATER_PASSES_S = (20.0, 400.0)
 DEBIT_STALLS_S = (12.0, 12.0, 45.0, 400.0)
 
 
-def extend(rng: random.Random, late: random.Random, plan: PaymentPlan) -> PaymentPlan:
+def extend(
+    rng: random.Random, late: random.Random, together: random.Random, plan: PaymentPlan
+) -> PaymentPlan:
     """Draw the fields the vocabulary gained after the first draws, each generation from a
-    stream of its own, so every older seed keeps the schedule it had."""
+    stream of its own, so every older seed keeps the schedule it had. One interrupt in six is
+    aimed at the very end of its step (``interrupt_frac`` 1): it lands with the step's report,
+    in one activation (an activity result and a cancel together), on purpose."""
     charge_late_s = late.choice(CHARGE_LATE_S) if late.random() < 0.1 else 0.0
     foreign: Literal["succeeded", "declined"] = late.choice(["declined", "succeeded"])
+    frac = 1.0 if together.random() < 1 / 6 else plan.interrupt_frac
     return msgspec.structs.replace(
         plan,
         debit_stall_s=rng.choice(DEBIT_STALLS_S),
         charge_late_s=charge_late_s,
         foreign_status=foreign,
+        interrupt_frac=frac,
     )
 
 
@@ -190,6 +196,7 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
     rng = random.Random(seed)
     later = random.Random(f"{seed}:extended")
     late = random.Random(f"{seed}:late-charge")
+    together = random.Random(f"{seed}:together")
     count = rng.randint(1, max_payments)
     outage = None
     if rng.random() < 0.25:
@@ -205,7 +212,7 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
             [round(rng.uniform(0, 30), 3) for _ in range(rng.choice([0, 0, 1, 2]))]
             + later_passes(seed)
         ),
-        payments=[extend(later, late, draw_payment(rng)) for _ in range(count)],
+        payments=[extend(later, late, together, draw_payment(rng)) for _ in range(count)],
     )
 
 

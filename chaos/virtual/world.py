@@ -164,6 +164,8 @@ class ScheduleResult:
     """Payments whose charge the provider made after their worker gave up on it."""
     evicted: set[str] = field(default_factory=set)
     """Payments whose instance was evicted mid-flight and rebuilt by replaying its history."""
+    mixed: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
+    """Per payment, the kinds of job that came together in one of its activations."""
 
     @property
     def ok(self) -> bool:
@@ -706,8 +708,19 @@ class World:
         activations = sum(e.activations for e in self.kernel.executions.values())
         late = {p for p in self.late_charged if p in self.charges}
         evicted = {p for p in self.plans if (e := self.kernel.executions.get(p)) and e.evictions}
+        mixed = {
+            p: set(e.mixed) for p in self.plans if (e := self.kernel.executions.get(p)) and e.mixed
+        }
         return ScheduleResult(
-            self.schedule, failed, bundle, set(self.interrupted), activations, now, late, evicted
+            self.schedule,
+            failed,
+            bundle,
+            set(self.interrupted),
+            activations,
+            now,
+            late,
+            evicted,
+            mixed,
         )
 
     def _payment(self, payment_id: str, user: str) -> Payment:
