@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from chaos.k6 import THRESHOLDS_FAILED, require_k6
 from chaos.load import LoadOptions, LoadTest, summary_rows
 from chaos.mutation import require_mutants
 from chaos.report import write_report
+from chaos.run_metadata import now, run_metadata
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import (
     LedgerFault,
@@ -104,8 +106,13 @@ def run_scenarios(
     """Run scenarios one after another on a started stack, printing progress and verdicts."""
     runner = ScenarioRunner(stack, progress=out)
     results = []
-    for scenario in scenarios:
-        out(f"== {scenario.name}: {_summary(scenario)}")
+    began = time.monotonic()
+    for i, scenario in enumerate(scenarios):
+        out(f"== [{i + 1}/{len(scenarios)}] {scenario.name}: {_summary(scenario)}")
+        if i:
+            elapsed = time.monotonic() - began
+            eta = elapsed / i * (len(scenarios) - i)
+            out(f"   {elapsed:.0f}s elapsed, about {eta:.0f}s to go")
         result = runner.run(scenario, seed)
         results.append(result)
         out(_verdict_table(result))
@@ -152,11 +159,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.mutant:
         print(f"the payments worker runs mutant {args.mutant}: {MUTANTS[args.mutant].bug}")
+    started_at = now()
     try:
         if isinstance(stack, EmbeddedStack):
             stack.start()
         results = run_scenarios(scenarios, stack, args.seed)
         summary = [["scenario", "result", "payments", "duration"]]
+        # Failures first: they are what a reader scrolls back for.
         summary += [
             [
                 r.scenario.name,
@@ -164,13 +173,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 str(len(r.payments)),
                 f"{r.duration_s:.1f}s",
             ]
-            for r in results
+            for r in sorted(results, key=lambda r: r.passed)
         ]
         print(render_table(summary))
+        failed = sum(not r.passed for r in results)
+        print(f"{len(results) - failed} of {len(results)} scenarios held, {failed} failed")
         if args.report:
             report_dir = Path(args.report)
-            print(f"journal: {write_journal(results, report_dir)}")
-            print(f"report:  {write_report(results, report_dir)}")
+            run = run_metadata(seed=args.seed, backend=args.backend, started_at=started_at)
+            print(f"journal: {write_journal(results, report_dir, run)}")
+            print(f"report:  {write_report(results, report_dir, run)}")
         if args.keep_stack:
             assert stack.config
             print(

@@ -62,12 +62,16 @@ def journal_entry(result: ScenarioResult) -> dict[str, Any]:
     }
 
 
-def write_journal(results: list[ScenarioResult], directory: Path) -> Path:
-    """Write ``journal.json`` for a whole run."""
+def write_journal(
+    results: list[ScenarioResult], directory: Path, run: dict[str, Any] | None = None
+) -> Path:
+    """Write ``journal.json`` for a whole run; ``run`` is its metadata
+    (:func:`chaos.run_metadata.run_metadata`)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "journal.json"
     document = {
         "passed": all(r.passed for r in results),
+        "run": run or {},
         "scenarios": [journal_entry(r) for r in results],
     }
     path.write_bytes(msgspec.json.format(msgspec.json.encode(document)))

@@ -119,10 +119,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def write_report(results: list[ScenarioResult], directory: Path) -> Path:
-    """Write ``report.md`` and one ``<scenario>.svg`` chart per scenario."""
+def write_report(
+    results: list[ScenarioResult], directory: Path, run: dict[str, Any] | None = None
+) -> Path:
+    """Write ``report.md`` and one ``<scenario>.svg`` chart per scenario; ``run`` (the run's
+    metadata) heads it."""
     directory.mkdir(parents=True, exist_ok=True)
     lines = ["# Chaos run report", ""]
+    if run:
+        lines += [*_table(["run", ""], [[key, f"`{value}`"] for key, value in run.items()]), ""]
     lines += _table(
         ["scenario", "result", "payments", "duration", "seed"],
         [

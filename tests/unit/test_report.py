@@ -38,3 +38,23 @@ def test_report_draws_a_timeline_with_matplotlib(tmp_path: Path) -> None:
 
 def test_gaps_span_the_samples_the_api_missed() -> None:
     assert _gaps(_result().samples, "api") == [(1.0, 3.0)]
+
+
+def test_the_journal_and_the_report_carry_the_runs_metadata(tmp_path: Path) -> None:
+    """Issue 31: commit, seed, backend, versions, host, times and the exact command."""
+    import json
+
+    from chaos.journal import write_journal
+    from chaos.run_metadata import now, run_metadata
+
+    run = run_metadata(
+        seed=7, backend="dev", started_at=now(), argv=["scenario", "run", "flaky-provider"]
+    )
+    assert run["command"] == "saga scenario run flaky-provider"
+    assert run["commit"] is None or len(run["commit"]) == 40
+    assert run["seed"] == 7 and run["cores"] and run["python"] and run["temporal_sdk"]
+    assert str(run["temporal_server"]).startswith("dev server")
+    journal = json.loads(write_journal([_result()], tmp_path, run).read_text())
+    assert journal["run"] == run
+    report = write_report([_result()], tmp_path, run).read_text()
+    assert "| command | `saga scenario run flaky-provider` |" in report
