@@ -182,9 +182,15 @@ def run_mutants(
 ) -> MutationReport:
     """Run each named mutant; see :func:`run_mutant`."""
     results = []
-    for name in names:
+    began = time.monotonic()
+    for i, name in enumerate(names):
+        if i:
+            elapsed = time.monotonic() - began
+            eta = elapsed / i * (len(names) - i)
+            progress(f"[{i + 1}/{len(names)}] {elapsed:.0f}s elapsed, about {eta:.0f}s to go")
         result = run_mutant(name, quick, progress)
-        progress(f"mutant {name}: {result.outcome} {result.scenario or ''}".rstrip())
+        done = f"[{i + 1}/{len(names)}] mutant {name}: {result.outcome} {result.scenario or ''}"
+        progress(done.rstrip())
         results.append(result)
     confirm_kills(results, progress)
     return MutationReport(results)
