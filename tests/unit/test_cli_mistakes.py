@@ -70,3 +70,31 @@ def test_the_missing_toxiproxy_message_says_make_toxiproxy() -> None:
     from runtime.links import INSTALL_HINT
 
     assert "`make toxiproxy`" in INSTALL_HINT
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["pay", "--user", "alice", "--amount", "5", "--method", "card"], "cannot read config"),
+        (["status", "pay_x"], "cannot read config"),
+        (["cancel", "pay_x"], "cannot read config"),
+        (["reconcile", "--dry-run"], "cannot read config"),
+        (["check", "{tmp}/no-journal.json"], "no such file"),
+        (["scenario", "run", "no-such-scenario"], "no scenario named"),
+        (["load", "--rate", "1", "--duration", "1s", "--attach", "{tmp}"], "no running stack"),
+        (["explore", "--virtual", "--replay", "{tmp}/none.json"], "neither a schedule seed"),
+        (["mutants", "run", "no-such-mutant"], "unknown mutant"),
+        (["simulate", "run", "no-such-scenario"], "no scenario named"),
+    ],
+    ids=lambda v: "-".join(v[:2]) if isinstance(v, list) else "",
+)
+def test_every_subcommands_common_mistake_is_one_line_and_exit_2(
+    argv: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 30: a walk over the subcommands a new user reaches for first, each used wrongly
+    (no stack running, a file that is not there, a name that does not exist)."""
+    args = ["--state-dir", str(tmp_path / "no-stack"), *(a.format(tmp=tmp_path) for a in argv)]
+    code, err = saga(capsys, *args)
+    assert code == 2
+    line = one_line(err)
+    assert line.startswith("saga: ") and says in line
