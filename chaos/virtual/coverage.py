@@ -44,6 +44,7 @@ OTHER_CELLS = (
     "instance evicted mid-flight and rebuilt by replay",
     "an activity result and a cancel in one activation",
     "an activity result and a signal in one activation",
+    "a provider or notification outage of hours outlived",
 )
 #: Steps the current saga can no longer be interrupted at: it validates inside the debit
 #: (validated-debit), so only mutants of the older path have a validate_payment step.
@@ -100,6 +101,12 @@ def race_cells(result: ScheduleResult) -> set[str]:
                 reached.add("an activity result and a cancel in one activation")
             if "resolve_activity" in kinds and "signal_workflow" in kinds:
                 reached.add("an activity result and a signal in one activation")
+        hours = [o for o in (result.schedule.provider_outage, result.schedule.notify_outage) if o]
+        if any(length >= 3600 for _, length in hours) and (
+            any(e.startswith("compensation_retrying") for e in events)
+            or "notification_delayed" in events
+        ):
+            reached.add("a provider or notification outage of hours outlived")
         if pid in result.evicted:
             reached.add("instance evicted mid-flight and rebuilt by replay")
         if pid in result.late_charged:

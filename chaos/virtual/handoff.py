@@ -206,6 +206,8 @@ def _ledger_faults(
                     "expect_effect": False,
                 }
             )
+    if schedule.provider_outage or schedule.notify_outage:
+        missing.append("a provider or notification outage of minutes or hours (virtual time)")
     if schedule.reconcile_at_s:
         missing.append("reconciler passes at set times (the real one runs every minute)")
     return faults

@@ -100,6 +100,10 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     ledger_outage: tuple[float, float] | None = None
     """(start, length) in virtual seconds: the database is locked; a ledger call waits for the
     lock up to the ledger's lock wait (5 s), commits if the outage ends meanwhile, else fails."""
+    provider_outage: tuple[float, float] | None = None
+    """(start, length): the provider answers every charge, void and refund with a 503."""
+    notify_outage: tuple[float, float] | None = None
+    """(start, length): the notification service answers every notice with a 503."""
     account_attempts: int = 20
     """``account_retry.maximum_attempts`` (20, about 165 s of retries, by default)."""
     charge_attempts: int = 6
@@ -191,10 +195,22 @@ def later_passes(seed: int) -> list[float]:
     return [round(rng.uniform(*LATER_PASSES_S), 3) for _ in range(rng.choice([0, 1, 2]))]
 
 
+#: Outages of the provider and the notification service: minutes, or hours (free in virtual
+#: time: past every retry budget but the compensations' and the notice's).
+SERVICE_OUTAGES_S = (600.0, 3 * 3600.0)
+
+
+def _outage(rng: random.Random) -> tuple[float, float] | None:
+    """One time in ten, an outage starting in the first 3 s."""
+    start, length = round(rng.uniform(0, 3), 3), rng.choice(SERVICE_OUTAGES_S)
+    return (start, length) if rng.random() < 0.1 else None
+
+
 def draw(seed: int, max_payments: int = 3) -> Schedule:
     """The schedule of ``seed``: 1 to ``max_payments`` payments of one user."""
     rng = random.Random(seed)
     later = random.Random(f"{seed}:extended")
+    outages = random.Random(f"{seed}:outages")
     late = random.Random(f"{seed}:late-charge")
     together = random.Random(f"{seed}:together")
     count = rng.randint(1, max_payments)
@@ -213,6 +229,8 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
             + later_passes(seed)
         ),
         payments=[extend(later, late, together, draw_payment(rng)) for _ in range(count)],
+        provider_outage=_outage(outages),
+        notify_outage=_outage(outages),
     )
 
 

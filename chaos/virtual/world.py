@@ -305,6 +305,10 @@ class World:
 
     # -- activities ------------------------------------------------------------------------------
 
+    def _down(self, outage: tuple[float, float] | None) -> bool:
+        """Whether a service's outage window holds now."""
+        return outage is not None and outage[0] <= self.kernel.now < outage[0] + outage[1]
+
     def _attempt(self, call: ActivityCall) -> Attempt:
         handler: Callable[[World, ActivityCall], Attempt] = getattr(World, f"_{call.activity_type}")
         return handler(self, call)
@@ -410,7 +414,7 @@ class World:
     def _charge_payment(self, call: ActivityCall) -> Attempt:
         r = _arg(call, ChargeRequest)
         plan = self.plans[r.payment_id]
-        if call.attempt <= plan.charge_failures:
+        if call.attempt <= plan.charge_failures or self._down(self.schedule.provider_outage):
             return _failing(plan, call, "provider answered 503")
         lost = plan.charge_lost and call.attempt == 1
         late = bool(plan.charge_late_s) and call.attempt == plan.charge_failures + 1
@@ -497,6 +501,8 @@ class World:
     def _void_charge(self, call: ActivityCall) -> Attempt:
         r = _arg(call, VoidRequest)
         plan = self.plans.get(r.payment_id)
+        if self._down(self.schedule.provider_outage):
+            return _failing(plan or PaymentPlan(), call, "provider answered 503")
 
         def void() -> VoidResult:
             charge = self.charges.get(r.payment_id)
@@ -523,6 +529,8 @@ class World:
     def _refund_charge(self, call: ActivityCall) -> Attempt:
         r = _arg(call, ChargeRefundRequest)
         plan = self.plans.get(r.payment_id)
+        if self._down(self.schedule.provider_outage):
+            return _failing(plan or PaymentPlan(), call, "provider answered 503")
 
         def refund() -> ChargeRefundResult:
             charge = self.charges.get(r.payment_id)
@@ -630,7 +638,7 @@ class World:
         tries = self._notice_tries[r.notification_id] = (
             self._notice_tries.get(r.notification_id, 0) + 1
         )
-        if tries <= plan.notify_failures:
+        if tries <= plan.notify_failures or self._down(self.schedule.notify_outage):
             return _failing(plan, call, "notify answered 503")
 
         def send() -> NotificationResult:
