@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chaos.bundle import Bundle, Payment
@@ -61,18 +61,14 @@ class Facts:
     """How many debits the ledger made for the user's other payments."""
     velocity_max_payments: int
     callback_timeout_s: float | None
-    why: list[str] = field(default_factory=list)
 
 
 def _own_charge(f: Facts) -> str | None:
-    if f.state == SUCCEEDED and (f.charge is None or f.charge.get("outcome") != SUCCEEDED):
-        found = "none" if f.charge is None else f"{f.charge.get('outcome')}"
-        return f"succeeded, but the provider's own charge for it is {found}"
-    if f.reason == "provider_declined" and (
-        f.charge is None or f.charge.get("outcome") != "declined"
-    ):
-        found = "none" if f.charge is None else f"{f.charge.get('outcome')}"
-        return f"failed provider_declined, but the provider's own charge for it is {found}"
+    outcome = "none" if f.charge is None else str(f.charge.get("outcome"))
+    if f.state == SUCCEEDED and outcome != SUCCEEDED:
+        return f"succeeded, but the provider's own charge for it is {outcome}"
+    if f.reason == "provider_declined" and outcome != "declined":
+        return f"failed provider_declined, but the provider's own charge for it is {outcome}"
     return None
 
 
