@@ -198,27 +198,26 @@ def watching(
     charge the provider has never shown: an attempt of theirs left unanswered may still land,
     so they stay unsettled."""
     shown = {c.payment_id for c in charges}
-    return sorted(
-        f.payment_id
-        for f in executions.values()
-        if f.closed_at
-        and f.status not in ("RUNNING", "NOT_FOUND", "UNKNOWN")
-        and f.state != "succeeded"
-        and f.payment_id not in shown
-        and now - datetime.fromisoformat(f.closed_at) < horizon
-    )
+    return [p for p in _failed_within(executions, now, horizon) if p not in shown]
 
 
 def settling(executions: dict[str, ExecutionFacts], now: datetime, settle: timedelta) -> list[str]:
     """Payments whose execution closed without succeeding less than ``settle`` ago: their
     repairs wait for the next pass."""
+    return _failed_within(executions, now, settle)
+
+
+def _failed_within(
+    executions: dict[str, ExecutionFacts], now: datetime, window: timedelta
+) -> list[str]:
+    """Payments whose execution closed without succeeding less than ``window`` ago, sorted."""
     return sorted(
         f.payment_id
         for f in executions.values()
         if f.closed_at
         and f.status not in ("RUNNING", "NOT_FOUND", "UNKNOWN")
         and f.state != "succeeded"
-        and now - datetime.fromisoformat(f.closed_at) < settle
+        and now - datetime.fromisoformat(f.closed_at) < window
     )
 
 
