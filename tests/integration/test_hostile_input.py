@@ -41,6 +41,12 @@ def _post(
     return api.post("/payments", content=content, headers={k: v for k, v in sent.items() if v})
 
 
+def _webhook(api: httpx.Client, body: bytes, signature: str | bytes) -> httpx.Response:
+    """A provider callback with this body and ``Saga-Signature``."""
+    headers = {signing.SIGNATURE_HEADER: signature, "content-type": "application/json"}
+    return api.post("/webhooks/gateway", content=body, headers=headers)
+
+
 def _started_nothing(api: httpx.Client, stack: EmbeddedStack, key: str) -> None:
     assert stack.config is not None
     payment_id = payment_id_for(stack.config.payment_id_secret, USER, key)
@@ -129,14 +135,7 @@ def test_a_hostile_payment_request_is_refused_and_starts_nothing(
     ids=["huge-timestamp", "non-ascii-mac", "short-mac"],
 )
 def test_a_malformed_signature_is_a_400(api: httpx.Client, header: Callable[[], str]) -> None:
-    response = api.post(
-        "/webhooks/gateway",
-        content=EVENT,
-        headers={
-            signing.SIGNATURE_HEADER: header().encode("utf-8"),
-            "content-type": "application/json",
-        },
-    )
+    response = _webhook(api, EVENT, header().encode("utf-8"))
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
 
@@ -220,14 +219,7 @@ def test_a_validly_signed_callback_out_of_bounds_is_a_422_naming_the_field(
     """Issue 30: the callback's fields had no length cap and its type was never checked."""
     assert stack.config is not None
     body = json.dumps(json.loads(EVENT) | changes).encode()
-    response = api.post(
-        "/webhooks/gateway",
-        content=body,
-        headers={
-            signing.SIGNATURE_HEADER: signing.sign(stack.config.webhook_secret, body),
-            "content-type": "application/json",
-        },
-    )
+    response = _webhook(api, body, signing.sign(stack.config.webhook_secret, body))
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["key"] == field
 
@@ -235,14 +227,7 @@ def test_a_validly_signed_callback_out_of_bounds_is_a_422_naming_the_field(
 def test_a_wrongly_signed_callback_answers_401_saying_how_to_authenticate(
     api: httpx.Client,
 ) -> None:
-    response = api.post(
-        "/webhooks/gateway",
-        content=EVENT,
-        headers={
-            signing.SIGNATURE_HEADER: signing.sign("a" * 64, EVENT),
-            "content-type": "application/json",
-        },
-    )
+    response = _webhook(api, EVENT, signing.sign("a" * 64, EVENT))
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Saga-Signature")
 
