@@ -47,6 +47,19 @@ def _webhook(api: httpx.Client, body: bytes, signature: str | bytes) -> httpx.Re
     return api.post("/webhooks/gateway", content=body, headers=headers)
 
 
+def _finished_payment(stack: EmbeddedStack) -> str:
+    """A payment of USER, made and followed to its end through the API."""
+    from tests.integration.conftest import Payments
+
+    payments = Payments(stack)
+    try:
+        payment_id = payments.pay(USER, 100)
+        payments.finish(USER, payment_id)
+    finally:
+        payments.close()
+    return payment_id
+
+
 def _started_nothing(api: httpx.Client, stack: EmbeddedStack, key: str) -> None:
     assert stack.config is not None
     payment_id = payment_id_for(stack.config.payment_id_secret, USER, key)
@@ -143,14 +156,7 @@ def test_a_malformed_signature_is_a_400(api: httpx.Client, header: Callable[[], 
 def test_other_workflow_ids_answer_like_unknown_payments(
     stack: EmbeddedStack, api: httpx.Client
 ) -> None:
-    from tests.integration.conftest import Payments
-
-    payments = Payments(stack)
-    try:
-        payment_id = payments.pay(USER, 100)
-        payments.finish(USER, payment_id)
-    finally:
-        payments.close()
+    payment_id = _finished_payment(stack)
     others = (f"{payment_id}-fraud", "pay_" + "0" * 24, "saga-reconciler")
     for path in (f"/payments/{other}" for other in others):
         assert api.get(path, headers=_auth(stack)).status_code == 404
@@ -237,14 +243,7 @@ def test_another_users_payment_answers_404_before_any_long_poll(
 ) -> None:
     """Issue 30: the owner was compared after the long poll (or the query), so a user could hold
     the server on another's payment for the whole ``?wait=``."""
-    from tests.integration.conftest import Payments
-
-    payments = Payments(stack)
-    try:
-        payment_id = payments.pay(USER, 100)
-        payments.finish(USER, payment_id)
-    finally:
-        payments.close()
+    payment_id = _finished_payment(stack)
     bob = {"Authorization": f"Bearer {stack.api_keys['bob']}"}
     began = time.monotonic()
     response = api.get(f"/payments/{payment_id}", params={"wait": "20"}, headers=bob)
