@@ -21,15 +21,7 @@ from chaos.mutation import require_mutants
 from chaos.report import write_report
 from chaos.run_metadata import now, run_metadata
 from chaos.runner import ScenarioResult, ScenarioRunner
-from chaos.scenario import (
-    LedgerFault,
-    Scenario,
-    ToxicFault,
-    UpgradeFault,
-    find_scenario,
-    load_scenario,
-    scenario_files,
-)
+from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.api.service import MAX_WAIT_S
 from orchestrator.workflows.mutants import MUTANTS
 from runtime.attached import AttachedStack
@@ -218,14 +210,7 @@ def compose_refusals(scenario: Scenario) -> list[str]:
     refused = []
     if scenario.build != COMPOSE_BUILD:
         refused.append(f"build: {scenario.build} (compose runs {COMPOSE_BUILD} only)")
-    for i, fault in enumerate(scenario.faults):
-        if isinstance(fault, LedgerFault) and fault.action == "slow":
-            refused.append(f"faults[{i}]: a slow ledger (its failpoints file is in the volume)")
-        if isinstance(fault, ToxicFault) and fault.toxicity < 1:
-            refused.append(f"faults[{i}]: a partial toxic (its table is in the volume)")
-        if isinstance(fault, UpgradeFault):
-            refused.append(f"faults[{i}]: an upgrade (compose runs one build)")
-    return refused
+    return refused + scenario.refusals("compose")
 
 
 def _stack_for(

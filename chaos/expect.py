@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chaos.evidence import Evidence
-from chaos.faults import FaultRecord
-from chaos.scenario import Count, Scenario, WorkflowFault
+from chaos.nemesis.base import FaultRecord
+from chaos.nemesis.workflow import deletes
+from chaos.scenario import Count, Scenario
 from chaos.workload import PAYMENT_ENDED_FIRST, PaymentRecord
 
 
@@ -222,7 +223,7 @@ def _ended_first(payment: PaymentRecord) -> bool:
 def _retried_after_delete(scenario: Scenario, payments: list[PaymentRecord]) -> list[Verdict]:
     """A key retried after its execution was deleted answered as its payment, ``created:
     false`` (that no second saga started is the executions check's)."""
-    if not any(isinstance(f, WorkflowFault) and f.action == "delete" for f in scenario.faults):
+    if not deletes(scenario):
         return []
     deleted = [p for p in payments if p.deleted]
     wrong = [

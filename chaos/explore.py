@@ -27,10 +27,11 @@ from typing import Any
 
 import yaml
 
+from chaos.nemesis.registry import KINDS
+from chaos.nemesis.workflow import EXPLORED_STEPS
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, parse_scenario
 from runtime.embedded import EmbeddedStack, StackOptions
-from runtime.process_names import WORKER_PROCESSES
 from runtime.scratch import ScratchDir, scratch_state_dir
 
 #: The verdicts a saga must never fail, whatever the faults; what exploration judges by.
@@ -50,10 +51,8 @@ INVARIANTS = frozenset(
         "reconciler repaired only what no saga could",
     }
 )
-LINKS = ("provider", "callbacks", "fraud", "notify")
-#: Steps a poller sees on the current build (``validate`` only on payments started before the
-#: validated-debit patch: a fault aimed there would hit nothing).
-STEPS = ("debit", "charge", "await_confirmation", "await_fraud")
+#: The kinds the explorer draws (each kind's nemesis draws its own fields).
+DRAWN = tuple(k for k in KINDS if k.explored)
 
 
 def generate(seed: int, run: int) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def generate(seed: int, run: int) -> dict[str, Any]:
         "methods": ["card", "wallet"],
     }
     if rng.random() < 0.3:
-        steps = rng.sample(STEPS[1:], rng.randint(1, 3))  # charge and after
+        steps = rng.sample(EXPLORED_STEPS[1:], rng.randint(1, 3))  # charge and after
         workload["cancels"] = {"share": rng.choice([0.2, 0.5]), "at_steps": steps}
     provider = _some(
         rng,
@@ -119,42 +118,8 @@ def _some(rng: random.Random, options: dict[str, Any]) -> dict[str, Any]:
 def _fault(rng: random.Random, span: float) -> dict[str, Any]:
     at = round(rng.uniform(0, span + 1), 1)
     window = {"at_s": at, "duration_s": rng.choice([1, 2, 4]), "expect_effect": False}
-    kind = rng.choice(["toxic", "link_down", "process", "workflow", "ledger", "knobs"])
-    if kind == "toxic":
-        toxic = rng.choice(["latency", "timeout", "reset_peer"])
-        attributes = {"latency": {"latency": 1500}, "timeout": {"timeout": 500}}.get(toxic, {})
-        return window | {
-            "kind": "toxic",
-            "link": rng.choice(LINKS),
-            "toxic": toxic,
-            "attributes": attributes,
-            "toxicity": rng.choice([0.5, 1.0]),
-        }
-    if kind == "link_down":
-        return window | {"kind": "link_down", "link": rng.choice(LINKS)}
-    if kind == "process":
-        target = rng.choice([*WORKER_PROCESSES, "temporal", "sim-fraud"])
-        action = "pause" if target == "sim-fraud" else rng.choice(["kill", "restart"])
-        return window | {"kind": "process", "target": target, "action": action}
-    if kind == "workflow":
-        return window | {
-            "kind": "workflow",
-            "action": rng.choice(["cancel", "terminate"]),
-            "share": rng.choice([0.3, 0.5]),
-            "at_step": rng.choice(STEPS),
-            "duration_s": 6,
-        }
-    if kind == "ledger":
-        if rng.random() < 0.5:
-            return window | {"kind": "ledger", "action": "unavailable"}
-        return window | {
-            "kind": "ledger",
-            "action": "slow",
-            "latency_ms": 1500,
-            "operations": rng.sample(["validate", "debit", "refund"], 2),
-            "after_commit": rng.random() < 0.5,
-        }
-    return window | {"kind": "knobs", "simulator": "provider", "set": {"error_rate": 0.8}}
+    nemesis = rng.choice(DRAWN)
+    return window | {"kind": nemesis.kind()} | nemesis.generate(rng, span)
 
 
 def to_scenario(data: dict[str, Any]) -> Scenario:

@@ -23,11 +23,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from chaos.errors import ScenarioError
-from chaos.faults import FaultInjector, FaultRecord
+from chaos.faults import FaultInjector
 from chaos.k6 import K6Result, run_k6
+from chaos.nemesis.base import FaultRecord
 from chaos.percentiles import percentile
 from chaos.runner import ScenarioRunner
-from chaos.scenario import Scenario, WorkflowFault
+from chaos.scenario import Scenario
 from orchestrator.api.service import payment_id_for
 from orchestrator.models import PaymentState
 from orchestrator.temporal_client import connect
@@ -121,13 +122,8 @@ class LoadTest:
         scenario's own payments, and k6 sends others.
         """
         scenario = options.scenario
-        if scenario is not None:
-            for i, fault in enumerate(scenario.faults):
-                if isinstance(fault, WorkflowFault):
-                    raise ScenarioError(
-                        f"{scenario.name}: faults[{i}]: workflow faults act on the scenario's own"
-                        " payments; run it with `saga scenario run`, not `saga load`"
-                    )
+        if scenario is not None and (refused := scenario.refusals("load")):
+            raise ScenarioError(f"{scenario.name}: {'; '.join(refused)}")
         return asyncio.run(self._run(options))
 
     def _users(self, options: LoadOptions, testid: str) -> tuple[list[str], str]:

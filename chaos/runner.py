@@ -32,9 +32,11 @@ from chaos.evidence import (
     version_facts,
 )
 from chaos.expect import Verdict, evaluate
-from chaos.faults import FaultInjector, FaultRecord, link_down_effect
+from chaos.faults import FaultInjector
 from chaos.metrics import CHAOS_SCENARIO_RUNNING
-from chaos.scenario import LedgerFault, LinkDownFault, ProcessFault, Scenario, ToxicFault
+from chaos.nemesis.base import FaultRecord
+from chaos.nemesis.registry import nemesis_of
+from chaos.scenario import Scenario
 from chaos.steady_state import check_steady_state, steady_state
 from chaos.workload import PaymentRecord, WorkloadDriver, plan
 from orchestrator.ledger import DB_ERRORS, Ledger
@@ -139,10 +141,13 @@ class ScenarioRunner:
         links = set(self.stack.links.state()) if self.stack.links is not None else set()
         missing = []
         for i, fault in enumerate(scenario.faults):
-            if isinstance(fault, ProcessFault) and fault.target not in self.stack.processes:
-                missing.append(f"faults[{i}].target: no process {fault.target}")
-            if isinstance(fault, ToxicFault | LinkDownFault) and fault.link not in links:
-                missing.append(f"faults[{i}].link: no link {fault.link}")
+            parts = nemesis_of(fault).parts(fault)
+            missing += [
+                f"faults[{i}].target: no process {p}"
+                for p in parts.processes
+                if p not in self.stack.processes
+            ]
+            missing += [f"faults[{i}].link: no link {k}" for k in parts.links if k not in links]
         return missing
 
     async def _run(self, scenario: Scenario, result: ScenarioResult) -> None:
@@ -186,13 +191,7 @@ class ScenarioRunner:
             except TimeoutError:
                 sampler.cancel()
             await driver.close()
-        for record, fault in zip(result.faults, scenario.faults, strict=True):
-            if isinstance(fault, LinkDownFault) and not record.effective:
-                # No open connection was cut (clients that dial per request): was the link in
-                # use around the window?
-                seen, used = link_down_effect(record, fault.link, result.samples)
-                record.effect = "; ".join(filter(None, [record.effect, seen]))
-                record.effective = used
+        faults.settle(result.samples)
         result.evidence = await self._evidence(scenario, driver, started)
         checked, result.steady_state_after = await asyncio.to_thread(steady_state, self.stack)
         result.verdicts = evaluate(scenario, result.evidence, result.faults)
@@ -306,14 +305,9 @@ class ScenarioRunner:
     ) -> Evidence:
         config = self.stack.config
         assert config is not None
-        stalls = [
-            f.at_s + f.duration_s + f.latency_ms / 1000
-            for f in scenario.faults
-            if isinstance(f, LedgerFault) and f.stall
-        ]
-        if stalls:
+        if scenario.lands_by_s:
             # A stalled database call runs on after its activity timed out: let it land.
-            await asyncio.sleep(max(0.0, started + max(stalls) + 1 - time.monotonic()))
+            await asyncio.sleep(max(0.0, started + scenario.lands_by_s + 1 - time.monotonic()))
         reconcile = await self._reconcile(scenario, started) if scenario.needs_reconciler else None
         if scenario.expect.late_callbacks_ignored is not None:
             await self._await_late_callbacks(driver)

@@ -10,63 +10,33 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import msgspec
 import yaml
 
 from chaos.errors import ScenarioError
 from chaos.format_errors import located
-from orchestrator.models import DEFAULT_ACCOUNT_RETRY, SagaOptions
-from runtime.process_names import (
-    BACKENDS,
-    CLUSTER_ONLY_LINKS,
-    LINKS,
-    PROCESS_NAMES,
-    Backend,
-    backend_has,
+from chaos.format_types import (
+    Build,
+    CompensationKind,
+    Method,
+    NonNegative,
+    Positive,
+    Rate,
+    State,
+    Step,
+    Strict,
 )
+from chaos.nemesis.base import Driver
+from chaos.nemesis.registry import Fault, nemesis_of
+from orchestrator.models import DEFAULT_ACCOUNT_RETRY, SagaOptions
+from runtime.process_names import BACKENDS, Backend, backend_has
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-
-Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
-Positive = Annotated[float, msgspec.Meta(gt=0.0)]
-Method = Literal["card", "bank_transfer", "wallet"]
-Link = Literal["temporal", "provider", "callbacks", "fraud", "notify", "db"]
-Step = Literal["validate", "debit", "charge", "await_confirmation", "await_fraud"]
-#: Steps a Temporal cancel or terminate can also hit: after the decision, while compensations
-#: run (``compensate``) and while the user is notified (``notify``, the state already terminal).
-WorkflowStep = Literal[
-    "validate",
-    "debit",
-    "charge",
-    "await_confirmation",
-    "await_fraud",
-    "compensate",
-    "notify",
-    "done",
-]
-State = Literal["pending", "processing", "succeeded", "failed", "cancelled"]
-CompensationKind = Literal["refund", "void", "fraud_check_cancelled"]
-Build = Literal["v1", "v2"]
-ProcessName = Literal[
-    "temporal", "api", "sim-provider", "sim-fraud", "sim-notify",
-    "worker-payments", "worker-accounts", "worker-fraud", "worker-notifications",
-    "worker-accounts-2", "postgres",
-    "temporal-history", "temporal-matching", "temporal-frontend", "temporal-worker",
-]  # fmt: skip
-
-assert Link.__args__ == LINKS + CLUSTER_ONLY_LINKS  # type: ignore[attr-defined]
-# The Literal spells the runtime's list for the format's types and docs; they cannot drift.
-assert ProcessName.__args__ == PROCESS_NAMES  # type: ignore[attr-defined]
-
-
-class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every scenario struct: unknown keys are errors."""
 
 
 # -- workload --------------------------------------------------------------------------------
@@ -187,145 +157,6 @@ class Settings(Strict, kw_only=True):
         return msgspec.convert(msgspec.to_builtins(self), SagaOptions)
 
 
-# -- faults ----------------------------------------------------------------------------------
-
-
-class FaultBase(Strict, kw_only=True):
-    """When a fault starts (seconds after the workload starts) and how long it lasts."""
-
-    at_s: NonNegative = 0.0
-    """Start, seconds after the workload starts."""
-    duration_s: Positive = 5.0
-    """How long the fault lasts before it is reverted."""
-    expect_effect: bool = True
-    """A fault whose effect the harness cannot see fails the run ("fault had no effect"),
-    unless this is false (a fault that may legitimately touch nothing)."""
-
-
-ToxicType = Literal[
-    "latency", "bandwidth", "timeout", "reset_peer", "slicer", "limit_data", "slow_close"
-]
-TOXIC_ATTRIBUTES: dict[str, set[str]] = {
-    "latency": {"latency", "jitter"},
-    "bandwidth": {"rate"},
-    "timeout": {"timeout"},
-    "reset_peer": {"timeout"},
-    "slicer": {"average_size", "size_variation", "delay"},
-    "limit_data": {"bytes"},
-    "slow_close": {"delay"},
-}
-
-
-class ToxicFault(FaultBase, tag="toxic", tag_field="kind", kw_only=True):
-    """A Toxiproxy toxic on a link (attributes as Toxiproxy names them, e.g. ``latency`` ms)."""
-
-    link: Link
-    """The Toxiproxy link between two services."""
-    toxic: ToxicType
-    """The Toxiproxy toxic type."""
-    attributes: dict[str, int] = msgspec.field(default_factory=dict)
-    """The toxic's attributes as Toxiproxy names them: latency {latency, jitter}, bandwidth {rate},
-    timeout {timeout}, reset_peer {timeout}, slicer {average_size, size_variation, delay},
-    limit_data {bytes}, slow_close {delay}; the first of each is required."""
-    stream: Literal["upstream", "downstream"] = "downstream"
-    """``downstream``: toward the client; ``upstream``: toward the server."""
-    toxicity: Rate = 1.0
-    """Share of requests hit, drawn per request from the scenario's seed (not on ``temporal``)."""
-
-
-class LinkDownFault(FaultBase, tag="link_down", tag_field="kind", kw_only=True):
-    """A link refuses connections and drops the open ones for a while."""
-
-    link: Link
-    """The Toxiproxy link taken down (``db``, account workers to PostgreSQL: cluster backend
-    only)."""
-
-
-class ProcessFault(FaultBase, tag="process", tag_field="kind", kw_only=True):
-    """``kill`` (-9, restarted after ``duration_s``), ``restart`` (clean) or ``pause`` (SIGSTOP)."""
-
-    target: ProcessName
-    """The process (``sim-provider`` and ``sim-notify`` keep state in memory: only ``pause``).
-    ``temporal`` is the dev server, or every Temporal service on the cluster backend, which also
-    runs ``postgres``, ``temporal-history``, ``-matching``, ``-frontend``, ``-worker`` and
-    ``worker-accounts-2`` (a scenario naming one of those runs only there)."""
-    action: Literal["kill", "restart", "pause"]
-    """``kill``: SIGKILL, restarted after ``duration_s``; ``restart``: a clean stop and start;
-    ``pause``: SIGSTOP for ``duration_s``."""
-
-
-class UpgradeFault(FaultBase, tag="upgrade", tag_field="kind", kw_only=True):
-    """Roll out ``build``: start its workers, make it the current deployment version, wait
-    ``duration_s`` for the old build to drain, stop the old workers."""
-
-    build: Build
-    """The build rolled out."""
-
-
-class KnobsFault(FaultBase, tag="knobs", tag_field="kind", kw_only=True):
-    """Change a simulator's knobs mid-run, restored after ``duration_s``."""
-
-    simulator: Literal["provider", "fraud", "notifications"]
-    """Whose knobs change."""
-    set: dict[str, Any]
-    """The knobs to change (validated as the simulator's knobs)."""
-
-
-class WorkflowFault(FaultBase, tag="workflow", tag_field="kind", kw_only=True):
-    """The Temporal API cancels (``temporal workflow cancel``), terminates or deletes a ``share``
-    of the payments, chosen by the seed, when each reaches ``at_step``, within the fault's window
-    (``at_s`` to ``at_s + duration_s``). Terminated payments are repaired by the reconciler."""
-
-    action: Literal["cancel", "terminate", "delete"]
-    """``cancel``: ``temporal workflow cancel``; ``terminate``: ``temporal workflow terminate``;
-    ``delete``: ``temporal workflow delete`` of a finished payment (``at_step: done``), as
-    retention does, waited for until Temporal no longer knows it (up to a minute on the dev
-    server), then the client's retry of its ``POST /payments`` with the same
-    ``Idempotency-Key``, as a client whose answer was lost retries: the API must answer the
-    same payment, ``created: false``, and no second saga may start (verdict "keys retried after
-    delete")."""
-    share: Rate = 1.0
-    """Share of the payments targeted, chosen by the seed; no payment is targeted by two workflow
-    faults."""
-    at_step: WorkflowStep
-    """Hit a targeted payment when a poller (every 100 ms) first sees it at this step, within the
-    window (``validate`` only on payments started before the validated-debit patch, e.g. on
-    build v1: current payments validate inside the debit, so a fault aimed there hits none).
-    ``compensate`` and ``notify`` come after the decision (``notify`` once the state is
-    terminal: an operator's terminate of a payment "stuck in notify"); ``done`` once it is
-    finished, notified included (the only step of ``delete``, and only for it)."""
-
-
-LedgerOperation = Literal["validate", "debit", "refund"]
-
-
-class LedgerFault(FaultBase, tag="ledger", tag_field="kind", kw_only=True):
-    """``unavailable``: the accounts database refuses all work for the window (the harness holds
-    an exclusive lock; each operation fails after the ledger's 5 s lock wait and is retried),
-    then recovers. ``slow``: each of ``operations`` takes ``latency_ms`` longer in the account
-    service (a failpoint), e.g. to hold payments in their debit."""
-
-    action: Literal["unavailable", "slow"]
-    """``unavailable``: the accounts database locked for the window; ``slow``: the failpoint delay.
-"""
-    latency_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
-    """``slow``: the delay per operation (required, > 0)."""
-    operations: list[LedgerOperation] = msgspec.field(default_factory=lambda: ["debit"])
-    """``slow``: the operations delayed."""
-    after_commit: bool = False
-    """``slow``: the delay comes after the operation took effect, before it answers."""
-    stall: bool = False
-    """``slow``: the delay is inside the database call (a stalled disk): the worker cannot cancel
-    it when the activity times out, so an operation slower than its timeout still takes effect,
-    after the saga gave up on it. Default: a delay before the call, which the timeout cancels."""
-
-
-Fault = (
-    ToxicFault | LinkDownFault | ProcessFault | KnobsFault | UpgradeFault | WorkflowFault
-    | LedgerFault
-)  # fmt: skip
-
-
 # -- expectations ----------------------------------------------------------------------------
 
 
@@ -414,11 +245,8 @@ class Scenario(Strict, kw_only=True):
     @property
     def needs_reconciler(self) -> bool:
         """Whether the runner runs a reconciliation pass before collecting evidence."""
-        terminates = any(
-            isinstance(f, WorkflowFault) and f.action == "terminate" for f in self.faults
-        )
         return (
-            terminates
+            any(nemesis_of(f).needs_reconciler(f) for f in self.faults)
             or self.expect.reconciled is not None
             or self.expect.late_charges is not None
             or self.late_processing_s > 0
@@ -442,35 +270,35 @@ class Scenario(Strict, kw_only=True):
         """What the faults name that a stack of ``backend`` lacks, as ``faults[i].field: name``."""
         missing = []
         for i, fault in enumerate(self.faults):
-            if isinstance(fault, ProcessFault) and not backend_has(backend, process=fault.target):
-                missing.append(f"faults[{i}].target: {fault.target}")
-            if isinstance(fault, ToxicFault | LinkDownFault) and not backend_has(
-                backend, link=fault.link
-            ):
-                missing.append(f"faults[{i}].link: {fault.link}")
+            parts = nemesis_of(fault).parts(fault)
+            missing += [
+                f"faults[{i}].target: {p}"
+                for p in parts.processes
+                if not backend_has(backend, process=p)
+            ]
+            missing += [
+                f"faults[{i}].link: {k}" for k in parts.links if not backend_has(backend, link=k)
+            ]
         return missing
+
+    def refusals(self, driver: Driver) -> list[str]:
+        """What the faults ask that ``driver`` cannot do, as ``faults[i]: why``."""
+        found = [(i, nemesis_of(f).refusal(f, driver)) for i, f in enumerate(self.faults)]
+        return [f"faults[{i}]: {why}" for i, why in found if why]
+
+    @property
+    def lands_by_s(self) -> float:
+        """When, after the workload started, everything the faults delayed has landed (0: no
+        fault delays work past its window)."""
+        return max(
+            (t for f in self.faults if (t := nemesis_of(f).lands_by_s(f)) is not None),
+            default=0.0,
+        )
 
     @property
     def needs_toxiproxy(self) -> bool:
         """Whether any fault acts on a link."""
-        return any(isinstance(f, ToxicFault | LinkDownFault) for f in self.faults)
-
-
-#: A toxic does nothing useful without these attributes.
-TOXIC_REQUIRED: dict[str, set[str]] = {
-    "latency": {"latency"},
-    "bandwidth": {"rate"},
-    "timeout": {"timeout"},
-    "reset_peer": set(),
-    "slicer": {"average_size"},
-    "limit_data": {"bytes"},
-    "slow_close": {"delay"},
-}
-#: Links that carry long-lived connections, not HTTP requests (partial toxicity cannot apply).
-STREAM_LINKS = {"temporal": "gRPC streams", "db": "PostgreSQL connections"}
-#: Simulators that keep their state in memory: a kill or restart would wipe it (the provider's
-#: charges, the notification outbox) and make a correct saga fail its checks.
-STATEFUL = {"sim-provider": "its charges", "sim-notify": "its outbox"}
+        return any(nemesis_of(f).parts(f).links for f in self.faults)
 
 
 def _check(scenario: Scenario, source: str) -> None:
@@ -491,57 +319,7 @@ def _check(scenario: Scenario, source: str) -> None:
                 f"starts at {fault.at_s:g} s, after the run ends ({horizon:g} s: the last"
                 " payment's send time plus expect.deadline_s)",
             )
-        if isinstance(fault, ToxicFault):
-            allowed = TOXIC_ATTRIBUTES[fault.toxic]
-            for key, value in fault.attributes.items():
-                if value < 0:
-                    refuse(f"{where}.attributes.{key}", "expected >= 0")
-                if key not in allowed:
-                    refuse(
-                        f"{where}.attributes.{key}",
-                        f"not an attribute of the {fault.toxic} toxic (expected one of:"
-                        f" {', '.join(sorted(allowed))})",
-                    )
-            if fault.link in STREAM_LINKS and fault.toxicity < 1:
-                refuse(
-                    f"{where}.toxicity",
-                    f"partial toxicity acts per HTTP request, and the {fault.link} link carries"
-                    f" {STREAM_LINKS[fault.link]}: use 1.0 there",
-                )
-            missing = TOXIC_REQUIRED[fault.toxic] - set(fault.attributes)
-            if missing:
-                refuse(
-                    f"{where}.attributes",
-                    f"the {fault.toxic} toxic needs {', '.join(sorted(missing))}",
-                )
-        if isinstance(fault, ProcessFault) and fault.action != "pause" and fault.target in STATEFUL:
-            refuse(
-                f"{where}.target",
-                f"{fault.target} keeps {STATEFUL[fault.target]} in memory: a {fault.action}"
-                " would wipe it and fail a correct saga (pause it, or break its link)",
-            )
-        if isinstance(fault, WorkflowFault) and (fault.action == "delete") != (
-            fault.at_step == "done"
-        ):
-            refuse(
-                f"{where}.at_step",
-                "delete acts on a finished payment (at_step: done), and only delete does",
-            )
-        if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.latency_ms:
-            refuse(f"{where}.latency_ms", "a slow ledger needs latency_ms > 0")
-        if isinstance(fault, LedgerFault) and fault.stall and fault.after_commit:
-            refuse(f"{where}.stall", "a stall is inside the call: not with after_commit")
-        if isinstance(fault, LedgerFault) and fault.action == "slow" and not fault.operations:
-            refuse(f"{where}.operations", "empty list")
-        if isinstance(fault, KnobsFault):
-            base = getattr(scenario.simulators, fault.simulator)
-            merged = {**msgspec.to_builtins(base), **fault.set}
-            try:
-                msgspec.convert(merged, type(base))
-            except msgspec.ValidationError as exc:
-                raise ScenarioError(
-                    located(source, type(base), merged, exc, f"$.faults[{i}].set")
-                ) from exc
+        nemesis_of(fault).check(fault, scenario, source, where)
     for i, user in enumerate(workload.users):
         if user.methods is not None and not user.methods:
             refuse(f"workload.users[{i}].methods", "empty list")

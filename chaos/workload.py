@@ -15,7 +15,8 @@ from typing import Any, get_args
 
 import httpx
 
-from chaos.scenario import AmountRange, Scenario, Step
+from chaos.format_types import Step
+from chaos.scenario import AmountRange, Scenario
 from orchestrator import signing
 from orchestrator.models import PaymentState
 

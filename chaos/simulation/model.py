@@ -28,15 +28,9 @@ import msgspec
 import simpy
 from temporalio.common import RetryPolicy
 
+from chaos.nemesis.registry import conditions
 from chaos.percentiles import percentile
-from chaos.scenario import (
-    AmountRange,
-    KnobsFault,
-    LinkDownFault,
-    ProcessFault,
-    Scenario,
-    ToxicFault,
-)
+from chaos.scenario import AmountRange, Scenario
 from chaos.simulation.calibration import Calibration
 from orchestrator.roles import ROLES
 from orchestrator.workers import HTTP_TIMEOUT
@@ -243,10 +237,9 @@ class Saga:
         stretch = max(1.0, (expected_payments or 0) / max(1, scenario.workload.payments))
         self.balances = {u.name: u.balance * stretch for u in scenario.workload.users}
         self.attempts_by_key: Counter[int] = Counter()
-        for fault in scenario.faults:
-            if isinstance(fault, ProcessFault) and fault.target.startswith("worker-"):
-                window = (fault.at_s, fault.at_s + fault.duration_s)
-                self.res.down.setdefault(fault.target, []).append(window)
+        self.conditions = conditions(scenario.faults)
+        for pool, windows in self.conditions.down.items():
+            self.res.down.setdefault(pool, []).extend(windows)
 
     # -- time-varying conditions ------------------------------------------------------------
 
@@ -256,38 +249,26 @@ class Saga:
         knobs = Knobs(
             dict(self.base.provider), dict(self.base.fraud), dict(self.base.notifications)
         )
-        for fault in self.scenario.faults:
-            if isinstance(fault, KnobsFault) and fault.at_s <= now < fault.at_s + fault.duration_s:
-                getattr(knobs, fault.simulator).update(fault.set)
+        for start, end, simulator, changed in self.conditions.knobs:
+            if start <= now < end:
+                getattr(knobs, simulator).update(changed)
         return knobs
 
     def link_delay(self, link: str) -> float:
         """Added latency on a link now (a latency toxic), in seconds."""
         now, extra = self.env.now, 0.0
-        for fault in self.scenario.faults:
-            if (
-                isinstance(fault, ToxicFault)
-                and fault.link == link
-                and fault.toxic == "latency"
-                and fault.at_s <= now < fault.at_s + fault.duration_s
-                and self.rng.random() < fault.toxicity
-            ):
-                jitter = fault.attributes.get("jitter", 0)
-                extra += max(
-                    0.0, fault.attributes.get("latency", 0) + self.rng.uniform(-jitter, jitter)
-                )
+        for start, end, on, attributes, toxicity in self.conditions.delays:
+            if on == link and start <= now < end and self.rng.random() < toxicity:
+                jitter = attributes.get("jitter", 0)
+                extra += max(0.0, attributes.get("latency", 0) + self.rng.uniform(-jitter, jitter))
         return extra / 1000
 
     def link_down_until(self, link: str) -> float | None:
         """When a downed link comes back, if it is down now."""
         now = self.env.now
-        for fault in self.scenario.faults:
-            if (
-                isinstance(fault, LinkDownFault)
-                and fault.link == link
-                and fault.at_s <= now < fault.at_s + fault.duration_s
-            ):
-                return fault.at_s + fault.duration_s
+        for start, end, down in self.conditions.links_down:
+            if down == link and start <= now < end:
+                return end
         return None
 
     def jittered(self, base_ms: float, jitter_ms: float) -> float:

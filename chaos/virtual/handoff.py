@@ -13,21 +13,12 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from chaos.scenario import Step
+from chaos.format_types import Step
+from chaos.nemesis.registry import KINDS
+from chaos.nemesis.workflow import STEP_NAMES
 from chaos.virtual.schedule import PaymentPlan, Schedule
 from orchestrator.workflows.fraud import SCORING_TIMEOUT
 
-#: Virtual steps -> the scenario format's steps (a poller sees the payment there).
-STEP_NAMES = {
-    "validate_payment": "validate",
-    "debit_account": "debit",
-    "charge_payment": "charge",
-    "await_confirmation": "await_confirmation",
-    "score_payment": "await_fraud",
-    "void_charge": "compensate",
-    "refund_account": "compensate",
-    "send_notification": "notify",
-}
 #: Steps the workload's cancel signal can be aimed at (the others come after the decision).
 SIGNAL_STEPS = frozenset(get_args(Step))
 #: Faults of the virtual world the real stack has no form for.
@@ -40,8 +31,6 @@ CALLBACK_KNOBS = {
     "duplicate": {"duplicate_callback_rate": 1.0},
     "foreign": {"foreign_callback_rate": 1.0},
 }
-#: A notification outage that outlasts a notice's first attempts (notify_failures >= 3).
-NOTIFY_OUTAGE_S = 20.0
 #: A late callback: the timer is this short, the callback this much later.
 LATE_TIMER_S = 5.0
 
@@ -68,21 +57,14 @@ def scenario_of(schedule: Schedule, name: str) -> tuple[dict[str, Any], list[str
         workload["rate_per_s"] = round((len(plans) - 1) / span, 3)
     if len(amounts) > 1:
         missing.append("different amounts per payment (the workload draws them)")
-    faults, cancels = _interrupts(plans, missing)
+    cancels = _cancels(plans, missing)
     if cancels:
         workload["cancels"] = cancels
-    faults += _ledger_faults(schedule, plans, missing)
-    if any(p.notify_failures >= 3 for p in plans):
-        # Past the notice's first attempts; its later retries (durable-notice) deliver it.
-        faults.append(
-            {
-                "kind": "knobs",
-                "simulator": "notifications",
-                "set": {"failure_rate": 1.0},
-                "at_s": 0,
-                "duration_s": NOTIFY_OUTAGE_S,
-            }
-        )
+    faults = [fault for kind in KINDS for fault in kind.from_virtual(schedule, missing)]
+    if schedule.provider_outage or schedule.notify_outage:
+        missing.append("a provider or notification outage of minutes or hours (virtual time)")
+    if schedule.reconcile_at_s:
+        missing.append("reconciler passes at set times (the real one runs every minute)")
     settings: dict[str, Any] = {
         "velocity_max_payments": schedule.velocity_max_payments,
         "account_retry": {"maximum_attempts": schedule.account_attempts},
@@ -145,69 +127,18 @@ def _knobs(plan: PaymentPlan, missing: list[str]) -> dict[str, dict[str, Any]]:
     return {"provider": provider, "fraud": fraud, "notifications": notifications}
 
 
-def _interrupts(
-    plans: list[PaymentPlan], missing: list[str]
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    faults: list[dict[str, Any]] = []
+def _cancels(plans: list[PaymentPlan], missing: list[str]) -> dict[str, Any] | None:
+    """The workload's cancel signal, for a payment whose interrupt is one (the other
+    interrupts are the workflow nemesis's)."""
     cancels = None
-    share = 1 / len(plans)
     for plan in plans:
-        if plan.interrupt == "none":
+        if plan.interrupt != "cancel":
             continue
         step = STEP_NAMES.get(plan.interrupt_at)
         if step is None:
             missing.append(f"an interrupt during {plan.interrupt_at} (no poller sees that step)")
-            continue
-        if plan.interrupt == "cancel":
-            if step not in SIGNAL_STEPS:
-                missing.append(f"a cancel signal during {plan.interrupt_at} (after the decision)")
-                continue
-            cancels = {"share": round(share, 3), "at_steps": [step]}
+        elif step not in SIGNAL_STEPS:
+            missing.append(f"a cancel signal during {plan.interrupt_at} (after the decision)")
         else:
-            action = "cancel" if plan.interrupt == "temporal_cancel" else "terminate"
-            faults.append(
-                {
-                    "kind": "workflow",
-                    "action": action,
-                    "share": round(share, 3),
-                    "at_step": step,
-                    "at_s": 0,
-                    "duration_s": 60,
-                    "expect_effect": False,
-                }
-            )
-    return faults, cancels
-
-
-def _ledger_faults(
-    schedule: Schedule, plans: list[PaymentPlan], missing: list[str]
-) -> list[dict[str, Any]]:
-    faults: list[dict[str, Any]] = []
-    if schedule.ledger_outage is not None:
-        start, length = schedule.ledger_outage
-        faults.append(
-            {"kind": "ledger", "action": "unavailable", "at_s": start, "duration_s": length}
-        )
-    first = min(p.start_s for p in plans)
-    stall_s = max((p.debit_stall_s for p in plans if p.debit_slow), default=12.0)
-    for flag, how in (("debit_slow", "stall"), ("debit_lost", "after_commit")):
-        if any(getattr(p, flag) for p in plans):
-            # Every debit in the window outlasts its 10 s timeout: stalled inside the database
-            # call it commits late; delayed after the commit its answer never comes in time.
-            faults.append(
-                {
-                    "kind": "ledger",
-                    "action": "slow",
-                    "operations": ["debit"],
-                    "latency_ms": int((stall_s if how == "stall" else 12.0) * 1000),
-                    how: True,
-                    "at_s": first,
-                    "duration_s": 5,
-                    "expect_effect": False,
-                }
-            )
-    if schedule.provider_outage or schedule.notify_outage:
-        missing.append("a provider or notification outage of minutes or hours (virtual time)")
-    if schedule.reconcile_at_s:
-        missing.append("reconciler passes at set times (the real one runs every minute)")
-    return faults
+            cancels = {"share": round(1 / len(plans), 3), "at_steps": [step]}
+    return cancels

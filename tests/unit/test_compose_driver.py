@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from chaos.cli import compose_refusals
-from chaos.faults import process_effect
-from chaos.scenario import ProcessFault, parse_scenario
+from chaos.nemesis.process import ProcessFault, process_effect
+from chaos.scenario import parse_scenario
 from orchestrator.models import SagaOptions
 from runtime import compose
 from runtime.cli import main

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chaos.ledger_faults import hold_ledger_lock
+from chaos.nemesis.ledger import hold_ledger_lock
 from orchestrator.errors import (
     InsufficientFunds,
     InvalidAmount,

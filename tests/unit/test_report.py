@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos.faults import FaultRecord
+from chaos.nemesis.base import FaultRecord
 from chaos.report import _gaps, write_report
 from chaos.runner import ScenarioResult
 from chaos.scenario import find_scenario, load_scenario

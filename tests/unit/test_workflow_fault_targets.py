@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaos.faults import workflow_fault_targets
+from chaos.nemesis.workflow import workflow_fault_targets
 from chaos.scenario import parse_scenario
 
 SCENARIO = """
