@@ -17,13 +17,14 @@ from chaos.errors import ChaosError, ScenarioError
 from chaos.journal import write_journal
 from chaos.k6 import THRESHOLDS_FAILED, require_k6
 from chaos.load import LoadOptions, LoadTest, summary_rows
-from chaos.mutation import require_mutants
+from chaos.mutants.sagas import MUTANTS
+from chaos.mutants.score import require_mutants
+from chaos.mutants.worker import entry
 from chaos.report import write_report
 from chaos.run_metadata import now, run_metadata
 from chaos.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
 from orchestrator.api.service import MAX_WAIT_S
-from orchestrator.workflows.mutants import MUTANTS
 from runtime.attached import AttachedStack
 from runtime.compose import COMPOSE_BUILD, ComposeStack
 from runtime.embedded import EmbeddedStack, StackOptions
@@ -145,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             ui=args.keep_stack,
             toxiproxy=toxiproxy,
             worker_versioning=True,
-            mutant=args.mutant,
+            worker_entry=entry(args.mutant),
             backend=args.backend,
         ),
     )

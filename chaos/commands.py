@@ -8,7 +8,7 @@ from typing import Any
 from chaos.check import add_check_command
 from chaos.cli import add_load_command, add_scenario_commands
 from chaos.explore_cli import add_explore_command
-from chaos.mutants_cli import add_mutants_commands
+from chaos.mutants.cli import add_mutants_commands
 from chaos.simulation.cli import add_simulate_commands
 
 

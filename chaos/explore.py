@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from chaos.mutants.worker import entry
 from chaos.nemesis.registry import KINDS
 from chaos.nemesis.workflow import EXPLORED_STEPS
 from chaos.runner import ScenarioResult, ScenarioRunner
@@ -219,7 +220,7 @@ class Explorer:
                 ui=False,
                 toxiproxy="on",
                 prometheus="off",
-                mutant=self.mutant,
+                worker_entry=entry(self.mutant),
             )
             self._stack = EmbeddedStack(options)
             self._stack.start()

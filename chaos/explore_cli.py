@@ -8,7 +8,7 @@ from typing import Any
 
 from chaos.errors import ScenarioError
 from chaos.explore import explore
-from chaos.mutation import require_mutants
+from chaos.mutants.score import require_mutants
 from chaos.virtual.cli import cmd_explore_virtual
 from runtime.tables import render_table
 

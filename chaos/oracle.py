@@ -10,7 +10,7 @@ the timers started, the fraud child's own verdict, the cancel signals). What is 
 outcome the payment reports (state and reason, through the API or its query).
 
 Every rule is in :data:`RULES` with the mutant that proves it can fail
-(``orchestrator.workflows.mutants``; ``docs/verdicts.md`` has the table). A payment outside the
+(``chaos.mutants.sagas``; ``docs/verdicts.md`` has the table). A payment outside the
 allowed set is a counterexample naming the rule and the reasoning. Terminated payments (their
 saga never decided) and payments with no execution left (deleted) are judged elsewhere.
 """

@@ -96,9 +96,6 @@ class StackConfig(Base, kw_only=True):
     "The workflow sandbox"). Determinism is guarded before deployment instead: the workflow tests
     run in the sandbox, ``tests/unit/test_workflow_determinism.py`` reads the workflow modules
     for forbidden calls, and the replay gate replays recorded histories."""
-    mutant: str | None = None
-    """A saga mutant the payments worker runs instead of ``PaymentWorkflow`` (harness only, see
-    ``orchestrator.workflows.mutants``); None in every real deployment."""
 
     @property
     def api_url(self) -> str:

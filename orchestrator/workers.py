@@ -15,8 +15,9 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,16 +37,12 @@ from orchestrator.activities.reconcile import ReconcileActivities
 from orchestrator.config import StackConfig, load_config
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.failpoints import Failpoints
+from orchestrator.ledger import Ledger
 from orchestrator.metrics_export import sdk_runtime, serve_metrics
 from orchestrator.partial_links import link_client
 from orchestrator.roles import ROLES, Role, pick_activities, workflow_runner
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
-from orchestrator.workflows.mutants import mutant_ledger, mutant_workflow
-
-#: The flag the chaos harness passes, alone, to run the saga mutant its config names: without
-#: it a worker refuses such a config, so no deployment can run a mutant by a config mistake.
-ALLOW_MUTANT_FLAG = "--allow-mutant"
 
 log = logging.getLogger("orchestrator.workers")
 
@@ -54,41 +51,42 @@ log = logging.getLogger("orchestrator.workers")
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
-def _accounts(config: StackConfig, http: httpx.AsyncClient) -> list[object]:
+@dataclass(frozen=True)
+class Swap:
+    """Classes a worker runs in place of the product's: the one seam through which a test
+    harness changes what a worker process runs (a deliberately broken saga, to measure itself).
+    The product's own entry point never passes one."""
+
+    workflows: Mapping[str, type] = field(default_factory=dict)
+    """Workflow classes by workflow name (``PaymentWorkflow``), in place of the build's."""
+    ledger: type[Ledger] = Ledger
+    """The ledger class the account activities use."""
+
+
+PRODUCT = Swap()
+
+
+def _accounts(config: StackConfig, http: httpx.AsyncClient, swap: Swap) -> list[object]:
     failpoints = Failpoints(Path(config.state_dir) / FAILPOINTS_FILE)
-    ledger = mutant_ledger(config.mutant)
     location = config.worker_ledger_path or config.ledger_path
-    return [AccountActivities(ledger(location, pool_size=ACCOUNT_THREADS), failpoints)]
+    return [AccountActivities(swap.ledger(location, pool_size=ACCOUNT_THREADS), failpoints)]
 
 
 #: Role -> the objects whose methods implement its activities (named as in ``ROLES``).
-IMPLEMENTATIONS: dict[str, Callable[[StackConfig, httpx.AsyncClient], list[object]]] = {
-    "payments": lambda config, http: [
+IMPLEMENTATIONS: dict[str, Callable[[StackConfig, httpx.AsyncClient, Swap], list[object]]] = {
+    "payments": lambda config, http, swap: [
         ProviderActivities(config.urls.provider, http),
         ReconcileActivities(config, http),
     ],
     "accounts": _accounts,
-    "fraud": lambda config, http: [FraudActivities(config.urls.fraud, http)],
-    "notifications": lambda config, http: [NotificationActivities(config.urls.notify, http)],
+    "fraud": lambda config, http, swap: [FraudActivities(config.urls.fraud, http)],
+    "notifications": lambda config, http, swap: [NotificationActivities(config.urls.notify, http)],
 }
 
 
-def workflows_of(role: Role, build: str, mutant: str | None = None) -> list[type]:
-    """The workflow classes a role runs in a build (with a saga mutant, if one is named)."""
-    classes = [BUILDS[build][name] for name in role.workflow_names]
-    if mutant is None or "PaymentWorkflow" not in role.workflow_names:
-        return classes
-    saga = BUILDS[build]["PaymentWorkflow"]
-    return [mutant_workflow(mutant) if c is saga else c for c in classes]
-
-
-def refuse_unasked_mutant(config: StackConfig, allowed: bool) -> None:
-    """Exit unless the config names no mutant, or the harness asked for it explicitly."""
-    if config.mutant is not None and not allowed:
-        raise SystemExit(
-            f"the config names saga mutant {config.mutant!r}, a deliberately broken saga; a"
-            f" worker runs one only when the chaos harness starts it with {ALLOW_MUTANT_FLAG}"
-        )
+def workflows_of(role: Role, build: str, swap: Swap = PRODUCT) -> list[type]:
+    """The workflow classes a role runs in a build (with the swap's in place of the build's)."""
+    return [swap.workflows.get(name, BUILDS[build][name]) for name in role.workflow_names]
 
 
 def ready_file(config: StackConfig, name: str, build: str) -> Path:
@@ -108,9 +106,10 @@ async def run_worker(
     build: str = CURRENT_BUILD,
     runtime: Runtime | None = None,
     name: str | None = None,
+    swap: Swap = PRODUCT,
 ) -> None:
     """Serve one role of one build until ``stop`` is set, as the process ``name`` (default
-    ``worker-<role>``)."""
+    ``worker-<role>``), running ``swap``'s classes where it names any."""
     role = ROLES[role_name]
     name = name or f"worker-{role_name}"
     client = await connect(config, worker=True, runtime=runtime, identity=identity(name))
@@ -138,10 +137,10 @@ async def run_worker(
         worker = Worker(
             client,
             task_queue=role.task_queue,
-            workflows=workflows_of(role, build, config.mutant),
+            workflows=workflows_of(role, build, swap),
             workflow_runner=workflow_runner(config.workflow_sandbox),
             activities=pick_activities(
-                role.activity_names, IMPLEMENTATIONS[role_name](config, http)
+                role.activity_names, IMPLEMENTATIONS[role_name](config, http, swap)
             ),
             graceful_shutdown_timeout=timedelta(seconds=5),
             max_concurrent_activities=role.max_concurrent_activities,
@@ -157,8 +156,8 @@ async def run_worker(
         ready.unlink(missing_ok=True)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of a worker process."""
+def main(argv: Sequence[str] | None = None, swap: Swap = PRODUCT) -> None:
+    """Entry point of a worker process (``swap``: only from a harness's own entry point)."""
     parser = argparse.ArgumentParser(prog="python -m orchestrator.workers")
     parser.add_argument("role", choices=sorted(ROLES))
     parser.add_argument("--config", required=True, help="stack config.json")
@@ -167,15 +166,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics-port", type=int, help="serve activity metrics here")
     parser.add_argument("--sdk-metrics-port", type=int, help="serve Temporal SDK metrics here")
     parser.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 in a container")
-    parser.add_argument(
-        ALLOW_MUTANT_FLAG,
-        action="store_true",
-        help="run the saga mutant the config names (the chaos harness's mutation runs only)",
-    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_config(args.config)
-    refuse_unasked_mutant(config, args.allow_mutant)
     name = args.name or f"worker-{args.role}"
     if args.metrics_port:
         serve_metrics(args.metrics_port, args.metrics_host)
@@ -190,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(args.role, config, stop, args.build, runtime, name)
+        await run_worker(args.role, config, stop, args.build, runtime, name, swap)
 
     # uvloop: cheaper cross-thread wake-ups from the SDK's core threads than asyncio's loop.
     uvloop.run(serve())

@@ -41,7 +41,7 @@ from orchestrator.temporal_client import (
     set_current_version,
     stranded_by_rollback,
 )
-from orchestrator.workers import ALLOW_MUTANT_FLAG, ready_file
+from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime import cluster
 from runtime.links import Links, find_toxiproxy_server, require_toxiproxy_server
@@ -108,6 +108,10 @@ def find_temporal() -> str:
     return found
 
 
+#: What a worker process runs: ``python -m orchestrator.workers ROLE ...``.
+PRODUCT_WORKERS = ("orchestrator.workers",)
+
+
 @dataclass
 class StackOptions:
     """What to start and how."""
@@ -128,8 +132,10 @@ class StackOptions:
     prometheus: Literal["auto", "on", "off"] = "auto"
     """``auto``: start Prometheus when it is on PATH; ``on``: require it."""
     prometheus_port: int | None = None  # None: any free port
-    mutant: str | None = None
-    """Run this saga mutant (``orchestrator.workflows.mutants``) as ``PaymentWorkflow``."""
+    worker_entry: tuple[str, ...] = PRODUCT_WORKERS
+    """The module every worker process runs (``python -m``), and arguments before the role: a
+    harness's own entry in place of the product's (the mutants run
+    ``chaos.mutants.worker --mutant NAME``)."""
     rate_limit_per_s: float = 1000.0
     """The API's per-key limit. Higher than a deployment's (``StackConfig``'s 50/s): the
     harness polls every payment of a scenario user every 50 ms."""
@@ -246,7 +252,6 @@ class EmbeddedStack(OpensAccounts):
             api_keys_path=str(self.state_dir / "api-keys.json"),
             state_dir=str(self.state_dir),
             saga=self.options.saga,
-            mutant=self.options.mutant,
             rate_limit_per_s=self.options.rate_limit_per_s,
             rate_limit_burst=self.options.rate_limit_burst,
         )
@@ -368,7 +373,7 @@ class EmbeddedStack(OpensAccounts):
         )
         return self._python(
             name,
-            "orchestrator.workers",
+            *self.options.worker_entry,
             role,
             "--config",
             str(self.config_path),
@@ -380,7 +385,6 @@ class EmbeddedStack(OpensAccounts):
             str(metrics),
             "--sdk-metrics-port",
             str(sdk_metrics),
-            *([ALLOW_MUTANT_FLAG] if config.mutant else []),
             ready=ready.exists,
             log=f"{name}@{build}",
         )

@@ -17,8 +17,8 @@ from litestar import Litestar, Request, Response, get, patch
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.api.problems import problem_response
 from orchestrator.metrics_export import metrics_endpoint
+from orchestrator.problems import problem_response
 
 
 class Knobs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Litestar, Response, post
 
-from orchestrator.api.problems import problem_response
+from orchestrator.problems import problem_response
 from simulators.common import (
     KnobBox,
     Knobs,

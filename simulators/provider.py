@@ -37,9 +37,9 @@ from litestar.params import Parameter
 from litestar.types import Receive, Scope, Send
 
 from orchestrator import signing
-from orchestrator.api.problems import problem_response
 from orchestrator.config import load_config
 from orchestrator.partial_links import link_client
+from orchestrator.problems import problem_response
 from simulators.common import (
     KnobBox,
     Knobs,

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 
 from chaos.errors import ScenarioError
-from chaos.mutation import MutantResult, MutationReport, render
+from chaos.mutants.sagas import MUTANTS
+from chaos.mutants.score import MutantResult, MutationReport, render
 from chaos.virtual.coverage import TABLE
 from chaos.virtual.explore import Exploration, explore, replay, schedule_seed
 from chaos.virtual.schedule import Schedule, decode, draw, encode
 from chaos.virtual.world import ScheduleResult
-from orchestrator.workflows.mutants import MUTANTS
 from runtime.tables import render_table
 
 DEFAULT_SCHEDULES = 1000

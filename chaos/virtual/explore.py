@@ -28,12 +28,12 @@ import yaml
 from msgspec.structs import fields, replace
 
 from chaos.findings import Check
+from chaos.mutants.sagas import MUTANTS
 from chaos.virtual.coverage import race_cells
 from chaos.virtual.handoff import scenario_of
 from chaos.virtual.schedule import PaymentPlan, Schedule, draw, encode
 from chaos.virtual.world import ScheduleResult, World
 from orchestrator.ledger import Ledger
-from orchestrator.workflows.mutants import MUTANTS
 from orchestrator.workflows.payment import PaymentWorkflow
 
 STRIDE = 1_000_000

@@ -28,7 +28,6 @@ from orchestrator.api.contract import BEARER, LIMITS, complete, openapi_config, 
 from orchestrator.api.currencies import AccountCurrencies
 from orchestrator.api.errors import ApiError, Forbidden, InvalidField
 from orchestrator.api.limits import BODY_LIMIT_BYTES, Limits, TokenBucket
-from orchestrator.api.problems import problem_response
 from orchestrator.api.replays import ReplayGuard
 from orchestrator.api.request_log import FILE_NAME as REQUEST_LOG_FILE
 from orchestrator.api.request_log import RequestLog
@@ -49,6 +48,7 @@ from orchestrator.api.strict_body import (
 )
 from orchestrator.api.webhook import deliver, guard_webhook
 from orchestrator.config import StackConfig, load_config
+from orchestrator.problems import problem_response
 from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")

@@ -21,9 +21,9 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
-from orchestrator.api.problems import PROBLEM_JSON
 from orchestrator.api.schemas import GatewayEvent, PaymentCreate
 from orchestrator.config import StackConfig
+from orchestrator.problems import PROBLEM_JSON
 
 BEARER: list[SecurityRequirement] = [{"bearer": []}]
 """The ``security`` of every route that takes an API key."""

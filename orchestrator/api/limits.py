@@ -20,7 +20,7 @@ import msgspec
 
 from orchestrator.api.auth import key_hash, presented_key
 from orchestrator.api.metrics import HEADERS_TOO_LARGE, RATE_LIMITED
-from orchestrator.api.problems import PROBLEM_JSON, problem
+from orchestrator.problems import PROBLEM_JSON, problem
 
 HEADER_LIMIT_BYTES = 16 * 1024
 """All request headers together, names and values."""

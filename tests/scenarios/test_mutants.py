@@ -1,6 +1,6 @@
 """The suite catches a broken saga: each mutant of the CI subset is killed by its scenario.
 
-``saga mutants run --quick`` as a test: every mutant in ``chaos.mutation.QUICK`` runs on a
+``saga mutants run --quick`` as a test: every mutant in ``chaos.mutants.score.QUICK`` runs on a
 stack of its own (its payments worker runs the mutant, everything else is the real system) and
 must fail a verdict of the first scenario expected to kill it. The whole catalogue, with the
 score, is ``saga mutants run`` (README, "Mutation score").
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.mutation import KILLERS, QUICK, run_mutant
+from chaos.mutants.score import KILLERS, QUICK, run_mutant
 from tests.binaries import require_binary
 
 pytestmark = pytest.mark.integration

@@ -46,3 +46,34 @@ def test_the_walk_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from chaos.metrics import X\n    import runtime.cli\n")
     assert imported_packages(module) == {"chaos", "runtime"}
+
+
+def test_the_product_knows_no_mutant() -> None:
+    """Issue 28: the harness's deliberately broken sagas live in ``chaos/mutants``; the product
+    has no field, flag or import that could run one."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "orchestrator").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "mutant" in line.lower()
+    ]
+    assert found == []
+
+
+def test_the_simulators_do_not_reach_into_the_api() -> None:
+    """The simulators stand in for third parties: they share the neutral modules
+    (``orchestrator.problems``, signing, config), never the API's own."""
+    found = []
+    for path in sorted((ROOT / "simulators").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [
+                f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("orchestrator.api")
+            ]
+    assert found == []

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import msgspec
 import pytest
 
-from chaos.mutation import KILLERS, QUICK, MutantResult, MutationReport, render
+from chaos.mutants.sagas import MUTANTS
+from chaos.mutants.score import KILLERS, QUICK, MutantResult, MutationReport, render
+from chaos.mutants.worker import entry, swap_for
 from chaos.scenario import find_scenario, load_scenario
+from orchestrator.config import StackConfig
+from orchestrator.ledger import Ledger
 from orchestrator.roles import ROLES
-from orchestrator.workers import refuse_unasked_mutant, workflows_of
-from orchestrator.workflows.mutants import MUTANTS
+from orchestrator.workers import main as worker_main
+from orchestrator.workers import workflows_of
 from orchestrator.workflows.payment import PaymentWorkflow
-from tests.unit.stack_configs import unreachable_config
+from orchestrator.workflows.reconcile import ReconcileWorkflow
 
 
 def test_at_least_fifteen_mutants_each_with_a_scenario_that_should_kill_it() -> None:
@@ -26,18 +29,22 @@ def test_at_least_fifteen_mutants_each_with_a_scenario_that_should_kill_it() -> 
         assert mutant.workflow is not PaymentWorkflow
 
 
-def test_a_worker_runs_a_mutant_only_when_the_harness_asks() -> None:
-    """Issue 34, item 16: the guard used to fail open (only the container image set the
-    variable that refused mutants); now a worker refuses unless started with --allow-mutant."""
-    classes = workflows_of(ROLES["payments"], "v2", "drop-refund")
-    assert MUTANTS["drop-refund"].workflow in classes
+def test_only_the_harness_entry_swaps_a_mutant_into_a_worker() -> None:
+    """Issue 28: the product's workers cannot run a mutant (no config field, no flag, no
+    import); the harness's entry point hands the mutant's classes to the product's worker."""
+    swap = swap_for("velocity-off-by-one")
+    classes = workflows_of(ROLES["payments"], "v2", swap)
+    assert MUTANTS["velocity-off-by-one"].workflow in classes
     assert PaymentWorkflow not in classes
-    assert workflows_of(ROLES["fraud"], "v2", "drop-refund") == workflows_of(ROLES["fraud"], "v2")
-    config = unreachable_config(mutant="drop-refund")
-    with pytest.raises(SystemExit, match="--allow-mutant"):
-        refuse_unasked_mutant(config, allowed=False)
-    refuse_unasked_mutant(config, allowed=True)
-    refuse_unasked_mutant(msgspec.structs.replace(config, mutant=None), allowed=False)
+    assert workflows_of(ROLES["fraud"], "v2", swap) == workflows_of(ROLES["fraud"], "v2")
+    assert swap.ledger is MUTANTS["velocity-off-by-one"].ledger is not Ledger
+    assert workflows_of(ROLES["payments"], "v2") == [PaymentWorkflow, ReconcileWorkflow]
+    assert entry("drop-refund") == ("chaos.mutants.worker", "--mutant", "drop-refund")
+    with pytest.raises(KeyError, match="unknown mutant 'drop-everything'"):
+        entry("drop-everything")
+    assert "mutant" not in StackConfig.__struct_fields__
+    with pytest.raises(SystemExit):
+        worker_main(["payments", "--config", "x.json", "--mutant", "drop-refund"])
 
 
 def test_a_survivor_lowers_the_score_and_shows() -> None:

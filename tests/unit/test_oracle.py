@@ -120,7 +120,7 @@ def test_an_outcome_outside_the_rule_breaks_it_and_only_it(rule: str, bundle: Bu
 
 
 def test_every_rule_has_a_broken_case_and_a_mutant() -> None:
-    from orchestrator.workflows.mutants import MUTANTS
+    from chaos.mutants.sagas import MUTANTS
 
     assert {r.name for r, _ in RULES} == set(BROKEN)
     assert all(r.mutant in MUTANTS for r, _ in RULES)

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from chaos.mutants.sagas import MUTANTS
 from chaos.oracle import OUTCOMES
 from chaos.scenario import parse_scenario
 from chaos.virtual.coverage import TABLE
@@ -18,7 +19,6 @@ from chaos.virtual.explore import Runner, explore, replay, schedule_seed
 from chaos.virtual.schedule import PaymentPlan, Schedule, decode, draw, encode
 from orchestrator.workflows import reconcile
 from orchestrator.workflows.builds import PaymentWorkflowV1
-from orchestrator.workflows.mutants import MUTANTS
 from runtime.cli import main as saga
 
 #: Schedules per mutant in CI (each is found in at most 120 today; see saga mutants run --virtual).

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+import chaos.mutants.sagas
 import orchestrator.workflows
 
 WORKFLOW_DIR = Path(orchestrator.workflows.__file__).parent
-WORKFLOW_MODULES = sorted(WORKFLOW_DIR.glob("*.py"))
+#: The product's workflows, and the mutants' (workers run them too, unsandboxed).
+WORKFLOW_MODULES = [*sorted(WORKFLOW_DIR.glob("*.py")), Path(chaos.mutants.sagas.__file__)]
 
 #: Modules a workflow module may not import at its top level (outside the SDK's passthrough
 #: block, where only names are borrowed): each does I/O, reads a clock or draws randomness.

@@ -1,6 +1,6 @@
 """Ledger mutants: the real :class:`~orchestrator.ledger.Ledger` with one money-safety rule
 undone, for the saga mutants that attack the account service (see
-``orchestrator.workflows.mutants``)."""
+``chaos.mutants.sagas``)."""
 
 from __future__ import annotations
 

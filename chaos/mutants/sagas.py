@@ -1,11 +1,10 @@
 """Saga mutants: the real ``PaymentWorkflow`` with one small deliberate bug each.
 
-The harness measures its own power with them (``saga mutants run``): a stack whose config names
-a mutant (``StackConfig.mutant``, set by ``StackOptions(mutant=...)`` or ``saga up --mutant``)
-runs that class as ``PaymentWorkflow`` on its payments worker; every other process is the real
-one. A worker refuses a config that names a mutant unless the harness started it with
-``--allow-mutant`` (:func:`orchestrator.workers.refuse_unasked_mutant`), so no deployment can
-run one by a stray config line.
+The harness measures its own power with them (``saga mutants run``): a stack started with
+``StackOptions(worker_entry=chaos.mutants.worker.entry(name))`` runs that class as
+``PaymentWorkflow`` on its payments worker (and the mutant's ledger on its account workers);
+every other process is the real one. The product's workers cannot run a mutant: nothing in
+``orchestrator`` knows of them.
 
 Each mutant is a subclass that overrides one hook of the saga; the source of the saga itself is
 never edited. Kept in a module of its own because the workflow sandbox re-imports the module that
@@ -18,17 +17,17 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from chaos.mutants.ledgers import NoTombstoneLedger, VelocityOffByOneLedger
     from orchestrator.activities.accounts import AccountActivities
     from orchestrator.activities.provider import ProviderActivities
     from orchestrator.ledger import Ledger
-    from orchestrator.ledger_mutants import NoTombstoneLedger, VelocityOffByOneLedger
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
         CancelRequest,
@@ -415,15 +414,10 @@ class AbandonCompensation(PaymentWorkflow):
             raise
 
 
-def mutant_ledger(name: str | None) -> type[Ledger]:
-    """The ledger class the account workers run for a mutant (the real one for None)."""
-    return Ledger if name is None else MUTANTS[name].ledger
-
-
-def mutant_workflow(name: str) -> type[Any]:
-    """The workflow class of a mutant; a clear error for an unknown name."""
+def mutant_named(name: str) -> Mutant:
+    """A mutant by name; a clear error for an unknown one."""
     try:
-        return MUTANTS[name].workflow
+        return MUTANTS[name]
     except KeyError:
         raise KeyError(
             f"unknown mutant {name!r} (expected one of {', '.join(sorted(MUTANTS))})"

@@ -1,6 +1,6 @@
 """The mutation score: how many deliberately broken sagas the scenario suite catches.
 
-Each mutant (``orchestrator.workflows.mutants``) runs on a fresh embedded stack of its own (a
+Each mutant (``chaos.mutants.sagas``) runs on a fresh embedded stack of its own (a
 broken saga leaves the ledger unbalanced, on purpose). Its scenarios run one after another:
 first those expected to kill it (``KILLERS``), then, unless ``quick``, every other scenario of
 ``scenarios/``, until one fails a verdict. A mutant is *killed* by the first scenario with a
@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from chaos.errors import ScenarioError
+from chaos.mutants.sagas import MUTANTS
+from chaos.mutants.worker import entry
 from chaos.runner import ScenarioRunner
 from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
-from orchestrator.workflows.mutants import MUTANTS
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.scratch import scratch_state_dir
 from runtime.tables import render_table
@@ -156,7 +157,11 @@ def run_mutant(
     with scratch_state_dir(f"saga-mutant-{name}-") as scratch:
         # Worker versioning as `saga scenario run` has it: a killer may start on a build (v1).
         options = StackOptions(
-            state_dir=scratch.path, ui=False, prometheus="off", mutant=name, worker_versioning=True
+            state_dir=scratch.path,
+            ui=False,
+            prometheus="off",
+            worker_entry=entry(name),
+            worker_versioning=True,
         )
         with EmbeddedStack(options) as stack:
             runner = ScenarioRunner(stack, progress)
