@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from temporalio.common import RetryPolicy
 
 PAYMENTS_QUEUE = "payments"
 ACCOUNTS_QUEUE = "accounts"
@@ -78,6 +84,32 @@ class Compensation(StrEnum):
     FRAUD_CHECK_CANCELLED = "fraud_check_cancelled"
 
 
+def backoff_s(
+    attempt: int, initial_s: float = 0.0, coefficient: float = 0.0, maximum_s: float = 0.0
+) -> float:
+    """Temporal's wait after failed attempt ``attempt`` (1-based): ``initial`` times
+    ``coefficient`` to the power ``attempt - 1``, capped at ``maximum``. Zero is unset, as in
+    Temporal's protobuf, and takes the server's default: 1 s, 2.0, 100 times the initial
+    interval. The one formula the virtual world and the SimPy model both use."""
+    initial = initial_s or 1.0
+    maximum = maximum_s or 100 * initial
+    return float(min(initial * (coefficient or 2.0) ** (attempt - 1), maximum))
+
+
+def policy_backoff_s(policy: RetryPolicy, attempt: int) -> float:
+    """:func:`backoff_s` of an SDK ``RetryPolicy``."""
+
+    def seconds(interval: timedelta | None) -> float:
+        return interval.total_seconds() if interval else 0.0
+
+    return backoff_s(
+        attempt,
+        seconds(policy.initial_interval),
+        policy.backoff_coefficient,
+        seconds(policy.maximum_interval),
+    )
+
+
 @dataclass(frozen=True)
 class RetryOptions:
     """Exponential backoff of one saga step (the provider charge, the account steps)."""
@@ -86,6 +118,12 @@ class RetryOptions:
     backoff_coefficient: float = 2.0
     maximum_interval_s: float = 30.0
     maximum_attempts: int = 6
+
+    def backoff_s(self, attempt: int) -> float:
+        """The wait after failed attempt ``attempt`` (:func:`backoff_s`)."""
+        return backoff_s(
+            attempt, self.initial_interval_s, self.backoff_coefficient, self.maximum_interval_s
+        )
 
 
 #: About 165 s of retries before an account step gives up (a ledger outage longer than that

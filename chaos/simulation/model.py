@@ -21,17 +21,16 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import msgspec
 import simpy
-from temporalio.common import RetryPolicy
 
 from chaos.nemesis.registry import conditions
 from chaos.percentiles import percentile
 from chaos.scenario import AmountRange, Scenario
 from chaos.simulation.calibration import Calibration
+from orchestrator.models import backoff_s, policy_backoff_s
 from orchestrator.roles import ROLES
 from orchestrator.workers import HTTP_TIMEOUT
 from orchestrator.workflows.payment import ACCOUNT_CALL, NOTIFY_RETRY, PROVIDER_CALL
@@ -533,8 +532,10 @@ class Saga:
             if attempt >= retry.maximum_attempts:
                 yield from self.workflow_task()
                 return "unavailable", attempt
-            backoff = min(
-                retry.initial_interval_s * retry.backoff_coefficient ** (attempt - 1),
+            backoff = backoff_s(
+                attempt,
+                retry.initial_interval_s,
+                retry.backoff_coefficient,
                 retry.maximum_interval_s,
             )
             yield self.env.timeout(max(backoff + self.cal.retry_overhead_s, self.cal.retry_floor_s))
@@ -611,15 +612,8 @@ class Saga:
                 and self.rng.random() >= knobs["failure_rate"]
             ):
                 break
-            yield self.env.timeout(_backoff_s(NOTIFY_RETRY, attempt + 1))
+            yield self.env.timeout(policy_backoff_s(NOTIFY_RETRY, attempt + 1))
         yield from self.workflow_task()
-
-
-def _backoff_s(policy: RetryPolicy, attempt: int) -> float:
-    """Temporal's wait after failed attempt number ``attempt`` (1-based) under ``policy``."""
-    initial = (policy.initial_interval or timedelta(seconds=1)).total_seconds()
-    ceiling = policy.maximum_interval.total_seconds() if policy.maximum_interval else math.inf
-    return min(initial * policy.backoff_coefficient ** (attempt - 1), ceiling)
 
 
 @dataclass

@@ -60,6 +60,7 @@ from temporalio.worker._workflow_instance import (
     WorkflowInstanceDetails,
 )
 
+from orchestrator.models import backoff_s
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 
 Failure = temporalio.api.failure.v1.Failure
@@ -763,10 +764,12 @@ def _seconds(duration: Duration) -> float:
 def _backoff(policy: Any, attempt: int, error: BaseException) -> float:
     if isinstance(error, ApplicationError) and error.next_retry_delay:
         return error.next_retry_delay.total_seconds()
-    initial = _seconds(policy.initial_interval) or 1.0
-    coefficient = policy.backoff_coefficient or 2.0
-    maximum = _seconds(policy.maximum_interval) or 100 * initial
-    return float(min(initial * coefficient ** (attempt - 1), maximum))
+    return backoff_s(
+        attempt,
+        _seconds(policy.initial_interval),
+        policy.backoff_coefficient,
+        _seconds(policy.maximum_interval),
+    )
 
 
 def _failure(error: BaseException) -> Failure:
