@@ -23,8 +23,8 @@ from chaos.bundle import (
 from chaos.findings import Check, Counterexample
 from chaos.oracle import outcomes
 from orchestrator.workflows.payment import TEMPORAL_CANCEL
+from runtime.invariants import money_problems, totals
 
-HELD = ("authorized", "captured")
 REVIEW = "refund_requires_review"
 IGNORED_EVENTS = ("callback_ignored", "callback_duplicate", "callback_mismatched")
 
@@ -67,16 +67,14 @@ def accounts(bundle: Bundle) -> Check:
 
 def money_conserved(bundle: Bundle) -> Check:
     """Balances plus what the provider holds (authorized or captured) equal the opening total."""
-    opening = sum(e.amount for e in bundle.entries if e.kind == "opening")
-    balances = sum(bundle.balances.values())
-    held = sum(int(c["amount"]) for c in bundle.charges if c["status"] in HELD)
+    money = totals(bundle.entries, bundle.balances, bundle.charges)
     problems = []
-    if balances + held != opening:
+    if not money.conserved:
         problems.append(
             Counterexample(
                 "ledger + provider",
-                f"opening {opening}",
-                f"balances {balances} + held {held} = {balances + held}",
+                f"opening {money.opening}",
+                f"balances {money.balances} + held {money.held} = {money.balances + money.held}",
             )
         )
     return _check("money conserved", 1, problems)
@@ -164,23 +162,8 @@ def _row(
         problems.append(f"charge of {charge['amount']} for a payment of {amount}")
     if any(d != amount for d in debits + refunds):
         problems.append(f"ledger amounts {debits + refunds} for a payment of {amount}")
-    if state == "succeeded":
-        if len(debits) != 1 or refunds:
-            problems.append(f"succeeded with {len(debits)} debit(s) and {len(refunds)} refund(s)")
-        if status not in HELD:
-            problems.append(f"succeeded but its charge is {status}")
-    elif reason == REVIEW:
-        if len(debits) != 1 or refunds or status != "captured":
-            problems.append(
-                f"in review with {len(debits)} debit(s), {len(refunds)} refund(s), charge {status}"
-            )
-    elif state in ("failed", "cancelled"):
-        if len(debits) > 1 or len(refunds) != len(debits):
-            problems.append(f"{state} with {len(debits)} debit(s) and {len(refunds)} refund(s)")
-        if status in HELD:
-            problems.append(f"{state} but its charge is {status}")
-    else:
-        problems.append(f"not terminal ({state})")
+    review = state != "succeeded" and reason == REVIEW
+    problems += money_problems(state, len(debits), len(refunds), status, review=review)
     named = [_named_state(n) for n in notes]
     if not payment.terminated:
         problems += _notification_problems(payment, state, notes, named)

@@ -1,12 +1,5 @@
-"""The ledger check: the money invariants of DESIGN.md, computed from the ledger and the provider.
-
-- Money is conserved: balances + what the provider holds (authorized or captured) = the opening
-  total.
-- No payment was debited twice; no payment was refunded twice.
-- Every debit of a failed or cancelled payment was refunded exactly once, and its charge is not
-  live; no succeeded payment was refunded. A payment in review (``refund_requires_review``: the
-  provider captured and refused the void) keeps its debit and its captured charge.
-"""
+"""The ledger check: the money invariants (:mod:`runtime.invariants`) over a stack's ledger and
+provider, after its payments ended; also no entry of any kind twice for one payment."""
 
 from __future__ import annotations
 
@@ -17,6 +10,7 @@ from typing import Any
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Entry, Ledger
 from runtime.admin_client import provider_charges
+from runtime.invariants import money_problems, totals
 
 
 @dataclass(frozen=True)
@@ -48,9 +42,6 @@ class AuditReport:
         return "\n".join([line, *(f"  - {p}" for p in self.problems)])
 
 
-HELD = ("authorized", "captured")
-
-
 def audit(
     entries: list[Entry],
     balances: dict[str, int],
@@ -61,37 +52,22 @@ def audit(
     """Check the invariants; ``final_states`` maps payment id to its terminal state, ``review``
     holds the payments that ended ``refund_requires_review``."""
     problems: list[str] = []
-    held = {c["payment_id"]: c["status"] for c in charges if c["status"] in HELD}
+    status = {c["payment_id"]: c["status"] for c in charges}
     kinds = Counter((e.payment_id, e.kind) for e in entries if e.kind != "opening")
     for (payment_id, kind), count in kinds.items():
         if count > 1:
             problems.append(f"{payment_id}: {count} {kind} entries")
     for payment_id, state in final_states.items():
-        debited = kinds[(payment_id, "debit")]
-        refunded = kinds[(payment_id, "refund")]
-        if payment_id in review:
-            if refunded or held.get(payment_id) != "captured":
-                problems.append(
-                    f"{payment_id}: in review with {refunded} refund(s) and charge"
-                    f" {held.get(payment_id, 'not held')}"
-                )
-            continue
-        if state in ("failed", "cancelled") and debited and refunded != 1:
-            problems.append(f"{payment_id}: {state} but its debit was refunded {refunded} times")
-        if state in ("failed", "cancelled") and payment_id in held:
-            problems.append(f"{payment_id}: {state} but its charge is {held[payment_id]}")
-        if state == "succeeded" and (not debited or refunded):
-            problems.append(
-                f"{payment_id}: succeeded with {debited} debit(s), {refunded} refund(s)"
-            )
-        if state not in ("succeeded", "failed", "cancelled"):
-            problems.append(f"{payment_id}: not terminal ({state})")
-    return AuditReport(
-        opening_total=sum(e.amount for e in entries if e.kind == "opening"),
-        balances_total=sum(balances.values()),
-        captured_total=sum(c["amount"] for c in charges if c["status"] in HELD),
-        problems=problems,
-    )
+        found = money_problems(
+            state,
+            kinds[(payment_id, "debit")],
+            kinds[(payment_id, "refund")],
+            status.get(payment_id, "none"),
+            review=payment_id in review,
+        )
+        problems += [f"{payment_id}: {p}" for p in found]
+    money = totals(entries, balances, charges)
+    return AuditReport(money.opening, money.balances, money.held, problems)
 
 
 def ledger_check(
