@@ -15,14 +15,16 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvloop
+from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker, WorkerDeploymentConfig
@@ -40,7 +42,7 @@ from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
 from orchestrator.metrics_export import sdk_runtime, serve_metrics
 from orchestrator.partial_links import link_client
-from orchestrator.roles import ROLES, Role, pick_activities, workflow_runner
+from orchestrator.roles import ROLES, Role, pick_activities, saga_queues, workflow_runner
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
 
@@ -154,6 +156,30 @@ async def run_worker(
         log.info("worker %s (build %s) polling %s", role_name, build, role.task_queue)
         await stop.wait()
         ready.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def serve_saga(
+    client: Client,
+    services: object,
+    workflows: Mapping[str, type] | None = None,
+    *,
+    absent: frozenset[str] = frozenset(),
+    **options: Any,
+) -> AsyncIterator[None]:
+    """Serve the payment saga in this process, on its own task queues, with ``services``'
+    methods (named like the activities) as its activities: the test fakes and the benchmark's
+    no-op ceiling. ``workflows`` by name (default: the current build's); the task queues in
+    ``absent`` get no worker (a service that is down); ``options`` go to every ``Worker``."""
+    classes = workflows if workflows is not None else BUILDS[CURRENT_BUILD]
+    async with AsyncExitStack() as stack:
+        for queue, (served, activities) in saga_queues(services, classes).items():
+            if queue not in absent:
+                worker = Worker(
+                    client, task_queue=queue, workflows=served, activities=activities, **options
+                )
+                await stack.enter_async_context(worker)
+        yield
 
 
 def main(argv: Sequence[str] | None = None, swap: Swap = PRODUCT) -> None:

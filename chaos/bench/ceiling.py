@@ -12,12 +12,11 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from orchestrator.config import StackConfig
 from orchestrator.models import (
@@ -39,9 +38,9 @@ from orchestrator.models import (
     VoidRequest,
     VoidResult,
 )
-from orchestrator.roles import saga_queues, workflow_runner
+from orchestrator.roles import workflow_runner
 from orchestrator.temporal_client import connect, register_search_attributes
-from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
+from orchestrator.workers import serve_saga
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.embedded import BENCH_NAMESPACE
 
@@ -105,26 +104,7 @@ class NoOpServices:
 async def noop_workers(client: Client, *, sandboxed: bool) -> AsyncIterator[None]:
     """The four task queues served with the real workflows (run as the stack's workers run
     them, in the sandbox or not) and no-op activities."""
-    services = NoOpServices(client)
-    queues = saga_queues(
-        services,
-        {
-            "PaymentWorkflow": PaymentWorkflow,
-            "LocalFraudCheckWorkflow": LocalFraudCheckWorkflow,
-            "FraudCheckWorkflow": FraudCheckWorkflow,
-        },
-    )
-    async with AsyncExitStack() as stack:
-        for queue, (workflows, activities) in queues.items():
-            await stack.enter_async_context(
-                Worker(
-                    client,
-                    task_queue=queue,
-                    workflows=workflows,
-                    activities=activities,
-                    workflow_runner=workflow_runner(sandboxed),
-                )
-            )
+    async with serve_saga(client, NoOpServices(client), workflow_runner=workflow_runner(sandboxed)):
         yield
 
 

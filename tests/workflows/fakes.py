@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from orchestrator.activities.provider import DECLINED, VOID_REJECTED
 from orchestrator.models import (
@@ -39,8 +38,8 @@ from orchestrator.models import (
     VoidRequest,
     VoidResult,
 )
-from orchestrator.roles import saga_queues
-from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
+from orchestrator.workers import serve_saga
+from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
 
 
@@ -231,27 +230,14 @@ class FakeServices:
         ``payment_workflow`` swaps in another build of the saga (``builds.PaymentWorkflowV1``);
         the task queues in ``absent`` get no worker at all (a service that is down).
         """
-        queues = saga_queues(
+        workflows = {**BUILDS[CURRENT_BUILD], "PaymentWorkflow": payment_workflow}
+        async with serve_saga(
+            self.client,
             self,
-            {
-                "PaymentWorkflow": payment_workflow,
-                "LocalFraudCheckWorkflow": LocalFraudCheckWorkflow,
-                "FraudCheckWorkflow": FraudCheckWorkflow,
-            },
-        )
-        async with AsyncExitStack() as stack:
-            for queue, (workflows, activities) in queues.items():
-                if queue in absent:
-                    continue
-                await stack.enter_async_context(
-                    Worker(
-                        self.client,
-                        task_queue=queue,
-                        workflows=workflows,
-                        activities=activities,
-                        max_cached_workflows=max_cached_workflows,
-                    )
-                )
+            workflows,
+            absent=absent,
+            max_cached_workflows=max_cached_workflows,
+        ):
             try:
                 yield
             finally:
