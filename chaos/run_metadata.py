@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from runtime.cluster import TEMPORAL_SERVER_VERSION
+from runtime.binaries import TEMPORAL_SERVER_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,6 @@ ports), so Prometheus never needs a restart. The remote-write receiver is on for
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,26 +15,9 @@ import httpx
 
 from orchestrator.errors import StackError
 
-INSTALL_HINT = (
-    "install Prometheus: `apt-get install --no-install-recommends prometheus` (Debian/Ubuntu) "
-    "or put a `prometheus` binary (2.33 or newer) on PATH"
-)
 SCRAPE_INTERVAL_S = 5
 #: The saga's alert rules, shared with compose (``observability/prometheus/alerts.yml``).
 ALERT_RULES = Path(__file__).resolve().parent / "prometheus" / "alerts.yml"
-
-
-def find_prometheus() -> str | None:
-    """The ``prometheus`` binary on PATH, if any."""
-    return shutil.which("prometheus")
-
-
-def require_prometheus() -> str:
-    """The binary, or a :class:`StackError` saying how to install it."""
-    found = find_prometheus()
-    if found is None:
-        raise StackError(f"`prometheus` not found: {INSTALL_HINT}")
-    return found
 
 
 def config_yaml(targets_file: Path) -> str:

@@ -1,5 +1,5 @@
 """The project's error tree: the root, the saga's errors, and the runtime's (``StackError``,
-``ToxiproxyMissing``, ``ApiClientError``), which the layers above raise and catch by these names."""
+``ApiClientError``), which the layers above raise and catch by these names."""
 
 
 class SagaError(Exception):
@@ -50,10 +50,6 @@ class PaymentSettled(LedgerError):
 
 class StackError(SagaError):
     """An embedded-stack process failed to start or to become ready."""
-
-
-class ToxiproxyMissing(StackError):
-    """Toxiproxy is needed and its server binary is not installed."""
 
 
 class ApiClientError(SagaError):

@@ -1,17 +1,17 @@
 """The cluster backend: the real Temporal server on PostgreSQL, its services as processes.
 
 ``saga up --backend cluster`` runs the Temporal server built from ``go.temporal.io/server`` at
-:data:`TEMPORAL_SERVER_VERSION` (``make temporal-server`` builds it once, with the schema tool,
-into the virtualenv) instead of the dev server: PostgreSQL persistence and SQL visibility, on
-the PostgreSQL server the stack starts for its ledger, :data:`SHARDS` history shards, and the
-``history``, ``matching``, ``frontend`` and ``worker`` services each in a process of its own
-(``temporal-history`` and so on), so a fault can kill the history service alone. Each service
-has its own config file (they differ in their metrics port) under ``<state>/temporal/config``.
+:data:`runtime.binaries.TEMPORAL_SERVER_VERSION` (``make temporal-server`` builds it once, with
+the schema tool, into the virtualenv) instead of the dev server: PostgreSQL persistence and SQL
+visibility, on the PostgreSQL server the stack starts for its ledger, :data:`SHARDS` history
+shards, and the ``history``, ``matching``, ``frontend`` and ``worker`` services each in a
+process of its own (``temporal-history`` and so on), so a fault can kill the history service
+alone. Each service has its own config file (they differ in their metrics port) under
+``<state>/temporal/config``.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,36 +20,19 @@ from pathlib import Path
 import yaml
 
 from orchestrator.errors import StackError
+from runtime.binaries import TEMPORAL_SERVER, require
 from runtime.process_names import TEMPORAL_SERVICES as SERVICES
 from runtime.processes import ManagedProcess, free_port, port_open
 
-TEMPORAL_SERVER_VERSION = "v1.29.1"
 SHARDS = 4
 DATABASES = ("temporal", "temporal_visibility")
-INSTALL_HINT = (
-    f"build the Temporal server {TEMPORAL_SERVER_VERSION} and its schema tool: `make"
-    " temporal-server` (needs Go)"
-)
-
-
-def _in_venv(name: str) -> str | None:
-    found = Path(sys.executable).parent / name
-    return str(found) if found.exists() else shutil.which(name)
-
-
-def server_binary() -> str:
-    """The ``temporal-server`` binary; a clear error when it is not built."""
-    found = _in_venv("temporal-server")
-    if found is None:
-        raise StackError(f"temporal-server not found: {INSTALL_HINT}")
-    return found
 
 
 def schema_dir() -> Path:
     """The PostgreSQL schemas ``make temporal-server`` copied next to the binaries."""
     found = Path(sys.executable).parent.parent / "share" / "temporal-schema" / "postgresql"
     if not found.is_dir():
-        raise StackError(f"the Temporal SQL schemas are missing ({found}): {INSTALL_HINT}")
+        raise StackError(f"the Temporal SQL schemas are missing ({found}): {TEMPORAL_SERVER}")
     return found
 
 
@@ -78,9 +61,7 @@ def service_ports(frontend_port: int) -> dict[str, ServicePorts]:
 
 def setup_schema(postgres_port: int) -> None:
     """Create the persistence and visibility schemas with the server's own SQL tool."""
-    tool = _in_venv("temporal-sql-tool")
-    if tool is None:
-        raise StackError(f"temporal-sql-tool not found: {INSTALL_HINT}")
+    tool = require("temporal-sql-tool")
     schemas = schema_dir() / "v12"
     for database, schema in zip(DATABASES, ("temporal", "visibility"), strict=True):
         base = [tool, "--plugin", "postgres12", "--ep", "127.0.0.1", "-p", str(postgres_port)]
@@ -190,7 +171,7 @@ def service_process(root: Path, name: str, ports: ServicePorts, log: Path) -> Ma
     """``temporal-<name>`` (not yet launched); ready when its gRPC port listens (the worker
     service serves none: when its membership port does)."""
     argv = [
-        server_binary(),
+        require("temporal-server"),
         "--root",
         str(root),
         "--config",

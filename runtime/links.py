@@ -17,52 +17,18 @@ This module is the only one that talks to Toxiproxy.
 from __future__ import annotations
 
 import functools
-import os
-import shutil
-import sysconfig
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from toxiproxy import Toxiproxy
 
-from orchestrator.errors import ToxiproxyMissing
 from runtime.process_names import CLUSTER_ONLY_LINKS, LINKS
 
 #: Suffix of a link's twin proxy, which carries a partial toxic at full toxicity.
 TWIN = "-partial"
-
-INSTALL_HINT = (
-    "install the Toxiproxy server: `make toxiproxy` (it builds it with Go into"
-    " .venv/bin/toxiproxy-server), or `go install"
-    " github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0` and link $(go env GOPATH)/bin/server"
-    " as `toxiproxy-server` on PATH"
-)
-
-
-def find_toxiproxy_server() -> str | None:
-    """``toxiproxy-server`` on PATH or in the virtualenv, else Go's default install location."""
-    for candidate in (Path(sysconfig.get_path("scripts")) / "toxiproxy-server",):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("toxiproxy-server")
-    if found:
-        return found
-    gopath = Path(os.environ.get("GOPATH", Path.home() / "go"))
-    go_built = gopath / "bin" / "server"
-    return str(go_built) if go_built.exists() else None
-
-
-def require_toxiproxy_server() -> str:
-    """The server binary, or :class:`ToxiproxyMissing` saying how to install it."""
-    path = find_toxiproxy_server()
-    if path is None:
-        raise ToxiproxyMissing(f"Toxiproxy server not found: {INSTALL_HINT}")
-    return path
-
 
 _CONSUMER = threading.RLock()  # methods call each other
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,7 +8,6 @@ package creates, with the data directory outside the (root-only) state directory
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -18,18 +17,15 @@ from pathlib import Path
 import psycopg
 
 from orchestrator.errors import StackError
+from runtime.binaries import BinaryMissing, find, install_hint
 from runtime.processes import ServerProcess, port_open
 
 MAX_CONNECTIONS = 300
-INSTALL_HINT = "install Debian's postgresql package (`make system-deps` does, as root)"
 
 
 def postgres_bin() -> str | None:
     """The directory of ``initdb`` and ``postgres`` (Debian keeps them off PATH), or None."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return os.path.dirname(found[-1])
-    initdb = shutil.which("initdb")
+    initdb = find("initdb")
     return os.path.dirname(initdb) if initdb else None
 
 
@@ -41,7 +37,7 @@ def init_cluster() -> tuple[str, Path]:
     """A new, empty cluster: (the binaries' directory, the data directory)."""
     bin_dir = postgres_bin()
     if bin_dir is None:
-        raise StackError(f"PostgreSQL not found: {INSTALL_HINT}")
+        raise BinaryMissing(f"PostgreSQL not found: {install_hint('initdb')}")
     data = Path(tempfile.mkdtemp(prefix="saga-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")

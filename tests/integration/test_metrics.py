@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from observability.prometheus import INSTALL_HINT, query
+from observability.prometheus import query
 from runtime.embedded import HISTORY_CACHE_ENTRIES, EmbeddedStack
 from tests.binaries import require_binary
 from tests.integration.conftest import Payments
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def prometheus_of(stack: EmbeddedStack) -> str:
-    require_binary("prometheus", INSTALL_HINT)
+    require_binary("prometheus")
     assert stack.prometheus_url, "the stack did not start Prometheus although it is installed"
     return stack.prometheus_url
 

@@ -14,8 +14,7 @@ from runtime.admin_client import patch_knobs
 from runtime.api_client import SagaClient
 from runtime.audit import ledger_check
 from runtime.embedded import EmbeddedStack, StackOptions
-from runtime.postgres import INSTALL_HINT, postgres_bin
-from tests.binaries import missing
+from tests.binaries import require_binary
 from tests.state_dirs import fixture_state_dir
 
 pytestmark = pytest.mark.integration
@@ -23,8 +22,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def pg_stack(request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
-    if postgres_bin() is None:
-        missing(f"PostgreSQL not found: {INSTALL_HINT}")
+    require_binary("initdb")
     with fixture_state_dir(request, "saga-pg-it-") as state_dir:
         options = StackOptions(
             state_dir=state_dir,

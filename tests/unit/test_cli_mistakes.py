@@ -67,9 +67,9 @@ def test_a_scenario_with_a_key_written_twice_is_refused_with_its_line() -> None:
 
 
 def test_the_missing_toxiproxy_message_says_make_toxiproxy() -> None:
-    from runtime.links import INSTALL_HINT
+    from runtime.binaries import install_hint
 
-    assert "`make toxiproxy`" in INSTALL_HINT
+    assert "`make toxiproxy`" in install_hint("toxiproxy-server")
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,7 @@ from orchestrator.errors import (
 from orchestrator.ledger import DB_ERRORS, LOCK_WAIT_S, WRITER_LOCK, Ledger
 from orchestrator.models import PaymentChecks
 from orchestrator.workflows.payment import ACCOUNT_CALL
-from runtime.postgres import INSTALL_HINT as POSTGRES_HINT
-from runtime.postgres import postgres_bin
-from tests.binaries import missing
+from tests.binaries import require_binary
 from tests.postgres import PostgresServer, postgres_server
 
 
@@ -322,8 +320,7 @@ def test_a_pooled_ledger_survives_a_database_restart() -> None:
     """kill -9 of PostgreSQL under a pooled ledger (the db-outage scenario): operations fail
     fast while it is down, and the first one after the restart succeeds (the pool replaces the
     dead connections instead of handing them out)."""
-    if postgres_bin() is None:
-        missing(f"PostgreSQL not found: {POSTGRES_HINT}")
+    require_binary("initdb")
     with postgres_server() as server:
         ledger = Ledger(server.database(), lock_wait_s=1.0, pool_size=4)
         try:

