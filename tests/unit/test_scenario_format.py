@@ -45,8 +45,7 @@ LATENCY = "{kind: toxic, link: provider, toxic: latency"
         ),
         (
             "faults:\n  - {kind: meteor}\n",
-            "x.yaml: faults[0].kind: value 'meteor' is not valid (expected one of: knobs, ledger,"
-            " link_down, process, toxic, upgrade, workflow)",
+            "x.yaml: faults[0].kind: value 'meteor' is not valid (expected one of:",
         ),
         (
             "faults:\n  - {kind: knobs, simulator: provider, set: {error_rate: 2}}\n",
