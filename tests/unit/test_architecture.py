@@ -1,10 +1,14 @@
-"""Imports flow one way: the saga (``orchestrator``) knows nothing of what runs or attacks it.
+"""Imports follow one DAG: the saga (``orchestrator``) knows nothing of what runs or attacks it.
 
-    orchestrator  <-  simulators  <-  observability  <-  runtime  <-  chaos
+::
 
-A package may import its own modules and any package to its left, never one to its right. The
-``saga`` CLI (in ``runtime``) finds the harness's commands through the ``saga.commands`` entry
-point group instead of importing ``chaos``.
+    orchestrator  <-  simulators
+         ^       <-  observability  <-  runtime  <-  chaos (may import every package)
+
+``simulators`` and ``observability`` never touch each other, and ``runtime`` imports neither
+the simulators (it starts them as processes, by module name) nor ``chaos``: the ``saga`` CLI
+finds the harness's commands through the ``saga.commands`` entry point group. :data:`DAG` is
+the one statement of it; a package may import itself and what :data:`DAG` lists for it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-LAYERS = ("orchestrator", "simulators", "observability", "runtime", "chaos")
+#: Package -> the project packages it may import.
+DAG: dict[str, frozenset[str]] = {
+    "orchestrator": frozenset(),
+    "simulators": frozenset({"orchestrator"}),
+    "observability": frozenset({"orchestrator"}),
+    "runtime": frozenset({"orchestrator", "observability"}),
+    "chaos": frozenset({"orchestrator", "simulators", "observability", "runtime"}),
+}
+LAYERS = tuple(DAG)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,10 +40,10 @@ def imported_packages(path: Path) -> set[str]:
 
 
 def violations() -> list[str]:
-    """``file imports package`` for every import against the direction."""
+    """``file imports package`` for every import the DAG does not allow."""
     found = []
-    for rank, layer in enumerate(LAYERS):
-        allowed = set(LAYERS[: rank + 1])
+    for layer, below in DAG.items():
+        allowed = below | {layer}
         for path in sorted((ROOT / layer).rglob("*.py")):
             for package in sorted(imported_packages(path) - allowed):
                 found.append(f"{path.relative_to(ROOT)} imports {package}")
