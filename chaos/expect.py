@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,74 +60,115 @@ def terminal_after_s(status: dict[str, object]) -> float | None:
     return (times[str(state)] - times["started"]).total_seconds()
 
 
-def evaluate(
-    scenario: Scenario, evidence: Evidence, faults: Sequence[FaultRecord]
-) -> list[Verdict]:
-    """Every verdict of the run, in a stable order."""
-    expect = scenario.expect
-    payments = evidence.payments
-    total = len(payments)
-    verdicts = [
+@dataclass(frozen=True)
+class Run:
+    """What the expectations judge: the scenario, its evidence and its fault records."""
+
+    scenario: Scenario
+    evidence: Evidence
+    faults: Sequence[FaultRecord]
+
+    @property
+    def payments(self) -> list[PaymentRecord]:
+        """The workload's payments."""
+        return self.evidence.payments
+
+    @property
+    def total(self) -> int:
+        """How many payments the shares are of."""
+        return len(self.evidence.payments)
+
+
+def _created(run: Run) -> list[Verdict]:
+    made = sum(p.payment_id is not None for p in run.payments)
+    return [
         Verdict(
-            "payments created",
-            str(scenario.workload.payments),
-            str(sum(p.payment_id is not None for p in payments)),
-            all(p.payment_id is not None for p in payments),
-        ),
+            "payments created", str(run.scenario.workload.payments), str(made), made == run.total
+        )
     ]
+
+
+def _outcome_counts(run: Run) -> list[Verdict]:
+    """``expect.states``, ``reasons`` and ``compensations``."""
+    expect, payments, total = run.scenario.expect, run.payments, run.total
     states = Counter(p.state for p in payments)
     reasons = Counter(str(p.status.get("reason")) for p in payments if p.status.get("reason"))
     compensations = Counter(c for p in payments for c in p.status.get("compensations", []))
-    for state, count in expect.states.items():
-        verdicts.append(check_count(f"state {state}", count, states[state], total))
-    for reason, count in expect.reasons.items():
-        verdicts.append(check_count(f"reason {reason}", count, reasons[reason], total))
-    for kind, count in expect.compensations.items():
-        verdicts.append(check_count(f"compensation {kind}", count, compensations[kind], total))
-    if expect.max_provider_attempts is not None:
-        most = max((int(p.status.get("provider_attempts", 0)) for p in payments), default=0)
-        verdict = check_count("max provider attempts", expect.max_provider_attempts, most, total)
-        verdicts.append(Verdict(verdict.name, verdict.expected, str(most), verdict.passed))
-    if expect.late_callbacks_ignored is not None:
-        verdicts.append(
-            check_count(
+    return [
+        *(check_count(f"state {k}", c, states[k], total) for k, c in expect.states.items()),
+        *(check_count(f"reason {k}", c, reasons[k], total) for k, c in expect.reasons.items()),
+        *(
+            check_count(f"compensation {k}", c, compensations[k], total)
+            for k, c in expect.compensations.items()
+        ),
+    ]
+
+
+def _provider_attempts(run: Run) -> list[Verdict]:
+    bound = run.scenario.expect.max_provider_attempts
+    if bound is None:
+        return []
+    most = max((int(p.status.get("provider_attempts", 0)) for p in run.payments), default=0)
+    verdict = check_count("max provider attempts", bound, most, run.total)
+    return [Verdict(verdict.name, verdict.expected, str(most), verdict.passed)]
+
+
+def _callbacks(run: Run) -> list[Verdict]:
+    """``expect.late_callbacks_ignored``, ``duplicate_callbacks`` and ``foreign_callbacks``."""
+    expect, evidence = run.scenario.expect, run.evidence
+    return [
+        check_count(name, bound, observed, run.total)
+        for name, bound, observed in (
+            (
                 "late callbacks ignored",
                 expect.late_callbacks_ignored,
                 evidence.late_callbacks_ignored,
-                total,
-            )
+            ),
+            (
+                "duplicate callbacks delivered",
+                expect.duplicate_callbacks,
+                evidence.duplicate_callbacks,
+            ),
+            ("foreign callbacks delivered", expect.foreign_callbacks, evidence.foreign_callbacks),
         )
-    for name, bound, observed in (
-        ("duplicate callbacks delivered", expect.duplicate_callbacks, evidence.duplicate_callbacks),
-        ("foreign callbacks delivered", expect.foreign_callbacks, evidence.foreign_callbacks),
-    ):
-        if bound is not None:
-            verdicts.append(check_count(name, bound, observed, total))
-    if expect.account_workers is not None:
-        ran = sorted(
-            {
-                worker
-                for payment in evidence.bundle.payments
-                if payment.execution is not None
-                for worker in payment.execution.account_workers
-            }
-        )
-        verdict = check_count("account workers used", expect.account_workers, len(ran), total)
-        verdicts.append(
-            Verdict(verdict.name, verdict.expected, ", ".join(ran) or "none", verdict.passed)
-        )
-    late = [
-        p for p in payments if not p.done or (terminal_after_s(p.status) or 0) > expect.deadline_s
+        if bound is not None
     ]
+
+
+def _account_workers(run: Run) -> list[Verdict]:
+    bound = run.scenario.expect.account_workers
+    if bound is None:
+        return []
+    ran = sorted(
+        {
+            worker
+            for payment in run.evidence.bundle.payments
+            if payment.execution is not None
+            for worker in payment.execution.account_workers
+        }
+    )
+    verdict = check_count("account workers used", bound, len(ran), run.total)
+    return [Verdict(verdict.name, verdict.expected, ", ".join(ran) or "none", verdict.passed)]
+
+
+def _deadline(run: Run) -> list[Verdict]:
+    deadline, payments, total = run.scenario.expect.deadline_s, run.payments, run.total
+    late = [p for p in payments if not p.done or (terminal_after_s(p.status) or 0) > deadline]
     slowest = max((terminal_after_s(p.status) or 0 for p in payments), default=0)
-    verdicts.append(
+    return [
         Verdict(
             "terminal within deadline",
-            f"all within {expect.deadline_s:g}s",
+            f"all within {deadline:g}s",
             f"{total - len(late)} of {total} (slowest {slowest:.1f}s)",
             not late,
         )
-    )
+    ]
+
+
+def _notifications(run: Run) -> list[Verdict]:
+    """``expect.notifications`` and ``notices_sent``."""
+    expect, payments, total = run.scenario.expect, run.payments, run.total
+    verdicts = []
     if expect.notifications:
         missing = [
             p for p in payments if p.done and not p.terminated and not p.status.get("notification")
@@ -143,36 +184,50 @@ def evaluate(
     if expect.notices_sent is not None:
         sent = [p for p in payments if str(p.status.get("notification", "")).startswith("sent:")]
         verdicts.append(check_count("notices delivered", expect.notices_sent, len(sent), total))
-    if expect.invariants:
-        verdicts += [
-            Verdict(check.name, "holds", check.summary(), check.valid) for check in evidence.checks
-        ]
-    if expect.upgrade_paths:
-        verdicts += _upgrade_verdicts(evidence)
-    verdicts += _reconciler_verdicts(scenario, evidence)
-    verdicts += _retried_after_delete(scenario, payments)
-    for fault in faults:
-        if fault.planned_targets is not None:
-            verdicts.append(
-                Verdict(
-                    f"fault {fault.index} ({fault.description}) hit payments",
-                    f"at least 1 of {fault.planned_targets} targeted",
-                    str(len(fault.hit)),
-                    bool(fault.hit),
-                )
-            )
-    for fault, spec in zip(faults, scenario.faults, strict=False):
-        if fault.effective is not None:
-            verdicts.append(
-                Verdict(
-                    f"fault {fault.index} ({fault.description}) took effect",
-                    "an observable effect" if spec.expect_effect else "not required",
-                    fault.effect or "none seen",
-                    fault.effective or not spec.expect_effect,
-                )
-            )
-    verdicts += _cancel_verdicts(payments)
-    invalid = [p for p in evidence.probes if p.kind.startswith("invalid:")]
+    return verdicts
+
+
+def _invariants(run: Run) -> list[Verdict]:
+    if not run.scenario.expect.invariants:
+        return []
+    return [Verdict(c.name, "holds", c.summary(), c.valid) for c in run.evidence.checks]
+
+
+def _upgrade(run: Run) -> list[Verdict]:
+    return _upgrade_verdicts(run.evidence) if run.scenario.expect.upgrade_paths else []
+
+
+def _faults_hit(run: Run) -> list[Verdict]:
+    """Faults aimed at payments (workflow, crash) hit at least one."""
+    return [
+        Verdict(
+            f"fault {fault.index} ({fault.description}) hit payments",
+            f"at least 1 of {fault.planned_targets} targeted",
+            str(len(fault.hit)),
+            bool(fault.hit),
+        )
+        for fault in run.faults
+        if fault.planned_targets is not None
+    ]
+
+
+def _faults_effective(run: Run) -> list[Verdict]:
+    return [
+        Verdict(
+            f"fault {fault.index} ({fault.description}) took effect",
+            "an observable effect" if spec.expect_effect else "not required",
+            fault.effect or "none seen",
+            fault.effective or not spec.expect_effect,
+        )
+        for fault, spec in zip(run.faults, run.scenario.faults, strict=False)
+        if fault.effective is not None
+    ]
+
+
+def _probes(run: Run) -> list[Verdict]:
+    """Invalid requests and forged callbacks sent alongside were refused."""
+    verdicts = []
+    invalid = [p for p in run.evidence.probes if p.kind.startswith("invalid:")]
     if invalid:
         refused = [p for p in invalid if 400 <= p.status_code < 500 and p.problem_json]
         verdicts.append(
@@ -183,7 +238,7 @@ def evaluate(
                 len(refused) == len(invalid),
             )
         )
-    forged = [p for p in evidence.probes if p.kind == "forged_callback"]
+    forged = [p for p in run.evidence.probes if p.kind == "forged_callback"]
     if forged:
         refused = [p for p in forged if p.status_code in (400, 401) and p.problem_json]
         verdicts.append(
@@ -197,10 +252,18 @@ def evaluate(
     return verdicts
 
 
-def _cancel_verdicts(payments: Sequence[PaymentRecord]) -> list[Verdict]:
+def evaluate(
+    scenario: Scenario, evidence: Evidence, faults: Sequence[FaultRecord]
+) -> list[Verdict]:
+    """Every verdict of the run, in a stable order (that of :data:`EXPECTATIONS`)."""
+    run = Run(scenario, evidence, faults)
+    return [verdict for expectation in EXPECTATIONS for verdict in expectation(run)]
+
+
+def _cancels(run: Run) -> list[Verdict]:
     """Planned cancels are a fault too: at least one must be sent, and none may be lost to
     anything but its payment ending first (which the scenario's states then judge)."""
-    planned = [p for p in payments if p.cancel_at and p.payment_id]
+    planned = [p for p in run.payments if p.cancel_at and p.payment_id]
     if not planned:
         return []
     sent = [p for p in planned if p.cancel_sent]
@@ -220,12 +283,12 @@ def _ended_first(payment: PaymentRecord) -> bool:
     return (payment.cancel_missed or "").startswith(PAYMENT_ENDED_FIRST)
 
 
-def _retried_after_delete(scenario: Scenario, payments: list[PaymentRecord]) -> list[Verdict]:
+def _retried_after_delete(run: Run) -> list[Verdict]:
     """A key retried after its execution was deleted answered as its payment, ``created:
     false`` (that no second saga started is the executions check's)."""
-    if not deletes(scenario):
+    if not deletes(run.scenario):
         return []
-    deleted = [p for p in payments if p.deleted]
+    deleted = [p for p in run.payments if p.deleted]
     wrong = [
         f"{p.payment_id}: {p.resubmitted}"
         for p in deleted
@@ -244,7 +307,8 @@ def _retried_after_delete(scenario: Scenario, payments: list[PaymentRecord]) -> 
     ]
 
 
-def _reconciler_verdicts(scenario: Scenario, evidence: Evidence) -> list[Verdict]:
+def _reconciler(run: Run) -> list[Verdict]:
+    scenario, evidence = run.scenario, run.evidence
     report = evidence.reconcile
     if report is None:
         return []
@@ -328,3 +392,23 @@ def _upgrade_verdicts(evidence: Evidence) -> list[Verdict]:
             evidence.nondeterminism == 0,
         ),
     ]
+
+
+#: Every expectation, in the order its verdicts are reported.
+EXPECTATIONS: tuple[Callable[[Run], list[Verdict]], ...] = (
+    _created,
+    _outcome_counts,
+    _provider_attempts,
+    _callbacks,
+    _account_workers,
+    _deadline,
+    _notifications,
+    _invariants,
+    _upgrade,
+    _reconciler,
+    _retried_after_delete,
+    _faults_hit,
+    _faults_effective,
+    _cancels,
+    _probes,
+)
