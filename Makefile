@@ -79,7 +79,7 @@ bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
 	$(BIN)/saga bench
 
 bench-payloads: install  ## the SDK's JSON converter against the saga's msgspec one, per payment
-	$(BIN)/python -m chaos.bench.payloads
+	$(BIN)/python -m chaos.perf.bench.payloads
 
 scenarios: install toxiproxy  ## run every chaos scenario and write out/report.md
 	$(BIN)/saga scenario run --all --report out

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.check import add_check_command
-from chaos.cli import add_load_command, add_scenario_commands
-from chaos.explore_cli import add_explore_command
+from chaos.explore.cli import add_explore_command
 from chaos.mutants.cli import add_mutants_commands
-from chaos.simulation.cli import add_simulate_commands
+from chaos.perf.cli import add_load_command
+from chaos.perf.simulation.cli import add_simulate_commands
+from chaos.run.cli import add_scenario_commands
+from chaos.verdicts.cli import add_check_command
 
 
 def add_commands(sub: Any) -> None:

@@ -1,5 +1,5 @@
 """The money invariants of DESIGN.md, as pure functions: one statement of each, read by the
-ledger audit (:mod:`runtime.audit`) and by the harness's checkers (``chaos.checkers``).
+ledger audit (:mod:`runtime.audit`) and by the harness's checkers (``chaos.verdicts.checkers``).
 
 - Money is conserved: balances plus what the provider holds (authorized or captured) equal the
   opening total.

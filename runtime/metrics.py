@@ -1,6 +1,6 @@
 """Metrics of the process that owns the stack (``saga up``, the scenario runner, a load run):
 its prometheus-client registry, served once on a free port and scraped as job ``chaos``. The
-harness's ``chaos_*`` gauges (:mod:`chaos.metrics`) live in the same registry."""
+harness's ``chaos_*`` gauges (:mod:`chaos.run.metrics`) live in the same registry."""
 
 from __future__ import annotations
 

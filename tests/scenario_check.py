@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos.runner import ScenarioRunner
-from chaos.scenario import load_scenario
+from chaos.run.runner import ScenarioRunner
+from chaos.scenario.format import load_scenario
 from runtime.stack_view import RunningStack
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from chaos.explore.virtual.cli import MUTANT_SCHEDULES, cmd_mutants_virtual
 from chaos.mutants.sagas import MUTANTS
 from chaos.mutants.score import KILLERS, QUICK, render, require_mutants, run_mutants
-from chaos.virtual.cli import MUTANT_SCHEDULES, cmd_mutants_virtual
 from runtime.tables import render_table
 
 

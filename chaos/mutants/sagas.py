@@ -341,7 +341,7 @@ class FraudFailOpen(PaymentWorkflow):
             self._fraud = FraudVerdict(True, 0.0, [])
 
 
-# -- the outcome (judged by the reference model, chaos.oracle) ---------------------------------
+# -- the outcome (judged by the reference model, chaos.verdicts.oracle)
 
 
 @_mutant("accept-foreign-success", "a succeeded callback for another charge is taken as this one's")

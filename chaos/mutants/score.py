@@ -22,8 +22,8 @@ from typing import Literal
 from chaos.errors import ScenarioError
 from chaos.mutants.sagas import MUTANTS
 from chaos.mutants.worker import entry
-from chaos.runner import ScenarioRunner
-from chaos.scenario import Scenario, find_scenario, load_scenario, scenario_files
+from chaos.run.runner import ScenarioRunner
+from chaos.scenario.format import Scenario, find_scenario, load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.scratch import scratch_state_dir
 from runtime.tables import render_table

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NoReturn, Typ
 import httpx
 
 from chaos.errors import ScenarioError
-from chaos.format_types import NonNegative, Positive, Strict
+from chaos.scenario.types import NonNegative, Positive, Strict
 from runtime.stack_view import RunningStack
 
 if TYPE_CHECKING:
-    from chaos.scenario import Scenario
-    from chaos.virtual.schedule import Schedule
-    from chaos.workload import PaymentRecord, WorkloadDriver
+    from chaos.explore.virtual.schedule import Schedule
+    from chaos.run.workload import PaymentRecord, WorkloadDriver
+    from chaos.scenario.format import Scenario
     from runtime.links import Links
 
 #: Where a scenario runs: a new stack of a backend, the one ``saga up`` runs, a docker-compose
@@ -65,7 +65,7 @@ class Parts:
 
 @dataclass
 class Conditions:
-    """What a scenario's faults do to the SimPy model (``chaos.simulation.model``), as windows
+    """What a scenario's faults do to the SimPy model (``chaos.perf.simulation.model``), as windows
     of (start, end) seconds; each list keeps the faults' file order."""
 
     down: dict[str, list[tuple[float, float]]] = field(default_factory=dict)

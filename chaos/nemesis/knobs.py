@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from chaos.errors import ScenarioError
-from chaos.format_errors import located
 from chaos.nemesis.base import Conditions, FaultBase, Nemesis, served
+from chaos.scenario.errors import located
 from runtime.admin_client import patch_knobs
 
 if TYPE_CHECKING:
-    from chaos.scenario import Scenario
-    from chaos.virtual.schedule import Schedule
+    from chaos.explore.virtual.schedule import Schedule
+    from chaos.scenario.format import Scenario
 
 #: A notification outage that outlasts a notice's first attempts (the virtual world's
 #: ``notify_failures`` >= 3, handed off).

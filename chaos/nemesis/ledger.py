@@ -28,8 +28,8 @@ from orchestrator.failpoints import Failpoint, Operation, write_failpoints
 from orchestrator.ledger import WRITER_LOCK, is_postgres
 
 if TYPE_CHECKING:
-    from chaos.scenario import Scenario
-    from chaos.virtual.schedule import Schedule
+    from chaos.explore.virtual.schedule import Schedule
+    from chaos.scenario.format import Scenario
 
 LedgerOperation = Literal["validate", "debit", "refund"]
 

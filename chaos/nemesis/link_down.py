@@ -11,9 +11,9 @@ import random
 import time
 from typing import Any
 
-from chaos.format_types import Link
 from chaos.nemesis.base import Conditions, FaultBase, FaultRecord, Nemesis, Parts, Target
 from chaos.nemesis.toxic import EXPLORED_LINKS
+from chaos.scenario.types import Link
 
 
 class LinkDownFault(FaultBase, tag="link_down", tag_field="kind", kw_only=True):

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from chaos.format_types import ProcessName
 from chaos.nemesis.base import Conditions, FaultBase, Nemesis, Parts, Target, refuse
+from chaos.scenario.types import ProcessName
 from runtime.process_names import WORKER_PROCESSES
 from runtime.stack_view import ProcessView
 
 if TYPE_CHECKING:
-    from chaos.scenario import Scenario
+    from chaos.scenario.format import Scenario
 
 #: Simulators that keep their state in memory: a kill or restart would wipe it (the provider's
 #: charges, the notification outbox) and make a correct saga fail its checks.

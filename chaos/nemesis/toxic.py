@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from chaos.format_types import Link, Rate
 from chaos.nemesis.base import Conditions, Driver, FaultBase, Nemesis, Parts, Target, refuse
+from chaos.scenario.types import Link, Rate
 from orchestrator.partial_links import FILE_NAME as PARTIAL_LINKS_FILE
 from orchestrator.partial_links import write_table
 from runtime.links import TWIN
 from runtime.processes import free_port
 
 if TYPE_CHECKING:
-    from chaos.scenario import Scenario
+    from chaos.scenario.format import Scenario
 
 ToxicType = Literal[
     "latency", "bandwidth", "timeout", "reset_peer", "slicer", "limit_data", "slow_close"

@@ -6,8 +6,8 @@ task failed with non-determinism), not by an effect of its own.
 
 from __future__ import annotations
 
-from chaos.format_types import Build
 from chaos.nemesis.base import Driver, FaultBase, Nemesis, Target
+from chaos.scenario.types import Build
 from orchestrator.workflows.builds import CURRENT_BUILD
 
 

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 from temporalio.client import Client
 
-from chaos.format_types import Rate, WorkflowStep
 from chaos.nemesis.base import STEP_POLL_S, Driver, FaultBase, Nemesis, refuse
+from chaos.scenario.types import Rate, WorkflowStep
 from orchestrator.models import PaymentState
 from orchestrator.temporal_client import connect, delete_execution
 from orchestrator.workflows.payment import PaymentWorkflow
 
 if TYPE_CHECKING:
-    from chaos.scenario import Scenario
-    from chaos.virtual.schedule import Schedule
-    from chaos.workload import PaymentRecord
+    from chaos.explore.virtual.schedule import Schedule
+    from chaos.run.workload import PaymentRecord
+    from chaos.scenario.format import Scenario
 
 #: Steps a poller sees on the current build (``validate`` only on payments started before the
 #: validated-debit patch: a fault aimed there would hit nothing).

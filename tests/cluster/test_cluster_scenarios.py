@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.scenario import find_scenario, load_scenario, scenario_files
+from chaos.scenario.format import find_scenario, load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack
 from tests.scenario_check import assert_scenario_holds
 

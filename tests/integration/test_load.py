@@ -7,7 +7,7 @@ from typing import cast
 
 import pytest
 
-from chaos.load import LoadOptions, LoadTest
+from chaos.perf.load import LoadOptions, LoadTest
 from observability.prometheus import query
 from runtime.embedded import EmbeddedStack
 from tests.binaries import require_binary

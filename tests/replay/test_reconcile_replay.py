@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from chaos.evidence import patches_in
+from chaos.verdicts.evidence import patches_in
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.workflows.reconcile import (
     CAREFUL_PASS_PATCH,

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from chaos.evidence import patches_in
+from chaos.verdicts.evidence import patches_in
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 from orchestrator.workflows.fraud import FraudCheckWorkflow, LocalFraudCheckWorkflow
 from orchestrator.workflows.payment import PaymentWorkflow

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.runner import ScenarioRunner
-from chaos.scenario import load_scenario
+from chaos.run.runner import ScenarioRunner
+from chaos.scenario.format import load_scenario
 from observability.dashboards import DASHBOARDS, rendered_files
 from observability.prometheus import SCRAPE_INTERVAL_S, query
 from runtime.embedded import EmbeddedStack

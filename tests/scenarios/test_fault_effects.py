@@ -8,8 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from chaos.runner import ScenarioResult, ScenarioRunner
-from chaos.scenario import find_scenario, load_scenario
+from chaos.run.runner import ScenarioResult, ScenarioRunner
+from chaos.scenario.format import find_scenario, load_scenario
 from runtime.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.scenario import load_scenario, scenario_files
+from chaos.scenario.format import load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack
 from tests.scenario_check import assert_scenario_holds
 

@@ -11,11 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from chaos.bundle import Bundle, Callback, Execution, LedgerEntry, Payment
-from chaos.checkers import check_all
-from chaos.evidence import Evidence
-from chaos.expect import Verdict, evaluate
-from chaos.scenario import parse_scenario
+from chaos.scenario.format import parse_scenario
+from chaos.verdicts.bundle import Bundle, Callback, Execution, LedgerEntry, Payment
+from chaos.verdicts.checkers import check_all
+from chaos.verdicts.evidence import Evidence
+from chaos.verdicts.expect import Verdict, evaluate
 from runtime.cli import main as saga
 
 AT = "2026-11-26T10:00:0{}+00:00"

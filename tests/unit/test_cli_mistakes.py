@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from chaos.errors import ScenarioError
-from chaos.scenario import parse_scenario
+from chaos.scenario.format import parse_scenario
 from orchestrator.errors import ApiClientError
 from runtime.cli import _hint, main
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cli import compose_refusals
 from chaos.nemesis.process import ProcessFault, process_effect
-from chaos.scenario import parse_scenario
+from chaos.run.stacks import compose_refusals
+from chaos.scenario.format import parse_scenario
 from orchestrator.models import SagaOptions
 from runtime import compose
 from runtime.cli import main

@@ -33,7 +33,7 @@ def test_counts_in_the_docs_are_the_real_ones() -> None:
     """Issue 30: "32 named scenarios" and "18 mutants" had gone stale."""
     from chaos.mutants.sagas import MUTANTS
     from chaos.mutants.score import QUICK
-    from chaos.scenario import scenario_files
+    from chaos.scenario.format import scenario_files
 
     readme = (ROOT / "README.md").read_text()
     scenarios = len(scenario_files())

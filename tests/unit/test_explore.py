@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from chaos.explore import Explorer, Finding, generate, simpler, to_scenario, write_finding
-from chaos.scenario import load_scenario
+from chaos.explore.real import Explorer, Finding, generate, simpler, to_scenario, write_finding
+from chaos.scenario.format import load_scenario
 
 
 def test_same_seed_same_schedules_and_every_one_is_a_valid_scenario() -> None:
@@ -75,7 +75,7 @@ def test_shrinking_stops_at_its_budget() -> None:
 def test_each_stack_the_explorer_drops_takes_its_scratch_state_with_it(monkeypatch: Any) -> None:
     """A run that broke an invariant replaces the stack: the old one's state directory goes
     (the finding is a scenario file). An explorer left by an exception keeps its stack's."""
-    import chaos.explore as explore
+    import chaos.explore.real as explore
 
     dirs: list[Path] = []
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from msgspec import inspect as mi
 
-from chaos.format_reference import PAGE, field_docs, reference
-from chaos.scenario import Scenario
+from chaos.scenario.format import Scenario
+from chaos.scenario.reference import PAGE, field_docs, reference
 from runtime.cli import main as saga
 
 

@@ -15,16 +15,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from chaos.bench import report
-from chaos.bench.ceiling import CeilingResult
-from chaos.bench.costs import Cost, cost_of
-from chaos.bench.cpu import cpu_seconds, snapshot, tree_cpu_seconds
-from chaos.bench.runner import Bench, BenchResult, Step
-from chaos.cli import k6_wait
-from chaos.k6 import K6Result, _console_records
-from chaos.load import expected_success_states
-from chaos.percentiles import percentile
-from chaos.scenario import find_scenario, load_scenario
+from chaos.perf.bench import report
+from chaos.perf.bench.ceiling import CeilingResult
+from chaos.perf.bench.costs import Cost, cost_of
+from chaos.perf.bench.cpu import cpu_seconds, snapshot, tree_cpu_seconds
+from chaos.perf.bench.runner import Bench, BenchResult, Step
+from chaos.perf.cli import k6_wait
+from chaos.perf.k6 import K6Result, _console_records
+from chaos.perf.load import expected_success_states
+from chaos.perf.percentiles import percentile
+from chaos.scenario.format import find_scenario, load_scenario
 from runtime.processes import descendants
 
 

@@ -7,7 +7,7 @@ import pytest
 from chaos.mutants.sagas import MUTANTS
 from chaos.mutants.score import KILLERS, QUICK, MutantResult, MutationReport, render
 from chaos.mutants.worker import entry, swap_for
-from chaos.scenario import find_scenario, load_scenario
+from chaos.scenario.format import find_scenario, load_scenario
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
 from orchestrator.roles import ROLES

@@ -11,11 +11,11 @@ from typing import Any, get_args
 import msgspec
 import pytest
 
-from chaos.explore import to_scenario
+from chaos.explore.real import to_scenario
+from chaos.explore.virtual.schedule import PaymentPlan, Schedule
 from chaos.nemesis.base import Conditions, Nemesis
 from chaos.nemesis.registry import KINDS, Fault, conditions, nemesis_named, nemesis_of
-from chaos.scenario import parse_scenario
-from chaos.virtual.schedule import PaymentPlan, Schedule
+from chaos.scenario.format import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULT_TYPES = {t.__name__ for t in get_args(Fault)}

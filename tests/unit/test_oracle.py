@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from chaos.bundle import Bundle, Execution, LedgerEntry, Payment
-from chaos.oracle import OUTCOMES, RULES, outcomes
+from chaos.verdicts.bundle import Bundle, Execution, LedgerEntry, Payment
+from chaos.verdicts.oracle import OUTCOMES, RULES, outcomes
 
 AT = "2026-12-07T10:00:00+00:00"
 TIMEOUT_S = 300.0

@@ -140,7 +140,7 @@ def test_the_composite_keeps_the_sdk_order_with_only_json_replaced() -> None:
 
 
 def test_the_payload_benchmark_prints_both_converters(capsys: pytest.CaptureFixture[str]) -> None:
-    from chaos.bench import payloads
+    from chaos.perf.bench import payloads
 
     assert payloads.main(["--repeat", "2", "--rounds", "1"]) == 0
     out = capsys.readouterr().out

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from chaos.nemesis.base import FaultRecord
-from chaos.report import _gaps, write_report
-from chaos.runner import ScenarioResult
-from chaos.scenario import find_scenario, load_scenario
-from chaos.workload import PaymentRecord
+from chaos.run.runner import ScenarioResult
+from chaos.run.workload import PaymentRecord
+from chaos.scenario.format import find_scenario, load_scenario
+from chaos.verdicts.report import _gaps, write_report
 
 
 def _result() -> ScenarioResult:
@@ -44,8 +44,8 @@ def test_the_journal_and_the_report_carry_the_runs_metadata(tmp_path: Path) -> N
     """Issue 31: commit, seed, backend, versions, host, times and the exact command."""
     import json
 
-    from chaos.journal import write_journal
-    from chaos.run_metadata import now, run_metadata
+    from chaos.verdicts.journal import write_journal
+    from chaos.verdicts.run_metadata import now, run_metadata
 
     run = run_metadata(
         seed=7, backend="dev", started_at=now(), argv=["scenario", "run", "flaky-provider"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import ScenarioError
-from chaos.scenario import load_scenario, parse_scenario, scenario_files
+from chaos.scenario.format import load_scenario, parse_scenario, scenario_files
 from runtime.cli import main
 
 MINIMAL = "name: x\ndescription: d\n"

@@ -74,7 +74,7 @@ def test_calibration_stacks_run_in_the_named_directory_or_a_scratch_one(
 ) -> None:
     """``saga simulate calibrate|validate --state-dir D`` keeps the stack in D; without it the
     stack's scratch state goes once it stops."""
-    from chaos.simulation import measure
+    from chaos.perf.simulation import measure
 
     used: list[Path] = []
 

@@ -9,12 +9,12 @@ import msgspec
 import pytest
 
 from chaos.errors import ScenarioError
-from chaos.scenario import find_scenario, load_scenario
-from chaos.simulation.calibration import Calibration, load_calibration, save_calibration
-from chaos.simulation.cli import parse_duration
-from chaos.simulation.measure import retry_costs
-from chaos.simulation.model import SimResult, Topology, merge, simulate
-from chaos.simulation.plan import make_plan
+from chaos.perf.simulation.calibration import Calibration, load_calibration, save_calibration
+from chaos.perf.simulation.cli import parse_duration
+from chaos.perf.simulation.measure import retry_costs
+from chaos.perf.simulation.model import SimResult, Topology, merge, simulate
+from chaos.perf.simulation.plan import make_plan
+from chaos.scenario.format import find_scenario, load_scenario
 
 CAL = Calibration()
 

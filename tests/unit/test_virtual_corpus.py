@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos.virtual.explore import Runner
-from chaos.virtual.schedule import decode
+from chaos.explore.virtual.explore import Runner
+from chaos.explore.virtual.schedule import decode
 
 CORPUS = Path(__file__).parents[1] / "virtual_corpus"
 

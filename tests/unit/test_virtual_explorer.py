@@ -11,12 +11,12 @@ from typing import Any
 import msgspec
 import pytest
 
+from chaos.explore.virtual.coverage import TABLE
+from chaos.explore.virtual.explore import Runner, explore, replay, schedule_seed
+from chaos.explore.virtual.schedule import PaymentPlan, Schedule, decode, draw, encode
 from chaos.mutants.sagas import MUTANTS
-from chaos.oracle import OUTCOMES
-from chaos.scenario import parse_scenario
-from chaos.virtual.coverage import TABLE
-from chaos.virtual.explore import Runner, explore, replay, schedule_seed
-from chaos.virtual.schedule import PaymentPlan, Schedule, decode, draw, encode
+from chaos.scenario.format import parse_scenario
+from chaos.verdicts.oracle import OUTCOMES
 from orchestrator.workflows import reconcile
 from orchestrator.workflows.builds import PaymentWorkflowV1
 from runtime.cli import main as saga
@@ -36,7 +36,7 @@ def test_the_saga_holds_on_drawn_schedules_and_reaches_the_race_table(tmp_path: 
     report = explore(400, 7, tmp_path)
     assert report.violations == 0, [c.name for f in report.findings for c in f.failed]
     # Every cell the current saga can reach is reached (the unreachable ones are not in the
-    # table: chaos.virtual.coverage.UNREACHABLE_STEPS): a cell at 0 fails CI.
+    # table: chaos.explore.virtual.coverage.UNREACHABLE_STEPS): a cell at 0 fails CI.
     unreached = [cell for cell in TABLE if not report.cells[cell]]
     assert unreached == [], unreached
     assert report.payments > report.schedules  # payments race one another

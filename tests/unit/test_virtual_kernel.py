@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
-from chaos.virtual.kernel import CONVERTER, ActivityCall, Attempt, Kernel
+from chaos.explore.virtual.kernel import CONVERTER, ActivityCall, Attempt, Kernel
 
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

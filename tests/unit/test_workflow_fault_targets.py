@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaos.nemesis.workflow import workflow_fault_targets
-from chaos.scenario import parse_scenario
+from chaos.scenario.format import parse_scenario
 
 SCENARIO = """
 name: t

@@ -1,0 +1,869 @@
+"""One schedule in virtual time: the real saga on the kernel, the services as models.
+
+- Accounts: the real :class:`~orchestrator.ledger.Ledger` (SQLite, on a file in memory-backed
+  temp space) stamped with the virtual clock, its refusals mapped to the errors the real
+  account activities raise (:func:`orchestrator.activities.accounts.ledger_refusal`).
+- Provider: the provider simulator's rules (``simulators/provider.py``): one charge per
+  idempotency key (the payment id), 402 for a decline, a void of an unknown key leaves a
+  tombstone that refuses a later charge (lenient) or nothing (strict), a capture cannot be
+  voided (409, ``VoidRejected``) but can be refunded; an attempt the plan makes late is
+  processed after its worker gave up (``charge_late_s``); callbacks as the plan says.
+- Fraud and notifications: the plan's verdict; an outbox keyed by notification id, holding the
+  message the real activity sends.
+- The reconciler (:class:`~orchestrator.workflows.reconcile.ReconcileWorkflow`, the real one)
+  runs after every termination and at the end, over the same models.
+
+The schedule's evidence is the :class:`~chaos.verdicts.bundle.Bundle` a run on the real stack
+gathers and goes through the same pure checkers (:func:`chaos.verdicts.checkers.check_all`).
+"""
+
+from __future__ import annotations
+
+import random
+import typing
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import msgspec
+from temporalio.exceptions import ApplicationError
+
+from chaos.explore.virtual.kernel import CONVERTER, EPOCH, ActivityCall, Attempt, Kernel
+from chaos.explore.virtual.kernel import Execution as KernelExecution
+from chaos.explore.virtual.schedule import PaymentPlan, Schedule
+from chaos.run.workload import TERMINAL
+from chaos.verdicts.bundle import Bundle, Callback, Execution, LedgerEntry, LedgerRepair, Payment
+from chaos.verdicts.checkers import REVIEW, check_all, payment_rows
+from chaos.verdicts.findings import Check, Counterexample
+from orchestrator.activities.accounts import AccountActivities, ledger_refusal
+from orchestrator.activities.fraud import FraudActivities
+from orchestrator.activities.http import TRANSIENT
+from orchestrator.activities.notifications import NotificationActivities, notification_message
+from orchestrator.activities.provider import (
+    DECLINED,
+    REFUND_REJECTED,
+    VOID_REJECTED,
+    ProviderActivities,
+)
+from orchestrator.activities.reconcile import ReconcileActivities
+from orchestrator.errors import LedgerError
+from orchestrator.ledger import LOCK_WAIT_S, Ledger
+from orchestrator.models import (
+    DEFAULT_ACCOUNT_RETRY,
+    CancelRequest,
+    ChargeRefundRequest,
+    ChargeRefundResult,
+    ChargeRequest,
+    ChargeResult,
+    ExecutionFacts,
+    FraudCheckRequest,
+    FraudVerdict,
+    LedgerRequest,
+    NotificationRequest,
+    NotificationResult,
+    PaymentRequest,
+    PaymentStatus,
+    ProviderCharge,
+    ProviderConfirmation,
+    ReconcileReport,
+    ReconcileRequest,
+    RepairRequest,
+    RepairResult,
+    RetryOptions,
+    SagaOptions,
+    ValidateRequest,
+    VelocityRequest,
+    VoidRequest,
+    VoidResult,
+)
+from orchestrator.workflows.fraud import (
+    SCORING_TIMEOUT,
+    FraudCheckWorkflow,
+    LocalFraudCheckWorkflow,
+)
+from orchestrator.workflows.payment import PaymentWorkflow
+from orchestrator.workflows.reconcile import UNDECIDED, ReconcileWorkflow
+
+#: Second copy of a duplicated callback, as the provider simulator spaces them.
+REDELIVERY_GAP_S = 1.1
+#: A late callback arrives just after the 5-minute callback timer fired, while the saga unwinds.
+LATE_AFTER_TIMER_S = 300.0
+#: Share of workflow tasks after which the instance is evicted and rebuilt by replay.
+EVICT_SHARE = 0.1
+#: The reconciler's last pass, after every saga has had time to finish.
+FINAL_RECONCILE_S = 6 * 3600.0
+FOREIGN_EVENT = "evt_foreign_"
+RECONCILER_HONEST = "reconciler repaired only what no saga could"
+TERMINATED_TOLD = "terminated payments told their outcome"
+DECLINES_FINAL = "declines final (the provider was not asked again)"
+FRAUD_HONOURED = "fraud rejections honoured"
+
+
+def _types(*classes: type) -> dict[str, list[type]]:
+    """Each activity's parameter types, read from the real activity classes."""
+    found: dict[str, list[type]] = {}
+    for cls in classes:
+        for name, method in vars(cls).items():
+            if hasattr(method, "__temporal_activity_definition"):
+                hints = typing.get_type_hints(method)
+                found[name] = [t for p, t in hints.items() if p != "return"]
+    return found
+
+
+ACTIVITY_TYPES = _types(
+    AccountActivities,
+    ProviderActivities,
+    FraudActivities,
+    NotificationActivities,
+    ReconcileActivities,
+)
+
+
+def payment_ids(schedule: Schedule) -> list[str]:
+    """The workflow ids of a schedule's payments."""
+    return [f"v{schedule.seed}-{i}" for i in range(len(schedule.payments))]
+
+
+def user_of(schedule: Schedule) -> str:
+    """The schedule's one user."""
+    return f"u{schedule.seed}"
+
+
+@dataclass
+class Charge:
+    """A charge the provider model holds."""
+
+    payment_id: str
+    amount: int
+    outcome: str
+    state: str
+    created_at: float
+    captures_at: float | None
+    callbacks_sent: int = 0
+
+    def status(self, now: float) -> str:
+        """Authorized, captured, declined, voided or refunded, as of ``now``."""
+        captured = self.captures_at is not None and now >= self.captures_at
+        return "captured" if self.state == "authorized" and captured else self.state
+
+
+@dataclass
+class ScheduleResult:
+    """One schedule's verdict: the checks that failed, the evidence, and what was reached."""
+
+    schedule: Schedule
+    failed: list[Check]
+    bundle: Bundle
+    interrupted: set[str]
+    """Payments the world interrupted with their named step in flight."""
+    activations: int
+    virtual_s: float
+    late_charged: set[str] = field(default_factory=set)
+    """Payments whose charge the provider made after their worker gave up on it."""
+    evicted: set[str] = field(default_factory=set)
+    """Payments whose instance was evicted mid-flight and rebuilt by replaying its history."""
+    mixed: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
+    """Per payment, the kinds of job that came together in one of its activations."""
+
+    @property
+    def ok(self) -> bool:
+        """No checker found a problem."""
+        return not self.failed
+
+
+@dataclass
+class World:
+    """The services of one schedule, and the kernel that runs its payments."""
+
+    schedule: Schedule
+    ledger: Ledger
+    """A fresh ledger for this schedule alone (the reconciler reads all of it)."""
+    payment_workflow: type = PaymentWorkflow
+    kernel: Kernel = field(init=False)
+    plans: dict[str, PaymentPlan] = field(init=False)
+    charges: dict[str, Charge] = field(default_factory=dict)
+    tombstones: set[str] = field(default_factory=set)
+    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interrupted: set[str] = field(default_factory=set)
+    terminated: set[str] = field(default_factory=set)
+    _aimed: set[str] = field(default_factory=set)
+    _reconciles: int = 0
+    _refund_tries: dict[str, int] = field(default_factory=dict)
+    _notice_tries: dict[str, int] = field(default_factory=dict)
+    _declines_heard: set[str] = field(default_factory=set)
+    asked_after_decline: set[str] = field(default_factory=set)
+    """Payments whose charge the provider was asked for again after the saga heard its 402."""
+    fraud_rejected: set[str] = field(default_factory=set)
+    """Payments the fraud service answered with a rejection."""
+    late_charged: set[str] = field(default_factory=set)
+    """Payments whose charge attempt the provider processes after its worker gave up."""
+
+    def __post_init__(self) -> None:
+        self.kernel = Kernel(
+            [self.payment_workflow, LocalFraudCheckWorkflow, FraudCheckWorkflow, ReconcileWorkflow],
+            self._attempt,
+            ACTIVITY_TYPES,
+        )
+        self.kernel.on_activity_start.append(self._aim)
+        # Workers lose their cache (a restart, an eviction): after a share of the workflow tasks,
+        # drawn from the schedule's seed, the instance is rebuilt by replaying its activations.
+        evictions = random.Random(f"{self.schedule.seed}:evict")
+        self.kernel.evict = lambda _: evictions.random() < EVICT_SHARE
+        self.ledger.clock = self.kernel.datetime
+        self.plans = dict(zip(payment_ids(self.schedule), self.schedule.payments, strict=True))
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self) -> ScheduleResult:
+        """Make the payments, run virtual time out, and judge the evidence."""
+        schedule = self.schedule
+        user = user_of(schedule)
+        self.ledger.open_account(user, schedule.balance)
+        options = SagaOptions(
+            velocity_max_payments=schedule.velocity_max_payments,
+            account_retry=replace(
+                DEFAULT_ACCOUNT_RETRY, maximum_attempts=schedule.account_attempts
+            ),
+            charge_retry=RetryOptions(maximum_attempts=schedule.charge_attempts),
+        )
+        for payment_id, plan in self.plans.items():
+            request = PaymentRequest(payment_id, user, plan.amount, "USD", plan.method, options)
+            self.kernel.at(plan.start_s, partial(self._pay, request))
+        for at in schedule.reconcile_at_s:
+            self.kernel.at(at, self._reconcile)
+        self.kernel.at(FINAL_RECONCILE_S, self._reconcile)
+        # The schedule's next passes: a payment repaired by the last one is settled (and, ended
+        # undecided, notified) by these.
+        for later in (60.0, 120.0, 180.0):  # repaired, then 2 notice tries a pass: past 4 fails
+            self.kernel.at(FINAL_RECONCILE_S + later, self._follow_up)
+        self.kernel.run()
+        return self._judge()
+
+    def _pay(self, request: PaymentRequest) -> None:
+        self.kernel.start_workflow("PaymentWorkflow", request.payment_id, [request])
+
+    def _follow_up(self) -> None:
+        """The schedule's next pass, if the last one left work for it (repairs made, failed, or
+        payments watched): the every-minute schedule's, without the passes that find nothing."""
+        last = self.kernel.executions.get(f"reconcile-{self._reconciles}")
+        if last is not None and last.result is not None:
+            (report,) = CONVERTER.payload_converter.from_payloads([last.result], [ReconcileReport])
+            if not (report.planned or report.failed or report.watching):
+                return
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        self._reconciles += 1
+        self.kernel.start_workflow(
+            "ReconcileWorkflow", f"reconcile-{self._reconciles}", [ReconcileRequest()]
+        )
+
+    # -- interrupts ------------------------------------------------------------------------------
+
+    def _aim(self, activity: Any, attempt: Attempt) -> None:
+        """Aim a payment's interrupt at its named step, while that step is in flight."""
+        payment_id = activity.execution.workflow_id.removesuffix("-fraud")
+        plan = self.plans.get(payment_id)
+        step = activity.command.activity_type
+        if plan is None or plan.interrupt == "none" or payment_id in self._aimed:
+            return
+        span = attempt.duration_s + attempt.report_after_s
+        if step == "charge_payment" and plan.interrupt_at == "await_confirmation":
+            self._aimed.add(payment_id)
+            wait = max(plan.latency_s, 0.01) * 2
+            self.kernel.at(span + plan.interrupt_frac * wait, lambda: self._interrupt(payment_id))
+            return
+        if step != plan.interrupt_at:
+            return
+        self._aimed.add(payment_id)
+        token = activity.current
+
+        def land() -> None:
+            if activity.current == token and activity.running and not activity.resolved:
+                self.interrupted.add(payment_id)
+            self._interrupt(payment_id)
+
+        self.kernel.at(plan.interrupt_frac * span * 0.999, land)
+
+    def _interrupt(self, payment_id: str) -> None:
+        plan = self.plans[payment_id]
+        if plan.interrupt_at == "await_confirmation":
+            execution = self.kernel.executions.get(payment_id)
+            if execution is not None and execution.open:
+                status = self.kernel.query(payment_id, "status", PaymentStatus)
+                if status.step == "await_confirmation":
+                    self.interrupted.add(payment_id)
+        if plan.interrupt == "cancel":
+            self.kernel.signal(payment_id, "cancel", CancelRequest("virtual"))
+        elif plan.interrupt == "temporal_cancel":
+            self.kernel.cancel_workflow(payment_id)
+        elif plan.interrupt == "terminate" and self.kernel.terminate(payment_id):
+            self.terminated.add(payment_id)
+            self.kernel.at(1.0, self._reconcile)
+
+    # -- activities ------------------------------------------------------------------------------
+
+    def _down(self, outage: tuple[float, float] | None) -> bool:
+        """Whether a service's outage window holds now."""
+        return outage is not None and outage[0] <= self.kernel.now < outage[0] + outage[1]
+
+    def _attempt(self, call: ActivityCall) -> Attempt:
+        handler: Callable[[World, ActivityCall], Attempt] = getattr(World, f"_{call.activity_type}")
+        return handler(self, call)
+
+    def _plan(self, call: ActivityCall) -> PaymentPlan:
+        return self.plans[call.workflow_id.removesuffix("-fraud")]
+
+    def _ledger_call(
+        self, call: ActivityCall, work: Callable[[], Any], failing: bool = False
+    ) -> Attempt:
+        """A ledger call: it fails during the outage or when ``failing``."""
+        plan = self.plans.get(call.workflow_id.removesuffix("-fraud"))
+        latency = plan.latency_s if plan else 0.05
+        if failing:
+            return Attempt(latency, _raise(_locked()))
+        outage = self.schedule.ledger_outage
+        if outage is not None and outage[0] <= call.started_at < outage[0] + outage[1]:
+            # Locked: the call waits for the lock, and commits if the outage ends in time.
+            unlocked = outage[0] + outage[1] - call.started_at
+            if unlocked > LOCK_WAIT_S:
+                return Attempt(LOCK_WAIT_S, _raise(_locked()), uncancellable=True)
+            return Attempt(unlocked + latency, lambda: _ledger(work), uncancellable=True)
+        return Attempt(latency, lambda: _ledger(work))
+
+    def _validate_payment(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, ValidateRequest)
+        return self._ledger_call(
+            call,
+            lambda: self.ledger.validate(
+                r.user_id, r.amount, r.currency, r.payment_method, r.max_amount
+            ),
+        )
+
+    def _check_velocity(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, VelocityRequest)
+        return self._ledger_call(
+            call,
+            lambda: self.ledger.velocity(r.user_id, r.payment_id, r.window_s, r.max_payments),
+        )
+
+    def _debit_account(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, LedgerRequest)
+        velocity = (
+            (r.velocity_window_s, r.velocity_max_payments) if r.velocity_max_payments > 0 else None
+        )
+        attempt = self._ledger_call(
+            call,
+            lambda: self.ledger.debit(
+                r.payment_id, r.user_id, r.amount, velocity=velocity, checks=r.checks
+            ),
+        )
+        plan = self.plans.get(r.payment_id)
+        if plan is None or call.attempt > 1:
+            return attempt
+        if plan.debit_slow:
+            return Attempt(plan.debit_stall_s, attempt.effect, uncancellable=True)
+        if plan.debit_lost:
+            return Attempt(attempt.duration_s, attempt.effect, lost=True)
+        return attempt
+
+    def _refund_account(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, LedgerRequest)
+        plan = self.plans.get(r.payment_id)
+        # Counted over every round of the saga's compensation retries, not per activity.
+        tries = self._refund_tries[r.payment_id] = self._refund_tries.get(r.payment_id, 0) + 1
+        failing = plan is not None and tries <= plan.refund_failures
+        return self._ledger_call(call, lambda: self.ledger.refund(r.payment_id), failing)
+
+    def _list_unrefunded_debits(self, call: ActivityCall) -> Attempt:
+        return self._ledger_call(call, self.ledger.unrefunded_debits)
+
+    def _list_unsettled_debits(self, call: ActivityCall) -> Attempt:
+        return self._ledger_call(call, self.ledger.unsettled_debits)
+
+    def _mark_settled(self, call: ActivityCall) -> Attempt:
+        (ids,) = call.args
+        return self._ledger_call(call, lambda: self.ledger.mark_settled(ids))
+
+    def _not_settled(self, call: ActivityCall) -> Attempt:
+        (ids,) = call.args
+        return self._ledger_call(call, lambda: self.ledger.not_settled(ids))
+
+    def _repair_refund(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, RepairRequest)
+
+        def repair() -> RepairResult:
+            result = self.ledger.refund(r.payment_id, repair_reason=r.reason)
+            return RepairResult(r.payment_id, "refund", result.amount > 0 and not result.duplicate)
+
+        return self._ledger_call(call, repair)
+
+    def _journal_repair(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, RepairRequest)
+        return self._ledger_call(
+            call,
+            lambda: RepairResult(
+                r.payment_id, r.kind, self.ledger.record_repair(r.payment_id, r.kind, r.reason, 0)
+            ),
+        )
+
+    # -- the provider ----------------------------------------------------------------------------
+
+    def _charge_payment(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, ChargeRequest)
+        plan = self.plans[r.payment_id]
+        if call.attempt <= plan.charge_failures or self._down(self.schedule.provider_outage):
+            return _failing(plan, call, "provider answered 503")
+        lost = plan.charge_lost and call.attempt == 1
+        late = bool(plan.charge_late_s) and call.attempt == plan.charge_failures + 1
+        # Asked again only if this attempt left after the saga heard the decline (a late
+        # attempt may land after it without the saga asking anything).
+        asked_after_decline = r.payment_id in self._declines_heard
+
+        def charge() -> ChargeResult:
+            key = r.payment_id
+            if key in self.tombstones:
+                raise ApplicationError(
+                    f"provider refused (409): {key} was voided",
+                    call.attempt,
+                    "ProviderRejected",
+                    type="ProviderRejected",
+                    non_retryable=True,
+                )
+            existing = self.charges.get(key)
+            if existing is None:
+                existing = self._new_charge(r, plan)
+            elif asked_after_decline:
+                self.asked_after_decline.add(key)
+            if existing.outcome == "declined" and plan.decline:
+                if not lost and not late:  # the saga hears this answer
+                    self._declines_heard.add(key)
+                raise ApplicationError(
+                    "provider declined: card declined",
+                    call.attempt,
+                    DECLINED,
+                    type=DECLINED,
+                    non_retryable=True,
+                )
+            return ChargeResult(charge_id=f"ch_{key}", attempt=call.attempt)
+
+        if late:
+            # Unanswered: the worker gives up at its timeout; the provider charges later anyway.
+            self.late_charged.add(r.payment_id)
+            return Attempt(plan.charge_late_s, charge, uncancellable=True)
+        return Attempt(plan.latency_s, charge, report_after_s=plan.latency_s, lost=lost)
+
+    def _new_charge(self, r: ChargeRequest, plan: PaymentPlan) -> Charge:
+        now = self.kernel.now
+        declined = plan.decline or plan.callback_status == "declined"
+        captures = None
+        if plan.strict_provider and not declined:
+            captures = now + plan.capture_after_s
+        charge = Charge(
+            r.payment_id,
+            r.amount,
+            "declined" if declined else "succeeded",
+            "declined" if declined else "authorized",
+            now,
+            captures,
+        )
+        self.charges[r.payment_id] = charge
+        if not plan.decline:
+            self._send_callbacks(charge, plan)
+        return charge
+
+    def _send_callbacks(self, charge: Charge, plan: PaymentPlan) -> None:
+        charge_id = f"ch_{charge.payment_id}"
+        own = ProviderConfirmation(f"evt_{charge_id}", charge_id, charge.outcome)
+        first = plan.latency_s * (0.5 if plan.callback == "early" else 2.0)
+        copies: list[tuple[float, ProviderConfirmation]] = []
+        if plan.callback == "late":
+            copies = [(LATE_AFTER_TIMER_S + 1.5 * plan.latency_s, own)]
+        elif plan.callback == "foreign":
+            other = f"ch_other_{charge.payment_id}"
+            foreign = ProviderConfirmation(f"{FOREIGN_EVENT}{other}", other, plan.foreign_status)
+            copies = [(first / 2, foreign), (first, own)]
+        elif plan.callback == "duplicate":
+            copies = [(first, own), (first + REDELIVERY_GAP_S, own)]
+        elif plan.callback != "missing":
+            copies = [(first, own)]
+        for delay, confirmation in copies:
+
+            def deliver(confirmation: ProviderConfirmation = confirmation) -> None:
+                if confirmation.charge_id == charge_id:
+                    charge.callbacks_sent += 1
+                self.kernel.signal(charge.payment_id, "provider_confirmation", confirmation)
+
+            self.kernel.at(delay, deliver)
+
+    def _void_charge(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, VoidRequest)
+        plan = self.plans.get(r.payment_id)
+        if self._down(self.schedule.provider_outage):
+            return _failing(plan or PaymentPlan(), call, "provider answered 503")
+
+        def void() -> VoidResult:
+            charge = self.charges.get(r.payment_id)
+            if charge is None:
+                if plan is None or not plan.strict_provider:
+                    self.tombstones.add(r.payment_id)
+                return VoidResult(voided=False)
+            status = charge.status(self.kernel.now)
+            if status == "captured":
+                raise ApplicationError(
+                    f"void refused (409): {r.payment_id} was captured",
+                    call.attempt,
+                    VOID_REJECTED,
+                    type=VOID_REJECTED,
+                    non_retryable=True,
+                )
+            if status in ("declined", "voided"):
+                return VoidResult(voided=status == "voided")
+            charge.state = "voided"
+            return VoidResult(voided=True)
+
+        return Attempt(plan.latency_s if plan else 0.05, void)
+
+    def _refund_charge(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, ChargeRefundRequest)
+        plan = self.plans.get(r.payment_id)
+        if self._down(self.schedule.provider_outage):
+            return _failing(plan or PaymentPlan(), call, "provider answered 503")
+
+        def refund() -> ChargeRefundResult:
+            charge = self.charges.get(r.payment_id)
+            status = charge.status(self.kernel.now) if charge is not None else None
+            if charge is None or status in ("declined", "voided"):
+                return ChargeRefundResult(refunded=False)
+            if status == "authorized":
+                raise ApplicationError(
+                    f"refund refused (409): {r.payment_id} is an authorization",
+                    call.attempt,
+                    REFUND_REJECTED,
+                    type=REFUND_REJECTED,
+                    non_retryable=True,
+                )
+            charge.state = "refunded"
+            return ChargeRefundResult(refunded=True)
+
+        return Attempt(plan.latency_s if plan else 0.05, refund)
+
+    def _list_provider_charges(self, call: ActivityCall) -> Attempt:
+        return self._charges_as_listed(lambda: list(self.charges.values()))
+
+    def _read_provider_charges(self, call: ActivityCall) -> Attempt:
+        (ids,) = call.args
+        return self._charges_as_listed(
+            lambda: [c for c in (self.charges.get(i) for i in ids) if c is not None]
+        )
+
+    def _charges_as_listed(self, select: Callable[[], list[Charge]]) -> Attempt:
+        """The charges ``select`` picks when the call completes, with their status as of its
+        start, as the provider's API shows them."""
+        now = self.kernel.now
+        return Attempt(
+            0.05,
+            lambda: [
+                ProviderCharge(c.payment_id, f"ch_{c.payment_id}", c.amount, c.status(now))
+                for c in select()
+            ],
+        )
+
+    def _describe_executions(self, call: ActivityCall) -> Attempt:
+        (ids,) = call.args
+
+        def describe() -> list[ExecutionFacts]:
+            facts = []
+            for payment_id in ids:
+                execution = self.kernel.executions.get(payment_id)
+                if execution is None:
+                    facts.append(ExecutionFacts(payment_id, "NOT_FOUND", None))
+                    continue
+                state = _text(execution.search_attributes.get("PaymentStatus"))
+                closed = execution.closed_at
+                at = None if closed is None else (EPOCH + timedelta(seconds=closed)).isoformat()
+                facts.append(ExecutionFacts(payment_id, execution.status, state, at))
+            return facts
+
+        return Attempt(0.05, describe)
+
+    def _list_undecided_executions(self, call: ActivityCall) -> Attempt:
+        (since,) = call.args
+        user = user_of(self.schedule)
+
+        def undecided() -> list[ExecutionFacts]:
+            found = []
+            for payment_id in self.plans:
+                execution = self.kernel.executions.get(payment_id)
+                if execution is None or execution.closed_at is None:
+                    continue
+                state = _text(execution.search_attributes.get("PaymentStatus"))
+                closed = EPOCH + timedelta(seconds=execution.closed_at)
+                if execution.status in UNDECIDED and closed > datetime.fromisoformat(since):
+                    found.append(
+                        ExecutionFacts(
+                            payment_id, execution.status, state, closed.isoformat(), user
+                        )
+                    )
+            return found
+
+        return Attempt(0.05, undecided)
+
+    # -- fraud and notifications -----------------------------------------------------------------
+
+    def _score_payment(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, FraudCheckRequest)
+        plan = self.plans[r.payment_id]
+        if plan.fraud == "error":
+            return _failing(plan, call, "fraud service answered 503")
+        if plan.fraud == "slow":
+            slow = SCORING_TIMEOUT.total_seconds() + 5
+            return Attempt(slow, _raise(_transient("fraud scoring timed out", call)))
+        passed = plan.fraud == "pass"
+        verdict = FraudVerdict(passed, 0.1 if passed else 0.97, [] if passed else ["velocity"])
+
+        def score() -> FraudVerdict:
+            if not passed:
+                self.fraud_rejected.add(r.payment_id)
+            return verdict
+
+        return Attempt(plan.latency_s, score)
+
+    def _send_notification(self, call: ActivityCall) -> Attempt:
+        r = _arg(call, NotificationRequest)
+        plan = self.plans[r.payment_id]
+        # Counted per notice, over the saga's first attempts and its later retries.
+        tries = self._notice_tries[r.notification_id] = (
+            self._notice_tries.get(r.notification_id, 0) + 1
+        )
+        if tries <= plan.notify_failures or self._down(self.schedule.notify_outage):
+            return _failing(plan, call, "notify answered 503")
+
+        def send() -> NotificationResult:
+            self.outbox.setdefault(
+                r.notification_id,
+                {
+                    "notification_id": r.notification_id,
+                    "payment_id": r.payment_id,
+                    "user_id": r.user_id,
+                    "channel": r.channel,
+                    "message": notification_message(r),
+                },
+            )
+            return NotificationResult(r.notification_id, r.channel)
+
+        return Attempt(plan.latency_s, send)
+
+    # -- the evidence ----------------------------------------------------------------------------
+
+    def _judge(self) -> ScheduleResult:
+        user = user_of(self.schedule)
+        ids = list(self.plans)
+        snapshot = self.ledger.snapshot()
+        payments = [self._payment(pid, user) for pid in ids]
+        succeeded = {p.payment_id for p in payments if p.api.get("state") == "succeeded"}
+        now = self.kernel.now
+        bundle = Bundle(
+            entries=[
+                LedgerEntry(e.payment_id, e.user_id, e.kind, e.amount, e.created_at)
+                for e in snapshot.entries
+                if e.user_id == user
+            ],
+            balances={user: snapshot.balances[user]},
+            repairs=[
+                LedgerRepair(r.payment_id, r.kind, r.reason, r.amount)
+                for r in snapshot.repairs
+                if r.payment_id in self.plans
+            ],
+            charges=[
+                {
+                    "charge_id": f"ch_{c.payment_id}",
+                    "key": c.payment_id,
+                    "payment_id": c.payment_id,
+                    "amount": c.amount,
+                    "outcome": c.outcome,
+                    "status": c.status(now),
+                    "callbacks_sent": c.callbacks_sent,
+                }
+                for c in self.charges.values()
+            ],
+            notifications=[n for n in self.outbox.values() if n["payment_id"] in self.plans],
+            payments=payments,
+            velocity_window_s=SagaOptions().velocity_window_s,
+            velocity_max_payments=self.schedule.velocity_max_payments,
+            callback_timeout_s=SagaOptions().callback_timeout_s,
+        )
+        checks = [
+            *check_all(bundle),
+            reconciler_honest(bundle, self.late_charged),
+            terminated_told(bundle),
+            _only(
+                DECLINES_FINAL,
+                "no charge asked again after its decline",
+                self.asked_after_decline,
+                len(self.plans),
+            ),
+            _only(
+                FRAUD_HONOURED,
+                "no success after a fraud rejection",
+                self.fraud_rejected & succeeded,
+                len(self.plans),
+            ),
+        ]
+        failed = [c for c in checks if not c.valid]
+        activations = sum(e.activations for e in self.kernel.executions.values())
+        late = {p for p in self.late_charged if p in self.charges}
+        evicted = {p for p in self.plans if (e := self.kernel.executions.get(p)) and e.evictions}
+        mixed = {
+            p: set(e.mixed) for p in self.plans if (e := self.kernel.executions.get(p)) and e.mixed
+        }
+        return ScheduleResult(
+            self.schedule,
+            failed,
+            bundle,
+            set(self.interrupted),
+            activations,
+            now,
+            late,
+            evicted,
+            mixed,
+        )
+
+    def _payment(self, payment_id: str, user: str) -> Payment:
+        plan = self.plans[payment_id]
+        execution = self.kernel.executions.get(payment_id)
+        if execution is None:
+            return Payment(payment_id, user, plan.amount, False, {}, None)
+        try:
+            status = msgspec.to_builtins(self.kernel.query(payment_id, "status", PaymentStatus))
+        except Exception:  # a stuck instance may not answer; the checkers see an empty status
+            status = {}
+        fraud = self.kernel.executions.get(f"{payment_id}-fraud")
+        return Payment(
+            payment_id,
+            user,
+            plan.amount,
+            payment_id in self.terminated,
+            status,
+            _execution(execution, fraud),
+        )
+
+
+def _only(name: str, expected: str, payments: set[str], checked: int) -> Check:
+    problems = [Counterexample(p, expected, "it was") for p in sorted(payments)]
+    return Check(name, not problems, checked, problems)
+
+
+def terminated_told(bundle: Bundle) -> Check:
+    """Every payment a termination cut short was told its outcome once the reconciler settled
+    it: a notice naming the state its money settled as, and none naming another (its saga's
+    own notice may have gone out before the termination too). A payment in review (its
+    charge captured, its debit kept) waits for a person, and is told by them."""
+    problems = []
+    terminated = {p.payment_id for p in bundle.payments if p.terminated}
+    rows = [r for r in payment_rows(bundle) if r.payment_id in terminated and r.reason != REVIEW]
+    for row in rows:
+        if not row.notifications or any(n != row.state for n in row.notifications):
+            told = row.notifications or "nothing"
+            problems.append(Counterexample(row.payment_id, f"told {row.state}", f"told {told}"))
+    return Check(TERMINATED_TOLD, not problems, len(rows), problems)
+
+
+def reconciler_honest(bundle: Bundle, late_charged: Collection[str] = ()) -> Check:
+    """The reconciler repaired only what no saga could: payments a termination cut short, and
+    charges the provider made after the saga's worker gave up on them (a repair of any other
+    payment covers for a saga that left money behind)."""
+    beyond_saga = {p.payment_id for p in bundle.payments if p.terminated} | {*late_charged}
+    problems = [
+        Counterexample(
+            r.payment_id,
+            "repairs only of terminated or late-charged payments",
+            f"a {r.kind} repair",
+        )
+        for r in bundle.repairs
+        if r.payment_id not in beyond_saga
+    ]
+    return Check(RECONCILER_HONEST, not problems, len(bundle.repairs), problems)
+
+
+def _execution(execution: KernelExecution, fraud: KernelExecution | None) -> Execution:
+    callbacks = []
+    for signal in execution.signals:
+        if signal.name != "provider_confirmation":
+            continue
+        (confirmation,) = signal.args
+        callbacks.append(
+            Callback(
+                confirmation.event_id,
+                confirmation.charge_id,
+                confirmation.status,
+                _text(signal.search_status) in TERMINAL,
+            )
+        )
+    return Execution(
+        status=execution.status,
+        search_status=_text(execution.search_attributes.get("PaymentStatus")),
+        task_failures=list(execution.task_failures),
+        callbacks=callbacks,
+        fraud_child=None if fraud is None else fraud.status,
+        timers_s=list(execution.timers_s),
+        fraud_passed=_verdict(fraud),
+        cancel_requests=int(execution.cancel_requested),
+        cancel_signals=sum(
+            s.name == "cancel" and _text(s.search_status) not in TERMINAL for s in execution.signals
+        ),
+    )
+
+
+def _verdict(fraud: KernelExecution | None) -> bool | None:
+    """The fraud child's own verdict, if it completed."""
+    if fraud is None or fraud.status != "COMPLETED" or fraud.result is None:
+        return None
+    (verdict,) = CONVERTER.payload_converter.from_payloads([fraud.result], [FraudVerdict])
+    return bool(verdict.passed)
+
+
+def _text(value: Any) -> str | None:
+    """A keyword search attribute's value (the SDK encodes it as a one-item list)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return None if value is None else str(value)
+
+
+def _ledger(work: Callable[[], Any]) -> Any:
+    try:
+        return work()
+    except LedgerError as err:
+        raise ledger_refusal(err) from err
+
+
+A = typing.TypeVar("A")
+
+
+def _arg(call: ActivityCall, kind: type[A]) -> A:
+    """The one argument of an activity call, of the type its contract says."""
+    (arg,) = call.args
+    assert isinstance(arg, kind), f"{call.activity_type} got {type(arg).__name__}"
+    return arg
+
+
+def _raise(error: BaseException) -> Callable[[], Any]:
+    def fail() -> Any:
+        raise error
+
+    return fail
+
+
+def _failing(plan: PaymentPlan, call: ActivityCall, what: str) -> Attempt:
+    """An attempt the service answers with a 5xx after its usual latency."""
+    return Attempt(plan.latency_s, _raise(_transient(what, call)))
+
+
+def _locked() -> Exception:
+    return ApplicationError("database is locked (virtual outage)", type="OperationalError")
+
+
+def _transient(what: str, call: ActivityCall) -> ApplicationError:
+    return ApplicationError(f"{what} (virtual)", call.attempt, "http_5xx", type=TRANSIENT)
