@@ -27,8 +27,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from observability import prometheus
-from observability.prometheus import ScrapeTargets
 from orchestrator.api.auth import credentials_path
 from orchestrator.config import ServiceUrls, StackConfig, write_config
 from orchestrator.errors import StackError
@@ -41,7 +39,7 @@ from orchestrator.temporal_client import (
 )
 from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME
-from runtime import cluster
+from runtime import cluster, prometheus
 from runtime.binaries import find, require
 from runtime.links import Links
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
@@ -61,6 +59,7 @@ from runtime.processes import (
     port_open,
     process_pids,
 )
+from runtime.prometheus import ScrapeTargets
 from runtime.seed import OpensAccounts, seed_demo
 
 PROJECT_PACKAGES = ("orchestrator", "simulators", "observability", "runtime", "chaos")

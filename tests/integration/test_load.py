@@ -8,8 +8,8 @@ from typing import cast
 import pytest
 
 from chaos.perf.load import LoadOptions, LoadTest
-from observability.prometheus import query
 from runtime.embedded import EmbeddedStack
+from runtime.prometheus import query
 from tests.binaries import require_binary
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from observability.prometheus import query
 from runtime.embedded import HISTORY_CACHE_ENTRIES, EmbeddedStack
+from runtime.prometheus import query
 from tests.binaries import require_binary
 from tests.integration.conftest import Payments
 

@@ -14,8 +14,8 @@ import pytest
 from chaos.run.runner import ScenarioRunner
 from chaos.scenario.format import load_scenario
 from observability.dashboards import DASHBOARDS, rendered_files
-from observability.prometheus import SCRAPE_INTERVAL_S, query
 from runtime.embedded import EmbeddedStack
+from runtime.prometheus import SCRAPE_INTERVAL_S, query
 from tests.binaries import require_binary
 
 pytestmark = pytest.mark.integration

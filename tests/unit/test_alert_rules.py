@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from observability.prometheus import ALERT_RULES
+from runtime.prometheus import ALERT_RULES
 from tests.binaries import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,13 +2,16 @@
 
 ::
 
-    orchestrator  <-  simulators
-         ^       <-  observability  <-  runtime  <-  chaos (may import every package)
+    orchestrator  <-  simulators      <-  chaos (may import every package)
+                  <-  observability   <-
+                  <-  runtime         <-
 
-``simulators`` and ``observability`` never touch each other, and ``runtime`` imports neither
-the simulators (it starts them as processes, by module name) nor ``chaos``: the ``saga`` CLI
-finds the harness's commands through the ``saga.commands`` entry point group. :data:`DAG` is
-the one statement of it; a package may import itself and what :data:`DAG` lists for it.
+``simulators``, ``observability`` (the dashboards and alert rules, as code and assets) and
+``runtime`` import only ``orchestrator``, never each other: ``runtime`` starts the simulators
+as processes, by module name, and reads the alert rules as a file. Nothing imports ``chaos``:
+the ``saga`` CLI finds the harness's commands through the ``saga.commands`` entry point group.
+:data:`DAG` is the one statement of it; a package may import itself and what :data:`DAG` lists
+for it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ DAG: dict[str, frozenset[str]] = {
     "orchestrator": frozenset(),
     "simulators": frozenset({"orchestrator"}),
     "observability": frozenset({"orchestrator"}),
-    "runtime": frozenset({"orchestrator", "observability"}),
+    "runtime": frozenset({"orchestrator"}),
     "chaos": frozenset({"orchestrator", "simulators", "observability", "runtime"}),
 }
 LAYERS = tuple(DAG)

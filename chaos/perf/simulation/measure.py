@@ -25,11 +25,11 @@ from chaos.perf.simulation.calibration import Calibration
 from chaos.perf.simulation.model import SimResult, Topology, merge, simulate
 from chaos.run.runner import ScenarioRunner
 from chaos.scenario.format import Scenario, find_scenario, load_scenario
-from observability.prometheus import SCRAPE_INTERVAL_S, query
 from orchestrator.temporal_client import connect
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.process_names import Backend
 from runtime.processes import process_pids
+from runtime.prometheus import SCRAPE_INTERVAL_S, query
 from runtime.scratch import scratch_state_dir
 
 MODEL_SEEDS = 10
