@@ -1,4 +1,4 @@
-"""The payment saga: workflows, activities, the ledger, the HTTP API and the embedded stack.
+"""The payment saga: workflows, activities, the ledger, the HTTP API and the worker processes.
 
 Exception tree (every error this package raises on purpose derives from ``SagaError``)::
 
@@ -7,6 +7,7 @@ Exception tree (every error this package raises on purpose derives from ``SagaEr
     ├── LedgerError            the account ledger refused an operation
     │   ├── AccountNotFound
     │   └── InsufficientFunds
-    ├── StackError             an embedded-stack process failed to start or to become ready
-    └── ApiClientError         the `saga` CLI got an error answer from the API
+    └── TemporalUnreachable    Temporal cannot be reached, or refused a set-up call
+
+The runtime adds ``StackError`` and ``ApiClientError`` (``runtime.errors``).
 """

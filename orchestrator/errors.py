@@ -1,5 +1,5 @@
-"""The project's error tree: the root, the saga's errors, and the runtime's (``StackError``,
-``ApiClientError``), which the layers above raise and catch by these names."""
+"""The saga's errors, under the project's root ``SagaError`` (the runtime's own errors,
+``StackError`` and ``ApiClientError``, live in ``runtime.errors`` and derive from it too)."""
 
 
 class SagaError(Exception):
@@ -48,20 +48,5 @@ class PaymentSettled(LedgerError):
     meets this runs under a payment id reused after its execution was deleted (retention)."""
 
 
-class StackError(SagaError):
-    """An embedded-stack process failed to start or to become ready."""
-
-
-class ApiClientError(SagaError):
-    """The API answered a CLI call with an error."""
-
-    def __init__(self, status: int, problem: dict[str, object]) -> None:
-        self.status = status
-        self.problem = problem
-        detail = problem.get("detail") or problem.get("title") or "error"
-        errors = problem.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            # The field the API named (``amount: Expected int >= 1``), not only the message.
-            first = errors[0]
-            detail = f"{first.get('key', 'body')}: {first.get('message', detail)}"
-        super().__init__(f"HTTP {status}: {detail}")
+class TemporalUnreachable(SagaError):
+    """Temporal cannot be reached, or refused a set-up call (a namespace, a search attribute)."""

@@ -10,7 +10,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from orchestrator.config import StackConfig
-from orchestrator.errors import StackError
+from orchestrator.errors import TemporalUnreachable
 from orchestrator.payload_json import SAGA_DATA_CONVERTER
 
 
@@ -41,7 +41,7 @@ async def connect(
             )
         except (RuntimeError, RPCError) as exc:
             if time.monotonic() > deadline:
-                raise StackError(f"cannot reach Temporal at {address}: {exc}") from exc
+                raise TemporalUnreachable(f"cannot reach Temporal at {address}: {exc}") from exc
             await asyncio.sleep(0.5)
 
 
@@ -92,7 +92,9 @@ async def register_namespaces(
                 break
             except RPCError as exc:
                 if time.monotonic() > deadline:
-                    raise StackError(f"could not register namespace {name!r}: {exc}") from exc
+                    raise TemporalUnreachable(
+                        f"could not register namespace {name!r}: {exc}"
+                    ) from exc
                 await asyncio.sleep(1.0)
 
 
@@ -119,7 +121,7 @@ async def set_current_version(
             return
         except RPCError as exc:
             if time.monotonic() > deadline:
-                raise StackError(
+                raise TemporalUnreachable(
                     f"cannot make {deployment_name}.{build_id} current: {exc}"
                 ) from exc
             await asyncio.sleep(0.5)
@@ -147,7 +149,9 @@ async def delete_execution(client: Client, workflow_id: str, wait_s: float = 120
                 return
             raise
         if time.monotonic() > deadline:
-            raise StackError(f"Temporal still knows {workflow_id} {wait_s:g} s after its delete")
+            raise TemporalUnreachable(
+                f"Temporal still knows {workflow_id} {wait_s:g} s after its delete"
+            )
         await asyncio.sleep(0.5)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from orchestrator.errors import ApiClientError
+from runtime.errors import ApiClientError
 
 
 def patch_knobs(base_url: str, **changes: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from orchestrator.errors import ApiClientError
 from orchestrator.models import PaymentState
+from runtime.errors import ApiClientError
 
 #: How long in all a call waits out ``429 Too Many Requests`` answers before it gives up.
 THROTTLED_WAIT_S = 30.0

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import StackError
+from runtime.errors import StackError
 
 #: The Temporal server the cluster backend runs (``make temporal-server`` builds it).
 TEMPORAL_SERVER_VERSION = "v1.29.1"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.errors import StackError
 from runtime.binaries import TEMPORAL_SERVER, require
+from runtime.errors import StackError
 from runtime.process_names import TEMPORAL_SERVICES as SERVICES
 from runtime.processes import ManagedProcess, free_port, port_open
 

@@ -45,10 +45,10 @@ import httpx
 import msgspec
 
 from orchestrator.config import StackConfig, load_config
-from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
 from runtime.admin_client import put_back_knobs, read_knobs
 from runtime.attached import ExitedProcess
+from runtime.errors import StackError
 from runtime.links import Links
 from runtime.process_names import PROCESS_NAMES
 

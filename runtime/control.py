@@ -38,9 +38,10 @@ from typing import Any
 
 import httpx
 
-from orchestrator.errors import StackError
+from orchestrator.errors import TemporalUnreachable
 from orchestrator.private_files import write_private
 from runtime.embedded import EmbeddedStack
+from runtime.errors import StackError
 
 CONTROL_FILE = "control.json"
 SIGNALS = {"KILL": signal.SIGKILL, "STOP": signal.SIGSTOP, "CONT": signal.SIGCONT}
@@ -169,7 +170,7 @@ class ControlServer:
                     status, answer = err.status, {"error": str(err)}
                 except json.JSONDecodeError as err:
                     status, answer = HTTPStatus.BAD_REQUEST, {"error": f"not JSON: {err}"}
-                except (StackError, OSError, RuntimeError) as err:
+                except (StackError, TemporalUnreachable, OSError, RuntimeError) as err:
                     status, answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(err)}
                 data = json.dumps(answer).encode()
                 self.send_response(status)

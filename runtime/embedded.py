@@ -29,7 +29,6 @@ from typing import Literal
 
 from orchestrator.api.auth import credentials_path
 from orchestrator.config import ServiceUrls, StackConfig, write_config
-from orchestrator.errors import StackError
 from orchestrator.models import SagaOptions
 from orchestrator.roles import ROLES
 from orchestrator.temporal_client import (
@@ -41,6 +40,7 @@ from orchestrator.workers import ready_file
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME
 from runtime import cluster, prometheus
 from runtime.binaries import find, require
+from runtime.errors import StackError
 from runtime.links import Links
 from runtime.metrics import CHAOS_PROCESS_RESTARTS, serve_owner_metrics
 from runtime.postgres import create_database, init_cluster, server_process

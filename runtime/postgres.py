@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from orchestrator.errors import StackError
 from runtime.binaries import BinaryMissing, find, install_hint
+from runtime.errors import StackError
 from runtime.processes import ServerProcess, port_open
 
 MAX_CONNECTIONS = 300

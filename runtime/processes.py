@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from orchestrator.errors import StackError
+from runtime.errors import StackError
 
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

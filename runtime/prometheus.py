@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from orchestrator.errors import StackError
+from runtime.errors import StackError
 
 SCRAPE_INTERVAL_S = 5
 #: The saga's alert rules, shared with compose (``observability/prometheus/alerts.yml``).

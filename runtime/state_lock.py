@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from orchestrator.errors import StackError
+from runtime.errors import StackError
 
 LOCK_FILE = "up.lock"
 

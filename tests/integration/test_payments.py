@@ -16,11 +16,11 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from orchestrator import signing
-from orchestrator.errors import ApiClientError
 from orchestrator.ledger import Ledger
 from orchestrator.temporal_client import connect
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
+from runtime.errors import ApiClientError
 from runtime.processes import process_pids
 from tests.binaries import find_binary
 from tests.integration.conftest import Payments

@@ -12,13 +12,13 @@ import uuid
 
 import pytest
 
-from orchestrator.errors import StackError
 from orchestrator.models import CancelRequest, PaymentRequest, SagaOptions
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import CURRENT_BUILD
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.admin_client import patch_knobs
 from runtime.embedded import EmbeddedStack
+from runtime.errors import StackError
 
 pytestmark = pytest.mark.integration
 

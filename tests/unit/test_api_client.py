@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from orchestrator.errors import ApiClientError
 from runtime import api_client
 from runtime.api_client import SagaClient
+from runtime.errors import ApiClientError
 
 THROTTLED = {"title": "Too Many Requests", "status": 429}
 

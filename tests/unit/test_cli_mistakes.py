@@ -10,8 +10,8 @@ import pytest
 
 from chaos.errors import ScenarioError
 from chaos.scenario.format import parse_scenario
-from orchestrator.errors import ApiClientError
 from runtime.cli import _hint, main
+from runtime.errors import ApiClientError
 
 
 def saga(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int | str | None, str]:

@@ -10,9 +10,9 @@ from typing import Any, cast
 
 import pytest
 
-from orchestrator.errors import StackError
 from runtime.control import CONTROL_FILE, ControlClient, ControlServer
 from runtime.embedded import EmbeddedStack
+from runtime.errors import StackError
 
 
 @dataclass

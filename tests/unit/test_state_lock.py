@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import StackError
+from runtime.errors import StackError
 from runtime.state_lock import LOCK_FILE, hold_state_dir
 
 HOLD = "from pathlib import Path; import sys, time; from runtime.state_lock import hold_state_dir\n"
