@@ -399,6 +399,16 @@ class VelocityOffByOne(PaymentWorkflow):
     pass
 
 
+@_mutant("refuse-wallets", "wallet payments fail provider_unavailable without trying the provider")
+class RefuseWallets(PaymentWorkflow):
+    async def _charge_branch(self) -> None:
+        if self._request.payment_method == "wallet":
+            self._charge_error = Reason.PROVIDER_UNAVAILABLE
+            self._log("charge_failed", "wallets are not taken")
+            return
+        await super()._charge_branch()
+
+
 @_mutant("abandon-compensation", "a compensation is abandoned after its first failed round")
 class AbandonCompensation(PaymentWorkflow):
     async def _until_done(

@@ -60,6 +60,7 @@ KILLERS: dict[str, tuple[str, ...]] = {
     "notice-wrong-channel": ("happy-path",),
     "drop-delayed-notice": ("notification-outage",),
     "velocity-off-by-one": ("velocity-burst",),
+    "refuse-wallets": ("happy-path",),
     # No scenario holds an outage past a compensation round (about 6 min): saga mutants run
     # --virtual kills it (a 400 s outage); on the real stack it survives the suite.
     "abandon-compensation": (),

@@ -323,6 +323,7 @@ class ScenarioRunner:
             (settings.velocity_window_s, settings.velocity_max_payments),
             frozenset(r.payment_id for r in driver.records if r.deleted and r.payment_id),
             settings.callback_timeout_s,
+            healthy=scenario.calm,
         )
         evidence = Evidence(
             payments=driver.records,

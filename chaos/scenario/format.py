@@ -37,6 +37,8 @@ from simulators.notifications import NotificationKnobs
 from simulators.provider import ProviderKnobs
 
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+#: A calm run's callback and fraud timers are at least this long (seconds).
+CALM_TIMERS_S = 5.0
 
 
 # -- workload --------------------------------------------------------------------------------
@@ -253,6 +255,22 @@ class Scenario(Strict, kw_only=True):
         )
 
     @property
+    def calm(self) -> bool:
+        """Nothing in the run goes wrong on purpose: no fault, no cancel, every simulator knob at
+        its default (seeds aside), and timers of at least :data:`CALM_TIMERS_S` (a shorter one
+        is a fault in itself). Every payment is then healthy: it must succeed unless the ledger
+        or the fraud service refuses it (the reference model's "a healthy payment succeeds")."""
+        if self.faults or self.workload.cancels:
+            return False
+        if min(self.settings.callback_timeout_s, self.settings.fraud_timeout_s) < CALM_TIMERS_S:
+            return False
+        defaults = Simulators()
+        return all(
+            _knobs(getattr(self.simulators, name)) == _knobs(getattr(defaults, name))
+            for name in ("provider", "fraud", "notifications")
+        )
+
+    @property
     def late_processing_s(self) -> float:
         """How long after an unanswered attempt the provider makes its charge (0: it never
         processes late in this scenario)."""
@@ -299,6 +317,13 @@ class Scenario(Strict, kw_only=True):
     def needs_toxiproxy(self) -> bool:
         """Whether any fault acts on a link."""
         return any(nemesis_of(f).parts(f).links for f in self.faults)
+
+
+def _knobs(knobs: msgspec.Struct) -> dict[str, Any]:
+    """A simulator's knobs without its seed (which changes no behaviour of its own)."""
+    found: dict[str, Any] = msgspec.to_builtins(knobs)
+    found.pop("seed", None)
+    return found
 
 
 def _check(scenario: Scenario, source: str) -> None:

@@ -104,6 +104,10 @@ class Payment(msgspec.Struct, frozen=True):
     deleted: bool = False
     """A workflow fault deleted its finished execution (then retried its POST): it must have
     none now, and ``api`` is what the API showed before the delete."""
+    healthy: bool = False
+    """Nothing the payment met went wrong on purpose (no fault, no cancel, every service
+    answering), as the run that drove it knows: it must succeed unless the ledger or the fraud
+    service refuses it (the reference model's "a healthy payment succeeds")."""
 
 
 class Bundle(msgspec.Struct, frozen=True):
@@ -140,10 +144,11 @@ async def collect_bundle(
     velocity: tuple[float, int],
     deleted: frozenset[str] = frozenset(),
     callback_timeout_s: float | None = None,
+    healthy: bool = False,
 ) -> Bundle:
     """Freeze the evidence of a run; ``payments`` holds (payment id, user, amount, terminated,
     API status) for every payment the workload created; ``deleted`` the ids whose execution a
-    workflow fault deleted."""
+    workflow fault deleted; ``healthy``: the run was calm, every payment healthy."""
     client = await connect(config)
     executions = await asyncio.gather(*(_execution(client, p[0]) for p in payments))
     snapshot = await asyncio.to_thread(Ledger(config.ledger_path).snapshot)
@@ -159,7 +164,7 @@ async def collect_bundle(
         charges=charges,
         notifications=notifications,
         payments=[
-            Payment(pid, user, amount, terminated, status, execution, pid in deleted)
+            Payment(pid, user, amount, terminated, status, execution, pid in deleted, healthy)
             for (pid, user, amount, terminated, status), execution in zip(
                 payments, executions, strict=True
             )

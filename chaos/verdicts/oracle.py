@@ -29,6 +29,20 @@ OUTCOMES = "outcomes allowed by the reference model"
 SUCCEEDED = "succeeded"
 #: Refusals the ledger makes from what it holds: each must be possible given the journal.
 FUNDS, VELOCITY = "insufficient_funds", "velocity_limit"
+#: What the ledger refuses from what it holds (validation, funds, velocity): the system doing its
+#: job, even for a payment that met no fault.
+LEDGER_REFUSALS = frozenset(
+    {
+        "account_not_found",
+        "account_inactive",
+        "unsupported_method",
+        "invalid_amount",
+        "amount_over_limit",
+        "currency_mismatch",
+        FUNDS,
+        VELOCITY,
+    }
+)
 #: The timer must be the configured one: a timer within this of it counts.
 TIMER_SLACK_S = 0.001
 
@@ -111,6 +125,19 @@ def _refusal_possible(f: Facts) -> str | None:
     return None
 
 
+def _healthy_succeeds(f: Facts) -> str | None:
+    if not f.payment.healthy or f.state == SUCCEEDED or f.reason in LEDGER_REFUSALS:
+        return None  # a ledger refusal's cause is judged by "refusals have a cause"
+    ex = f.payment.execution
+    assert ex is not None
+    if f.reason == "fraud_rejected" and ex.fraud_passed is False:
+        return None  # the fraud service's own rejection ("fraud fails closed" checks it)
+    return (
+        f"met no fault (no fault, cancel or outage in its run), yet ended {f.state}"
+        f" {f.reason or ''}: only the ledger or the fraud service may refuse it".replace(" :", ":")
+    )
+
+
 def _callback_timer(f: Facts) -> str | None:
     if f.reason != "callback_timeout" or f.callback_timeout_s is None:
         return None
@@ -181,6 +208,16 @@ RULES: tuple[tuple[Rule, Judge], ...] = (
             "velocity-off-by-one",
         ),
         _refusal_possible,
+    ),
+    (
+        Rule(
+            "a healthy payment succeeds",
+            "a payment that met no fault (no fault, cancel or outage, every service answering)"
+            " succeeds, unless the ledger refuses it (validation, funds, velocity: each with its"
+            " cause) or the fraud service rejects it",
+            "refuse-wallets",
+        ),
+        _healthy_succeeds,
     ),
     (
         Rule(

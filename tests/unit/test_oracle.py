@@ -29,6 +29,7 @@ def _bundle(
     opening: int = 1000,
     others: int = 0,
     limit: int = 100,
+    healthy: bool = False,
     **execution: Any,
 ) -> Bundle:
     """One payment ``p`` of 100 by alice, and ``others`` other payments' debits of 100 each."""
@@ -46,7 +47,7 @@ def _bundle(
         }
     ]
     api = {"state": state, "reason": reason}
-    payment = Payment("p", "alice", 100, False, api, _execution(**execution))
+    payment = Payment("p", "alice", 100, False, api, _execution(**execution), healthy=healthy)
     return Bundle(entries, {}, [], charges, notices, [payment], 60.0, limit, TIMEOUT_S)
 
 
@@ -72,6 +73,16 @@ KEPT = {
     ),
     "cancelled by its user": _bundle("cancelled", "cancel_requested", cancel_signals=1),
     "cancelled by a Temporal cancel": _bundle("cancelled", "cancel_requested", cancel_requests=1),
+    "healthy, and succeeded": _bundle("succeeded", healthy=True),
+    "healthy, refused by the ledger for funds": _bundle(
+        "failed", "insufficient_funds", opening=250, others=2, healthy=True
+    ),
+    "healthy, refused by validation": _bundle(
+        "failed", "account_inactive", outcome=None, healthy=True
+    ),
+    "healthy, rejected by the fraud service": _bundle(
+        "failed", "fraud_rejected", fraud_passed=False, healthy=True
+    ),
 }
 
 BROKEN = {
@@ -89,6 +100,10 @@ BROKEN = {
     "refusals have a cause": [
         _bundle("failed", "insufficient_funds", opening=1000, others=2),
         _bundle("failed", "velocity_limit", others=2, limit=3),
+    ],
+    "a healthy payment succeeds": [
+        _bundle("failed", "provider_unavailable", outcome=None, healthy=True),
+        _bundle("failed", "callback_timeout", timers_s=[TIMEOUT_S], healthy=True),
     ],
     "the callback timer is callback_timeout_s": [
         _bundle("failed", "callback_timeout", timers_s=[2 * TIMEOUT_S]),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import ScenarioError
-from chaos.scenario.format import load_scenario, parse_scenario, scenario_files
+from chaos.scenario.format import find_scenario, load_scenario, parse_scenario, scenario_files
 from runtime.cli import main
 
 MINIMAL = "name: x\ndescription: d\n"
@@ -146,3 +146,14 @@ def test_delete_acts_on_finished_payments_and_only_delete_does(action: str, step
             " at_s: 0, duration_s: 5}\n",
             "scenarios/x.yaml",
         )
+
+
+def test_a_calm_scenario_has_no_fault_cancel_knob_or_short_timer() -> None:
+    """Its payments are healthy: the reference model holds each to success."""
+    assert load_scenario(find_scenario("happy-path")).calm
+    for name in ("provider-decline", "missing-callback", "cancel-mid-flight", "fraud-outage"):
+        assert not load_scenario(find_scenario(name)).calm, name
+    short = parse_scenario(
+        "name: s\ndescription: S.\nsettings: {callback_timeout_s: 1}\n", "s.yaml"
+    )
+    assert not short.calm

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from chaos.explore.virtual.schedule import STEPS
 from chaos.explore.virtual.world import ScheduleResult
+from chaos.verdicts.oracle import LEDGER_REFUSALS
 
 INTERRUPTS = {
     "cancel": "cancel signal",
@@ -45,6 +46,8 @@ OTHER_CELLS = (
     "an activity result and a cancel in one activation",
     "an activity result and a signal in one activation",
     "a provider or notification outage of hours outlived",
+    "a healthy payment (no fault met) succeeded",
+    "a healthy payment refused by the ledger",
 )
 #: Steps the current saga can no longer be interrupted at: it validates inside the debit
 #: (validated-debit), so only mutants of the older path have a validate_payment step.
@@ -107,6 +110,10 @@ def race_cells(result: ScheduleResult) -> set[str]:
             or "notification_delayed" in events
         ):
             reached.add("a provider or notification outage of hours outlived")
+        if payment.healthy and payment.api.get("state") == "succeeded":
+            reached.add("a healthy payment (no fault met) succeeded")
+        if payment.healthy and payment.api.get("reason") in LEDGER_REFUSALS:
+            reached.add("a healthy payment refused by the ledger")
         if pid in result.evicted:
             reached.add("instance evicted mid-flight and rebuilt by replay")
         if pid in result.late_charged:

@@ -189,6 +189,45 @@ def extend(
     )
 
 
+#: The fields of a plan that make something go wrong (the rest say what the payment is).
+FAULT_FIELDS = (
+    "debit_lost",
+    "debit_slow",
+    "refund_failures",
+    "charge_failures",
+    "charge_lost",
+    "charge_late_s",
+    "decline",
+    "callback",
+    "callback_status",
+    "strict_provider",
+    "fraud",
+    "notify_failures",
+    "interrupt",
+)
+#: One schedule in this many makes its first payment calm: nothing of its own goes wrong.
+CALM_EVERY = 8
+
+
+def calm(plan: PaymentPlan) -> PaymentPlan:
+    """The plan with every fault field at its default (amount, method and timing kept)."""
+    plain = PaymentPlan()
+    return msgspec.structs.replace(plan, **{f: getattr(plain, f) for f in FAULT_FIELDS})
+
+
+def healthy(schedule: Schedule, plan: PaymentPlan) -> bool:
+    """Whether ``plan``'s payment meets no fault: its own fault fields at their defaults, no
+    outage in the schedule, and no sibling whose debit stalls in the database."""
+    plain = PaymentPlan()
+    return (
+        all(getattr(plan, f) == getattr(plain, f) for f in FAULT_FIELDS)
+        and schedule.ledger_outage is None
+        and schedule.provider_outage is None
+        and schedule.notify_outage is None
+        and not any(p.debit_slow for p in schedule.payments)
+    )
+
+
 def later_passes(seed: int) -> list[float]:
     """Reconciler passes after the first half minute (drawn from their own stream)."""
     rng = random.Random(f"{seed}:passes")
@@ -220,6 +259,7 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
     outages = random.Random(f"{seed}:outages")
     late = random.Random(f"{seed}:late-charge")
     together = random.Random(f"{seed}:together")
+    quiet = random.Random(f"{seed}:calm")
     count = rng.randint(1, max_payments)
     outage = None
     if rng.random() < 0.25:
@@ -234,11 +274,21 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
             [round(rng.uniform(0, 30), 3) for _ in range(rng.choice([0, 0, 1, 2]))]
             + later_passes(seed)
         ),
-        payments=[extend(later, late, together, draw_payment(rng)) for _ in range(count)],
+        payments=_calm_first(
+            quiet, [extend(later, late, together, draw_payment(rng)) for _ in range(count)]
+        ),
         provider_outage=_outage(outages),
         notify_outage=_outage(outages),
         ledger_outage=outage or _hours(outages),
     )
+
+
+def _calm_first(rng: random.Random, plans: list[PaymentPlan]) -> list[PaymentPlan]:
+    """One schedule in :data:`CALM_EVERY`: its first payment calm (from a stream of its own,
+    so the others keep their draws), so a healthy payment is met often enough to judge."""
+    if rng.random() < 1 / CALM_EVERY:
+        return [calm(plans[0]), *plans[1:]]
+    return plans
 
 
 def encode(schedule: Schedule) -> bytes:

@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError
 
 from chaos.explore.virtual.kernel import CONVERTER, EPOCH, ActivityCall, Attempt, Kernel
 from chaos.explore.virtual.kernel import Execution as KernelExecution
-from chaos.explore.virtual.schedule import PaymentPlan, Schedule
+from chaos.explore.virtual.schedule import PaymentPlan, Schedule, healthy
 from chaos.run.workload import TERMINAL
 from chaos.verdicts.bundle import Bundle, Callback, Execution, LedgerEntry, LedgerRepair, Payment
 from chaos.verdicts.checkers import REVIEW, check_all, payment_rows
@@ -748,6 +748,7 @@ class World:
             payment_id in self.terminated,
             status,
             _execution(execution, fraud),
+            healthy=healthy(self.schedule, plan),
         )
 
 
