@@ -1,13 +1,16 @@
 """Generative fault exploration: random schedules on the real stack, shrunk when one breaks.
 
 ``saga explore --runs N --seed S [--mutant NAME]``: run ``i`` draws its scenario from
-``Random(f"{S}:{i}")`` (same seed, same schedules): a workload (payments, rate, amounts, cancels
-at random steps), simulator knobs (declines, errors, missing and duplicate callbacks, latency,
-slow fraud), and 0 to 3 faults from the whole vocabulary (toxics, link downs, process kills and
-pauses, Temporal cancels and terminations, ledger outages and slowness, knob changes). Each runs
-on the real stack and is judged by the invariants only (:data:`INVARIANTS`: the checkers, every
-payment terminal and notified, the steady state after rollback, the reconciler's honesty), not
-by fault-effect verdicts: a random fault may legitimately touch nothing.
+``Random(f"{S}:{i}")`` (same seed and version, same schedules): a workload (payments, rate,
+amounts, cancels at random steps), simulator knobs (declines, errors, missing, duplicate and
+foreign callbacks, foreign ones saying succeeded, charges the provider makes after its client
+gave up, latency, slow, failing and timed-out fraud), and 0 to 3 faults, each drawn by its kind's
+nemesis (``chaos.nemesis``: toxics, link downs, process kills and pauses, worker crashes at a
+step, Temporal cancels, terminations at every step and deletes with the key retried, ledger
+outages and slowness, knob changes). Each runs on the real stack and is judged by the invariants
+and the reference model only (:data:`INVARIANTS`: the checkers, the outcome rules, every payment
+terminal and notified, the steady state after rollback, the reconciler's honesty), not by
+fault-effect verdicts: a random fault may legitimately touch nothing.
 
 On a violation the explorer shrinks the scenario greedily, keeping each simplification that
 still violates: drop faults one by one, drop the cancels, reset simulator knobs one by one,
@@ -32,6 +35,7 @@ from chaos.nemesis.registry import KINDS
 from chaos.nemesis.workflow import EXPLORED_STEPS
 from chaos.run.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario.format import Scenario, parse_scenario
+from chaos.verdicts.oracle import OUTCOMES
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.scratch import ScratchDir, scratch_state_dir
 
@@ -50,6 +54,8 @@ INVARIANTS = frozenset(
         "notification attempted",
         "steady state after rollback",
         "reconciler repaired only what no saga could",
+        OUTCOMES,
+        "keys retried after delete",
     }
 )
 #: The kinds the explorer draws (each kind's nemesis draws its own fields).
@@ -91,6 +97,13 @@ def generate(seed: int, run: int) -> dict[str, Any]:
         "notifications": _some(rng, {"failure_rate": 0.3}),
     }
     faults = [_fault(rng, span) for _ in range(rng.choice([0, 1, 1, 2, 2, 3]))]
+    # Vocabulary added later, from a stream of its own: a foreign callback saying succeeded, a
+    # charge the provider makes after its client gave up, fraud errors and timeouts.
+    wider = random.Random(f"{seed}:{run}:wider")
+    provider |= _some(wider, {"foreign_callback_status": "succeeded", "late_first_attempts": 1})
+    if "late_first_attempts" in provider:
+        provider["late_processing_ms"] = wider.choice([3000, 8000])
+    simulators["fraud"] |= _some(wider, {"error_rate": 0.3})
     return {
         "name": f"explore-{seed}-{run}",
         "description": f"Drawn by `saga explore --seed {seed}`, run {run}.",
@@ -101,6 +114,7 @@ def generate(seed: int, run: int) -> dict[str, Any]:
         "faults": faults,
         "settings": {
             "callback_timeout_s": rng.choice([3, 8]),
+            "fraud_timeout_s": wider.choice([2, 60, 60]),
             "charge_retry": {
                 "initial_interval_s": 0.2,
                 "maximum_interval_s": 1,

@@ -145,10 +145,12 @@ class WorkflowNemesis(Nemesis[WorkflowFault]):
 
     @classmethod
     def generate(cls, rng: random.Random, span: float) -> dict[str, Any]:
+        action = rng.choice(["cancel", "terminate", "terminate", "delete"])
+        steps = (*EXPLORED_STEPS, "compensate", "notify")
         return {
-            "action": rng.choice(["cancel", "terminate"]),
+            "action": action,
             "share": rng.choice([0.3, 0.5]),
-            "at_step": rng.choice(EXPLORED_STEPS),
+            "at_step": "done" if action == "delete" else rng.choice(steps),
             "duration_s": 6,
         }
 
