@@ -52,6 +52,7 @@ from simulators.common import (
     serve,
 )
 from simulators.metrics import SIM_PROVIDER_CALLBACKS, SIM_PROVIDER_CHARGES, SIM_PROVIDER_FAULTS
+from simulators.provider_rules import Charge, Provider, Refused
 
 log = logging.getLogger("simulators.provider")
 REDELIVERY_GAP_S = 1.1
@@ -125,39 +126,14 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @dataclass
-class Charge:
-    """One charge, keyed by its idempotency key."""
-
-    charge_id: str
-    key: str
-    payment_id: str
-    amount: int
-    outcome: Literal["succeeded", "declined"]
-    state: Literal["authorized", "declined", "voided", "refunded"]
-    callbacks_sent: int = 0
-    callback_ms: list[int] = field(default_factory=list)
-    """How long each delivered callback took to be acknowledged (a link fault shows here)."""
-    captures_at: float | None = None
-    """Strict mode: the loop time at which the authorization becomes a capture."""
-
-    @property
-    def status(self) -> Literal["authorized", "captured", "declined", "voided", "refunded"]:
-        """The charge's status now (an authorization turns into a capture in strict mode)."""
-        captured = self.captures_at is not None and (
-            asyncio.get_running_loop().time() >= self.captures_at
-        )
-        return "captured" if self.state == "authorized" and captured else self.state
-
-
-@dataclass
 class ProviderState:
     """Charges, attempt counts, and the callback tasks in flight."""
 
     box: KnobBox[ProviderKnobs]
     callback_url: str
     secret: str
-    charges: dict[str, Charge] = field(default_factory=dict)
-    voided_keys: set[str] = field(default_factory=set)
+    book: Provider = field(default_factory=Provider)
+    """The charges and tombstones (:mod:`simulators.provider_rules`: the rules, without I/O)."""
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     state_dir: str = "."
@@ -297,29 +273,30 @@ async def make_charge(
     """A charge attempt as the provider handles it: refused after a void (lenient), the same
     charge again for a known key, else a new charge (declined, or authorized with its callbacks
     scheduled)."""
-    if idempotency_key in state.voided_keys:
-        SIM_PROVIDER_CHARGES.labels("refused_voided").inc()
-        return problem_response(409, "Charge voided", f"{idempotency_key} was voided")
-    existing = state.charges.get(idempotency_key)
-    if existing is not None:
-        SIM_PROVIDER_CHARGES.labels("replayed").inc()
-        return _charge_answer(existing, status=200)
     knobs = state.box.knobs
-    declined = state.box.chance(knobs.decline_rate)
-    charge = Charge(
-        charge_id=f"ch_{secrets.token_hex(8)}",
-        key=idempotency_key,
-        payment_id=data.payment_id,
-        amount=data.amount,
-        outcome="declined" if declined else "succeeded",
-        state="declined" if declined else "authorized",
-        captures_at=(
-            asyncio.get_running_loop().time() + knobs.capture_after_ms / 1000
-            if knobs.strict and not declined
-            else None
-        ),
+    existing = state.book.charges.get(idempotency_key)
+    # Drawn only for a new charge, as before the rules moved out (the seeded draws stay put).
+    declined = (
+        existing is None
+        and idempotency_key not in state.book.tombstones
+        and (state.box.chance(knobs.decline_rate))
     )
-    state.charges[idempotency_key] = charge
+    try:
+        charge, new = state.book.charge(
+            idempotency_key,
+            data.payment_id,
+            data.amount,
+            charge_id=f"ch_{secrets.token_hex(8)}",
+            declined=declined,
+            now=_now(),
+            capture_after_s=knobs.capture_after_ms / 1000 if knobs.strict else None,
+        )
+    except Refused as refused:
+        SIM_PROVIDER_CHARGES.labels("refused_voided").inc()
+        return problem_response(409, "Charge voided", str(refused))
+    if not new:
+        SIM_PROVIDER_CHARGES.labels("replayed").inc()
+        return _charge_answer(charge, status=200)
     SIM_PROVIDER_CHARGES.labels(charge.outcome if declined else "accepted").inc()
     if declined and not knobs.decline_via_callback:
         return problem_response(
@@ -349,47 +326,36 @@ def create_app(state: ProviderState) -> FaultInjector:
 
     @post("/charges/{key:str}/void")
     async def void_charge(key: str) -> Response[Any]:
-        charge = state.charges.get(key)
-        if charge is None:
-            if not state.box.knobs.strict:
-                state.voided_keys.add(key)  # lenient: a charge arriving after its void is refused
-            return Response({"voided": False})
-        status = charge.status
-        if status == "captured":
+        try:
+            charge, voided = state.book.void(key, strict=state.box.knobs.strict, now=_now())
+        except Refused as refused:
             SIM_PROVIDER_CHARGES.labels("void_refused_captured").inc()
-            return problem_response(
-                409, "Charge captured", f"{key} was captured and cannot be voided", error="captured"
-            )
-        if status in ("declined", "voided"):
-            return Response({"voided": status == "voided", "charge_id": charge.charge_id})
-        charge.state = "voided"
-        return Response({"voided": True, "charge_id": charge.charge_id})
+            return problem_response(409, "Charge captured", str(refused), error="captured")
+        if charge is None:
+            return Response({"voided": False})
+        return Response({"voided": voided, "charge_id": charge.charge_id})
 
     @post("/charges/{key:str}/refund")
     async def refund_charge(key: str) -> Response[Any]:
-        charge = state.charges.get(key)
-        status = charge.status if charge is not None else None
-        if charge is None or status in ("declined", "voided"):
+        known = state.book.charges.get(key)
+        again = known is not None and known.state == "refunded"
+        try:
+            charge, refunded = state.book.refund(key, now=_now())
+        except Refused as refused:
+            return problem_response(409, "Charge not captured", str(refused), error="authorized")
+        if charge is None or not refunded:
             return Response({"refunded": False})
-        if status == "authorized":
-            return problem_response(
-                409,
-                "Charge not captured",
-                f"{key} is an authorization: void it",
-                error="authorized",
-            )
-        if status == "captured":
-            charge.state = "refunded"
+        if not again:
             SIM_PROVIDER_CHARGES.labels("refunded").inc()
         return Response({"refunded": True, "charge_id": charge.charge_id})
 
     @get("/charges", sync_to_thread=False)
     def list_charges() -> list[dict[str, Any]]:
-        return [_charge_json(c) for c in state.charges.values()]
+        return [_charge_json(c) for c in state.book.charges.values()]
 
     @get("/charges/{key:str}", sync_to_thread=False)
     def read_charge(key: str) -> Response[Any]:
-        charge = state.charges.get(key)
+        charge = state.book.charges.get(key)
         if charge is None:
             return problem_response(404, "Not found", f"no charge {key}")
         return Response(_charge_json(charge))
@@ -408,6 +374,11 @@ def create_app(state: ProviderState) -> FaultInjector:
     return FaultInjector(app, state)
 
 
+def _now() -> float:
+    """The provider's clock: the event loop's (strict-mode captures are on it)."""
+    return asyncio.get_running_loop().time()
+
+
 def _charge_json(charge: Charge) -> dict[str, Any]:
     return {
         "charge_id": charge.charge_id,
@@ -415,7 +386,7 @@ def _charge_json(charge: Charge) -> dict[str, Any]:
         "payment_id": charge.payment_id,
         "amount": charge.amount,
         "outcome": charge.outcome,
-        "status": charge.status,
+        "status": charge.status(_now()),
         "callbacks_sent": charge.callbacks_sent,
         "callback_ms": charge.callback_ms,
     }

@@ -33,7 +33,9 @@ async def test_a_late_attempt_goes_unanswered_and_its_charge_lands_later() -> No
     async with http:
         with pytest.raises(ConnectionAbortedError):
             await http.post("/charges", json=BODY, headers={"Idempotency-Key": "p1"})
-        assert state.charges == {}  # nothing yet: a void now finds nothing (and, strict, forgets)
+        assert (
+            state.book.charges == {}
+        )  # nothing yet: a void now finds nothing (and, strict, forgets)
         assert (await http.post("/charges/p1/void")).json() == {"voided": False}
         await asyncio.sleep(0.5)
         listed = (await http.get("/charges")).json()
@@ -47,8 +49,8 @@ async def test_a_retry_while_the_late_attempt_waits_is_the_same_charge() -> None
             await http.post("/charges", json=BODY, headers={"Idempotency-Key": "p1"})
         second = await http.post("/charges", json=BODY, headers={"Idempotency-Key": "p1"})
         await asyncio.sleep(0.4)
-    assert second.status_code == 201 and len(state.charges) == 1
-    assert state.charges["p1"].charge_id == second.json()["charge_id"]
+    assert second.status_code == 201 and len(state.book.charges) == 1
+    assert state.book.charges["p1"].charge_id == second.json()["charge_id"]
 
 
 async def test_a_capture_is_refunded_and_an_authorization_is_not() -> None:
@@ -60,7 +62,7 @@ async def test_a_capture_is_refunded_and_an_authorization_is_not() -> None:
         unknown = await http.post("/charges/nope/refund")
     assert refunded.json()["refunded"] and again.json()["refunded"]
     assert unknown.json() == {"refunded": False}
-    assert state.charges["p1"].status == "refunded"
+    assert state.book.charges["p1"].state == "refunded"
 
     http, state = client(strict=True, capture_after_ms=60_000)
     async with http:

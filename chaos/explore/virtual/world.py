@@ -85,6 +85,7 @@ from orchestrator.workflows.fraud import (
 )
 from orchestrator.workflows.payment import PaymentWorkflow
 from orchestrator.workflows.reconcile import UNDECIDED, ReconcileWorkflow
+from simulators.provider_rules import Charge, Provider, Refused
 
 #: Second copy of a duplicated callback, as the provider simulator spaces them.
 REDELIVERY_GAP_S = 1.1
@@ -132,24 +133,6 @@ def user_of(schedule: Schedule) -> str:
 
 
 @dataclass
-class Charge:
-    """A charge the provider model holds."""
-
-    payment_id: str
-    amount: int
-    outcome: str
-    state: str
-    created_at: float
-    captures_at: float | None
-    callbacks_sent: int = 0
-
-    def status(self, now: float) -> str:
-        """Authorized, captured, declined, voided or refunded, as of ``now``."""
-        captured = self.captures_at is not None and now >= self.captures_at
-        return "captured" if self.state == "authorized" and captured else self.state
-
-
-@dataclass
 class ScheduleResult:
     """One schedule's verdict: the checks that failed, the evidence, and what was reached."""
 
@@ -183,8 +166,9 @@ class World:
     payment_workflow: type = PaymentWorkflow
     kernel: Kernel = field(init=False)
     plans: dict[str, PaymentPlan] = field(init=False)
-    charges: dict[str, Charge] = field(default_factory=dict)
-    tombstones: set[str] = field(default_factory=set)
+    provider: Provider = field(default_factory=Provider)
+    """The provider's charges and tombstones: the HTTP simulator's own rules
+    (:mod:`simulators.provider_rules`), in virtual time."""
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupted: set[str] = field(default_factory=set)
     terminated: set[str] = field(default_factory=set)
@@ -411,6 +395,11 @@ class World:
 
     # -- the provider ----------------------------------------------------------------------------
 
+    @property
+    def charges(self) -> dict[str, Charge]:
+        """The provider's charges, by key (the payment id)."""
+        return self.provider.charges
+
     def _charge_payment(self, call: ActivityCall) -> Attempt:
         r = _arg(call, ChargeRequest)
         plan = self.plans[r.payment_id]
@@ -424,19 +413,28 @@ class World:
 
         def charge() -> ChargeResult:
             key = r.payment_id
-            if key in self.tombstones:
+            if key in self.charges and asked_after_decline:
+                self.asked_after_decline.add(key)
+            try:
+                existing, new = self.provider.charge(
+                    key,
+                    r.payment_id,
+                    r.amount,
+                    charge_id=f"ch_{key}",
+                    declined=plan.decline or plan.callback_status == "declined",
+                    now=self.kernel.now,
+                    capture_after_s=plan.capture_after_s if plan.strict_provider else None,
+                )
+            except Refused as refused:
                 raise ApplicationError(
-                    f"provider refused (409): {key} was voided",
+                    f"provider refused (409): {refused}",
                     call.attempt,
                     "ProviderRejected",
                     type="ProviderRejected",
                     non_retryable=True,
-                )
-            existing = self.charges.get(key)
-            if existing is None:
-                existing = self._new_charge(r, plan)
-            elif asked_after_decline:
-                self.asked_after_decline.add(key)
+                ) from None
+            if new and not plan.decline:
+                self._send_callbacks(existing, plan)
             if existing.outcome == "declined" and plan.decline:
                 if not lost and not late:  # the saga hears this answer
                     self._declines_heard.add(key)
@@ -454,25 +452,6 @@ class World:
             self.late_charged.add(r.payment_id)
             return Attempt(plan.charge_late_s, charge, uncancellable=True)
         return Attempt(plan.latency_s, charge, report_after_s=plan.latency_s, lost=lost)
-
-    def _new_charge(self, r: ChargeRequest, plan: PaymentPlan) -> Charge:
-        now = self.kernel.now
-        declined = plan.decline or plan.callback_status == "declined"
-        captures = None
-        if plan.strict_provider and not declined:
-            captures = now + plan.capture_after_s
-        charge = Charge(
-            r.payment_id,
-            r.amount,
-            "declined" if declined else "succeeded",
-            "declined" if declined else "authorized",
-            now,
-            captures,
-        )
-        self.charges[r.payment_id] = charge
-        if not plan.decline:
-            self._send_callbacks(charge, plan)
-        return charge
 
     def _send_callbacks(self, charge: Charge, plan: PaymentPlan) -> None:
         charge_id = f"ch_{charge.payment_id}"
@@ -505,24 +484,18 @@ class World:
             return _failing(plan or PaymentPlan(), call, "provider answered 503")
 
         def void() -> VoidResult:
-            charge = self.charges.get(r.payment_id)
-            if charge is None:
-                if plan is None or not plan.strict_provider:
-                    self.tombstones.add(r.payment_id)
-                return VoidResult(voided=False)
-            status = charge.status(self.kernel.now)
-            if status == "captured":
+            strict = plan is not None and plan.strict_provider
+            try:
+                _, voided = self.provider.void(r.payment_id, strict=strict, now=self.kernel.now)
+            except Refused:
                 raise ApplicationError(
                     f"void refused (409): {r.payment_id} was captured",
                     call.attempt,
                     VOID_REJECTED,
                     type=VOID_REJECTED,
                     non_retryable=True,
-                )
-            if status in ("declined", "voided"):
-                return VoidResult(voided=status == "voided")
-            charge.state = "voided"
-            return VoidResult(voided=True)
+                ) from None
+            return VoidResult(voided=voided)
 
         return Attempt(plan.latency_s if plan else 0.05, void)
 
@@ -533,20 +506,17 @@ class World:
             return _failing(plan or PaymentPlan(), call, "provider answered 503")
 
         def refund() -> ChargeRefundResult:
-            charge = self.charges.get(r.payment_id)
-            status = charge.status(self.kernel.now) if charge is not None else None
-            if charge is None or status in ("declined", "voided"):
-                return ChargeRefundResult(refunded=False)
-            if status == "authorized":
+            try:
+                _, refunded = self.provider.refund(r.payment_id, now=self.kernel.now)
+            except Refused:
                 raise ApplicationError(
                     f"refund refused (409): {r.payment_id} is an authorization",
                     call.attempt,
                     REFUND_REJECTED,
                     type=REFUND_REJECTED,
                     non_retryable=True,
-                )
-            charge.state = "refunded"
-            return ChargeRefundResult(refunded=True)
+                ) from None
+            return ChargeRefundResult(refunded=refunded)
 
         return Attempt(plan.latency_s if plan else 0.05, refund)
 
