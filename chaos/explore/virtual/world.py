@@ -426,25 +426,15 @@ class World:
                     capture_after_s=plan.capture_after_s if plan.strict_provider else None,
                 )
             except Refused as refused:
-                raise ApplicationError(
-                    f"provider refused (409): {refused}",
-                    call.attempt,
-                    "ProviderRejected",
-                    type="ProviderRejected",
-                    non_retryable=True,
+                raise _final(
+                    f"provider refused (409): {refused}", call, "ProviderRejected"
                 ) from None
             if new and not plan.decline:
                 self._send_callbacks(existing, plan)
             if existing.outcome == "declined" and plan.decline:
                 if not lost and not late:  # the saga hears this answer
                     self._declines_heard.add(key)
-                raise ApplicationError(
-                    "provider declined: card declined",
-                    call.attempt,
-                    DECLINED,
-                    type=DECLINED,
-                    non_retryable=True,
-                )
+                raise _final("provider declined: card declined", call, DECLINED)
             return ChargeResult(charge_id=f"ch_{key}", attempt=call.attempt)
 
         if late:
@@ -488,12 +478,8 @@ class World:
             try:
                 _, voided = self.provider.void(r.payment_id, strict=strict, now=self.kernel.now)
             except Refused:
-                raise ApplicationError(
-                    f"void refused (409): {r.payment_id} was captured",
-                    call.attempt,
-                    VOID_REJECTED,
-                    type=VOID_REJECTED,
-                    non_retryable=True,
+                raise _final(
+                    f"void refused (409): {r.payment_id} was captured", call, VOID_REJECTED
                 ) from None
             return VoidResult(voided=voided)
 
@@ -509,12 +495,10 @@ class World:
             try:
                 _, refunded = self.provider.refund(r.payment_id, now=self.kernel.now)
             except Refused:
-                raise ApplicationError(
+                raise _final(
                     f"refund refused (409): {r.payment_id} is an authorization",
-                    call.attempt,
+                    call,
                     REFUND_REJECTED,
-                    type=REFUND_REJECTED,
-                    non_retryable=True,
                 ) from None
             return ChargeRefundResult(refunded=refunded)
 
@@ -834,6 +818,12 @@ def _failing(plan: PaymentPlan, call: ActivityCall, what: str) -> Attempt:
 
 def _locked() -> Exception:
     return ApplicationError("database is locked (virtual outage)", type="OperationalError")
+
+
+def _final(message: str, call: ActivityCall, kind: str) -> ApplicationError:
+    """An answer the saga must not retry (the provider's 402 or 409), with the attempt count
+    the activity reports."""
+    return ApplicationError(message, call.attempt, kind, type=kind, non_retryable=True)
 
 
 def _transient(what: str, call: ActivityCall) -> ApplicationError:
