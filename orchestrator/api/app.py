@@ -18,12 +18,13 @@ import msgspec
 import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import Parameter
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from orchestrator import signing
-from orchestrator.api.auth import ApiKeys
+from orchestrator.api.auth import ApiKeys, authenticated, current_user
 from orchestrator.api.contract import BEARER, LIMITS, complete, openapi_config, problems
 from orchestrator.api.currencies import AccountCurrencies
 from orchestrator.api.errors import ApiError, Forbidden, InvalidField
@@ -53,31 +54,31 @@ from orchestrator.temporal_client import connect
 
 log = logging.getLogger("orchestrator.api")
 
-Authorization = Annotated[
-    str | None, Parameter(header="Authorization", required=False, include_in_schema=False)
-]  # documented as the bearer security scheme (contract.py)
 
-
-def _service(state: State) -> PaymentService:
+def provide_service(state: State) -> PaymentService:
+    """The ``service`` dependency: the payment service the app's lifespan built."""
     service: PaymentService = state.service
     return service
 
 
-def _user(state: State, authorization: str | None) -> str:
-    keys: ApiKeys = state.api_keys
-    return keys.user_for(authorization)
+#: The payment routes: the API key first (a guard; documented as the bearer security scheme in
+#: contract.py), the authenticated user and the service as dependencies.
+GUARDED = [authenticated]
 
 
 @post(
     "/payments",
     status_code=202,
     summary="Start a payment",
-    before_request=guard_payment_body,  # key first, then a strict body (strict_body.py)
+    guards=GUARDED,  # the key first
+    before_request=guard_payment_body,  # then a strict body (strict_body.py)
     security=BEARER,
     responses=problems(400, 401, 403, 413, 415, 422, *LIMITS, 503),
 )
 async def create_payment(
     state: State,
+    service: PaymentService,
+    user: str,
     data: PaymentCreate,
     idempotency_key: Annotated[
         str,
@@ -88,14 +89,12 @@ async def create_payment(
             description="The same key and body return the same payment; another body is a 422",
         ),
     ],
-    authorization: Authorization = None,
 ) -> PaymentAccepted:
     """Start a payment saga; the same key and body return the same payment."""
-    user = _user(state, authorization)
     if data.user_id not in (None, user):
         raise Forbidden(f"this API key may only create payments for {user!r}")
     _check_currency(state, user, data.currency)
-    payment_id, created = await _service(state).create(
+    payment_id, created = await service.create(
         user, msgspec.structs.replace(data, user_id=user), idempotency_key
     )
     return PaymentAccepted(
@@ -119,12 +118,13 @@ _READ = problems(401, 404, *LIMITS, 503)
     "/payments/{payment_id:str}",
     summary="Read a payment's status",
     security=BEARER,
+    guards=GUARDED,
     responses=problems(400, 401, 404, *LIMITS, 503),
 )
 async def read_payment(
-    state: State,
+    service: PaymentService,
+    user: str,
     payment_id: str,
-    authorization: Authorization = None,
     wait: Annotated[
         float,
         Parameter(
@@ -139,20 +139,21 @@ async def read_payment(
 ) -> PaymentView:
     """The payment's view: from its result once it ended, else the workflow's ``status``
     query; with ``wait``, a running payment is waited for first (a long poll)."""
-    return await _service(state).status(_user(state, authorization), payment_id, wait)
+    return await service.status(user, payment_id, wait)
 
 
 @get(
     "/payments/{payment_id:str}/state",
     summary="Read only a payment's state (cheap, for polling)",
     security=BEARER,
+    guards=GUARDED,
     responses=_READ,
 )
 async def read_payment_state(
-    state: State, payment_id: str, authorization: Authorization = None
+    service: PaymentService, user: str, payment_id: str
 ) -> PaymentStateView:
     """State and whether the saga ended, from the Temporal server alone (no workflow query)."""
-    return await _service(state).state(_user(state, authorization), payment_id)
+    return await service.state(user, payment_id)
 
 
 @post(
@@ -160,13 +161,12 @@ async def read_payment_state(
     status_code=202,
     summary="Cancel a payment",
     security=BEARER,
+    guards=GUARDED,
     responses=problems(401, 404, 409, *LIMITS, 503),
 )
-async def cancel_payment(
-    state: State, payment_id: str, authorization: Authorization = None
-) -> CancelAccepted:
+async def cancel_payment(service: PaymentService, user: str, payment_id: str) -> CancelAccepted:
     """Ask the saga to stop and compensate."""
-    await _service(state).cancel(_user(state, authorization), payment_id)
+    await service.cancel(user, payment_id)
     return CancelAccepted(payment_id=payment_id, cancel_requested=True)
 
 
@@ -181,6 +181,7 @@ async def cancel_payment(
 async def gateway_webhook(
     request: Request[Any, Any, Any],
     state: State,
+    service: PaymentService,
     data: GatewayEvent,
     saga_signature: Annotated[
         str,
@@ -194,7 +195,7 @@ async def gateway_webhook(
 ) -> WebhookAck:
     """Verify the signature over the raw body, drop a replay, then signal the saga."""
     replays: ReplayGuard = state.replays
-    return await deliver(_service(state), replays, data, request.state.signed_at)
+    return await deliver(service, replays, data, request.state.signed_at)
 
 
 @get("/health", summary="Liveness", responses=problems(431))
@@ -262,6 +263,10 @@ def create_app(config: StackConfig, api_keys: ApiKeys | None = None) -> Litestar
             ApiMetrics,
         ],
         lifespan=[temporal],
+        dependencies={
+            "service": Provide(provide_service, sync_to_thread=False),
+            "user": Provide(current_user, sync_to_thread=False),
+        },
         # The limits run around the app, before routing (serve_app, Limits).
         middleware=[prometheus.middleware],
         request_max_body_size=BODY_LIMIT_BYTES,

@@ -12,6 +12,11 @@ import hashlib
 import json
 import secrets
 from pathlib import Path
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 
 from orchestrator.api.errors import Unauthenticated
 from orchestrator.private_files import write_private
@@ -88,3 +93,16 @@ def generate_keys(users: list[str], path: str | Path) -> dict[str, str]:
     credentials = credentials_path(path)
     write_private(credentials, json.dumps(_read(credentials) | new, indent=2).encode())
     return new
+
+
+def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard of the payment routes, run before anything else reads the request: the
+    API key names the user (401 otherwise), kept for the ``user`` dependency."""
+    keys: ApiKeys = connection.app.state.api_keys
+    connection.state.user = keys.user_for(connection.headers.get("Authorization"))
+
+
+def current_user(request: Request[Any, Any, Any]) -> str:
+    """The ``user`` dependency: who the guard authenticated."""
+    user: str = request.state.user
+    return user

@@ -3,7 +3,7 @@
 ``POST /payments`` runs :func:`guard_payment_body` before its handler, in this order, so an
 anonymous caller learns nothing about the body's fields:
 
-1. the API key (401 without a valid one);
+1. the API key (401 without a valid one), checked by the route's guard (``auth.authenticated``);
 2. an ``Idempotency-Key`` of 1 to 200 characters (400 otherwise);
 3. ``Content-Type: application/json`` (415 otherwise);
 4. one JSON document in UTF-8: invalid UTF-8, invalid JSON, ``NaN``/``Infinity``, duplicate
@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 
-from orchestrator.api.auth import ApiKeys
 from orchestrator.api.errors import (
     InvalidField,
     MalformedBody,
@@ -105,10 +104,8 @@ def decode_payment(body: bytes, max_amount: int) -> PaymentCreate:
 
 
 async def guard_payment_body(request: Request[Any, Any, Any]) -> None:
-    """Litestar ``before_request`` of ``POST /payments``: key, Idempotency-Key, media type, body
-    (see above)."""
-    keys: ApiKeys = request.app.state.api_keys
-    keys.user_for(request.headers.get("Authorization"))
+    """Litestar ``before_request`` of ``POST /payments``, after the key's guard
+    (``auth.authenticated``): Idempotency-Key, media type, body (see above)."""
     idempotency_key = request.headers.get(IDEMPOTENCY_KEY_HEADER, "")
     if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise MissingIdempotencyKey(
