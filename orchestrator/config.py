@@ -53,6 +53,9 @@ class StackConfig(Base, kw_only=True):
     """Prometheus, when the stack runs one: k6 remote-writes to it, reports query it."""
     worker_versioning: bool = False
     """Workers join the Worker Deployment ``payment-saga`` with their build id."""
+    harness_seams: bool = False
+    """Honour the chaos harness's failpoints and partial links (:mod:`orchestrator.seams`): the
+    embedded stack turns it on; off in every deployment."""
     webhook_secret: str
     """Signs the provider's callbacks; the API accepts it and ``webhook_previous_secrets``.
     Overridden by ``$SAGA_WEBHOOK_SECRET`` (compose passes it from ``.env``)."""

@@ -29,6 +29,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
+from orchestrator import seams
 from orchestrator.activities.accounts import MAX_CONCURRENT as ACCOUNT_THREADS
 from orchestrator.activities.accounts import AccountActivities
 from orchestrator.activities.fraud import FraudActivities
@@ -37,11 +38,8 @@ from orchestrator.activities.notifications import NotificationActivities
 from orchestrator.activities.provider import ProviderActivities
 from orchestrator.activities.reconcile import ReconcileActivities
 from orchestrator.config import StackConfig, load_config
-from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
-from orchestrator.failpoints import Failpoints
 from orchestrator.ledger import Ledger
 from orchestrator.metrics_export import sdk_runtime, serve_metrics
-from orchestrator.partial_links import link_client
 from orchestrator.roles import ROLES, Role, pick_activities, saga_queues, workflow_runner
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.builds import BUILDS, CURRENT_BUILD, DEPLOYMENT_NAME, VERSIONING
@@ -69,9 +67,9 @@ PRODUCT = Swap()
 
 
 def _accounts(config: StackConfig, http: httpx.AsyncClient, swap: Swap) -> list[object]:
-    failpoints = Failpoints(Path(config.state_dir) / FAILPOINTS_FILE)
     location = config.worker_ledger_path or config.ledger_path
-    return [AccountActivities(swap.ledger(location, pool_size=ACCOUNT_THREADS), failpoints)]
+    ledger = swap.ledger(location, pool_size=ACCOUNT_THREADS)
+    return [AccountActivities(ledger, seams.failpoints(config))]
 
 
 #: Role -> the objects whose methods implement its activities (named as in ``ROLES``).
@@ -128,14 +126,8 @@ async def run_worker(
         else None
     )
     async with AsyncExitStack() as stack:
-        # Its requests follow the harness's partial toxics (orchestrator.partial_links).
-        http = await stack.enter_async_context(
-            link_client(
-                config.state_dir,
-                faulted=config.toxiproxy_api is not None,
-                timeout=HTTP_TIMEOUT,
-            )
-        )
+        # With the harness's seams on, its requests follow the partial toxics.
+        http = await stack.enter_async_context(seams.http_client(config, timeout=HTTP_TIMEOUT))
         worker = Worker(
             client,
             task_queue=role.task_queue,

@@ -232,6 +232,7 @@ class EmbeddedStack(OpensAccounts):
             else None,
             prometheus_url=self.prometheus_url,
             worker_versioning=self.options.worker_versioning,
+            harness_seams=True,
             webhook_secret=secrets.token_hex(32),
             payment_id_secret=secrets.token_hex(32),
             ledger_path=self.ledger_location,

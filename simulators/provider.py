@@ -36,9 +36,8 @@ from litestar import Litestar, Response, get, post
 from litestar.params import Parameter
 from litestar.types import Receive, Scope, Send
 
-from orchestrator import signing
-from orchestrator.config import load_config
-from orchestrator.partial_links import link_client
+from orchestrator import seams, signing
+from orchestrator.config import StackConfig, load_config
 from orchestrator.problems import problem_response
 from simulators.common import (
     KnobBox,
@@ -136,9 +135,8 @@ class ProviderState:
     """The charges and tombstones (:mod:`simulators.provider_rules`: the rules, without I/O)."""
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    state_dir: str = "."
-    faulted: bool = False
-    """The stack puts Toxiproxy on the links (see ``link_client``)."""
+    config: StackConfig | None = None
+    """The stack's config: with its harness seams on, callbacks follow the partial links."""
     _http: httpx.AsyncClient | None = None
 
     async def close(self) -> None:
@@ -153,8 +151,11 @@ class ProviderState:
         A new client per callback was 11% of the whole stack's CPU under load (``saga bench``).
         """
         if self._http is None:
-            # Callbacks follow the harness's partial toxics (orchestrator.partial_links).
-            self._http = link_client(self.state_dir, faulted=self.faulted, timeout=5.0)
+            self._http = (
+                seams.http_client(self.config, timeout=5.0)
+                if self.config is not None
+                else httpx.AsyncClient(timeout=5.0)
+            )
         return self._http
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -484,8 +485,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         knobs,
         callback_url,
         config.webhook_secret,
-        state_dir=config.state_dir,
-        faulted=config.toxiproxy_api is not None,
+        config=config,
     )
     serve(counting(create_app(state), knobs), args.host, args.port)
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import msgspec
+
 #: Package -> the project packages it may import.
 DAG: dict[str, frozenset[str]] = {
     "orchestrator": frozenset(),
@@ -109,3 +111,28 @@ def test_the_harness_is_in_rooms_the_readme_names() -> None:
     }
     total = sum(lines.values())
     assert {r: n for r, n in lines.items() if n > 0.3 * total} == {}
+
+
+def test_the_harness_seams_are_off_unless_the_config_turns_them_on(tmp_path: Path) -> None:
+    """Issue 28/30: failpoints and partial links are one seam behind one switch; a deployment
+    (the switch off) reads neither file, whatever is written into its state directory."""
+    import asyncio
+
+    from orchestrator import seams
+    from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
+    from orchestrator.partial_links import PartialLinkTransport
+    from tests.unit.stack_configs import unreachable_config
+
+    (tmp_path / FAILPOINTS_FILE).write_text('{"debit": {"delay_ms": 5000}}')
+    off = unreachable_config(state_dir=str(tmp_path))
+    on = msgspec.structs.replace(off, harness_seams=True)
+    assert seams.failpoints(off).current() == {}
+    assert set(seams.failpoints(on).current()) == {"debit"}
+
+    async def transports() -> tuple[object, object]:
+        async with seams.http_client(off) as plain, seams.http_client(on) as linked:
+            return plain._transport, linked._transport
+
+    plain, linked = asyncio.run(transports())
+    assert not isinstance(plain, PartialLinkTransport)
+    assert isinstance(linked, PartialLinkTransport)
