@@ -48,6 +48,7 @@ OTHER_CELLS = (
     "a provider or notification outage of hours outlived",
     "a healthy payment (no fault met) succeeded",
     "a healthy payment refused by the ledger",
+    "workflow worker died mid-activation, its task retried",
 )
 #: Steps the current saga can no longer be interrupted at: it validates inside the debit
 #: (validated-debit), so only mutants of the older path have a validate_payment step.
@@ -114,6 +115,8 @@ def race_cells(result: ScheduleResult) -> set[str]:
             reached.add("a healthy payment (no fault met) succeeded")
         if payment.healthy and payment.api.get("reason") in LEDGER_REFUSALS:
             reached.add("a healthy payment refused by the ledger")
+        if pid in result.crashed:
+            reached.add("workflow worker died mid-activation, its task retried")
         if pid in result.evicted:
             reached.add("instance evicted mid-flight and rebuilt by replay")
         if pid in result.late_charged:

@@ -69,6 +69,8 @@ Failure = temporalio.api.failure.v1.Failure
 _HOST_LOOP = asyncio.new_event_loop()
 #: Jobs reaching an execution this close together are delivered in one workflow task.
 TASK_LATENCY_S = 0.01
+#: A workflow task whose worker died is retried once its timeout passes (the SDK's default).
+WORKFLOW_TASK_TIMEOUT_S = 10.0
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 NAMESPACE = "virtual"
 #: The stack's own converter, so the explorer checks the payloads the real workers exchange.
@@ -168,6 +170,9 @@ class Execution:
     """What its instance was built from: an eviction builds a fresh one from it."""
     evictions: int = 0
     """How many times its instance was evicted and rebuilt by replaying its activations."""
+    crashes: int = 0
+    """How many of its workflow tasks died with their worker mid-activation (the commands
+    lost, the instance rebuilt from history, the task retried after its timeout)."""
     mixed: set[tuple[str, ...]] = field(default_factory=set)
     """The kinds of job that came together in one activation (an activity result and a cancel
     request, a signal and a timer), each combination once."""
@@ -218,6 +223,9 @@ class Kernel:
         self.evict: Callable[[Execution], bool] | None = None
         """Asked after each workflow task whether to evict the execution's instance and rebuild
         it by replay (:meth:`_evict`); the world draws it from the schedule's seed."""
+        self.crash: Callable[[Execution], bool] | None = None
+        """Asked after each activation whether its worker dies before completing the task
+        (:meth:`_crashed`); the world draws it from the schedule's seed."""
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -402,6 +410,9 @@ class Kernel:
             execution.task_failures.append(name.removeprefix("WORKFLOW_TASK_FAILED_CAUSE_"))
             execution.stuck = True
             return
+        if self.crash is not None and self.crash(execution):
+            self._crashed(execution, jobs)
+            return
         execution._log.append((activation, list(completion.successful.commands)))
         for command in completion.successful.commands:
             if not execution.open:
@@ -409,6 +420,19 @@ class Kernel:
             self._command(execution, command)
         if self.evict is not None and execution.open and self.evict(execution):
             self._evict(execution)
+
+    def _crashed(self, execution: Execution, jobs: list[Any]) -> None:
+        """The worker died after running the activation and before completing its task: the
+        commands never reach the server, the instance (ahead of the history now) is rebuilt by
+        replay, and the same jobs, with whatever arrived meanwhile, come back in a task retried
+        after the workflow task timeout."""
+        execution.crashes += 1
+        self._evict(execution)
+        if execution.stuck:
+            return
+        execution._jobs = [*jobs, *execution._jobs]
+        execution._task_pending = True
+        self.at(WORKFLOW_TASK_TIMEOUT_S, lambda: self._workflow_task(execution))
 
     def _evict(self, execution: Execution) -> None:
         """Drop the instance and rebuild it by replaying every activation it saw, as a worker

@@ -93,6 +93,8 @@ REDELIVERY_GAP_S = 1.1
 LATE_AFTER_TIMER_S = 300.0
 #: Share of workflow tasks after which the instance is evicted and rebuilt by replay.
 EVICT_SHARE = 0.1
+#: Share of workflow tasks whose worker dies mid-activation (drawn from its own stream).
+CRASH_SHARE = 0.02
 #: The reconciler's last pass, after every saga has had time to finish.
 FINAL_RECONCILE_S = 6 * 3600.0
 FOREIGN_EVENT = "evt_foreign_"
@@ -149,6 +151,8 @@ class ScheduleResult:
     """Payments whose instance was evicted mid-flight and rebuilt by replaying its history."""
     mixed: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
     """Per payment, the kinds of job that came together in one of its activations."""
+    crashed: set[str] = field(default_factory=set)
+    """Payments one of whose workflow tasks died with its worker mid-activation."""
 
     @property
     def ok(self) -> bool:
@@ -195,6 +199,8 @@ class World:
         # drawn from the schedule's seed, the instance is rebuilt by replaying its activations.
         evictions = random.Random(f"{self.schedule.seed}:evict")
         self.kernel.evict = lambda _: evictions.random() < EVICT_SHARE
+        crashes = random.Random(f"{self.schedule.seed}:crash")
+        self.kernel.crash = lambda _: crashes.random() < CRASH_SHARE
         self.ledger.clock = self.kernel.datetime
         self.plans = dict(zip(payment_ids(self.schedule), self.schedule.payments, strict=True))
 
@@ -673,6 +679,7 @@ class World:
         mixed = {
             p: set(e.mixed) for p in self.plans if (e := self.kernel.executions.get(p)) and e.mixed
         }
+        crashed = {p for p in self.plans if (e := self.kernel.executions.get(p)) and e.crashes}
         return ScheduleResult(
             self.schedule,
             failed,
@@ -683,6 +690,7 @@ class World:
             late,
             evicted,
             mixed,
+            crashed,
         )
 
     def _payment(self, payment_id: str, user: str) -> Payment:
