@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -72,6 +73,20 @@ def argv(binary: str, config_file: Path, data_dir: Path, port: int) -> list[str]
         "--web.enable-lifecycle",
         "--log.level=warn",
     ]
+
+
+def query_range(
+    base_url: str, promql: str, start: float, end: float, step_s: float
+) -> list[dict[str, Any]]:
+    """Evaluate a range query (Unix seconds); each series is ``{"metric": labels, "values":
+    [[t, "value"], ...]}``. Raises :class:`StackError` with Prometheus's message on error."""
+    params: dict[str, str | float] = {"query": promql, "start": start, "end": end, "step": step_s}
+    response = httpx.get(f"{base_url}/api/v1/query_range", params=params, timeout=10.0)
+    body = response.json()
+    if body.get("status") != "success":
+        raise StackError(f"Prometheus rejected {promql!r}: {body.get('error', response.text)}")
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
 
 
 def query(base_url: str, promql: str, *, at: float | None = None) -> list[dict[str, object]]:

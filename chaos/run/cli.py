@@ -86,10 +86,16 @@ def _verdict_table(result: ScenarioResult) -> str:
 
 
 def run_scenarios(
-    scenarios: list[Scenario], stack: RunningStack, seed: int | None, out: Any = print
+    scenarios: list[Scenario],
+    stack: RunningStack,
+    seed: int | None,
+    out: Any = print,
+    *,
+    panels: bool = False,
 ) -> list[ScenarioResult]:
-    """Run scenarios one after another on a started stack, printing progress and verdicts."""
-    runner = ScenarioRunner(stack, progress=out)
+    """Run scenarios one after another on a started stack, printing progress and verdicts
+    (``panels``: capture the dashboards' panels for the HTML report)."""
+    runner = ScenarioRunner(stack, progress=out, panels=panels)
     results = []
     began = time.monotonic()
     for i, scenario in enumerate(scenarios):
@@ -148,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if isinstance(stack, EmbeddedStack):
             stack.start()
-        results = run_scenarios(scenarios, stack, args.seed)
+        results = run_scenarios(scenarios, stack, args.seed, panels=bool(args.report))
         summary = [["scenario", "result", "payments", "duration"]]
         # Failures first: they are what a reader scrolls back for.
         summary += [

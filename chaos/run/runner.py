@@ -39,12 +39,14 @@ from chaos.verdicts.evidence import (
     version_facts,
 )
 from chaos.verdicts.expect import Verdict, evaluate
+from chaos.verdicts.panels import PanelData, capture
 from orchestrator.ledger import DB_ERRORS, Ledger
 from orchestrator.models import ReconcileReport
 from orchestrator.reconcile import reconcile_now, successive
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.reconcile import SETTLE_AFTER_CLOSE
 from runtime.admin_client import patch_knobs
+from runtime.prometheus import SCRAPE_INTERVAL_S
 from runtime.stack_view import RunningStack
 
 SAMPLE_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *DB_ERRORS)
@@ -77,6 +79,10 @@ class ScenarioResult:
     rollback: list[str] = field(default_factory=list)
     evidence: Evidence | None = None
     error: str | None = None
+    window: tuple[float, float] | None = None
+    """When the workload started and the run ended (Unix seconds): the report's panel window."""
+    panels: list[PanelData] = field(default_factory=list)
+    """The dashboards' panels over that window, when asked for and Prometheus runs."""
 
     @property
     def passed(self) -> bool:
@@ -87,9 +93,17 @@ class ScenarioResult:
 class ScenarioRunner:
     """Runs scenarios one after another on one stack."""
 
-    def __init__(self, stack: RunningStack, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        stack: RunningStack,
+        progress: Callable[[str], None] | None = None,
+        *,
+        panels: bool = False,
+    ) -> None:
         self.stack = stack
         self.progress = progress or (lambda line: None)
+        self.panels = panels
+        """Capture the dashboards' panels over each run's window (for the HTML report)."""
         self._faults: list[FaultRecord] = []
 
     def run(self, scenario: Scenario, seed: int | None = None) -> ScenarioResult:
@@ -168,7 +182,7 @@ class ScenarioRunner:
         faults = FaultInjector(self.stack, scenario, driver.records, driver)
         result.payments, result.faults = driver.records, faults.records
         self._faults = faults.records
-        started = time.monotonic()
+        started, wall_started = time.monotonic(), time.time()
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(self._sample(driver, faults, result, started, stop_sampling))
         running = CHAOS_SCENARIO_RUNNING.labels(scenario.name)
@@ -194,6 +208,13 @@ class ScenarioRunner:
         faults.settle(result.samples)
         result.evidence = await self._evidence(scenario, driver, started)
         checked, result.steady_state_after = await asyncio.to_thread(steady_state, self.stack)
+        result.window = (wall_started, time.time())
+        if self.panels and self.stack.prometheus_url:
+            # One more scrape, so the window's last seconds are in Prometheus too.
+            await asyncio.sleep(SCRAPE_INTERVAL_S)
+            result.panels = await asyncio.to_thread(
+                capture, self.stack.prometheus_url, result.window[0], time.time()
+            )
         result.verdicts = evaluate(scenario, result.evidence, result.faults)
         result.verdicts.append(
             Verdict(

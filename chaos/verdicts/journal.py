@@ -59,6 +59,8 @@ def journal_entry(result: ScenarioResult) -> dict[str, Any]:
         "sample_payment": evidence.sample_payment if evidence else None,
         "sample_history": evidence.sample_history if evidence else [],
         "bundle": msgspec.to_builtins(evidence.bundle) if evidence else None,
+        "window": list(result.window) if result.window else None,
+        "panels": [asdict(p) for p in result.panels],
     }
 
 
