@@ -55,8 +55,9 @@ SYSTEM_DEPS_CHECK = missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
 		|| missing="$$missing postgresql"; \
 	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } \
-		|| missing="$$missing docker-compose"
-system-deps:  ## install Debian's prometheus, docker-compose, postgresql when missing (as root)
+		|| missing="$$missing docker-compose"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"
+system-deps:  ## install Debian's prometheus, docker-compose, postgresql, chromium when missing (as root)
 	@$(SYSTEM_DEPS_CHECK); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \

@@ -10,13 +10,14 @@ from chaos.mutants.cli import add_mutants_commands
 from chaos.perf.cli import add_load_command
 from chaos.perf.simulation.cli import add_simulate_commands
 from chaos.run.cli import add_scenario_commands
-from chaos.verdicts.cli import add_check_command
+from chaos.verdicts.cli import add_check_command, add_report_command
 
 
 def add_commands(sub: Any) -> None:
     """``scenario``, ``check``, ``mutants``, ``explore``, ``load``, ``bench`` and ``simulate``."""
     add_scenario_commands(sub)
     add_check_command(sub)
+    add_report_command(sub)
     add_mutants_commands(sub)
     add_explore_command(sub)
     add_load_command(sub)

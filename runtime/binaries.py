@@ -78,6 +78,7 @@ BINARIES: dict[str, Binary] = {
         Binary("prometheus", PROMETHEUS),
         Binary("promtool", "apt-get install prometheus (it ships promtool)"),
         Binary("initdb", POSTGRES, _debian_postgres),
+        Binary("chromium", "install Debian's chromium package (`make system-deps` does, as root)"),
     )
 }
 

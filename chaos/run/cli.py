@@ -17,6 +17,7 @@ from chaos.mutants.worker import entry
 from chaos.run.runner import ScenarioResult, ScenarioRunner
 from chaos.run.stacks import attach_flag, backend_flag, compose_flag, on_backend, stack_for
 from chaos.scenario.format import Scenario, find_scenario, load_scenario, scenario_files
+from chaos.verdicts.html import write_html_from
 from chaos.verdicts.journal import write_journal
 from chaos.verdicts.report import write_report
 from chaos.verdicts.run_metadata import now, run_metadata
@@ -172,8 +173,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.report:
             report_dir = Path(args.report)
             run = run_metadata(seed=args.seed, backend=args.backend, started_at=started_at)
-            print(f"journal: {write_journal(results, report_dir, run)}")
+            journal = write_journal(results, report_dir, run)
+            print(f"journal: {journal}")
             print(f"report:  {write_report(results, report_dir, run)}")
+            print(f"html:    {write_html_from(journal)}")
         if args.keep_stack:
             assert stack.config
             print(

@@ -1,4 +1,5 @@
-"""``saga check JOURNAL``: run the checkers again, offline, on the bundles a journal holds."""
+"""``saga check JOURNAL`` (run the checkers again, offline, on the bundles a journal holds) and
+``saga report JOURNAL`` (draw the HTML report from a journal)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from chaos.errors import ScenarioError
 from chaos.scenario.errors import located
 from chaos.verdicts.bundle import Bundle, decode_bundle
 from chaos.verdicts.checkers import check_all, payment_rows
+from chaos.verdicts.html import write_html
 from runtime.tables import render_table
 
 
@@ -80,3 +82,27 @@ def add_check_command(sub: Any) -> None:
     check.add_argument("journal", help="journal.json written by `saga scenario run --report`")
     check.add_argument("--table", action="store_true", help="print the per-payment table")
     check.set_defaults(func=cmd_check)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write ``index.html`` for a journal (beside it, or into ``--out``)."""
+    path = Path(args.journal)
+    try:
+        journal = msgspec.json.decode(path.read_bytes())
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except msgspec.DecodeError as exc:
+        raise ScenarioError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(journal, dict) or not isinstance(journal.get("scenarios"), list):
+        raise ScenarioError(f"{path}: scenarios: not a journal (no list of scenarios)")
+    out = Path(args.out) if args.out else path.parent
+    print(f"report: {write_html(journal, out)}")
+    return 0
+
+
+def add_report_command(sub: Any) -> None:
+    """Register ``saga report`` on the ``saga`` parser."""
+    report = sub.add_parser("report", help="draw the HTML report (index.html) of a journal")
+    report.add_argument("journal", help="journal.json written by `saga scenario run --report`")
+    report.add_argument("--out", metavar="DIR", help="where to write index.html (default: beside)")
+    report.set_defaults(func=cmd_report)

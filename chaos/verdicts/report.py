@@ -63,7 +63,10 @@ def timeline_chart(result: ScenarioResult, path: Path) -> Path:
     for n, run in enumerate(_runs(samples, "ledger")):
         ax.plot(
             [s["t"] for s in run],
-            [s["ledger"].get("debit", 0) - s["ledger"].get("refund", 0) for s in run],
+            [
+                (s.get("ledger") or {}).get("debit", 0) - (s.get("ledger") or {}).get("refund", 0)
+                for s in run
+            ],
             color="black",
             linestyle="--",
             linewidth=1,

@@ -13,6 +13,7 @@ import pytest
 
 from chaos.run.runner import ScenarioRunner
 from chaos.scenario.format import load_scenario
+from chaos.verdicts.panels import SCENARIO_DASHBOARDS
 from observability.dashboards import DASHBOARDS, rendered_files
 from runtime.embedded import EmbeddedStack
 from runtime.prometheus import SCRAPE_INTERVAL_S, query
@@ -44,7 +45,7 @@ def test_every_dashboard_query_parses_and_the_saga_panels_have_data(
     require_binary("prometheus")
     base = chaos_stack.prometheus_url
     assert base, "the scenario stack did not start Prometheus although it is installed"
-    result = ScenarioRunner(chaos_stack).run(load_scenario(TOUR))
+    result = ScenarioRunner(chaos_stack, panels=True).run(load_scenario(TOUR))
     failed = [(v.name, v.expected, v.observed) for v in result.verdicts if not v.passed]
     assert result.error is None and result.passed, (result.error, failed)
     time.sleep(2 * SCRAPE_INTERVAL_S + 1)  # the last increments reach Prometheus
@@ -60,3 +61,13 @@ def test_every_dashboard_query_parses_and_the_saga_panels_have_data(
         for annotation in dashboard.annotations:
             query(base, as_prometheus_sees_it(annotation["expr"]))
     assert not empty, f"panels without data after a chaos run: {empty}"
+
+    # The HTML report's panels: the same queries over the scenario's own window.
+    captured = {(p.dashboard, p.title): p for p in result.panels}
+    assert set(captured) >= {(d.title, p.title) for d in SCENARIO_DASHBOARDS for p in d.panels}, (
+        "the report misses a dashboard panel"
+    )
+    errors = [f"{k}: {p.error}" for k, p in captured.items() if p.error]
+    assert errors == []
+    blank = [f"{d} / {t}" for (d, t), p in captured.items() if p.needs_data and not p.has_data]
+    assert not blank, f"report panels without data in the scenario's window: {blank}"
