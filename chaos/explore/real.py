@@ -22,6 +22,7 @@ written as ``<out>/explore-<seed>-<run>.yaml``, a scenario file like any other
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from chaos.run.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario.format import Scenario, parse_scenario
 from chaos.verdicts.oracle import OUTCOMES
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.progress import time_left
 from runtime.scratch import ScratchDir, scratch_state_dir
 
 #: The verdicts a saga must never fail, whatever the faults; what exploration judges by.
@@ -293,12 +295,16 @@ def explore(
 ) -> Exploration:
     """Draw and run ``runs`` scenarios; shrink and write the first violation found."""
     exploration = Exploration(seed, mutant)
+    began = time.monotonic()
     with Explorer(mutant, progress) as explorer:
         for run in range(runs):
             data = generate(seed, run)
+            if run:
+                progress(f"[{run + 1}/{runs}] {time_left(run, runs, began)}")
             broken = explorer.run(data)
             exploration.runs.append((run, describe(data), broken))
-            progress(f"run {run}: {describe(data)} -> {', '.join(broken) or 'holds'}")
+            verdict = ", ".join(broken) or "holds"
+            progress(f"[{run + 1}/{runs}] run {run}: {describe(data)} -> {verdict}")
             if broken:
                 finding = explorer.shrink(data, broken, shrink_runs)
                 finding.run = run

@@ -25,6 +25,7 @@ from chaos.mutants.worker import entry
 from chaos.run.runner import ScenarioRunner
 from chaos.scenario.format import Scenario, find_scenario, load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.progress import time_left
 from runtime.scratch import scratch_state_dir
 from runtime.tables import render_table
 
@@ -191,9 +192,7 @@ def run_mutants(
     began = time.monotonic()
     for i, name in enumerate(names):
         if i:
-            elapsed = time.monotonic() - began
-            eta = elapsed / i * (len(names) - i)
-            progress(f"[{i + 1}/{len(names)}] {elapsed:.0f}s elapsed, about {eta:.0f}s to go")
+            progress(f"[{i + 1}/{len(names)}] {time_left(i, len(names), began)}")
         result = run_mutant(name, quick, progress)
         done = f"[{i + 1}/{len(names)}] mutant {name}: {result.outcome} {result.scenario or ''}"
         progress(done.rstrip())

@@ -22,6 +22,7 @@ from chaos.verdicts.journal import write_journal
 from chaos.verdicts.report import write_report
 from chaos.verdicts.run_metadata import now, run_metadata
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.progress import time_left
 from runtime.scratch import in_scratch_state_dir
 from runtime.stack_view import RunningStack
 from runtime.tables import render_table
@@ -102,9 +103,7 @@ def run_scenarios(
     for i, scenario in enumerate(scenarios):
         out(f"== [{i + 1}/{len(scenarios)}] {scenario.name}: {_summary(scenario)}")
         if i:
-            elapsed = time.monotonic() - began
-            eta = elapsed / i * (len(scenarios) - i)
-            out(f"   {elapsed:.0f}s elapsed, about {eta:.0f}s to go")
+            out(f"   {time_left(i, len(scenarios), began)}")
         result = runner.run(scenario, seed)
         results.append(result)
         out(_verdict_table(result))
