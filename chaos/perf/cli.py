@@ -9,13 +9,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
+import msgspec
+
 from chaos.errors import ScenarioError
 from chaos.perf.bench import report as bench_report
 from chaos.perf.bench.runner import CLIMB_BEYOND_CEILING, K6_WAIT_S, Bench
 from chaos.perf.k6 import THRESHOLDS_FAILED, require_k6
-from chaos.perf.load import LoadOptions, LoadTest, summary_rows
+from chaos.perf.load import LoadOptions, LoadTest, load_journal, summary_rows
 from chaos.run.stacks import attach_flag, backend_flag, compose_flag, on_backend, stack_for
 from chaos.scenario.format import find_scenario, load_scenario
+from chaos.verdicts.html import write_html
+from chaos.verdicts.run_metadata import now, run_metadata
 from orchestrator.api.service import MAX_WAIT_S
 from runtime.embedded import EmbeddedStack, StackOptions
 from runtime.scratch import in_scratch_state_dir
@@ -42,6 +46,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     if scenario is not None and args.attach is None and args.compose is None:
         on_backend([scenario], args.backend, every=False)
     require_k6()
+    started_at = now()
     state_dir = Path(args.state_dir)
     scenarios = [scenario] if scenario else []
     # Links only when the scenario breaks one: every hop through Toxiproxy costs CPU under load.
@@ -72,8 +77,18 @@ def cmd_load(args: argparse.Namespace) -> int:
             executor=args.executor,
             scenario=scenario,
             wait_s=args.wait,
+            panels=bool(args.report),
         )
         report = LoadTest(stack, progress=print).run(options)
+        if args.report:
+            directory = Path(args.report)
+            directory.mkdir(parents=True, exist_ok=True)
+            run = run_metadata(seed=None, backend=args.backend, started_at=started_at)
+            journal = load_journal(report, options, run)
+            path = directory / "journal.json"
+            path.write_bytes(msgspec.json.format(msgspec.json.encode(journal)))
+            print(f"journal: {path}")
+            print(f"html:    {write_html(journal, directory)}")
         print(render_table(summary_rows(report)))
         for problem in report.audit.problems:
             print(f"  - {problem}")
@@ -129,6 +144,11 @@ def add_load_command(sub: Any) -> None:
     compose_flag(load)
     backend_flag(load)
     load.add_argument("--executor", choices=["constant", "ramping"], default="constant")
+    load.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write journal.json and index.html: k6's figures and panels beside the saga's",
+    )
     load.add_argument(
         "--wait",
         type=k6_wait,

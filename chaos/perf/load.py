@@ -15,9 +15,9 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -29,11 +29,18 @@ from chaos.perf.percentiles import percentile
 from chaos.run.runner import ScenarioRunner
 from chaos.run.timeline import FaultInjector
 from chaos.scenario.format import Scenario
+from chaos.verdicts.panels import (
+    LOAD_DASHBOARDS,
+    LOAD_DASHBOARDS_WITHOUT_FAULTS,
+    PanelData,
+    capture,
+)
 from orchestrator.api.service import payment_id_for
 from orchestrator.models import PaymentState
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
 from runtime.audit import AuditReport, ledger_check
+from runtime.prometheus import SCRAPE_INTERVAL_S
 from runtime.stack_view import RunningStack
 
 K6_DIR = Path(__file__).resolve().parents[2] / "k6"
@@ -58,6 +65,8 @@ class LoadOptions:
     ``GET /payments/{id}/state``, then reads the full view once."""
     api_p95_ms: float = 1000.0
     script: Path = PAYMENTS_SCRIPT
+    panels: bool = False
+    """Capture the dashboards' panels, the k6 one included, over the run (``--report``)."""
 
 
 @dataclass
@@ -75,6 +84,9 @@ class LoadReport:
     faults: list[FaultRecord] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    window: tuple[float, float] | None = None
+    """When k6 started and the last payment ended (Unix seconds)."""
+    panels: list[PanelData] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -171,7 +183,7 @@ class LoadTest:
         self.progress(
             f"k6 {options.executor} at {options.rate:g}/s for {options.duration} ({testid})"
         )
-        started = time.monotonic()
+        started, wall_started = time.monotonic(), time.time()
         k6_run = asyncio.to_thread(
             run_k6,
             options.script,
@@ -203,6 +215,14 @@ class LoadTest:
             unfinished,
         )
         report.duration_s = round(time.monotonic() - started, 1)
+        report.window = (wall_started, time.time())
+        if options.panels and self.stack.prometheus_url:
+            await asyncio.sleep(SCRAPE_INTERVAL_S)  # the last scrape of the window
+            faulted = options.scenario is not None and bool(options.scenario.faults)
+            dashboards = LOAD_DASHBOARDS if faulted else LOAD_DASHBOARDS_WITHOUT_FAULTS
+            report.panels = await asyncio.to_thread(
+                capture, self.stack.prometheus_url, wall_started, time.time(), dashboards
+            )
         return report
 
     async def _final_states(
@@ -333,3 +353,56 @@ def summary_rows(report: LoadReport) -> list[list[str]]:
         for metric, expr, ok in k6.thresholds()
     ]
     return rows
+
+
+def load_journal(report: LoadReport, options: LoadOptions, run: dict[str, Any]) -> dict[str, Any]:
+    """The load run as a journal (one entry, shaped like a scenario's), for the HTML report:
+    k6's thresholds, the ledger audit and every payment's end as verdicts, the faults, and
+    the panels."""
+    verdicts = [
+        {"name": f"k6 threshold {metric}", "expected": expr, "observed": "", "passed": ok}
+        for metric, expr, ok in report.k6.thresholds()
+    ]
+    verdicts.append(
+        {
+            "name": "money invariants (ledger audit)",
+            "expected": "hold",
+            "observed": report.audit.summary(),
+            "passed": report.audit.ok,
+        }
+    )
+    verdicts.append(
+        {
+            "name": "every payment ended",
+            "expected": "all",
+            "observed": f"{len(report.unfinished)} not terminal",
+            "passed": not report.unfinished,
+        }
+    )
+    audit = [
+        {"subject": "ledger + provider", "expected": "every invariant", "found": problem}
+        for problem in report.audit.problems
+    ]
+    scenario = options.scenario
+    return {
+        "passed": report.passed,
+        "run": run,
+        "scenarios": [
+            {
+                "scenario": f"load {report.testid}",
+                "description": f"k6 {options.executor} at {options.rate:g}/s for"
+                f" {options.duration}" + (f" under {scenario.name}" if scenario else ""),
+                "passed": report.passed,
+                "duration_s": report.duration_s,
+                "error": None,
+                "faults": [asdict(f) for f in report.faults],
+                "payments": [],
+                "samples": [],
+                "checks": [{"name": "ledger audit", "counterexamples": audit}],
+                "verdicts": verdicts,
+                "summary": summary_rows(report),
+                "window": list(report.window) if report.window else None,
+                "panels": [asdict(p) for p in report.panels],
+            }
+        ],
+    }

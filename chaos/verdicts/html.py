@@ -5,6 +5,8 @@ Self-contained (no script, no CDN: it opens from disk) and written from ``journa
 
 - a summary first: run metadata, every scenario with its verdict (failures first), and each
   failure's counterexamples (the checker or reference-model rule, the payment, what was found);
+- for a load run (``saga load --report DIR``): k6's figures, and the k6 dashboard's panels
+  (latency percentiles, request rates) beside the saga's;
 - per scenario: the payments by state over time, the **same panels as the Grafana dashboards**
   (their PromQL evaluated over the scenario's window, :mod:`chaos.verdicts.panels`), each with the
   fault windows shaded and labelled, and a visible warning where a panel that must have data has
@@ -136,6 +138,7 @@ def _scenario(scenario: dict[str, Any]) -> str:
     parts = [
         f"<h2 id='{_e(name)}'>{_e(name)}: {_verdict(scenario.get('passed'))}</h2>",
         f"<p>{_e(str(scenario.get('description', '')).strip())}</p>",
+        _figures(scenario.get("summary")),
         "<div class='panels'>",
         _timeline_panel(scenario, faults),
         *(_panel(p, faults) for p in scenario.get("panels", [])),
@@ -233,7 +236,16 @@ def _payments(scenario: dict[str, Any]) -> str:
     return "\n".join(rows) or "<p>No payments.</p>"
 
 
+def _figures(rows: list[list[str]] | None) -> str:
+    """A load run's figures (k6's percentiles and rates, the saga's durations), as printed."""
+    if not rows:
+        return ""
+    return _table([str(c) for c in rows[0]], [[_e(c) for c in row] for row in rows[1:]])
+
+
 def _timeline_panel(scenario: dict[str, Any], faults: list[dict[str, Any]]) -> str:
+    if not scenario.get("samples"):
+        return ""  # a load run has no sampler: its panels are the dashboards'
     samples = [s for s in scenario.get("samples", []) if s.get("api") is not False]
     series = [
         {"legend": state, "points": [[s["t"], s.get(state, 0)] for s in samples]}

@@ -19,6 +19,8 @@ from runtime.prometheus import SCRAPE_INTERVAL_S, query_range
 #: The dashboards a scenario run shows (the k6 one only for load runs).
 SCENARIO_DASHBOARDS = (SAGA_OVERVIEW, RETRIES_AND_TIMERS, CHAOS)
 LOAD_DASHBOARDS = (*SCENARIO_DASHBOARDS, K6)
+#: A load run without a scenario's faults: the chaos dashboard would only say nothing broke.
+LOAD_DASHBOARDS_WITHOUT_FAULTS = (SAGA_OVERVIEW, RETRIES_AND_TIMERS, K6)
 #: Grafana's ``$__rate_interval``: four scrape intervals.
 RATE_INTERVAL = f"{4 * SCRAPE_INTERVAL_S}s"
 _VARIABLE = re.compile(r"\$(\w+)")
