@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -228,9 +228,18 @@ def cmd_histories_record(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line and exit 2, like every other CLI error
+    (argparse prints the whole usage first); ``--help`` still shows it."""
+
+    def error(self, message: str) -> NoReturn:
+        """``saga up: argument --ledger: invalid choice ... (saga up --help)``."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``saga``."""
-    parser = argparse.ArgumentParser(prog="saga", description="Payment saga on Temporal.")
+    parser = OneLineParser(prog="saga", description="Payment saga on Temporal.")
     parser.add_argument(
         "--state-dir", help="stack state directory (default $SAGA_STATE_DIR or .saga)"
     )

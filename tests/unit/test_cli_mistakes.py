@@ -85,6 +85,15 @@ def test_the_missing_toxiproxy_message_says_make_toxiproxy() -> None:
         (["explore", "--virtual", "--replay", "{tmp}/none.json"], "neither a schedule seed"),
         (["mutants", "run", "no-such-mutant"], "unknown mutant"),
         (["simulate", "run", "no-such-scenario"], "no scenario named"),
+        (["report", "{tmp}/no-journal.json"], "no such file"),
+        (["report", "{tmp}"], "Is a directory"),
+        (["bench", "--rates", "fast"], "--rates: expected numbers"),
+        (["bench", "--bisect", "-1"], "--bisect: must be >= 0"),
+        (["load", "--rate", "0"], "--rate: must be > 0"),
+        (["up", "--ledger", "mysql"], "invalid choice: 'mysql'"),
+        (["pay", "--amount", "5"], "required: --user"),
+        (["histories", "record", "--out", "/proc/no/such/dir"], "No such file or directory"),
+        (["demo", "--verbose"], "unrecognized arguments: --verbose"),
     ],
     ids=lambda v: "-".join(v[:2]) if isinstance(v, list) else "",
 )
@@ -97,4 +106,4 @@ def test_every_subcommands_common_mistake_is_one_line_and_exit_2(
     code, err = saga(capsys, *args)
     assert code == 2
     line = one_line(err)
-    assert line.startswith("saga: ") and says in line
+    assert line.startswith("saga") and says in line
