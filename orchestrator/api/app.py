@@ -297,7 +297,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     config = load_config(args.config)
-    uvicorn.run(serve_app(config), host=config.api_host, port=config.api_port, log_level="warning")
+    uvicorn.run(
+        serve_app(config),
+        host=config.api_host,
+        port=config.api_port,
+        log_level="warning",
+        # An idle keep-alive connection is closed after 5 s; a request's headers are bounded
+        # (16 KiB, beside the 431 of the limits layer); no Server header names the software.
+        # A slow client (slowloris) holds a socket, not a worker: the event loop serves the
+        # others (tests/integration/test_hostile_input.py measures it); a header deadline
+        # belongs to the TLS-terminating proxy in front (docs/deployment.md).
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
+        server_header=False,
+    )
 
 
 def serve_app(config: StackConfig) -> Limits:
