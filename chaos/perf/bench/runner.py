@@ -14,6 +14,7 @@ import os
 import resource
 import secrets
 import statistics
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,7 +204,8 @@ class Bench:
         k6_wait_s: int = K6_WAIT_S,
     ) -> None:
         self.state_dir = state_dir
-        self.progress = progress
+        self._say = progress
+        self._began = time.monotonic()
         self.backend = backend
         self.k6_wait_s = k6_wait_s
         self.stack = EmbeddedStack(
@@ -220,6 +222,11 @@ class Bench:
             )
         )
 
+    def progress(self, line: str) -> None:
+        """A progress line, with the time the benchmark has run so far (the climb's length
+        depends on where the knee is, so no estimate of the rest)."""
+        self._say(f"[{time.monotonic() - self._began:5.0f}s] {line}")
+
     def _pids(self) -> dict[str, int]:
         pids = process_pids(self.stack.processes)
         pids[DRIVER] = os.getpid()
@@ -235,6 +242,7 @@ class Bench:
     ) -> BenchResult:
         """The whole benchmark; the stack is stopped on every path. After the first rate that
         does not hold, up to ``bisect`` more steps halve the gap to the last one that did."""
+        self._began = time.monotonic()
         with self.stack:
             return asyncio.run(self._run(rates, step_s, p99_bound_s, ceiling_payments, bisect))
 
