@@ -10,6 +10,9 @@ from chaos.errors import ScenarioError
 from chaos.explore.real import explore
 from chaos.explore.virtual.cli import cmd_explore_virtual
 from chaos.mutants.score import require_mutants
+from chaos.verdicts.html import write_html_from
+from chaos.verdicts.journal import write_journal
+from chaos.verdicts.run_metadata import now, run_metadata
 from runtime.tables import render_table
 
 
@@ -17,12 +20,17 @@ def cmd_explore(args: argparse.Namespace) -> int:
     """Explore; print each run and the minimal scenario of a violation; exit 1 on one."""
     if args.mutant is not None:
         require_mutants([args.mutant])
+    if args.virtual and args.report:
+        raise ScenarioError(
+            "--report is for real-stack runs; the virtual explorer writes its schedules to --out"
+        )
     if args.virtual:
         return cmd_explore_virtual(args)
     if args.replay is not None or args.schedules is not None:
         raise ScenarioError("--replay and --schedules go with --virtual")
     if args.runs < 1:
         raise ScenarioError(f"--runs: expected at least 1, got {args.runs}")
+    started_at = now()
     print(
         f"exploring {args.runs} schedules from seed {args.seed}"
         + (f" against mutant {args.mutant}" if args.mutant else "")
@@ -46,6 +54,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
             + (f" --mutant {args.mutant}" if args.mutant else "")
         )
     print(f"{len(result.findings)} violation(s) in {len(result.runs)} run(s)")
+    if args.report:
+        run = run_metadata(seed=args.seed, backend="dev", started_at=started_at)
+        journal = write_journal(result.results, Path(args.report), run)
+        print(f"journal: {journal}")
+        print(f"html:    {write_html_from(journal)}")
     return 1 if result.findings else 0
 
 
@@ -69,4 +82,9 @@ def add_explore_command(sub: Any) -> None:
     parser.add_argument("--mutant", help="explore against this saga mutant (saga mutants list)")
     parser.add_argument("--out", default="explore", help="where minimal scenarios go")
     parser.add_argument("--shrink-runs", type=int, default=20, help="budget for shrinking")
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="real-stack runs: write journal.json and index.html, one section per drawn run",
+    )
     parser.set_defaults(func=cmd_explore)

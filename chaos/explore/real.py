@@ -192,6 +192,8 @@ class Exploration:
     runs: list[tuple[int, str, list[str]]] = field(default_factory=list)
     """(run, one-line summary, broken invariants) per run."""
     findings: list[Finding] = field(default_factory=list)
+    results: list[ScenarioResult] = field(default_factory=list)
+    """Each drawn run's full result (shrinking runs aside), for the journal and the report."""
 
 
 class Explorer:
@@ -208,6 +210,8 @@ class Explorer:
         self._stack: EmbeddedStack | None = None
         self._scratch = ExitStack()
         self._scratch_dir: ScratchDir | None = None
+        self.last: ScenarioResult | None = None
+        """The result of the latest run."""
 
     def __enter__(self) -> Explorer:
         return self
@@ -241,6 +245,7 @@ class Explorer:
             self._stack = EmbeddedStack(options)
             self._stack.start()
         result = ScenarioRunner(self._stack).run(to_scenario(data))
+        self.last = result
         broken = violations(result)
         if broken:
             self._drop_stack()
@@ -303,6 +308,8 @@ def explore(
                 progress(f"[{run + 1}/{runs}] {time_left(run, runs, began)}")
             broken = explorer.run(data)
             exploration.runs.append((run, describe(data), broken))
+            if explorer.last is not None:
+                exploration.results.append(explorer.last)
             verdict = ", ".join(broken) or "holds"
             progress(f"[{run + 1}/{runs}] run {run}: {describe(data)} -> {verdict}")
             if broken:
