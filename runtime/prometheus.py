@@ -81,12 +81,7 @@ def query_range(
     """Evaluate a range query (Unix seconds); each series is ``{"metric": labels, "values":
     [[t, "value"], ...]}``. Raises :class:`StackError` with Prometheus's message on error."""
     params: dict[str, str | float] = {"query": promql, "start": start, "end": end, "step": step_s}
-    response = httpx.get(f"{base_url}/api/v1/query_range", params=params, timeout=10.0)
-    body = response.json()
-    if body.get("status") != "success":
-        raise StackError(f"Prometheus rejected {promql!r}: {body.get('error', response.text)}")
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
+    return _api(base_url, "query_range", params)
 
 
 def query(base_url: str, promql: str, *, at: float | None = None) -> list[dict[str, object]]:
@@ -94,9 +89,15 @@ def query(base_url: str, promql: str, *, at: float | None = None) -> list[dict[s
     params: dict[str, str | float] = {"query": promql}
     if at is not None:
         params["time"] = at
-    response = httpx.get(f"{base_url}/api/v1/query", params=params, timeout=10.0)
+    return _api(base_url, "query", params)
+
+
+def _api(base_url: str, endpoint: str, params: dict[str, str | float]) -> list[dict[str, Any]]:
+    """One call of Prometheus' query API; its result, or :class:`StackError` with its message."""
+    response = httpx.get(f"{base_url}/api/v1/{endpoint}", params=params, timeout=10.0)
     body = response.json()
     if body.get("status") != "success":
-        raise StackError(f"Prometheus rejected {promql!r}: {body.get('error', response.text)}")
-    result: list[dict[str, object]] = body["data"]["result"]
+        reason = body.get("error", response.text)
+        raise StackError(f"Prometheus rejected {params['query']!r}: {reason}")
+    result: list[dict[str, Any]] = body["data"]["result"]
     return result

@@ -21,7 +21,6 @@ import msgspec
 
 from chaos.errors import ScenarioError
 from chaos.nemesis.base import FaultRecord
-from chaos.nemesis.registry import nemesis_of
 from chaos.run.metrics import CHAOS_SCENARIO_RUNNING
 from chaos.run.steady_state import check_steady_state, steady_state
 from chaos.run.timeline import FaultInjector
@@ -153,16 +152,7 @@ class ScenarioRunner:
     def missing_parts(self, scenario: Scenario) -> list[str]:
         """What the scenario's faults name that this stack does not run (a process, a link)."""
         links = set(self.stack.links.state()) if self.stack.links is not None else set()
-        missing = []
-        for i, fault in enumerate(scenario.faults):
-            parts = nemesis_of(fault).parts(fault)
-            missing += [
-                f"faults[{i}].target: no process {p}"
-                for p in parts.processes
-                if p not in self.stack.processes
-            ]
-            missing += [f"faults[{i}].link: no link {k}" for k in parts.links if k not in links]
-        return missing
+        return scenario.missing(lambda p: p in self.stack.processes, lambda k: k in links)
 
     async def _run(self, scenario: Scenario, result: ScenarioResult) -> None:
         config = self.stack.config

@@ -9,6 +9,7 @@ changes); every error names the file and the YAML path, e.g.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -286,18 +287,22 @@ class Scenario(Strict, kw_only=True):
 
     def missing_on(self, backend: Backend) -> list[str]:
         """What the faults name that a stack of ``backend`` lacks, as ``faults[i].field: name``."""
-        missing = []
+        return self.missing(
+            lambda name: backend_has(backend, process=name),
+            lambda name: backend_has(backend, link=name),
+        )
+
+    def missing(
+        self, has_process: Callable[[str], bool], has_link: Callable[[str], bool]
+    ) -> list[str]:
+        """What the faults name that a stack (told by ``has_process``, ``has_link``) lacks, as
+        ``faults[i].target: name`` or ``faults[i].link: name``."""
+        found = []
         for i, fault in enumerate(self.faults):
             parts = nemesis_of(fault).parts(fault)
-            missing += [
-                f"faults[{i}].target: {p}"
-                for p in parts.processes
-                if not backend_has(backend, process=p)
-            ]
-            missing += [
-                f"faults[{i}].link: {k}" for k in parts.links if not backend_has(backend, link=k)
-            ]
-        return missing
+            found += [f"faults[{i}].target: {p}" for p in parts.processes if not has_process(p)]
+            found += [f"faults[{i}].link: {k}" for k in parts.links if not has_link(k)]
+        return found
 
     def refusals(self, driver: Driver) -> list[str]:
         """What the faults ask that ``driver`` cannot do, as ``faults[i]: why``."""

@@ -17,14 +17,19 @@ from chaos.verdicts.html import write_html
 from runtime.tables import render_table
 
 
-def load_bundles(path: Path) -> list[tuple[str, Any]]:
-    """(scenario name, raw bundle) for every scenario of a journal that has a bundle."""
+def read_journal(path: Path) -> Any:
+    """A journal's JSON; one-line errors for a missing file or one that is not JSON."""
     try:
-        document = msgspec.json.decode(path.read_bytes())
+        return msgspec.json.decode(path.read_bytes())
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
     except msgspec.DecodeError as exc:
         raise ScenarioError(f"{path}: not JSON: {exc}") from None
+
+
+def load_bundles(path: Path) -> list[tuple[str, Any]]:
+    """(scenario name, raw bundle) for every scenario of a journal that has a bundle."""
+    document = read_journal(path)
     scenarios = document.get("scenarios") if isinstance(document, dict) else None
     if not isinstance(scenarios, list):
         raise ScenarioError(f"{path}: scenarios: expected the list a journal holds")
@@ -87,12 +92,7 @@ def add_check_command(sub: Any) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write ``index.html`` for a journal (beside it, or into ``--out``)."""
     path = Path(args.journal)
-    try:
-        journal = msgspec.json.decode(path.read_bytes())
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except msgspec.DecodeError as exc:
-        raise ScenarioError(f"{path}: not JSON: {exc}") from None
+    journal = read_journal(path)
     if not isinstance(journal, dict) or not isinstance(journal.get("scenarios"), list):
         raise ScenarioError(f"{path}: scenarios: not a journal (no list of scenarios)")
     out = Path(args.out) if args.out else path.parent
