@@ -59,13 +59,13 @@ def service_ports(frontend_port: int) -> dict[str, ServicePorts]:
     }
 
 
-def setup_schema(postgres_port: int) -> None:
+def setup_schema(postgres_port: int, password: str) -> None:
     """Create the persistence and visibility schemas with the server's own SQL tool."""
     tool = require("temporal-sql-tool")
     schemas = schema_dir() / "v12"
     for database, schema in zip(DATABASES, ("temporal", "visibility"), strict=True):
         base = [tool, "--plugin", "postgres12", "--ep", "127.0.0.1", "-p", str(postgres_port)]
-        base += ["-u", "postgres", "--db", database]
+        base += ["-u", "postgres", "--pw", password, "--db", database]
         for step in (
             ["create-database"],
             ["setup-schema", "-v", "0.0"],
@@ -80,7 +80,11 @@ def setup_schema(postgres_port: int) -> None:
 
 
 def write_configs(
-    root: Path, postgres_port: int, ports: dict[str, ServicePorts], dynamic: dict[str, object]
+    root: Path,
+    postgres_port: int,
+    password: str,
+    ports: dict[str, ServicePorts],
+    dynamic: dict[str, object],
 ) -> None:
     """One config file per service under ``root/config`` (``<service>.yaml``), and the dynamic
     config they share."""
@@ -99,7 +103,7 @@ def write_configs(
                 "connectAddr": f"127.0.0.1:{postgres_port}",
                 "connectProtocol": "tcp",
                 "user": "postgres",
-                "password": "",
+                "password": password,
                 "maxConns": conns,
                 "maxIdleConns": conns,
                 "maxConnLifetime": "1h",

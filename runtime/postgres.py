@@ -9,10 +9,13 @@ package creates, with the data directory outside the (root-only) state directory
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 
@@ -33,24 +36,55 @@ def _as_owner(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
 
-def init_cluster() -> tuple[str, Path]:
-    """A new, empty cluster: (the binaries' directory, the data directory)."""
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster ``initdb`` made: its binaries, its data directory, and the superuser's
+    password (generated: every connection, even on loopback, must present it)."""
+
+    bin_dir: str
+    data: Path
+    password: str
+
+
+def init_cluster() -> Cluster:
+    """A new, empty cluster whose superuser ``postgres`` has a generated password
+    (``scram-sha-256`` for every connection, the Unix socket's included)."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise BinaryMissing(f"PostgreSQL not found: {install_hint('initdb')}")
     data = Path(tempfile.mkdtemp(prefix="saga-pg-"))
+    password = secrets.token_urlsafe(24)
+    pwfile = Path(tempfile.mkdtemp(prefix="saga-pgpw-")) / "password"
+    pwfile.write_text(password + "\n")
+    pwfile.chmod(0o600)
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
-    initdb = [f"{bin_dir}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-    done = subprocess.run(_as_owner(initdb), capture_output=True, text=True, check=False)
+        shutil.chown(pwfile.parent, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
+    initdb = [
+        f"{bin_dir}/initdb",
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "--auth=scram-sha-256",
+        f"--pwfile={pwfile}",
+        "-E",
+        "UTF8",
+    ]
+    try:
+        done = subprocess.run(_as_owner(initdb), capture_output=True, text=True, check=False)
+    finally:
+        shutil.rmtree(pwfile.parent, ignore_errors=True)
     if done.returncode != 0:
         shutil.rmtree(data, ignore_errors=True)
         raise StackError(f"initdb failed:\n{done.stdout}{done.stderr}")
-    return bin_dir, data
+    return Cluster(bin_dir, data, password)
 
 
-def server_process(bin_dir: str, data: Path, port: int, log: Path) -> ServerProcess:
-    """The ``postgres`` server on 127.0.0.1:``port`` (not yet launched)."""
+def server_process(cluster: Cluster, port: int, log: Path) -> ServerProcess:
+    """The ``postgres`` server of ``cluster`` on 127.0.0.1:``port`` (not yet launched)."""
+    bin_dir, data = cluster.bin_dir, cluster.data
     argv = [
         f"{bin_dir}/postgres",
         "-D",
@@ -69,29 +103,30 @@ def server_process(bin_dir: str, data: Path, port: int, log: Path) -> ServerProc
     # Run as the owner directly (not through runuser): then the server is this process's own
     # child, reaped when it dies, so a restart never finds its lock file held by a zombie.
     owner = "postgres" if os.geteuid() == 0 else None
-    return ServerProcess("postgres", argv, log, lambda: accepts_connections(port), user=owner)
+    ready = lambda: accepts_connections(port, cluster.password)  # noqa: E731
+    return ServerProcess("postgres", argv, log, ready, user=owner)
 
 
-def accepts_connections(port: int) -> bool:
+def accepts_connections(port: int, password: str) -> bool:
     """Whether the server answers a query: it listens before crash recovery is done, and
     refuses connections until then."""
     if not port_open(port):
         return False
     try:
-        with psycopg.connect(url(port), connect_timeout=1) as pg:
+        with psycopg.connect(url(port, password=password), connect_timeout=1) as pg:
             pg.execute("SELECT 1")
     except psycopg.Error:
         return False
     return True
 
 
-def url(port: int, database: str = "postgres") -> str:
-    """The URL of a database on the local server."""
-    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+def url(port: int, database: str = "postgres", *, password: str) -> str:
+    """The URL of a database on the local server, as its superuser."""
+    return f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
 
 
-def create_database(port: int, name: str) -> str:
+def create_database(port: int, name: str, password: str) -> str:
     """Create an empty database; its URL."""
-    with psycopg.connect(url(port), autocommit=True) as admin:
+    with psycopg.connect(url(port, password=password), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    return url(port, name)
+    return url(port, name, password=password)
