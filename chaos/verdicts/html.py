@@ -258,9 +258,14 @@ def _panel(panel: dict[str, Any], faults: list[dict[str, Any]]) -> str:
     notes = []
     if panel.get("error"):
         notes.append(f"query failed: {panel['error']}")
-    has_data = any(s["points"] for s in panel.get("series", []))
-    if panel.get("needs_data") and not has_data:
+    series = panel.get("series", [])
+    if panel.get("needs_data") and not series:
         notes.append("this panel must have data in a run like this one, and has none")
+    elif series and not any(s["points"] for s in series):
+        notes.append(
+            "its series have no value in this window (a counter that never grew after it"
+            " appeared has no rate)"
+        )
     title = f"{panel['dashboard']}: {panel['title']}"
     return _figure(title, panel.get("unit", "short"), panel.get("series", []), faults, notes)
 

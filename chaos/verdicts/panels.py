@@ -42,8 +42,10 @@ class PanelData:
 
     @property
     def has_data(self) -> bool:
-        """Whether any series has a point."""
-        return any(s["points"] for s in self.series)
+        """Whether the queries returned any series (as Grafana's "no data" means). A series may
+        still have no point to draw: a counter that appeared with its value and never grew has
+        no rate, so a quantile of it is NaN throughout."""
+        return bool(self.series)
 
 
 def promql(expr: str, window_s: float) -> str:
