@@ -255,6 +255,13 @@ RETRIES_AND_TIMERS = Dashboard(
                     f"sum by (activity, error_kind) (rate(saga_activity_retries_total[{RATE}]))",
                     "{{activity}} {{error_kind}}",
                 ),
+                # Every retry that started, whatever ended the attempt before it: an attempt
+                # lost with a killed worker reports no error and is seen only here.
+                q(
+                    "sum by (activity) "
+                    f"(rate(saga_activity_retry_delay_seconds_count[{RATE}]))",
+                    "{{activity}} retries started",
+                ),
             ),
             "ops",
             needs_data=True,

@@ -139,7 +139,7 @@ async def run_worker(
             graceful_shutdown_timeout=timedelta(seconds=5),
             max_concurrent_activities=role.max_concurrent_activities,
             deployment_config=deployment,
-            interceptors=[ActivityMetrics()],
+            interceptors=[ActivityMetrics(role.activity_names)],
         )
         await stack.enter_async_context(worker)
         ready = ready_file(config, name, build)

@@ -22,7 +22,6 @@ written as ``<out>/explore-<seed>-<run>.yaml``, a scenario file like any other
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from chaos.run.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario.format import Scenario, parse_scenario
 from chaos.verdicts.oracle import OUTCOMES
 from runtime.embedded import EmbeddedStack, StackOptions
-from runtime.progress import time_left
+from runtime.progress import Steps
 from runtime.scratch import ScratchDir, scratch_state_dir
 
 #: The verdicts a saga must never fail, whatever the faults; what exploration judges by.
@@ -300,18 +299,17 @@ def explore(
 ) -> Exploration:
     """Draw and run ``runs`` scenarios; shrink and write the first violation found."""
     exploration = Exploration(seed, mutant)
-    began = time.monotonic()
-    with Explorer(mutant, progress) as explorer:
+    with Explorer(mutant, progress) as explorer, Steps("runs", runs, progress) as steps:
         for run in range(runs):
             data = generate(seed, run)
-            if run:
-                progress(f"[{run + 1}/{runs}] {time_left(run, runs, began)}")
+            steps.begin(f"run {run}")
             broken = explorer.run(data)
+            steps.advance()
             exploration.runs.append((run, describe(data), broken))
             if explorer.last is not None:
                 exploration.results.append(explorer.last)
             verdict = ", ".join(broken) or "holds"
-            progress(f"[{run + 1}/{runs}] run {run}: {describe(data)} -> {verdict}")
+            progress(f"run {run}: {describe(data)} -> {verdict}")
             if broken:
                 finding = explorer.shrink(data, broken, shrink_runs)
                 finding.run = run

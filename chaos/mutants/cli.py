@@ -33,7 +33,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _quiet(line: str) -> None:
-    if line.startswith("mutant "):
+    """Only the mutants' own lines: where the run is, and each mutant's outcome."""
+    if line.startswith(("mutant ", "[")):
         print(line, flush=True)
 
 

@@ -25,7 +25,7 @@ from chaos.mutants.worker import entry
 from chaos.run.runner import ScenarioRunner
 from chaos.scenario.format import Scenario, find_scenario, load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack, StackOptions
-from runtime.progress import time_left
+from runtime.progress import Steps
 from runtime.scratch import scratch_state_dir
 from runtime.tables import render_table
 
@@ -189,14 +189,13 @@ def run_mutants(
 ) -> MutationReport:
     """Run each named mutant; see :func:`run_mutant`."""
     results = []
-    began = time.monotonic()
-    for i, name in enumerate(names):
-        if i:
-            progress(f"[{i + 1}/{len(names)}] {time_left(i, len(names), began)}")
-        result = run_mutant(name, quick, progress)
-        done = f"[{i + 1}/{len(names)}] mutant {name}: {result.outcome} {result.scenario or ''}"
-        progress(done.rstrip())
-        results.append(result)
+    with Steps("mutants", len(names), progress) as steps:
+        for name in names:
+            steps.begin(f"mutant {name}")
+            result = run_mutant(name, quick, progress)
+            steps.advance()
+            progress(f"mutant {name}: {result.outcome} {result.scenario or ''}".rstrip())
+            results.append(result)
     confirm_kills(results, progress)
     return MutationReport(results)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from chaos.verdicts.journal import write_journal
 from chaos.verdicts.report import write_report
 from chaos.verdicts.run_metadata import now, run_metadata
 from runtime.embedded import EmbeddedStack, StackOptions
-from runtime.progress import time_left
+from runtime.progress import Steps
 from runtime.scratch import in_scratch_state_dir
 from runtime.stack_view import RunningStack
 from runtime.tables import render_table
@@ -99,17 +98,17 @@ def run_scenarios(
     (``panels``: capture the dashboards' panels for the HTML report)."""
     runner = ScenarioRunner(stack, progress=out, panels=panels)
     results = []
-    began = time.monotonic()
-    for i, scenario in enumerate(scenarios):
-        out(f"== [{i + 1}/{len(scenarios)}] {scenario.name}: {_summary(scenario)}")
-        if i:
-            out(f"   {time_left(i, len(scenarios), began)}")
-        result = runner.run(scenario, seed)
-        results.append(result)
-        out(_verdict_table(result))
-        if result.error:
-            out(f"run error: {result.error}")
-        out(f"{scenario.name}: {'PASS' if result.passed else 'FAIL'} in {result.duration_s:.1f}s\n")
+    with Steps("scenarios", len(scenarios), out) as steps:
+        for scenario in scenarios:
+            steps.begin(f"{scenario.name}: {_summary(scenario)}")
+            result = runner.run(scenario, seed)
+            results.append(result)
+            steps.advance()
+            out(_verdict_table(result))
+            if result.error:
+                out(f"run error: {result.error}")
+            verdict = "PASS" if result.passed else "FAIL"
+            out(f"{scenario.name}: {verdict} in {result.duration_s:.1f}s\n")
     return results
 
 

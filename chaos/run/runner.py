@@ -172,6 +172,10 @@ class ScenarioRunner:
         faults = FaultInjector(self.stack, scenario, driver.records, driver)
         result.payments, result.faults = driver.records, faults.records
         self._faults = faults.records
+        if self.panels and self.stack.prometheus_url:
+            # One scrape before the workload, so every series exported at 0 has a value to
+            # rise from: a burst shorter than a scrape would otherwise chart as nothing.
+            await asyncio.sleep(SCRAPE_INTERVAL_S)
         started, wall_started = time.monotonic(), time.time()
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(self._sample(driver, faults, result, started, stop_sampling))

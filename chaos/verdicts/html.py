@@ -35,7 +35,8 @@ table { border-collapse: collapse; margin: .5em 0 1em } td, th { padding: 3px 8p
   border-bottom: 1px solid #eee; text-align: left; vertical-align: top }
 .pass { color: #2e7d32; font-weight: 600 } .fail { color: #c62828; font-weight: 600 }
 .panels { display: grid; grid-template-columns: 1fr 1fr; gap: 12px }
-.panel { border: 1px solid #e0e0e0; padding: 6px } .panel img { width: 100% }
+.panel { border: 1px solid #e0e0e0; padding: 6px; margin: 0 } .panel img { width: 100% }
+figcaption { font-size: 11px; color: #616161 } .fault { border-left: 10px solid; padding: 0 6px }
 .warning { background: #fff3e0; border-left: 4px solid #ef6c00; padding: 6px 10px }
 .counterexample { background: #ffebee; border-left: 4px solid #c62828; padding: 6px 10px;
   margin: 4px 0 } code { font-size: 12px } details > summary { cursor: pointer }
@@ -136,6 +137,7 @@ def _scenario(scenario: dict[str, Any]) -> str:
     name = scenario["scenario"]
     faults = scenario.get("faults", [])
     parts = [
+        f"<section class='scenario' data-scenario='{_e(name)}'>",
         f"<h2 id='{_e(name)}'>{_e(name)}: {_verdict(scenario.get('passed'))}</h2>",
         f"<p>{_e(str(scenario.get('description', '')).strip())}</p>",
         _figures(scenario.get("summary")),
@@ -180,6 +182,7 @@ def _scenario(scenario: dict[str, Any]) -> str:
         )
     parts.append("<h3>Payments</h3>")
     parts.append(_payments(scenario))
+    parts.append("</section>")
     return "\n".join(parts)
 
 
@@ -283,9 +286,33 @@ def _figure(
         warnings = "<p class='warning'>no data in this window</p>"
     image = base64.b64encode(_svg(title, unit, series, faults).encode()).decode()
     return (
-        f"<div class='panel' data-points='{points}'>{warnings}"
-        f"<img alt='{_e(title)}' src='data:image/svg+xml;base64,{image}'></div>"
+        f"<figure class='panel' data-title='{_e(title)}' data-points='{points}'>{warnings}"
+        f"<img alt='{_e(title)}' src='data:image/svg+xml;base64,{image}'>"
+        f"{_shaded(faults)}</figure>"
     )
+
+
+def _shaded(faults: list[dict[str, Any]]) -> str:
+    """The caption naming each shaded fault window, in the colour it is drawn in."""
+    if not faults:
+        return ""
+    items = []
+    for i, fault in enumerate(faults):
+        start, end = _window(fault)
+        items.append(
+            f"<span class='fault' style='border-color:{FAULT_COLOURS[i % 5]}'>"
+            f"{_e(fault['description'])} ({start:.1f}-{end:.1f}s)</span>"
+        )
+    return f"<figcaption>shaded: {' '.join(items)}</figcaption>"
+
+
+def _window(fault: dict[str, Any]) -> tuple[float, float]:
+    """When a fault was on: as applied and reverted, else as planned."""
+    start = fault.get("started_at_s")
+    start = fault["planned_at_s"] if start is None else start
+    end = fault.get("reverted_at_s")
+    end = fault["planned_until_s"] if end is None else end
+    return float(start), max(float(end), float(start) + 0.2)
 
 
 def _svg(title: str, unit: str, series: list[dict[str, Any]], faults: list[dict[str, Any]]) -> str:
@@ -294,11 +321,8 @@ def _svg(title: str, unit: str, series: list[dict[str, Any]], faults: list[dict[
     fig = Figure(figsize=(5.6, 2.6))
     ax = fig.add_subplot()
     for i, fault in enumerate(faults):
-        start = fault.get("started_at_s")
-        start = fault["planned_at_s"] if start is None else start
-        end = fault.get("reverted_at_s")
-        end = fault["planned_until_s"] if end is None else end
-        ax.axvspan(start, max(end, start + 0.2), color=FAULT_COLOURS[i % 5], alpha=0.35)
+        start, end = _window(fault)
+        ax.axvspan(start, end, color=FAULT_COLOURS[i % 5], alpha=0.35)
         ax.annotate(
             fault["description"][:48],
             (start, 1.0),
@@ -307,10 +331,15 @@ def _svg(title: str, unit: str, series: list[dict[str, Any]], faults: list[dict[
             textcoords="offset points",
             fontsize=6,
         )
-    for s in series[:12]:  # a legend past a dozen lines says nothing
-        if s["points"]:
-            ts, vs = zip(*s["points"], strict=True)
-            ax.plot(ts, vs, linewidth=1.4, label=str(s["legend"])[:40])
+    # Series exported at 0 that never moved are one flat line, not a dozen legend entries.
+    moved = [s for s in series if any(v for _, v in s["points"])]
+    flat = [s for s in series if s["points"] and s not in moved]
+    if flat:
+        ts = sorted({t for s in flat for t, _ in s["points"]})
+        ax.plot(ts, [0] * len(ts), linewidth=1.0, color="#9e9e9e", label=f"{len(flat)} at 0")
+    for s in moved[:12]:  # a legend past a dozen lines says nothing
+        ts, vs = zip(*s["points"], strict=True)
+        ax.plot(ts, vs, linewidth=1.4, label=str(s["legend"])[:40])
     ax.set_title(title[:90], fontsize=8)
     ax.set_xlabel("seconds since the workload started", fontsize=7)
     ax.set_ylabel(unit, fontsize=7)

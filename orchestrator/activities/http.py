@@ -21,6 +21,10 @@ def attempt() -> int:
     return activity.info().attempt
 
 
+#: The kinds of transient failure :func:`post_json` raises (``details[1]`` of its errors).
+TRANSIENT_KINDS = ("timeout", "connection", "http_5xx")
+
+
 async def post_json(
     client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> httpx.Response:

@@ -10,6 +10,7 @@ intercepted, so replay is unaffected.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from orchestrator.activities.http import TRANSIENT_KINDS
 from orchestrator.activities.metrics import (
     ACTIVITY_ATTEMPTS,
     ACTIVITY_DURATION,
@@ -72,7 +74,20 @@ class _Inbound(ActivityInboundInterceptor):
 
 
 class ActivityMetrics(Interceptor):
-    """Worker interceptor recording the metrics of :mod:`orchestrator.activities.metrics`."""
+    """Worker interceptor recording the metrics of :mod:`orchestrator.activities.metrics`.
+
+    The series of ``activities`` that a run is expected to grow (successes, and retries of each
+    transient kind) are exported at 0 from the start: a counter born with its value has no
+    first increase for ``rate()`` to see, and a short burst would chart as nothing.
+    """
+
+    def __init__(self, activities: Iterable[str] = ()) -> None:
+        for name in activities:
+            ACTIVITY_ATTEMPTS.labels(name, "ok")
+            for kind in TRANSIENT_KINDS:
+                ACTIVITY_RETRIES.labels(name, kind)
+            for attempt in (2, 3):  # most retries: a later attempt's series is born counted
+                ACTIVITY_RETRY_DELAY.labels(name, attempt_label(attempt))
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         """Wrap every activity of the worker."""

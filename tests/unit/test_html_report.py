@@ -4,14 +4,14 @@ page, and a screenshot kept in ``out/`` for CI."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from chaos.verdicts.html import write_html
-from tests.binaries import require_binary
+from tests.browser import opened
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "out" / "report-screenshot.png"
@@ -118,26 +118,17 @@ def _scenario(name: str, passed: bool) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def page_of_report(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    chromium = require_binary("chromium")
+def page_of_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
     journal = {
         "passed": False,
         "run": {"command": "saga scenario run …", "commit": "abc1234", "seed": 1},
         "scenarios": [_scenario("calm", True), _scenario("broken", False)],
     }
     path = write_html(journal, tmp_path_factory.mktemp("report"))
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(path.as_uri())
-        page.wait_for_load_state("load")
+    with opened(path) as (page, errors):
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         yield page, errors
-        browser.close()
 
 
 def test_it_renders_without_a_console_error(page_of_report: Any) -> None:

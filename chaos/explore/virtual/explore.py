@@ -35,7 +35,7 @@ from chaos.mutants.sagas import MUTANTS
 from chaos.verdicts.findings import Check
 from orchestrator.ledger import Ledger
 from orchestrator.workflows.payment import PaymentWorkflow
-from runtime.progress import time_left
+from runtime.progress import Steps
 
 STRIDE = 1_000_000
 """Schedules per exploration seed (schedule seeds of different exploration seeds never meet)."""
@@ -149,19 +149,19 @@ def explore(
 ) -> Exploration:
     """Run ``schedules`` schedules; shrink and write the first ``max_findings`` violations."""
     report = Exploration(seed, mutant)
-    began, began_monotonic = time.perf_counter(), time.monotonic()
-    with Runner(mutant) as runner:
+    began = time.perf_counter()
+    steps = Steps("schedules", schedules, progress, every=PROGRESS_EVERY)
+    with Runner(mutant) as runner, steps:
         for index in range(schedules):
+            steps.begin(f"{report.violations} violation(s)")
             schedule = draw(schedule_seed(seed, index))
             result = runner.run(schedule)
+            steps.advance()
             report.schedules += 1
             report.payments += len(schedule.payments)
             report.virtual_s += result.virtual_s
             report.activations += result.activations
             report.cells.update(race_cells(result))
-            if (index + 1) % PROGRESS_EVERY == 0 and index + 1 < schedules:
-                left = time_left(index + 1, schedules, began_monotonic)
-                progress(f"[{index + 1}/{schedules}] {report.violations} violation(s); {left}")
             if result.ok:
                 continue
             report.violations += 1
