@@ -258,8 +258,7 @@ RETRIES_AND_TIMERS = Dashboard(
                 # Every retry that started, whatever ended the attempt before it: an attempt
                 # lost with a killed worker reports no error and is seen only here.
                 q(
-                    "sum by (activity) "
-                    f"(rate(saga_activity_retry_delay_seconds_count[{RATE}]))",
+                    f"sum by (activity) (rate(saga_activity_retry_delay_seconds_count[{RATE}]))",
                     "{{activity}} retries started",
                 ),
             ),

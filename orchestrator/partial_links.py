@@ -90,14 +90,18 @@ class PartialLinkTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+def pool_limits(*, faulted: bool) -> httpx.Limits:
+    """A connection per request when Toxiproxy is on the links (it counts a connection's bytes
+    when it closes, and the harness proves a link fault's effect by the bytes that crossed the
+    link during it); a pool of kept-alive connections otherwise."""
+    return httpx.Limits(max_keepalive_connections=0 if faulted else 20)
+
+
 def link_client(state_dir: str | Path, *, faulted: bool, **client_args: Any) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` whose requests follow the partial toxics of ``state_dir``.
 
-    ``faulted``: the stack puts Toxiproxy on the links. The client then opens a connection per
-    request, because Toxiproxy counts a connection's bytes when it closes, and the harness proves
-    a link fault's effect by the bytes that crossed the link during it.
+    ``faulted``: the stack puts Toxiproxy on the links (see :func:`pool_limits`).
     """
     links = PartialLinks(Path(state_dir) / FILE_NAME)
-    limits = httpx.Limits(max_keepalive_connections=0 if faulted else 20)
-    inner = httpx.AsyncHTTPTransport(limits=limits)
+    inner = httpx.AsyncHTTPTransport(limits=pool_limits(faulted=faulted))
     return httpx.AsyncClient(transport=PartialLinkTransport(links, inner), **client_args)

@@ -24,7 +24,7 @@ import httpx
 from orchestrator.config import StackConfig
 from orchestrator.failpoints import FILE_NAME as FAILPOINTS_FILE
 from orchestrator.failpoints import Failpoints
-from orchestrator.partial_links import link_client
+from orchestrator.partial_links import link_client, pool_limits
 
 
 def failpoints(config: StackConfig) -> Failpoints:
@@ -35,7 +35,7 @@ def failpoints(config: StackConfig) -> Failpoints:
 def http_client(config: StackConfig, **client_args: Any) -> httpx.AsyncClient:
     """An HTTP client for calls between services: one that follows the partial links, or a
     plain pooled one."""
-    if not config.harness_seams:
-        return httpx.AsyncClient(**client_args)
     faulted = config.toxiproxy_api is not None
+    if not config.harness_seams:
+        return httpx.AsyncClient(limits=pool_limits(faulted=faulted), **client_args)
     return link_client(config.state_dir, faulted=faulted, **client_args)

@@ -8,8 +8,9 @@ becomes (:class:`ComposeCommands` builds every command line; the unit tests chec
 fault               on compose
 ==================  =======================================================================
 process kill        ``docker compose kill -s SIGKILL SERVICE``; after the window
-                    ``docker compose up -d --no-deps --wait SERVICE`` (started, healthy)
-process restart     ``docker compose restart SERVICE``, then the same ``up --wait``
+                    ``docker compose up -d --no-deps SERVICE``, then waits until docker
+                    reports it healthy (or running, without a healthcheck)
+process restart     ``docker compose restart SERVICE``, then the same wait
 process pause       ``docker compose pause SERVICE``; after the window ``unpause``
 link faults         the compose Toxiproxy's API, published on 127.0.0.1:8474
 ledger unavailable  the ledger's writer lock, on the ``postgres`` service (published on
@@ -22,22 +23,30 @@ Not on compose (refused before the run, naming the fault): ledger ``slow`` failp
 partial toxics (their tables are files in the ``saga-data`` volume, which the harness cannot
 write from the host), and ``upgrade`` (compose runs one build, without worker versioning).
 
+Compose is ``docker compose`` (v2) where that plugin answers, else ``docker-compose`` (Debian's
+1.29); every command runs in ``DIR``, so compose picks its files as it would for a person there
+(``COMPOSE_FILE`` in ``.env``, as ``make compose-up`` writes it for the local images). Container
+states, host PIDs and health come from ``docker inspect``, which both report the same way.
+
 The harness reads the deployment through ``compose/harness.json`` (the host's view of the
-addresses; the secrets come from the environment, as ``.env`` gives them to compose), opens its
-scenario users with ``docker compose exec api python -m runtime.seed --user ...``, and puts back
-what a run changed: the saga settings (``compose/config.json``, read by the restarted ``api``)
-and the simulators' knobs.
+addresses; the secrets from the environment, else from ``DIR/.env`` as compose reads them),
+opens its scenario users with ``docker compose exec api python -m runtime.seed --user ...``, and
+puts back what a run changed: the saga settings (``compose/config.json``, read by the restarted
+``api``) and the simulators' knobs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +68,16 @@ CONTAINER_CONFIG = Path("compose/config.json")
 HARNESS_CONFIG = Path("compose/harness.json")
 #: The build compose runs (``orchestrator.workflows.builds``).
 COMPOSE_BUILD = "v2"
+#: How long a service restarted after a fault may take to be healthy again.
+HEALTHY_WITHIN_S = 180.0
 
 
-def run_command(argv: Sequence[str]) -> str:
-    """Run ``argv``; its stdout, or :class:`StackError` with its stderr."""
+def run_command(argv: Sequence[str], cwd: Path | None = None) -> str:
+    """Run ``argv`` (in ``cwd``); its stdout, or :class:`StackError` with its stderr."""
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=180, check=False)
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=180, check=False, cwd=cwd
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StackError(f"{' '.join(argv)}: {exc}") from exc
     if done.returncode != 0:
@@ -72,24 +85,59 @@ def run_command(argv: Sequence[str]) -> str:
     return done.stdout
 
 
+def compose_program() -> tuple[str, ...]:
+    """``docker compose`` where the v2 plugin answers, else ``docker-compose`` (v1)."""
+    try:
+        plugin = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        plugin = None
+    if plugin is not None and plugin.returncode == 0:
+        return ("docker", "compose")
+    if shutil.which("docker-compose"):
+        return ("docker-compose",)
+    raise StackError(
+        "neither `docker compose` nor `docker-compose` runs here: install Docker Compose"
+        " (Debian: apt-get install docker-compose), see docs/deployment.md"
+    )
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a compose ``.env`` file (comments and blank lines skipped, one
+    level of quotes removed); empty when there is no file."""
+    found = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key and not key.startswith("#"):
+                found[key.strip()] = value.strip().strip("'\"")
+    return found
+
+
+def take_dotenv(path: Path) -> None:
+    """What compose reads from the project's ``.env``, for the harness too (the environment
+    wins, as with compose): the app's secrets, and the ledger's password as libpq reads it."""
+    for key, value in read_dotenv(path).items():
+        os.environ.setdefault(key, value)
+    if "POSTGRES_PASSWORD" in os.environ:
+        os.environ.setdefault("PGPASSWORD", os.environ["POSTGRES_PASSWORD"])
+
+
 @dataclass(frozen=True)
 class ComposeCommands:
-    """The ``docker compose`` command lines of one project."""
+    """The compose command lines of one project, run in its directory."""
 
-    project_dir: Path
-    files: tuple[str, ...] = ("docker-compose.yml",)
+    program: tuple[str, ...] = ("docker", "compose")
     docker: str = "docker"
 
     def base(self) -> list[str]:
-        """``docker compose`` pointed at the project."""
-        argv = [self.docker, "compose", "--project-directory", str(self.project_dir)]
-        for name in self.files:
-            argv += ["-f", str(self.project_dir / name)]
-        return argv
+        """Compose itself (the directory the commands run in picks the project)."""
+        return list(self.program)
 
     def ps(self) -> list[str]:
-        """Every service's container, stopped ones too, as JSON."""
-        return [*self.base(), "ps", "--all", "--format", "json"]
+        """Every service's container id, stopped ones too."""
+        return [*self.base(), "ps", "-a", "-q"]
 
     def kill(self, service: str, sig: str = "SIGKILL") -> list[str]:
         """Send ``sig`` to the service's containers."""
@@ -108,16 +156,16 @@ class ComposeCommands:
         return [*self.base(), "restart", service]
 
     def up(self, service: str) -> list[str]:
-        """Start the service if it is down, and wait until it is healthy."""
-        return [*self.base(), "up", "-d", "--no-deps", "--wait", service]
+        """Start the service if it is down (its dependencies as they are)."""
+        return [*self.base(), "up", "-d", "--no-deps", service]
 
     def exec(self, service: str, *argv: str) -> list[str]:
         """Run a command in the service's container, without a TTY."""
         return [*self.base(), "exec", "-T", service, *argv]
 
-    def inspect_pid(self, container: str) -> list[str]:
-        """The container's main process id, as the host sees it."""
-        return [self.docker, "inspect", "--format", "{{.State.Pid}}", container]
+    def inspect(self, containers: Sequence[str]) -> list[str]:
+        """The containers' state, labels and main process as docker reports them (JSON)."""
+        return [self.docker, "inspect", *containers]
 
 
 @dataclass
@@ -130,6 +178,8 @@ class ComposeService:
     container: str = ""
     exit_code: int | None = None
     pid: int | None = None
+    health: str | None = None
+    """docker's health status (``starting``, ``healthy``, ``unhealthy``); None: no healthcheck."""
 
     @property
     def running(self) -> bool:
@@ -152,13 +202,13 @@ class ComposeService:
         it is paused (a no-op otherwise, as for a process)."""
         commands = self.stack.commands
         if sig == signal.SIGSTOP:
-            self.stack.run(commands.pause(self.name))
+            self.stack._run(commands.pause(self.name))
         elif sig == signal.SIGCONT:
             if not self.paused:
                 return
-            self.stack.run(commands.unpause(self.name))
+            self.stack._run(commands.unpause(self.name))
         else:
-            self.stack.run(commands.kill(self.name, sig.name))
+            self.stack._run(commands.kill(self.name, sig.name))
         self.stack.refresh()
 
 
@@ -167,8 +217,9 @@ class ComposeStack:
     """The compose deployment in ``project_dir``, run by ``docker compose``."""
 
     project_dir: Path
-    run: Run = run_command
-    commands: ComposeCommands = field(init=False)
+    run: Run | None = None
+    """Runs a command in the project's directory (default: :func:`run_command` there)."""
+    commands: ComposeCommands = field(default_factory=lambda: ComposeCommands(compose_program()))
     config: StackConfig = field(init=False)
     state_dir: Path = field(init=False)
     processes: dict[str, ComposeService] = field(default_factory=dict)
@@ -180,7 +231,9 @@ class ComposeStack:
 
     def __post_init__(self) -> None:
         self.project_dir = self.project_dir.resolve()
-        self.commands = ComposeCommands(self.project_dir)
+        if self.run is None:
+            self.run = partial(run_command, cwd=self.project_dir)
+        take_dotenv(self.project_dir / ".env")
         self.config = load_config(self.config_path)
         self.state_dir = Path(tempfile.mkdtemp(prefix="saga-compose-"))
         self.config.state_dir = str(self.state_dir)  # the harness's own files (k6 output)
@@ -193,7 +246,7 @@ class ComposeStack:
                 f"no compose services running in {self.project_dir}: `docker compose up -d`"
                 " there first (docs/harness.md#attack-a-docker-compose-deployment)"
             )
-        keys = self.run(self.commands.exec("api", "cat", "/data/credentials.json"))
+        keys = self._run(self.commands.exec("api", "cat", "/data/credentials.json"))
         self.api_keys.update(json.loads(keys))
         self._found = {
             "saga": self._container_config().get("saga"),
@@ -215,30 +268,49 @@ class ComposeStack:
         urls = self.config.admin_urls
         return [urls.provider, urls.fraud, urls.notify]
 
+    def _run(self, argv: Sequence[str]) -> str:
+        assert self.run is not None
+        return self.run(argv)
+
     def refresh(self) -> None:
-        """Read every fault target's container state (and host PID) from docker."""
+        """Read every fault target's container state, health and host PID from docker."""
+        ids = self._run(self.commands.ps()).split()
         seen: dict[str, ComposeService] = {}
-        for line in self.run(self.commands.ps()).splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            name = row.get("Service", "")
+        for container in json.loads(self._run(self.commands.inspect(ids))) if ids else []:
+            name = container["Config"]["Labels"].get("com.docker.compose.service", "")
             if name not in PROCESS_NAMES:
                 continue  # Toxiproxy, Prometheus, Grafana, the UI, init: never targets
-            state = str(row.get("State", "")).lower()
-            service = seen[name] = ComposeService(
-                name, self, state, str(row.get("ID", "")), row.get("ExitCode")
+            state = container["State"]
+            seen[name] = ComposeService(
+                name,
+                self,
+                str(state["Status"]).lower(),
+                container["Id"],
+                state.get("ExitCode"),
+                state.get("Pid") or None,
+                (state.get("Health") or {}).get("Status"),
             )
-            if service.running and service.container:
-                service.pid = int(self.run(self.commands.inspect_pid(service.container)).strip())
         self.processes = seen
 
     def restart(self, name: str) -> None:
         """Restart a service (a killed one is started) and wait until it is healthy."""
         if self.processes[name].running:
-            self.run(self.commands.restart(name))
-        self.run(self.commands.up(name))
-        self.refresh()
+            self._run(self.commands.restart(name))
+        self._run(self.commands.up(name))
+        self.wait_healthy(name)
+
+    def wait_healthy(self, name: str, within_s: float = HEALTHY_WITHIN_S) -> None:
+        """Until docker reports the service healthy (running, if it has no healthcheck)."""
+        deadline = time.monotonic() + within_s
+        while True:
+            self.refresh()
+            service = self.processes.get(name)
+            if service and service.state == "running" and service.health in (None, "healthy"):
+                return
+            if time.monotonic() > deadline:
+                found = f"{service.state}, {service.health}" if service else "no container"
+                raise StackError(f"{name} not healthy {within_s:.0f}s after its start ({found})")
+            time.sleep(0.5)
 
     def deploy(self, build: str, drain_s: float = 2.0, *, force: bool = False) -> None:
         """Compose runs one build, without worker versioning."""
@@ -277,7 +349,7 @@ class ComposeStack:
         argv += ["--user", user, "--balance", str(balance)]
         argv += [] if active else ["--inactive"]
         argv += ["--methods", ",".join(methods)] if methods else []
-        key: str = json.loads(self.run(self.commands.exec("api", *argv)))[user]
+        key: str = json.loads(self._run(self.commands.exec("api", *argv)))[user]
         self.api_keys[user] = key
         return key
 

@@ -338,8 +338,8 @@ def _svg(title: str, unit: str, series: list[dict[str, Any]], faults: list[dict[
         ts = sorted({t for s in flat for t, _ in s["points"]})
         ax.plot(ts, [0] * len(ts), linewidth=1.0, color="#9e9e9e", label=f"{len(flat)} at 0")
     for s in moved[:12]:  # a legend past a dozen lines says nothing
-        ts, vs = zip(*s["points"], strict=True)
-        ax.plot(ts, vs, linewidth=1.4, label=str(s["legend"])[:40])
+        times, values = zip(*s["points"], strict=True)
+        ax.plot(times, values, linewidth=1.4, label=str(s["legend"])[:40])
     ax.set_title(title[:90], fontsize=8)
     ax.set_xlabel("seconds since the workload started", fontsize=7)
     ax.set_ylabel(unit, fontsize=7)

@@ -1,6 +1,6 @@
-"""The docker-compose fault driver (``runtime.compose``), as far as a machine without a Docker
-engine allows: the ``docker compose`` commands each fault issues, read back through a recording
-stand-in for ``docker`` that keeps each service's container state."""
+"""The docker-compose fault driver (``runtime.compose``) without an engine: the compose commands
+each fault issues, read back through a recording stand-in for ``docker`` that keeps each
+service's container state (``tests/compose/`` runs the same driver against a real one)."""
 
 from __future__ import annotations
 
@@ -30,33 +30,48 @@ class FakeDocker:
     """Answers the commands :class:`ComposeCommands` builds, keeping container states."""
 
     def __init__(self, project: Path) -> None:
-        self.base = ComposeCommands(project).base()
+        self.base = ComposeCommands().base()
         self.calls: list[list[str]] = []
         self.state = dict.fromkeys(SERVICES, "running")
         self.exit = dict.fromkeys(SERVICES, 0)
 
     def compose_calls(self) -> list[list[str]]:
-        """The calls after the project's ``docker compose ...`` prefix, ps and inspect left out."""
+        """The calls after the ``docker compose`` prefix, ps and inspect left out."""
         return [
             c[len(self.base) :]
             for c in self.calls
             if c[: len(self.base)] == self.base and c[len(self.base)] != "ps"
         ]
 
+    def inspect(self, ids: list[str]) -> str:
+        rows = []
+        for container in ids:
+            service = container.removeprefix("c-")
+            state = self.state[service]
+            rows.append(
+                {
+                    "Id": container,
+                    "Config": {"Labels": {"com.docker.compose.service": service}},
+                    "State": {
+                        "Status": state,
+                        "ExitCode": self.exit[service],
+                        "Pid": 1000 + SERVICES.index(service) if state != "exited" else 0,
+                        "Health": {"Status": "healthy"},
+                    },
+                }
+            )
+        return json.dumps(rows)
+
     def __call__(self, argv: Sequence[str]) -> str:
         argv = list(argv)
         self.calls.append(argv)
         if argv[:2] == ["docker", "inspect"]:
-            return str(1000 + SERVICES.index(argv[-1].removeprefix("c-")))
+            return self.inspect(argv[2:])
         assert argv[: len(self.base)] == self.base, argv
         verb, *rest = argv[len(self.base) :]
         service = rest[-1] if rest else ""
         if verb == "ps":
-            rows = [
-                {"Service": s, "ID": f"c-{s}", "State": st, "ExitCode": self.exit[s]}
-                for s, st in self.state.items()
-            ]
-            return "\n".join(json.dumps(r) for r in rows) + "\n"
+            return "".join(f"c-{s}\n" for s in self.state)
         if verb == "kill":
             self.state[service], self.exit[service] = "exited", 128 + signal.SIGKILL
         elif verb == "pause":
@@ -90,21 +105,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_the_commands_name_the_project_and_the_service() -> None:
-    commands = ComposeCommands(Path("/srv/saga"))
-    base = ["docker", "compose", "--project-directory", "/srv/saga"]
-    base += ["-f", "/srv/saga/docker-compose.yml"]
-    assert commands.kill("worker-payments") == [*base, "kill", "-s", "SIGKILL", "worker-payments"]
-    assert commands.pause("sim-fraud") == [*base, "pause", "sim-fraud"]
-    assert commands.unpause("sim-fraud") == [*base, "unpause", "sim-fraud"]
-    assert commands.restart("api") == [*base, "restart", "api"]
-    assert commands.up("postgres") == [*base, "up", "-d", "--no-deps", "--wait", "postgres"]
-    assert commands.ps() == [*base, "ps", "--all", "--format", "json"]
+def test_the_commands_are_the_same_for_compose_v1_and_v2() -> None:
+    for program in (("docker", "compose"), ("docker-compose",)):
+        commands = ComposeCommands(program)
+        base = list(program)
+        assert commands.kill("worker-payments") == [
+            *base,
+            "kill",
+            "-s",
+            "SIGKILL",
+            "worker-payments",
+        ]
+        assert commands.pause("sim-fraud") == [*base, "pause", "sim-fraud"]
+        assert commands.unpause("sim-fraud") == [*base, "unpause", "sim-fraud"]
+        assert commands.restart("api") == [*base, "restart", "api"]
+        assert commands.up("postgres") == [*base, "up", "-d", "--no-deps", "postgres"]
+        assert commands.ps() == [*base, "ps", "-a", "-q"]  # flags both versions know
+        assert commands.inspect(["c1"]) == ["docker", "inspect", "c1"]
 
 
 def test_the_stack_lists_only_fault_targets_with_their_host_pids(project: Path) -> None:
     docker = FakeDocker(project)
-    stack = ComposeStack(project, run=docker)
+    stack = ComposeStack(project, run=docker, commands=ComposeCommands())
     assert set(stack.processes) == set(SERVICES) - {"toxiproxy"}  # never a process target
     assert stack.processes["api"].pid == 1000 + SERVICES.index("api")
     assert stack.api_keys == {"alice": "key-a"}
@@ -116,7 +138,7 @@ def test_a_kill_is_docker_kill_and_its_revert_brings_the_service_back_healthy(
     project: Path,
 ) -> None:
     docker = FakeDocker(project)
-    stack = ComposeStack(project, run=docker)
+    stack = ComposeStack(project, run=docker, commands=ComposeCommands())
     fault = ProcessFault(target="worker-payments", action="kill", at_s=0, duration_s=1)
     before = stack.processes["worker-payments"].pid
     stack.processes["worker-payments"].signal(signal.SIGKILL)
@@ -126,7 +148,7 @@ def test_a_kill_is_docker_kill_and_its_revert_brings_the_service_back_healthy(
     assert docker.compose_calls() == [
         ["exec", "-T", "api", "cat", "/data/credentials.json"],
         ["kill", "-s", "SIGKILL", "worker-payments"],
-        ["up", "-d", "--no-deps", "--wait", "worker-payments"],  # not `restart`: it is dead
+        ["up", "-d", "--no-deps", "worker-payments"],  # not `restart`: it is dead; then healthy
     ]
     assert stack.processes["worker-payments"].running
 
@@ -135,7 +157,7 @@ def test_a_pause_is_docker_pause_and_a_resume_of_a_running_service_does_nothing(
     project: Path,
 ) -> None:
     docker = FakeDocker(project)
-    stack = ComposeStack(project, run=docker)
+    stack = ComposeStack(project, run=docker, commands=ComposeCommands())
     fault = ProcessFault(target="sim-provider", action="pause", at_s=0, duration_s=1)
     stack.processes["api"].signal(signal.SIGCONT)  # the rollback resumes every process
     stack.processes["sim-provider"].signal(signal.SIGSTOP)
@@ -150,7 +172,7 @@ def test_a_pause_is_docker_pause_and_a_resume_of_a_running_service_does_nothing(
 def test_saga_settings_go_to_the_containers_config_and_come_back(project: Path) -> None:
     docker = FakeDocker(project)
     original = (project / "compose" / "config.json").read_text()
-    stack = ComposeStack(project, run=docker)
+    stack = ComposeStack(project, run=docker, commands=ComposeCommands())
     stack.apply_saga(SagaOptions(callback_timeout_s=30.0))
     written = json.loads((project / "compose" / "config.json").read_text())
     assert written["saga"]["callback_timeout_s"] == 30.0
