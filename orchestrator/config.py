@@ -17,6 +17,7 @@ import msgspec
 from orchestrator.errors import ConfigError
 from orchestrator.models import SagaOptions
 from orchestrator.private_files import write_private
+from orchestrator.secrets import ADMIN_TOKEN_ENV, GENERATE, secret_from_env, weakness
 
 PAYMENT_METHODS = ("card", "bank_transfer", "wallet")
 
@@ -56,15 +57,20 @@ class StackConfig(Base, kw_only=True):
     harness_seams: bool = False
     """Honour the chaos harness's failpoints and partial links (:mod:`orchestrator.seams`): the
     embedded stack turns it on; off in every deployment."""
-    webhook_secret: str
+    webhook_secret: str = ""
     """Signs the provider's callbacks; the API accepts it and ``webhook_previous_secrets``.
-    Overridden by ``$SAGA_WEBHOOK_SECRET`` (compose passes it from ``.env``)."""
+    Overridden by ``$SAGA_WEBHOOK_SECRET`` (or ``$SAGA_WEBHOOK_SECRET_FILE``). Needed by the API
+    and the provider only (:data:`NEEDS`)."""
     webhook_previous_secrets: list[str] = msgspec.field(default_factory=list)
     """Secrets the API still accepts while a rotation is under way
     (``$SAGA_WEBHOOK_PREVIOUS_SECRETS``, comma separated)."""
-    payment_id_secret: str
+    payment_id_secret: str = ""
     """Keys the HMAC that turns (user, Idempotency-Key) into a payment id, so ids cannot be
-    guessed from keys (``$SAGA_PAYMENT_ID_SECRET``)."""
+    guessed from keys (``$SAGA_PAYMENT_ID_SECRET``). Needed by the API only."""
+    admin_token: str = ""
+    """Guards the simulators' admin and evidence endpoints (``$SAGA_ADMIN_TOKEN``): set in a
+    deployment, where other services share their network; empty on the embedded stack, whose
+    simulators listen on loopback only."""
     ledger_path: str
     """The ledger: a SQLite file path (the embedded default), or a ``postgresql://`` URL that
     account workers on several machines share."""
@@ -106,8 +112,29 @@ class StackConfig(Base, kw_only=True):
         return f"http://{self.api_host}:{self.api_port}"
 
 
-def load_config(path: str | Path) -> StackConfig:
-    """Read and validate a stack config file; errors name the file and the field path."""
+#: Config fields that hold secrets -> the environment variable that overrides each (or names,
+#: with ``_FILE``, a file holding it).
+SECRET_ENV = {
+    "webhook_secret": "SAGA_WEBHOOK_SECRET",
+    "webhook_previous_secrets": "SAGA_WEBHOOK_PREVIOUS_SECRETS",
+    "payment_id_secret": "SAGA_PAYMENT_ID_SECRET",
+    "admin_token": ADMIN_TOKEN_ENV,
+}
+#: The secrets a harness needs (it signs duplicate callbacks and computes payment ids).
+EVERY_SECRET = ("webhook_secret", "payment_id_secret")
+#: The secrets each process needs; the others may be absent from its environment.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "api": ("webhook_secret", "payment_id_secret"),
+    "sim-provider": ("webhook_secret",),
+}
+
+
+def load_config(path: str | Path, needs: tuple[str, ...] = EVERY_SECRET) -> StackConfig:
+    """Read and validate a stack config file; errors name the file and the field path.
+
+    ``needs``: the secrets this process uses, each refused when missing, short, a placeholder or
+    too regular (:func:`orchestrator.secrets.weakness`). A secret present but not needed is
+    checked too; ``webhook_previous_secrets`` whenever it is set."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -124,30 +151,24 @@ def load_config(path: str | Path) -> StackConfig:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
     for field, env in SECRET_ENV.items():
         value = getattr(config, field)
-        # A previous webhook secret still signs accepted callbacks: it is held to the same length.
-        for i, secret in enumerate(value if isinstance(value, list) else [value]):
-            if len(secret) < MIN_SECRET_LENGTH:
+        values = value if isinstance(value, list) else [value]
+        for i, secret in enumerate(values):
+            if not secret and field not in needs:
+                continue
+            problem = weakness(secret)
+            if problem is not None:
                 where = f"{field}[{i}]" if isinstance(value, list) else field
                 raise ConfigError(
-                    f"{path}: {where}: expected a secret of at least {MIN_SECRET_LENGTH}"
-                    f" characters (set it in the file or in ${env})"
+                    f"{path}: {where}: {problem} (set it in the file, in ${env} or in a file"
+                    f" named by ${env}_FILE; make one with: {GENERATE})"
                 )
     return config
-
-
-#: Config fields that hold secrets -> the environment variable that overrides each.
-SECRET_ENV = {
-    "webhook_secret": "SAGA_WEBHOOK_SECRET",
-    "webhook_previous_secrets": "SAGA_WEBHOOK_PREVIOUS_SECRETS",
-    "payment_id_secret": "SAGA_PAYMENT_ID_SECRET",
-}
-MIN_SECRET_LENGTH = 32
 
 
 def _secrets_from_env() -> dict[str, object]:
     found: dict[str, object] = {}
     for field, env in SECRET_ENV.items():
-        value = os.environ.get(env)
+        value = secret_from_env(env, os.environ)
         if value is None:
             continue
         found[field] = [v for v in value.split(",") if v] if field.endswith("secrets") else value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 from litestar import Response
 
 PROBLEM_JSON = "application/problem+json"
@@ -39,3 +40,26 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any
 def problem_type(title: str) -> str:
     """``urn:saga:problem:<title in kebab case>``: stable while the title is."""
     return "urn:saga:problem:" + "-".join(re.findall(r"[a-z0-9]+", title.lower()))
+
+
+async def send_problem(
+    send: Any,
+    status: int,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with a problem document from raw ASGI (a layer outside the framework)."""
+    body = msgspec.json.encode(problem(status, title, detail))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

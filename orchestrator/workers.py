@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None, swap: Swap = PRODUCT) -> None:
     parser.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 in a container")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = load_config(args.config)
+    config = load_config(args.config, needs=())
     name = args.name or f"worker-{args.role}"
     if args.metrics_port:
         serve_metrics(args.metrics_port, args.metrics_host)

@@ -120,8 +120,8 @@ def take_dotenv(path: Path) -> None:
     wins, as with compose): the app's secrets, and the ledger's password as libpq reads it."""
     for key, value in read_dotenv(path).items():
         os.environ.setdefault(key, value)
-    if "POSTGRES_PASSWORD" in os.environ:
-        os.environ.setdefault("PGPASSWORD", os.environ["POSTGRES_PASSWORD"])
+    if "LEDGER_PASSWORD" in os.environ:  # compose/harness.json reads the ledger as `ledger`
+        os.environ.setdefault("PGPASSWORD", os.environ["LEDGER_PASSWORD"])
 
 
 @dataclass(frozen=True)

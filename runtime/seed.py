@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--inactive", action="store_true", help="with --user")
     parser.add_argument("--methods", help="with --user: allowed methods, comma separated")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
+    config = load_config(args.config, needs=())
     if args.user:
         methods = tuple(args.methods.split(",")) if args.methods else None
         key = open_account(

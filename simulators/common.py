@@ -2,11 +2,18 @@
 
 ``GET /admin/knobs`` shows the knobs; ``PATCH /admin/knobs`` merges a partial JSON object into
 them after validating the result, so a bad value is a 422 naming the field and changes nothing.
+
+With an admin token set (``$SAGA_ADMIN_TOKEN`` or ``_FILE``, or the config's ``admin_token``: a
+deployment sets one), the admin surface (``/admin/...``) and the evidence a simulator keeps
+(``GET /charges...``, ``GET /notifications``) answer 401 without ``Authorization: Bearer
+<token>``: in a deployment the services that share a simulator's network are not the harness.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
+import os
 import random
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -17,8 +24,10 @@ from litestar import Litestar, Request, Response, get, patch
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from orchestrator.config import load_config
 from orchestrator.metrics_export import metrics_endpoint
-from orchestrator.problems import problem_response
+from orchestrator.problems import problem_response, send_problem
+from orchestrator.secrets import ADMIN_TOKEN_ENV, secret_from_env
 
 
 class Knobs(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -92,6 +101,46 @@ def admin_handlers(box: KnobBox[Any]) -> list[Any]:
 
 
 UNCOUNTED = ("/admin", "/health", "/metrics")
+#: What the admin token guards: every method under /admin, and reads of the evidence.
+ADMIN_PATHS = ("/admin",)
+EVIDENCE_PATHS = ("/charges", "/notifications")
+
+
+def is_admin(method: str, path: str) -> bool:
+    """Whether a request touches the admin surface or reads a simulator's evidence."""
+    return path.startswith(ADMIN_PATHS) or (method == "GET" and path.startswith(EVIDENCE_PATHS))
+
+
+def guarded(app: ASGIApp, token: str) -> ASGIApp:
+    """``app``, answering 401 to an admin request without ``Bearer <token>`` (no guard when
+    ``token`` is empty: the embedded stack's simulators listen on loopback only)."""
+    if not token:
+        return app
+    expected = f"Bearer {token}".encode()
+
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and is_admin(scope["method"], str(scope["path"])):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, expected):
+                await send_problem(
+                    send,
+                    401,
+                    "Admin token required",
+                    "send Authorization: Bearer <token>",
+                    [(b"www-authenticate", b'Bearer realm="simulator admin"')],
+                )
+                return
+        await app(scope, receive, send)
+
+    return checked
+
+
+def admin_token(config_path: str | None) -> str:
+    """The admin token: ``$SAGA_ADMIN_TOKEN`` (or ``_FILE``), else the config's, else none."""
+    token = secret_from_env(ADMIN_TOKEN_ENV, os.environ)
+    if token is None and config_path:
+        token = load_config(config_path, needs=()).admin_token
+    return token or ""
 
 
 def counting(app: ASGIApp, box: KnobBox[Any]) -> ASGIApp:
@@ -132,7 +181,8 @@ def run_simulator(
     """The main of a simulator whose app needs only its knobs."""
     args = parse_args(prog, argv)
     box = KnobBox(initial_knobs(knob_type, args.knobs))
-    serve(counting(create_app(box), box), args.host, args.port)
+    app = counting(create_app(box), box)
+    serve(guarded(app, admin_token(args.config)), args.host, args.port)
 
 
 def serve(app: Litestar | ASGIApp, host: str, port: int) -> None:

@@ -37,7 +37,7 @@ from litestar.params import Parameter
 from litestar.types import Receive, Scope, Send
 
 from orchestrator import seams, signing
-from orchestrator.config import StackConfig, load_config
+from orchestrator.config import NEEDS, StackConfig, load_config
 from orchestrator.problems import problem_response
 from simulators.common import (
     KnobBox,
@@ -46,6 +46,7 @@ from simulators.common import (
     Rate,
     admin_handlers,
     counting,
+    guarded,
     initial_knobs,
     parse_args,
     serve,
@@ -478,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args("python -m simulators.provider", argv)
     if not args.config:
         raise SystemExit("--config is required: the provider reads the webhook secret from it")
-    config = load_config(args.config)
+    config = load_config(args.config, needs=NEEDS["sim-provider"])
     callback_url = config.callback_url
     knobs = KnobBox(initial_knobs(ProviderKnobs, args.knobs))
     state = ProviderState(
@@ -487,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         config.webhook_secret,
         config=config,
     )
-    serve(counting(create_app(state), knobs), args.host, args.port)
+    serve(guarded(counting(create_app(state), knobs), config.admin_token), args.host, args.port)
 
 
 if __name__ == "__main__":

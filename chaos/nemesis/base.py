@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NoReturn, TypeVar
 
-import httpx
-
 from chaos.errors import ScenarioError
 from chaos.scenario.types import NonNegative, Positive, Strict
 from runtime.stack_view import RunningStack
@@ -134,11 +132,6 @@ class Target:
         return {"provider": urls.provider, "fraud": urls.fraud, "notifications": urls.notify}[
             simulator
         ]
-
-
-def served(admin_url: str) -> int:
-    """Business requests a simulator has answered so far."""
-    return int(httpx.get(f"{admin_url}/admin/stats", timeout=5).json()["served"])
 
 
 def refuse(source: str, path: str, problem: str) -> NoReturn:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from chaos.errors import ScenarioError
-from chaos.nemesis.base import Conditions, FaultBase, Nemesis, served
+from chaos.nemesis.base import Conditions, FaultBase, Nemesis
 from chaos.scenario.errors import located
-from runtime.admin_client import patch_knobs
+from runtime.admin_client import patch_knobs, served
 
 if TYPE_CHECKING:
     from chaos.explore.virtual.schedule import Schedule

@@ -20,7 +20,6 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
 import msgspec
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -32,7 +31,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
-from runtime.admin_client import provider_charges
+from runtime.admin_client import notices_sent, provider_charges
 
 
 class LedgerEntry(msgspec.Struct, frozen=True):
@@ -153,7 +152,7 @@ async def collect_bundle(
     executions = await asyncio.gather(*(_execution(client, p[0]) for p in payments))
     snapshot = await asyncio.to_thread(Ledger(config.ledger_path).snapshot)
     charges = await asyncio.to_thread(provider_charges, config.admin_urls.provider)
-    notifications = await asyncio.to_thread(_notifications, config.admin_urls.notify)
+    notifications = await asyncio.to_thread(notices_sent, config.admin_urls.notify)
     return Bundle(
         entries=[
             LedgerEntry(e.payment_id, e.user_id, e.kind, e.amount, e.created_at)
@@ -173,11 +172,6 @@ async def collect_bundle(
         velocity_max_payments=velocity[1],
         callback_timeout_s=callback_timeout_s,
     )
-
-
-def _notifications(notify_url: str) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = httpx.get(f"{notify_url}/notifications", timeout=10).json()["sent"]
-    return sent
 
 
 async def _execution(client: Client, payment_id: str) -> Execution | None:

@@ -48,7 +48,7 @@ from orchestrator.api.strict_body import (
     guard_payment_body,
 )
 from orchestrator.api.webhook import deliver, guard_webhook
-from orchestrator.config import StackConfig, load_config
+from orchestrator.config import NEEDS, StackConfig, load_config
 from orchestrator.problems import problem_response
 from orchestrator.temporal_client import connect
 
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--config", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    config = load_config(args.config)
+    config = load_config(args.config, needs=NEEDS["api"])
     uvicorn.run(
         serve_app(config),
         host=config.api_host,

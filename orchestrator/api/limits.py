@@ -16,11 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
 from orchestrator.api.auth import key_hash, presented_key
 from orchestrator.api.metrics import HEADERS_TOO_LARGE, RATE_LIMITED
-from orchestrator.problems import PROBLEM_JSON, problem
+from orchestrator.problems import send_problem
 
 HEADER_LIMIT_BYTES = 16 * 1024
 """All request headers together, names and values."""
@@ -79,7 +77,7 @@ class Limits:
         if sum(len(name) + len(value) for name, value in headers) > HEADER_LIMIT_BYTES:
             HEADERS_TOO_LARGE.inc()
             limit = f"all headers together may be at most {HEADER_LIMIT_BYTES} bytes"
-            await _answer(send, 431, "Request headers too large", limit)
+            await send_problem(send, 431, "Request headers too large", limit)
             return
         authorization = next((v for n, v in headers if n == b"authorization"), None)
         key = presented_key(authorization.decode("latin-1")) if authorization else None
@@ -96,30 +94,8 @@ class Limits:
                 f"{who} may make {bucket.rate_per_s:g} requests/s (bursts of {bucket.burst});"
                 f" retry in {retry}s"
             )
-            await _answer(
+            await send_problem(
                 send, 429, "Too many requests", detail, [(b"retry-after", retry.encode())]
             )
             return
         await self.app(scope, receive, send)
-
-
-async def _answer(
-    send: Any,
-    status: int,
-    title: str,
-    detail: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = msgspec.json.encode(problem(status, title, detail))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime
+from secrets import token_hex
 from typing import Any
 
 import httpx
@@ -430,7 +431,7 @@ def test_rotating_the_webhook_secret_loses_no_callback(
 
     assert stack.config
     original = load_config(stack.config_path)
-    old, new = original.webhook_secret, "n" * 64
+    old, new = original.webhook_secret, token_hex(32)
     rotating = msgspec.structs.replace(original, webhook_secret=new, webhook_previous_secrets=[old])
     patch_knobs(stack.config.admin_urls.provider, missing_callback_rate=1.0)  # the test signs
     try:

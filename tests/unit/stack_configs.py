@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from secrets import token_hex
 from typing import Any
 
 from orchestrator.config import ServiceUrls, StackConfig
@@ -18,8 +19,8 @@ def unreachable_config(**fields: Any) -> StackConfig:
         "admin_urls": URLS,
         "worker_temporal_address": "127.0.0.1:1",
         "callback_url": "http://a/webhooks/gateway",
-        "webhook_secret": "w" * 32,
-        "payment_id_secret": "p" * 32,
+        "webhook_secret": token_hex(16),
+        "payment_id_secret": token_hex(16),
         "ledger_path": "/nonexistent/ledger.db",
         "api_keys_path": "/nonexistent/keys.json",
         "state_dir": "/nonexistent",

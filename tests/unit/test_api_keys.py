@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
 
@@ -55,8 +56,8 @@ def test_the_config_and_the_ledger_are_mode_0600(
     from orchestrator.config import load_config, write_config
     from orchestrator.ledger import Ledger
 
-    monkeypatch.setenv("SAGA_WEBHOOK_SECRET", "w" * 64)
-    monkeypatch.setenv("SAGA_PAYMENT_ID_SECRET", "i" * 64)
+    monkeypatch.setenv("SAGA_WEBHOOK_SECRET", token_hex(32))
+    monkeypatch.setenv("SAGA_PAYMENT_ID_SECRET", token_hex(32))
     Ledger(tmp_path / "ledger.db").open_account("alice", 100)
     compose_config = Path(__file__).resolve().parents[2] / "compose" / "config.json"
     write_config(load_config(compose_config), tmp_path / "config.json")

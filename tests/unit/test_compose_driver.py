@@ -10,6 +10,7 @@ import signal
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
 
@@ -22,7 +23,7 @@ from runtime.cli import main
 from runtime.compose import ComposeCommands, ComposeStack
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "s" * 64
+SECRET = token_hex(32)
 SERVICES = ["postgres", "temporal", "toxiproxy", "api", "sim-provider", "worker-payments"]
 
 
