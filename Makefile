@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := v2.12.0
 TEMPORAL_SERVER_VERSION := v1.29.1
 
-.PHONY: install toxiproxy temporal-server system-deps demo up test scenarios mutants bench bench-payloads check lint typecheck clean
+.PHONY: install toxiproxy temporal-server system-deps demo up test scenarios mutants bench bench-payloads check lint typecheck clean compose-images compose-up compose-down compose-ready
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -73,8 +73,28 @@ demo: install  ## start the embedded stack, run five payments, check the ledger,
 up: install  ## start the embedded stack until Ctrl-C
 	$(BIN)/saga up
 
-test: install toxiproxy temporal-server system-deps  ## unit, workflow, integration and scenario tests
-	$(BIN)/pytest --durations=15
+test: install toxiproxy temporal-server system-deps compose-ready  ## unit, workflow, integration, scenario and compose tests
+	$(BIN)/pytest --durations=15; status=$$?; sh compose/local/engine.sh stop; exit $$status
+
+# The docker-compose deployment on images built here (compose/local/, docs/deployment.md): a
+# Docker engine from Debian's packages, started without systemd, and images from a debootstrap
+# base, the Go-built servers and the project's virtualenv. No registry is needed.
+compose-images: install toxiproxy temporal-server  ## build the compose deployment's images locally
+	sh compose/local/engine.sh start
+	sh compose/local/images.sh
+
+compose-up: install toxiproxy temporal-server  ## run docker-compose.yml on local images until every service is healthy
+	sh compose/local/stack.sh up
+
+compose-down:  ## stop the compose deployment (VOLUMES=1: and its data), and the engine compose-up started
+	sh compose/local/stack.sh down
+
+# tests/compose needs the engine and the images: CI fails without them, elsewhere those tests
+# skip, saying why. `make test` stops the engine afterwards if this started it.
+compose-ready: install toxiproxy temporal-server
+	@if sh compose/local/engine.sh start && sh compose/local/images.sh; then :; \
+	elif [ -n "$$CI" ]; then echo "make: CI needs the compose images (see above)"; exit 1; \
+	else echo "make: no Docker engine or compose images here: tests/compose will skip"; fi
 
 bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
 	$(BIN)/saga bench

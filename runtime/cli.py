@@ -67,7 +67,7 @@ def _client_for(
     args: argparse.Namespace, user: str | None, payment_id: str | None = None
 ) -> SagaClient:
     state_dir = _state_dir(args)
-    config = load_config(state_dir / "config.json")
+    config = load_config(state_dir / "config.json", needs=())  # a client holds no app secret
     credentials = credentials_path(config.api_keys_path)
     keys: dict[str, str] = json.loads(credentials.read_text())
     if user is None and payment_id is not None:
@@ -200,7 +200,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from orchestrator.reconcile import reconcile_now, render_report
     from orchestrator.temporal_client import connect
 
-    config = load_config(_state_dir(args) / "config.json")
+    config = load_config(_state_dir(args) / "config.json", needs=())
 
     async def run() -> str:
         client = await connect(config, wait_s=5)

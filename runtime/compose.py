@@ -44,7 +44,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -162,6 +162,22 @@ class ComposeCommands:
     def exec(self, service: str, *argv: str) -> list[str]:
         """Run a command in the service's container, without a TTY."""
         return [*self.base(), "exec", "-T", service, *argv]
+
+    def run(
+        self,
+        service: str,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        mounts: Mapping[str, str],
+    ) -> list[str]:
+        """A one-off container of ``service`` with ``args`` as its command (no dependencies
+        started, no TTY, removed after), ``env`` set and ``mounts`` (host: container) added."""
+        argv = [*self.base(), "run", "--rm", "--no-deps", "-T"]
+        for host, container in mounts.items():
+            argv += ["-v", f"{host}:{container}"]
+        for name, value in env.items():
+            argv += ["-e", f"{name}={value}"]
+        return [*argv, service, *args]
 
     def inspect(self, containers: Sequence[str]) -> list[str]:
         """The containers' state, labels and main process as docker reports them (JSON)."""

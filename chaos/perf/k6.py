@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.binaries import require
+from runtime.compose import ComposeCommands
 from runtime.processes import spawn
 
 #: k6's exit code when a threshold failed.
@@ -57,6 +58,18 @@ class K6Result:
         return self.exit_code == 0 and all(ok for _, _, ok in self.thresholds())
 
 
+@dataclass(frozen=True)
+class InCompose:
+    """Run k6 as the compose deployment's ``k6`` service, inside its network (``docker compose
+    run``): the API and Prometheus by their service names, the script from its ``/scripts``
+    mount, the summary and console written to the run's directory mounted at ``/out``."""
+
+    commands: ComposeCommands
+    project_dir: Path
+    api_url: str = "http://api:8000"
+    prometheus_url: str = "http://prometheus:9090"
+
+
 def run_k6(
     script: Path,
     env: Mapping[str, str],
@@ -64,31 +77,41 @@ def run_k6(
     *,
     prometheus_url: str | None = None,
     on_line: Callable[[str], None] = lambda line: None,
+    compose: InCompose | None = None,
 ) -> K6Result:
     """Run ``k6 run script``; stream its progress lines to ``on_line``; never raises on failure.
 
     With ``prometheus_url``, k6's metrics are remote-written there (p50/p95/p99 of each trend).
+    With ``compose``, k6 runs inside the deployment's network instead of on this host.
     """
-    binary = require_k6()
     work_dir.mkdir(parents=True, exist_ok=True)
     summary_path = work_dir / "k6-summary.json"
     console_path = work_dir / "k6-console.log"
     summary_path.unlink(missing_ok=True)
     console_path.unlink(missing_ok=True)
-    argv = [binary, "run", "--no-color", "--console-output", str(console_path), str(script)]
-    run_env = {
-        **_inherited_env(),
-        **env,
-        "SUMMARY_PATH": str(summary_path),
-        "K6_NO_USAGE_REPORT": "true",
-    }
+    seen_dir, seen_script = work_dir, script
+    k6_env = {**env, "K6_NO_USAGE_REPORT": "true"}
+    if compose is not None:
+        work_dir.chmod(0o777)  # the container's user writes here; its parent stays private
+        seen_dir, seen_script = Path("/out"), Path("/scripts") / script.name
+        k6_env["API_URL"] = compose.api_url
+        prometheus_url = compose.prometheus_url if prometheus_url else None
+    k6_env["SUMMARY_PATH"] = str(seen_dir / summary_path.name)
+    args = ["run", "--no-color", "--console-output", str(seen_dir / console_path.name)]
     if prometheus_url:
-        argv[2:2] = ["--out", "experimental-prometheus-rw"]
-        run_env |= {
+        args += ["--out", "experimental-prometheus-rw"]
+        k6_env |= {
             "K6_PROMETHEUS_RW_SERVER_URL": f"{prometheus_url}/api/v1/write",
             "K6_PROMETHEUS_RW_TREND_STATS": "p(50),p(95),p(99),avg,max",
             "K6_PROMETHEUS_RW_PUSH_INTERVAL": "2s",
         }
+    args.append(str(seen_script))
+    if compose is None:
+        argv, run_env, cwd = [require_k6(), *args], {**_inherited_env(), **k6_env}, None
+    else:
+        mounts = {str(work_dir): "/out"}
+        argv = compose.commands.run("k6", args, k6_env, mounts)
+        run_env, cwd = dict(os.environ), compose.project_dir
     tail: list[str] = []
     with spawn(  # dies with the harness, like every process it starts
         argv,
@@ -96,6 +119,7 @@ def run_k6(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=run_env,
+        cwd=cwd,
         text=True,
     ) as process:
         assert process.stdout is not None

@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from chaos.errors import ScenarioError
 from chaos.nemesis.base import FaultRecord
-from chaos.perf.k6 import K6Result, run_k6
+from chaos.perf.k6 import InCompose, K6Result, run_k6
 from chaos.perf.percentiles import percentile
 from chaos.run.runner import ScenarioRunner
 from chaos.run.timeline import FaultInjector
@@ -40,6 +40,7 @@ from orchestrator.models import PaymentState
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
 from runtime.audit import AuditReport, ledger_check
+from runtime.compose import ComposeStack
 from runtime.prometheus import SCRAPE_INTERVAL_S
 from runtime.stack_view import RunningStack
 
@@ -184,13 +185,18 @@ class LoadTest:
             f"k6 {options.executor} at {options.rate:g}/s for {options.duration} ({testid})"
         )
         started, wall_started = time.monotonic(), time.time()
+        stack = self.stack
         k6_run = asyncio.to_thread(
             run_k6,
             options.script,
             env,
-            Path(self.stack.state_dir) / "load" / testid,
-            prometheus_url=self.stack.prometheus_url,
+            Path(stack.state_dir) / "load" / testid,
+            prometheus_url=stack.prometheus_url,
             on_line=on_line,
+            # On a compose deployment, k6 runs in its network, as the deployment's clients do.
+            compose=InCompose(stack.commands, stack.project_dir)
+            if isinstance(stack, ComposeStack)
+            else None,
         )
         try:
             if faults is not None:
