@@ -20,8 +20,8 @@ workflow faults     Temporal's frontend (published on 127.0.0.1:7233)
 ==================  =======================================================================
 
 Not on compose (refused before the run, naming the fault): ledger ``slow`` failpoints and
-partial toxics (their tables are files in the ``saga-data`` volume, which the harness cannot
-write from the host), and ``upgrade`` (compose runs one build, without worker versioning).
+partial toxics (a deployment honours neither file: the harness seams are off), and ``upgrade``
+(compose runs one build, without worker versioning).
 
 Compose is ``docker compose`` (v2) where that plugin answers, else ``docker-compose`` (Debian's
 1.29); every command runs in ``DIR``, so compose picks its files as it would for a person there

@@ -162,7 +162,7 @@ class LedgerNemesis(Nemesis[LedgerFault]):
     @classmethod
     def refusal(cls, fault: LedgerFault, driver: Driver) -> str | None:
         if driver == "compose" and fault.action == "slow":
-            return "a slow ledger (its failpoints file is in the volume)"
+            return "a slow ledger (a deployment honours no failpoints)"
         return None
 
     @classmethod

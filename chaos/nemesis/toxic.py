@@ -137,7 +137,7 @@ class ToxicNemesis(Nemesis[ToxicFault]):
     @classmethod
     def refusal(cls, fault: ToxicFault, driver: Driver) -> str | None:
         if driver == "compose" and fault.toxicity < 1:
-            return "a partial toxic (its table is in the volume)"
+            return "a partial toxic (a deployment honours no partial-link table)"
         return None
 
     @classmethod

@@ -23,7 +23,7 @@ context() {  # name: a fresh build context holding its Dockerfile
 }
 build() {  # name tag
     echo "building $2 ..."
-    docker build -q -t "$2" "$OUT/$1" >/dev/null
+    docker build -q -t "$2" "$OUT/$1" >"$OUT/$1.build.log" 2>&1 || { tail -30 "$OUT/$1.build.log"; exit 1; }
 }
 gobuild() {  # directory module@version: go install into build/compose/go/<directory>
     [ -x "$OUT/go/$1/$(basename "${2%@*}")" ] || GOBIN="$PWD/$OUT/go/$1" go install "$2"
@@ -66,8 +66,12 @@ build k6 saga-local/k6:local
 # The app: its runtime dependencies in a virtualenv on Debian's python3.11 (the image's), and
 # the project's packages beside it (PYTHONPATH=/app), as the top-level Dockerfile lays them out.
 context app
-UV_PROJECT_ENVIRONMENT="$PWD/$OUT/app/app/.venv" uv sync --frozen --no-dev --no-install-project \
-    --python /usr/bin/python3.11 --quiet
+if [ ! -x /usr/bin/python3.11 ]; then  # the image's interpreter: the venv is made for it
+    [ "$(id -u)" -eq 0 ] || { echo "images.sh: install Debian's python3.11 (as root)"; exit 1; }
+    apt-get install -y -qq --no-install-recommends python3.11 >/dev/null
+fi
+UV_PROJECT_ENVIRONMENT="$PWD/$OUT/app/app/.venv" python3 -m uv sync --frozen --no-dev \
+    --no-install-project --python /usr/bin/python3.11 --quiet
 cp -r orchestrator simulators chaos observability runtime scenarios k6 pyproject.toml "$OUT/app/app/"
 find "$OUT/app/app" -name __pycache__ -prune -exec rm -rf {} +
 build app payment-saga:local

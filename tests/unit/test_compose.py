@@ -153,15 +153,14 @@ def test_grafana_provisioning_is_mounted_and_complete() -> None:
 
 def test_the_ledger_lives_in_postgres_and_only_its_users_get_the_password() -> None:
     config = json.loads((ROOT / "compose/config.json").read_text())
-    assert config["ledger_path"] == "postgresql://temporal@postgres:5432/ledger"
+    assert config["ledger_path"] == "postgresql://ledger@postgres:5432/ledger"
     assert ":" not in config["ledger_path"].split("://")[1].split("@")[0]  # no password in it
-    init_sql = (ROOT / "compose/postgres-init.sql").read_text()
-    assert "CREATE DATABASE ledger" in init_sql
+    init = (ROOT / "compose/postgres-init.sh").read_text()
+    assert "CREATE ROLE ledger LOGIN" in init and "CREATE DATABASE ledger OWNER ledger" in init
     for name, service in services().items():
         environment = service.get("environment") or {}
         has_password = isinstance(environment, dict) and "PGPASSWORD" in environment
-        needs_it = name == "init" or name == "api" or name.startswith("worker")
-        assert has_password == needs_it, name
+        assert has_password == (name in ("init", "api", "worker-accounts")), name
 
 
 def test_the_temporal_server_gets_the_cluster_backends_dynamic_config() -> None:

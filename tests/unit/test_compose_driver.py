@@ -199,8 +199,8 @@ def test_what_compose_cannot_do_is_refused_naming_the_fault() -> None:
     )
     assert compose_refusals(scenario) == [
         "build: v1 (compose runs v2 only)",
-        "faults[0]: a slow ledger (its failpoints file is in the volume)",
-        "faults[1]: a partial toxic (its table is in the volume)",
+        "faults[0]: a slow ledger (a deployment honours no failpoints)",
+        "faults[1]: a partial toxic (a deployment honours no partial-link table)",
         "faults[2]: an upgrade (compose runs one build)",
     ]
 
