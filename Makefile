@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := v2.12.0
 TEMPORAL_SERVER_VERSION := v1.29.1
 
-.PHONY: install toxiproxy temporal-server system-deps demo up test scenarios mutants bench bench-payloads check lint typecheck clean compose-images compose-up compose-down compose-ready
+.PHONY: install toxiproxy temporal-server system-deps demo up test scenarios mutants bench bench-payloads bench-ledger check lint typecheck clean compose-images compose-up compose-down compose-ready
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -101,6 +101,9 @@ bench: install  ## ceiling vs full system under k6; writes BENCHMARKS.md
 
 bench-payloads: install  ## the SDK's JSON converter against the saga's msgspec one, per payment
 	$(BIN)/python -m chaos.perf.bench.payloads
+
+bench-ledger: install system-deps  ## ledger debits/s, per-account locks against one writer lock; writes BENCHMARKS.md
+	$(BIN)/python -m chaos.perf.bench.ledger
 
 scenarios: install toxiproxy  ## run every chaos scenario and write out/report.md
 	$(BIN)/saga scenario run --all --report out

@@ -5,9 +5,17 @@ several machines can share it).
 Every movement is an ``entries`` row with a unique idempotency key (``<payment_id>:debit``,
 ``<payment_id>:refund``), so a retried activity can never move money twice. Opening balances are
 entries too, which makes conservation checkable from the journal alone. Each operation runs in
-its own transaction that excludes every other writer, across processes too: ``BEGIN IMMEDIATE``
-in SQLite, a transaction-scoped advisory lock in PostgreSQL. So check-then-write is safe. That
-is what makes the rules below hold under any concurrency:
+its own transaction that excludes every other writer of what it touches, across processes too.
+So check-then-write is safe. In SQLite that is every writer (``BEGIN IMMEDIATE``: one file, one
+host). In PostgreSQL (``locking="account"``, the default) it is transaction-scoped advisory locks
+on the payment and then on the account it touches, always in that order (so no two transactions
+wait for each other in a cycle): writers of different accounts and payments run in parallel,
+while two payments of one account (a hot account) still queue, as the balance, the velocity
+window and the journal order of that account need. Every writer also takes the ledger-wide
+writer lock *shared*, so whoever holds it exclusively (the harness's ledger-outage fault, a
+schema change) stops them all. ``locking="global"`` takes that lock exclusively instead: the
+one-writer ledger this was before, kept as the baseline ``make bench-ledger`` measures against.
+That is what makes the rules below hold under any concurrency:
 
 - a refund gives back what the payment's debit took, to the account it was taken from;
 - a refund that finds no debit leaves a tombstone, and a later debit of that payment is refused
@@ -22,13 +30,14 @@ the attempt may still commit.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import psycopg
 
@@ -99,8 +108,13 @@ POSTGRES_SCHEMA = (
 
 #: Seconds a transaction waits for a lock before the operation fails (and is retried).
 LOCK_WAIT_S = 5.0
-#: The PostgreSQL advisory lock every write transaction takes (the ledger's one writer lock).
+#: The PostgreSQL advisory lock every transaction takes: shared with per-account locking,
+#: exclusive with ``locking="global"``; held exclusively, it stops the whole ledger.
 WRITER_LOCK = 0x5A6A_0001
+#: The two-key advisory lock spaces (``pg_advisory_xact_lock(space, key)``, apart from the
+#: one-key WRITER_LOCK): a payment's, then an account's.
+PAYMENT_SPACE, ACCOUNT_SPACE = 1, 2
+Locking = Literal["account", "global"]
 #: SQLite's durability per transaction. FULL: a debit or refund Temporal has recorded as done is
 #: on disk before the activity answers, so a power loss cannot take it back (NORMAL in WAL mode
 #: can lose the last transactions).
@@ -199,6 +213,7 @@ class Ledger:
         clock: Callable[[], datetime] | None = None,
         pool_size: int = 0,
         keep_open: bool = False,
+        locking: Locking = "account",
     ) -> None:
         """``clock`` stamps entries and bounds the velocity window (the virtual explorer gives
         it virtual time); by default it is the database's clock on PostgreSQL, the host's on
@@ -206,8 +221,9 @@ class Ledger:
         account service: one per activity thread) instead of one connection per transaction;
         ``keep_open`` keeps one SQLite connection for every transaction (one thread only: the
         virtual explorer, where a connection per transaction was a fifth of its time);
-        :meth:`close` closes them."""
+        :meth:`close` closes them. ``locking`` is PostgreSQL's (see the module's docstring)."""
         self.path = str(path)
+        self.locking = locking
         self.clock = clock
         self.lock_wait_s = lock_wait_s
         self.postgres = is_postgres(self.path)
@@ -260,11 +276,26 @@ class Ledger:
             yield pg
 
     @contextmanager
-    def _tx(self) -> Iterator[Db]:
+    def _tx(self, *, payments: Collection[str] = (), account: str | None = None) -> Iterator[Db]:
+        """A transaction holding the locks of ``payments`` and then ``account`` (more accounts
+        may be locked later with :meth:`_lock_account`, never more payments). One with neither
+        only reads: on PostgreSQL it sees one snapshot (repeatable read) and waits for no
+        writer but the ledger-wide lock's exclusive holder."""
         if self.postgres:
+            # One round trip: the statements run in this order, so every transaction takes
+            # the ledger-wide lock, then its payments (sorted), then its account.
+            prologue = [f"SET LOCAL lock_timeout = '{int(self.lock_wait_s * 1000)}ms'"]
+            if self.locking == "global":
+                prologue.append(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+            else:
+                if not payments and account is None:  # reads only: one consistent snapshot
+                    prologue.insert(0, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                prologue.append(f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK})")
+                prologue += [_advisory(PAYMENT_SPACE, p) for p in sorted(set(payments))]
+                if account is not None:
+                    prologue.append(_advisory(ACCOUNT_SPACE, account))
             with self._connection() as pg, pg.transaction():
-                pg.execute(f"SET LOCAL lock_timeout = '{int(self.lock_wait_s * 1000)}ms'")
-                pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                pg.execute("; ".join(prologue).encode())  # no parameters: literal integers
                 yield _Postgres(pg)
             return
         kept = self._sqlite
@@ -280,6 +311,12 @@ class Ledger:
         finally:
             if kept is None:
                 db.close()
+
+    def _lock_account(self, db: Db, account: str) -> None:
+        """Lock one more account inside a transaction (a refund learns its account from the
+        debit it gives back)."""
+        if isinstance(db, _Postgres) and self.locking == "account":
+            db.connection.execute(_advisory(ACCOUNT_SPACE, account).encode())
 
     def _clock(self, db: Db) -> datetime:
         """Now, by the one clock every writer shares: the database's on PostgreSQL (account
@@ -305,7 +342,7 @@ class Ledger:
         methods: tuple[str, ...] = PAYMENT_METHODS,
     ) -> bool:
         """Create an account with an opening balance; returns False if it already exists."""
-        with self._tx() as db:
+        with self._tx(account=user_id) as db:
             if db.execute("SELECT 1 FROM accounts WHERE user_id=?", (user_id,)).fetchone():
                 return False
             db.execute(
@@ -363,9 +400,9 @@ class Ledger:
         return None if row is None else (row[0], row[1])
 
     def _move(self, db: Db, key: str, payment_id: str, user_id: str, kind: str, delta: int) -> int:
-        db.execute("UPDATE accounts SET balance = balance + ? WHERE user_id=?", (delta, user_id))
         (balance,) = db.execute(
-            "SELECT balance FROM accounts WHERE user_id=?", (user_id,)
+            "UPDATE accounts SET balance = balance + ? WHERE user_id=? RETURNING balance",
+            (delta, user_id),
         ).fetchone()
         db.execute(
             "INSERT INTO entries(idempotency_key, payment_id, user_id, kind, amount,"
@@ -394,15 +431,23 @@ class Ledger:
         if amount <= 0 and checks is None:
             raise InvalidAmount(f"{payment_id}: cannot debit {amount}")
         key = f"{payment_id}:debit"
-        with self._tx() as db:
-            if _settled(db, payment_id):
+        with self._tx(payments=[payment_id], account=user_id) as db:
+            # What the payment already is, in one round trip: settled, debited, tombstoned.
+            settled, done_amount, done_balance, tombstoned = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM settled WHERE payment_id=?),"
+                " (SELECT amount FROM entries WHERE idempotency_key=?),"
+                " (SELECT balance_after FROM entries WHERE idempotency_key=?),"
+                " EXISTS (SELECT 1 FROM tombstones WHERE payment_id=?)",
+                (payment_id, key, key, payment_id),
+            ).fetchone()
+            if settled:
                 raise PaymentSettled(f"{payment_id} was settled: its id cannot be used again")
-            if (done := self._existing(db, key)) is not None:
-                return LedgerResult(amount=done[0], balance_after=done[1], duplicate=True)
-            if db.execute("SELECT 1 FROM tombstones WHERE payment_id=?", (payment_id,)).fetchone():
+            if done_amount is not None:
+                return LedgerResult(amount=done_amount, balance_after=done_balance, duplicate=True)
+            if tombstoned:
                 raise PaymentCompensated(f"{payment_id} was already compensated")
+            account = _account(db.execute(ACCOUNT_SQL, (user_id,)).fetchone())
             if checks is not None:
-                account = _account(db.execute(ACCOUNT_SQL, (user_id,)).fetchone())
                 verdict = _validation(
                     account,
                     user_id,
@@ -413,8 +458,7 @@ class Ledger:
                 )
                 if verdict.reason is not None:
                     raise PaymentInvalid(verdict.reason, verdict.detail)
-            row = db.execute("SELECT balance FROM accounts WHERE user_id=?", (user_id,)).fetchone()
-            if row is None:
+            if account is None:
                 raise AccountNotFound(user_id)
             if velocity is not None:
                 window_s, max_payments = velocity
@@ -423,8 +467,8 @@ class Ledger:
                     raise VelocityLimitExceeded(
                         f"{user_id}: {recent} payments in the last {window_s:g}s"
                     )
-            if row[0] < amount:
-                raise InsufficientFunds(f"{user_id}: balance {row[0]} < {amount}")
+            if account.balance < amount:
+                raise InsufficientFunds(f"{user_id}: balance {account.balance} < {amount}")
             balance = self._move(db, key, payment_id, user_id, "debit", -amount)
             return LedgerResult(amount=amount, balance_after=balance)
 
@@ -437,7 +481,7 @@ class Ledger:
         reconciler repair.
         """
         key = f"{payment_id}:refund"
-        with self._tx() as db:
+        with self._tx(payments=[payment_id]) as db:
             if _settled(db, payment_id):
                 return LedgerResult(amount=0, balance_after=0, duplicate=True)
             if (done := self._existing(db, key)) is not None:
@@ -453,6 +497,7 @@ class Ledger:
                 )
                 return LedgerResult(amount=0, balance_after=0)
             user_id, amount = debit
+            self._lock_account(db, user_id)
             balance = self._move(db, key, payment_id, user_id, "refund", amount)
             if repair_reason is not None:
                 self._journal_repair(db, payment_id, "refund", repair_reason, amount)
@@ -460,7 +505,7 @@ class Ledger:
 
     def record_repair(self, payment_id: str, kind: str, reason: str, amount: int) -> bool:
         """Journal a repair made elsewhere (a void at the provider); False if already there."""
-        with self._tx() as db:
+        with self._tx(payments=[payment_id]) as db:
             return self._journal_repair(db, payment_id, kind, reason, amount)
 
     def _journal_repair(self, db: Db, payment_id: str, kind: str, reason: str, amount: int) -> bool:
@@ -502,7 +547,7 @@ class Ledger:
     def mark_settled(self, payment_ids: Collection[str]) -> int:
         """Mark payments settled (the reconciler skips them from now on); how many were new."""
         added = 0
-        with self._tx() as db:
+        with self._tx(payments=payment_ids) as db:
             now = self._now(db)
             for payment_id in payment_ids:
                 cursor = db.execute(
@@ -577,6 +622,14 @@ def _validation(
         if not ok:
             return ValidationResult(False, reason, detail)
     return ValidationResult(True)
+
+
+def _advisory(space: int, name: str) -> str:
+    """The statement taking the transaction-scoped advisory lock of ``name`` in ``space`` (its
+    key is a 32-bit hash, an integer literal: nothing of the name reaches the SQL). Two names
+    that hash alike share a lock: more waiting, never less safety."""
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), signed=True)
+    return f"SELECT pg_advisory_xact_lock({space}, {key})"
 
 
 def _settled(db: Db, payment_id: str) -> bool:

@@ -8,11 +8,14 @@ package creates, with the data directory outside the (root-only) state directory
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -21,7 +24,7 @@ import psycopg
 
 from runtime.binaries import BinaryMissing, find, install_hint
 from runtime.errors import StackError
-from runtime.processes import ServerProcess, port_open
+from runtime.processes import ServerProcess, free_port, port_open
 
 MAX_CONNECTIONS = 300
 
@@ -130,3 +133,35 @@ def create_database(port: int, name: str, password: str) -> str:
     with psycopg.connect(url(port, password=password), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     return url(port, name, password=password)
+
+
+class ThrowawayServer:
+    """A running server of a fresh cluster; :meth:`database` creates an empty database on it."""
+
+    def __init__(self, port: int, process: ServerProcess, password: str) -> None:
+        self.port = port
+        self.process = process
+        self.password = password
+        self._names = itertools.count()
+
+    def database(self) -> str:
+        """The URL of a new, empty database."""
+        return create_database(self.port, f"t{next(self._names)}", self.password)
+
+
+@contextmanager
+def throwaway_server() -> Iterator[ThrowawayServer]:
+    """Start a server in a fresh cluster (tests, benchmarks); stop it and delete the cluster
+    afterwards, on every path."""
+    cluster = init_cluster()
+    data = cluster.data
+    port = free_port()
+    log = Path(data).parent / f"{data.name}.log"
+    server = server_process(cluster, port, log)
+    try:
+        server.start()
+        yield ThrowawayServer(port, server, cluster.password)
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+        log.unlink(missing_ok=True)

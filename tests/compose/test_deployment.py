@@ -203,3 +203,27 @@ def test_load_runs_k6_inside_the_network_and_loses_nothing(deployment: Path) -> 
         timeout=10,
     ).json()
     assert answer["data"]["result"], answer
+
+
+def test_the_documented_k6_service_reads_its_keys_and_runs(deployment: Path) -> None:
+    """`docker compose --profile load run --rm k6`, as docs/deployment.md gives it (shortened):
+    k6 runs as the app's user, so it can read the demo users' keys (0600) from the key volume."""
+    program = ["docker", "compose"] if _has_compose_v2() else ["docker-compose"]
+    done = subprocess.run(
+        [*program, "--profile", "load", "run", "--rm", "k6"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=deployment,
+        env=os.environ | {"K6_DURATION": "10s", "K6_TESTID": "compose-doc"},
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "permission denied" not in output.lower()
+    assert re.search(r"iterations\.*: [1-9]", output), output[-3000:]
+
+
+def _has_compose_v2() -> bool:
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    return probe.returncode == 0

@@ -265,6 +265,15 @@ def _replace(text: str, begin: str, end: str, block: str, before: str | None = N
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
+def replace_block(path: Path, name: str, body: str) -> None:
+    """Put ``body`` between ``name``'s generated markers in ``path`` (at the end, the first
+    time), leaving everything else as it is."""
+    begin = f"<!-- {name}: generated, do not edit by hand -->"
+    end = f"<!-- {name}: end -->"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    path.write_text(_replace(text, begin, end, f"{begin}\n{body}\n{end}"))
+
+
 def write(result: BenchResult, path: Path) -> Path:
     """Replace this backend's generated block of ``path`` (created with a heading if missing),
     then the side-by-side table of every backend's last run."""
