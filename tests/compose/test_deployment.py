@@ -221,7 +221,9 @@ def test_the_documented_k6_service_reads_its_keys_and_runs(deployment: Path) -> 
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert "permission denied" not in output.lower()
-    assert re.search(r"iterations\.*: [1-9]", output), output[-3000:]
+    # The script logs each payment it saw end; ten seconds at 2/s makes about twenty.
+    ended = re.findall(r'state\\?":\\?"succeeded\\?"', output)
+    assert len(ended) >= 5, output[-3000:]
 
 
 def _has_compose_v2() -> bool:
