@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from runtime.compose import read_dotenv
+from runtime.compose import compose_program, read_dotenv
 from tests.binaries import require_binary
 from tests.compose.conftest import PROJECT
 
@@ -208,9 +208,8 @@ def test_load_runs_k6_inside_the_network_and_loses_nothing(deployment: Path) -> 
 def test_the_documented_k6_service_reads_its_keys_and_runs(deployment: Path) -> None:
     """`docker compose --profile load run --rm k6`, as docs/deployment.md gives it (shortened):
     k6 runs as the app's user, so it can read the demo users' keys (0600) from the key volume."""
-    program = ["docker", "compose"] if _has_compose_v2() else ["docker-compose"]
     done = subprocess.run(
-        [*program, "--profile", "load", "run", "--rm", "k6"],
+        [*compose_program(), "--profile", "load", "run", "--rm", "k6"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -224,8 +223,3 @@ def test_the_documented_k6_service_reads_its_keys_and_runs(deployment: Path) -> 
     # The script logs each payment it saw end; ten seconds at 2/s makes about twenty.
     ended = re.findall(r'state\\?":\\?"succeeded\\?"', output)
     assert len(ended) >= 5, output[-3000:]
-
-
-def _has_compose_v2() -> bool:
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    return probe.returncode == 0
