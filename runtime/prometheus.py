@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from runtime.errors import StackError
+from runtime.prometheus_auth import PROMETHEUS_PASSWORD_ENV, credentials
 
 SCRAPE_INTERVAL_S = 5
 #: The saga's alert rules, shared with compose (``observability/prometheus/alerts.yml``).
@@ -94,7 +95,14 @@ def query(base_url: str, promql: str, *, at: float | None = None) -> list[dict[s
 
 def _api(base_url: str, endpoint: str, params: dict[str, str | float]) -> list[dict[str, Any]]:
     """One call of Prometheus' query API; its result, or :class:`StackError` with its message."""
-    response = httpx.get(f"{base_url}/api/v1/{endpoint}", params=params, timeout=10.0)
+    response = httpx.get(
+        f"{base_url}/api/v1/{endpoint}", params=params, auth=credentials(), timeout=10.0
+    )
+    if response.status_code == 401:
+        raise StackError(
+            f"Prometheus at {base_url} asks for a password: set ${PROMETHEUS_PASSWORD_ENV}"
+            " (a compose deployment's .env has it)"
+        )
     body = response.json()
     if body.get("status") != "success":
         reason = body.get("error", response.text)

@@ -19,6 +19,7 @@ from typing import Any
 from runtime.binaries import require
 from runtime.compose import ComposeCommands
 from runtime.processes import spawn
+from runtime.prometheus_auth import credentials
 
 #: k6's exit code when a threshold failed.
 THRESHOLDS_FAILED = 99
@@ -105,6 +106,9 @@ def run_k6(
             "K6_PROMETHEUS_RW_TREND_STATS": "p(50),p(95),p(99),avg,max",
             "K6_PROMETHEUS_RW_PUSH_INTERVAL": "2s",
         }
+        login = credentials()
+        if login and compose is None:  # the compose service has its own from the .env
+            k6_env |= {"K6_PROMETHEUS_RW_USERNAME": login[0], "K6_PROMETHEUS_RW_PASSWORD": login[1]}
     args.append(str(seen_script))
     if compose is None:
         argv, run_env, cwd = [require_k6(), *args], {**_inherited_env(), **k6_env}, None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from runtime.compose import read_dotenv
+from runtime.prometheus_auth import PROMETHEUS_PASSWORD_ENV
 from tests.binaries import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +47,9 @@ def deployment() -> Iterator[Path]:
         try:
             up = stack_sh("up", timeout_s=900)
             assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
+            # The tests query its Prometheus as the harness does (runtime.prometheus_auth).
+            password = read_dotenv(ROOT / ".env")[PROMETHEUS_PASSWORD_ENV]
+            patch.setenv(PROMETHEUS_PASSWORD_ENV, password)
             yield ROOT
         finally:
             down = stack_sh("down", timeout_s=300, VOLUMES="1")

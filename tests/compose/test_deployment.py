@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from runtime.compose import compose_program, read_dotenv
+from runtime.prometheus import query
 from tests.binaries import require_binary
 from tests.compose.conftest import PROJECT
 
@@ -65,6 +66,7 @@ def test_every_service_is_healthy_and_runs_as_a_non_root_user(deployment: Path) 
         "temporal-ui",
         "toxiproxy",
         "prometheus",
+        "prometheus-auth",
         "init",
         "api",
         "worker-payments",
@@ -75,7 +77,7 @@ def test_every_service_is_healthy_and_runs_as_a_non_root_user(deployment: Path) 
     }  # Grafana aside: no image can be had here (compose/local/docker-compose.local.yml)
     for name, container in found.items():
         state = container["State"]
-        if name == "init":
+        if name in ("init", "prometheus-auth"):  # one-shots
             assert (state["Status"], state["ExitCode"]) == ("exited", 0), name
             continue
         assert state["Status"] == "running", (name, state["Status"])
@@ -196,13 +198,34 @@ def test_load_runs_k6_inside_the_network_and_loses_nothing(deployment: Path) -> 
     assert re.search(r"unfinished payments\s+0\b", run.stdout), run.stdout[-3000:]
     testid = re.search(r"load (load-[0-9a-f]+): PASS", run.stdout)
     assert testid, run.stdout[-2000:]
-    # k6 remote-wrote to prometheus:9090, a name only the compose networks resolve.
-    answer = httpx.get(
-        "http://127.0.0.1:9090/api/v1/query",
-        params={"query": f'k6_http_reqs_total{{testid="{testid.group(1)}"}}'},
-        timeout=10,
-    ).json()
-    assert answer["data"]["result"], answer
+    # k6 remote-wrote to prometheus:9090, a name only the compose networks resolve, with the
+    # password from the .env (runtime.prometheus.query sends it, as the harness does).
+    assert query("http://127.0.0.1:9090", f'k6_http_reqs_total{{testid="{testid.group(1)}"}}')
+
+
+def test_prometheus_wants_its_password_for_queries_and_remote_writes(deployment: Path) -> None:
+    """The remote-write receiver k6 uses is on the chaos network too: a simulator could add
+    series if it took writes without a password."""
+    password = read_dotenv(deployment / ".env")["SAGA_PROMETHEUS_PASSWORD"]
+    base = "http://127.0.0.1:9090"
+    bare = httpx.get(f"{base}/api/v1/query", params={"query": "up"}, timeout=10)
+    assert bare.status_code == 401 and "Basic" in bare.headers["www-authenticate"]
+    wrong = httpx.get(f"{base}/api/v1/query", params={"query": "up"}, auth=("saga", "nope"))
+    assert wrong.status_code == 401
+    good = httpx.get(f"{base}/api/v1/query", params={"query": "up"}, auth=("saga", password))
+    assert good.status_code == 200 and good.json()["data"]["result"]
+    # From a simulator's network, a write without the password is refused before it is read.
+    write = run_in(
+        "sim-notify",
+        "python",
+        "-c",
+        "import urllib.request, urllib.error\n"
+        "request = urllib.request.Request('http://prometheus:9090/api/v1/write', data=b'x',"
+        " headers={'Content-Type': 'application/x-protobuf'})\n"
+        "try: urllib.request.urlopen(request)\n"
+        "except urllib.error.HTTPError as e: print(e.code)\n",
+    )
+    assert write.stdout.strip() == "401", write
 
 
 def test_the_documented_k6_service_reads_its_keys_and_runs(deployment: Path) -> None:

@@ -107,3 +107,25 @@ def test_every_admin_surface_is_behind_a_token() -> None:
         assert token.startswith("${SAGA_ADMIN_TOKEN:?"), simulator  # compose refuses without
     assert found["temporal-ui"]["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
     assert found["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_prometheus_wants_a_password_and_every_client_sends_it() -> None:
+    found = services()
+    password = "${SAGA_PROMETHEUS_PASSWORD:?"
+    prometheus = found["prometheus"]
+    assert "--web.config.file=/etc/prometheus/web/web.yml" in prometheus["command"]
+    assert "prometheus-web:/etc/prometheus/web:ro" in prometheus["volumes"]
+    assert prometheus["depends_on"]["prometheus-auth"]["condition"].endswith("successfully")
+    assert "SAGA_PROMETHEUS_PASSWORD" in " ".join(prometheus["healthcheck"]["test"])
+    writer = found["prometheus-auth"]
+    assert writer["network_mode"] == "none"
+    assert writer["environment"]["SAGA_PROMETHEUS_PASSWORD"].startswith(password)
+    k6 = found["k6"]["environment"]
+    assert k6["K6_PROMETHEUS_RW_USERNAME"] == "saga"
+    assert k6["K6_PROMETHEUS_RW_PASSWORD"].startswith(password)
+    assert found["grafana"]["environment"]["SAGA_PROMETHEUS_PASSWORD"].startswith(password)
+    datasource = yaml.safe_load(
+        (ROOT / "observability/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["basicAuth"] is True and datasource["basicAuthUser"] == "saga"
+    assert datasource["secureJsonData"]["basicAuthPassword"] == "$SAGA_PROMETHEUS_PASSWORD"
