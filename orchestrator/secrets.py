@@ -16,6 +16,8 @@ from orchestrator.errors import ConfigError
 
 #: The token that guards the simulators' admin and evidence endpoints.
 ADMIN_TOKEN_ENV = "SAGA_ADMIN_TOKEN"
+#: The token in front of Toxiproxy's API in a deployment (runtime/toxiproxy_guard.py).
+TOXIPROXY_TOKEN_ENV = "SAGA_TOXIPROXY_TOKEN"
 MIN_SECRET_LENGTH = 32
 #: Bits per character below which a value is a pattern, not a secret (hex from
 #: ``secrets.token_hex`` has about 3.7 over 64 characters, base64 about 5).

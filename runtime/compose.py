@@ -55,6 +55,7 @@ import msgspec
 
 from orchestrator.config import StackConfig, load_config
 from orchestrator.models import SagaOptions
+from orchestrator.secrets import TOXIPROXY_TOKEN_ENV, secret_from_env
 from runtime.admin_client import put_back_knobs, read_knobs
 from runtime.attached import ExitedProcess
 from runtime.errors import StackError
@@ -255,7 +256,8 @@ class ComposeStack:
         self.config.state_dir = str(self.state_dir)  # the harness's own files (k6 output)
         if self.config.toxiproxy_api:
             api = httpx.URL(self.config.toxiproxy_api)
-            self.links = Links(api.host, api.port or 80)
+            token = secret_from_env(TOXIPROXY_TOKEN_ENV, os.environ)  # from .env, above
+            self.links = Links(api.host, api.port or 80, token)
         self.refresh()
         if not self.processes:
             raise StackError(

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import httpx
+import requests
+import toxiproxy.api
 from prometheus_client.parser import text_string_to_metric_families
 from toxiproxy import Toxiproxy
 
@@ -43,6 +45,9 @@ def _on_this_server(method: F) -> F:
     def pointed(self: Links, *args: Any, **kwargs: Any) -> Any:
         with _CONSUMER:
             self.server.update_api_consumer(self.host, self.port)
+            # Its calls are requests.get/post/delete(url=..., ...): a session answers the same
+            # calls and carries this server's token, if it has one.
+            toxiproxy.api.requests = self.session
             return method(self, *args, **kwargs)
 
     return cast(F, pointed)
@@ -51,15 +56,21 @@ def _on_this_server(method: F) -> F:
 class Links:
     """The proxies of one stack, on one Toxiproxy server."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, token: str | None = None) -> None:
+        """``token``: the bearer token a guarded API wants (a compose deployment's
+        ``$SAGA_TOXIPROXY_TOKEN``, :mod:`runtime.toxiproxy_guard`); None for the embedded
+        stack's, on loopback."""
         self.server = Toxiproxy()
         self.host, self.port = host, port
         self.api = f"http://{host}:{port}"
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.session = requests.Session()
+        self.session.headers.update(self.headers)
 
     def traffic(self, timeout_s: float = 2.0) -> dict[str, int]:
         """Bytes each link has carried so far, both directions (Toxiproxy's proxy metrics: the
         server runs with ``-proxy-metrics``). A fault's effect is read from how these grow."""
-        text = httpx.get(f"{self.api}/metrics", timeout=timeout_s).text
+        text = httpx.get(f"{self.api}/metrics", headers=self.headers, timeout=timeout_s).text
         carried: dict[str, int] = {}
         for family in text_string_to_metric_families(text):
             if family.name != "toxiproxy_proxy_received_bytes":

@@ -12,7 +12,6 @@ deployment sets one), the admin surface (``/admin/...``) and the evidence a simu
 from __future__ import annotations
 
 import argparse
-import hmac
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -24,9 +23,10 @@ from litestar import Litestar, Request, Response, get, patch
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from orchestrator.bearer import bearer_guard
 from orchestrator.config import load_config
 from orchestrator.metrics_export import metrics_endpoint
-from orchestrator.problems import problem_response, send_problem
+from orchestrator.problems import problem_response
 from orchestrator.secrets import ADMIN_TOKEN_ENV, secret_from_env
 
 
@@ -114,25 +114,7 @@ def is_admin(method: str, path: str) -> bool:
 def guarded(app: ASGIApp, token: str) -> ASGIApp:
     """``app``, answering 401 to an admin request without ``Bearer <token>`` (no guard when
     ``token`` is empty: the embedded stack's simulators listen on loopback only)."""
-    if not token:
-        return app
-    expected = f"Bearer {token}".encode()
-
-    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and is_admin(scope["method"], str(scope["path"])):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, expected):
-                await send_problem(
-                    send,
-                    401,
-                    "Admin token required",
-                    "send Authorization: Bearer <token>",
-                    [(b"www-authenticate", b'Bearer realm="simulator admin"')],
-                )
-                return
-        await app(scope, receive, send)
-
-    return checked
+    return bearer_guard(app, token, is_admin, "simulator admin") if token else app
 
 
 def admin_token(config_path: str | None) -> str:

@@ -67,6 +67,7 @@ def test_every_service_is_healthy_and_runs_as_a_non_root_user(deployment: Path) 
         "toxiproxy",
         "prometheus",
         "prometheus-auth",
+        "toxiproxy-guard",
         "init",
         "api",
         "worker-payments",
@@ -93,7 +94,7 @@ def test_a_simulator_reaches_its_callback_link_and_nothing_else(deployment: Path
         "import json, socket\n"
         "out = {}\n"
         "for host, port in [('postgres', 5432), ('temporal', 7233), ('api', 8000),"
-        " ('toxiproxy', 17233), ('toxiproxy', 8474), ('toxiproxy', 18000)]:\n"
+        " ('toxiproxy', 17233), ('toxiproxy', 8474), ('toxiproxy', 8475), ('toxiproxy', 18000)]:\n"
         "    try:\n"
         "        socket.create_connection((host, port), timeout=3).close()\n"
         "        out[f'{host}:{port}'] = 'open'\n"
@@ -154,6 +155,32 @@ def test_admin_surfaces_refuse_a_request_without_their_token(deployment: Path) -
     assert via_link.stdout.strip() == "401", via_link
     settings = httpx.get("http://127.0.0.1:8080/api/v1/settings", timeout=10).json()
     assert settings["DisableWriteActions"] is True  # the UI has no login: it only reads
+
+
+def test_toxiproxys_api_wants_its_token_and_is_not_on_the_chaos_network(
+    deployment: Path,
+) -> None:
+    token = read_dotenv(deployment / ".env")["SAGA_TOXIPROXY_TOKEN"]
+    base = "http://127.0.0.1:8474"
+    bare = httpx.get(f"{base}/proxies", timeout=10)
+    assert bare.status_code == 401 and "Bearer" in bare.headers["www-authenticate"]
+    create = httpx.post(f"{base}/proxies", json={"name": "x", "listen": "127.0.0.1:19999"})
+    assert create.status_code == 401
+    good = httpx.get(f"{base}/proxies", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert good.status_code == 200 and "provider" in good.json()
+    assert httpx.get(f"{base}/version", timeout=10).status_code == 200  # the health check
+    # From the app network (a worker): the guard, and no way around it to the bare API.
+    probe = run_in(
+        "worker-payments",
+        "python",
+        "-c",
+        "import urllib.request, urllib.error, socket\n"
+        "try: urllib.request.urlopen('http://toxiproxy-app:8475/proxies')\n"
+        "except urllib.error.HTTPError as e: print(e.code)\n"
+        "try: socket.create_connection(('toxiproxy-app', 8474), timeout=3); print('open')\n"
+        "except OSError: print('closed')\n",
+    )
+    assert probe.stdout.split() == ["401", "closed"], probe
 
 
 def test_saga_pay_and_get_payment_work_against_it(deployment: Path, tmp_path: Path) -> None:

@@ -57,8 +57,8 @@ def test_the_simulators_share_no_network_with_the_data_or_temporal() -> None:
     for simulator in SIMULATORS:
         assert networks(found[simulator]) == {"chaos"}, simulator
     assert "chaos" not in networks(found["postgres"]) | networks(found["temporal"])
-    # Toxiproxy joins both: its API and its service links listen on the app network only.
-    assert "-host=toxiproxy-app" in found["toxiproxy"]["command"]
+    # Toxiproxy joins both: its service links listen on the app network, its API on loopback
+    # (served on the app network by toxiproxy-guard), only the callback link on chaos.
     proxies = yaml.safe_load((ROOT / "compose/toxiproxy.json").read_text())
     listen = {p["name"]: p["listen"].split(":")[0] for p in proxies}
     assert listen.pop("callbacks") == "toxiproxy-chaos"
@@ -105,6 +105,13 @@ def test_every_admin_surface_is_behind_a_token() -> None:
     for simulator in SIMULATORS:
         token = found[simulator]["environment"]["SAGA_ADMIN_TOKEN"]
         assert token.startswith("${SAGA_ADMIN_TOKEN:?"), simulator  # compose refuses without
+    # Toxiproxy's API only on its container's loopback; the guard serves it, behind a token.
+    assert "-host=127.0.0.1" in found["toxiproxy"]["command"]
+    assert found["toxiproxy"]["ports"] == ["127.0.0.1:8474:8475"]
+    guard = found["toxiproxy-guard"]
+    assert guard["network_mode"] == "service:toxiproxy"
+    assert guard["command"][guard["command"].index("--host") + 1] == "toxiproxy-app"
+    assert guard["environment"]["SAGA_TOXIPROXY_TOKEN"].startswith("${SAGA_TOXIPROXY_TOKEN:?")
     assert found["temporal-ui"]["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
     assert found["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
 
