@@ -79,6 +79,13 @@ def add_explore_command(sub: Any) -> None:
         help="--virtual: run one schedule again, by its seed or a written schedule file",
     )
     parser.add_argument("--seed", type=int, default=1, help="same seed, same schedules")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="--virtual: worker processes (default: one per core); the report is the same"
+        " for any number",
+    )
     parser.add_argument("--mutant", help="explore against this saga mutant (saga mutants list)")
     parser.add_argument("--out", default="explore", help="where minimal scenarios go")
     parser.add_argument("--shrink-runs", type=int, default=20, help="budget for shrinking")

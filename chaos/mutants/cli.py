@@ -63,4 +63,7 @@ def add_mutants_commands(sub: Any) -> None:
         help=f"--virtual: schedules per mutant (default {MUTANT_SCHEDULES})",
     )
     run.add_argument("--seed", type=int, default=1, help="--virtual: exploration seed")
+    run.add_argument(
+        "--jobs", type=int, default=None, help="--virtual: worker processes (default: one per core)"
+    )
     run.set_defaults(func=cmd_run)

@@ -71,6 +71,31 @@ def test_a_violation_shrinks_to_one_payment_and_hands_off_a_scenario(tmp_path: P
     assert [type(f).__name__ for f in scenario.faults] == ["LedgerFault"]
 
 
+def test_worker_processes_give_the_same_report_and_shrink_what_they_find(
+    tmp_path: Path,
+) -> None:
+    """``--jobs``: outcomes taken in index order from forked workers, the violating schedule run
+    again in the parent to shrink it. Nothing may differ from one process but the time."""
+    one = explore(160, 5, tmp_path / "one", mutant="fraud-fail-open", jobs=1)
+    two = explore(160, 5, tmp_path / "two", mutant="fraud-fail-open", jobs=2)
+    assert one.violations > 0
+    for field in ("schedules", "payments", "activations", "violations", "cells", "first_failed"):
+        assert getattr(one, field) == getattr(two, field), field
+    assert one.virtual_s == pytest.approx(two.virtual_s)
+    assert [f.schedule for f in one.findings] == [f.schedule for f in two.findings]
+    assert [f.files[0].name for f in two.findings] == [f.files[0].name for f in one.findings]
+    stopped = explore(
+        160,
+        5,
+        tmp_path / "stop",
+        mutant="fraud-fail-open",
+        jobs=2,
+        stop_at_first=True,
+        max_findings=0,
+    )
+    assert stopped.violations == 1 and stopped.first_failed == one.first_failed
+
+
 def test_the_same_seed_gives_the_same_run() -> None:
     schedule = draw(schedule_seed(3, 17))
     first, second = replay(schedule), replay(schedule)

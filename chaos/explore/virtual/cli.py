@@ -8,7 +8,13 @@ from pathlib import Path
 
 from chaos.errors import ScenarioError
 from chaos.explore.virtual.coverage import TABLE
-from chaos.explore.virtual.explore import Exploration, explore, replay, schedule_seed
+from chaos.explore.virtual.explore import (
+    Exploration,
+    default_jobs,
+    explore,
+    replay,
+    schedule_seed,
+)
 from chaos.explore.virtual.schedule import Schedule, decode, draw, encode
 from chaos.explore.virtual.world import ScheduleResult
 from chaos.mutants.sagas import MUTANTS
@@ -28,6 +34,7 @@ def cmd_explore_virtual(args: argparse.Namespace) -> int:
         args.schedules = DEFAULT_SCHEDULES
     if args.schedules < 1:
         raise ScenarioError(f"--schedules: expected at least 1, got {args.schedules}")
+    jobs = jobs_of(args)
     against = f" against mutant {args.mutant}" if args.mutant else ""
     print(f"virtual exploration: seed {args.seed}, {args.schedules} schedules{against}", flush=True)
     report = explore(
@@ -36,10 +43,21 @@ def cmd_explore_virtual(args: argparse.Namespace) -> int:
         Path(args.out),
         mutant=args.mutant,
         stop_at_first=args.mutant is not None,
+        jobs=jobs,
         progress=lambda line: print(line, flush=True),
     )
     print(summary(report))
     return 1 if report.violations else 0
+
+
+def jobs_of(args: argparse.Namespace) -> int:
+    """``--jobs``, checked; one per core when not given."""
+    jobs: int | None = getattr(args, "jobs", None)
+    if jobs is None:
+        return default_jobs()
+    if jobs < 1:
+        raise ScenarioError(f"--jobs: expected at least 1, got {jobs}")
+    return jobs
 
 
 def summary(report: Exploration) -> str:
@@ -123,7 +141,9 @@ def describe(result: ScheduleResult) -> str:
     return "\n".join(lines)
 
 
-def run_virtual_mutants(names: list[str], schedules: int, seed: int) -> MutationReport:
+def run_virtual_mutants(
+    names: list[str], schedules: int, seed: int, jobs: int = 1
+) -> MutationReport:
     """Each mutant against up to ``schedules`` virtual schedules; killed at the first violation."""
     results = []
     for name in names:
@@ -134,7 +154,13 @@ def run_virtual_mutants(names: list[str], schedules: int, seed: int) -> Mutation
         began = time.perf_counter()
         try:
             report = explore(
-                schedules, seed, Path("explore"), mutant=name, stop_at_first=True, max_findings=0
+                schedules,
+                seed,
+                Path("explore"),
+                mutant=name,
+                stop_at_first=True,
+                max_findings=0,
+                jobs=jobs,
             )
         except Exception as err:  # the mutant cannot even run: not a kill
             detail = f"could not run: {type(err).__name__}: {err}"
@@ -162,6 +188,6 @@ def run_virtual_mutants(names: list[str], schedules: int, seed: int) -> Mutation
 def cmd_mutants_virtual(args: argparse.Namespace) -> int:
     """``saga mutants run --virtual``: the table and the score; exit 1 below 100%."""
     names = args.names or sorted(MUTANTS)
-    report = run_virtual_mutants(names, args.schedules, args.seed)
+    report = run_virtual_mutants(names, args.schedules, args.seed, jobs_of(args))
     print(render(report, time_format="{:.2f}s"))
     return 0 if report.score == 1.0 else 1
