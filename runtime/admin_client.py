@@ -67,6 +67,13 @@ def notices_sent(notify_url: str) -> list[dict[str, Any]]:
     return sent
 
 
+def notices_refused(notify_url: str) -> list[dict[str, Any]]:
+    """Every message the notification service refused for its channel (``refused_channels``):
+    ``notification_id``, ``payment_id``, ``channel``."""
+    refused: list[dict[str, Any]] = admin_get(f"{notify_url}/notifications").get("refused", [])
+    return refused
+
+
 def served(admin_url: str) -> int:
     """Business requests a simulator has answered so far."""
     return int(admin_get(f"{admin_url}/admin/stats", timeout_s=5)["served"])

@@ -1,7 +1,8 @@
 """The notification provider: ``python -m simulators.notifications --port P``.
 
 ``POST /notifications`` records an email or SMS (idempotent by ``notification_id``);
-``GET /notifications[?payment_id=]`` lists them. ``failure_rate`` makes it answer 503.
+``GET /notifications[?payment_id=]`` lists them, and the messages it refused. ``failure_rate``
+makes it answer 503; ``refused_channels`` makes it refuse a channel for good (422).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class NotificationKnobs(Knobs):
     """Share of messages refused with a 503 (the saga retries, then records the failure)."""
     latency_ms: Annotated[int, NonNegative] = 0
     """Added to every message."""
+    refused_channels: list[Literal["email", "sms"]] = []
+    """Channels it will not deliver on: a message by one is refused with a 422 (problem type
+    ``urn:saga:problem:channel-unavailable``) and recorded as refused. The saga sends the
+    notice by the other channel (``notice-channel-fallback``)."""
 
 
 class NotificationBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,10 +53,23 @@ def create_app(box: KnobBox[NotificationKnobs]) -> Litestar:
     """The notification app; its outbox lives in memory for the life of the process."""
     outbox: dict[str, NotificationBody] = {}
     failures: list[str] = []
+    refused: list[dict[str, str]] = []
 
     @post("/notifications", status_code=201)
     async def send(data: NotificationBody) -> Response[Any]:
         await asyncio.sleep(box.knobs.latency_ms / 1000)
+        if data.channel in box.knobs.refused_channels:
+            refused.append(
+                {
+                    "notification_id": data.notification_id,
+                    "payment_id": data.payment_id,
+                    "channel": data.channel,
+                }
+            )
+            SIM_NOTIFICATIONS.labels(data.channel, "refused").inc()
+            return problem_response(
+                422, "Channel unavailable", f"this service does not deliver by {data.channel}"
+            )
         if box.chance(box.knobs.failure_rate):
             failures.append(data.notification_id)
             SIM_NOTIFICATIONS.labels(data.channel, "failed").inc()
@@ -67,7 +85,8 @@ def create_app(box: KnobBox[NotificationKnobs]) -> Litestar:
             for n in outbox.values()
             if payment_id is None or n.payment_id == payment_id
         ]
-        return {"sent": sent, "failed_attempts": len(failures)}
+        refusals = [r for r in refused if payment_id is None or r["payment_id"] == payment_id]
+        return {"sent": sent, "failed_attempts": len(failures), "refused": refusals}
 
     return Litestar([send, list_sent, *admin_handlers(box)])
 

@@ -4,13 +4,14 @@
 ``Random(f"{S}:{i}")`` (same seed and version, same schedules): a workload (payments, rate,
 amounts, cancels at random steps), simulator knobs (declines, errors, missing, duplicate and
 foreign callbacks, foreign ones saying succeeded, charges the provider makes after its client
-gave up, latency, slow, failing and timed-out fraud), and 0 to 3 faults, each drawn by its kind's
-nemesis (``chaos.nemesis``: toxics, link downs, process kills and pauses, worker crashes at a
-step, Temporal cancels, terminations at every step and deletes with the key retried, ledger
-outages and slowness, knob changes). Each runs on the real stack and is judged by the invariants
-and the reference model only (:data:`INVARIANTS`: the checkers, the outcome rules, every payment
-terminal and notified, the steady state after rollback, the reconciler's honesty), not by
-fault-effect verdicts: a random fault may legitimately touch nothing.
+gave up, latency, slow, failing and timed-out fraud, a notice channel refused), and 0 to 3
+faults, each drawn by its kind's nemesis (``chaos.nemesis``: toxics, link downs, process kills
+and pauses, worker crashes at a step, Temporal cancels, terminations at every step and deletes
+with the key retried, ledger outages and slowness, knob changes). Each runs on the real stack
+and is judged by the invariants and the reference model only (:data:`INVARIANTS`: the checkers,
+the outcome rules, every payment terminal and notified, the steady state after rollback, the
+reconciler's honesty), not by fault-effect verdicts: a random fault may legitimately touch
+nothing.
 
 On a violation the explorer shrinks the scenario greedily, keeping each simplification that
 still violates: drop faults one by one, drop the cancels, reset simulator knobs one by one,
@@ -105,6 +106,10 @@ def generate(seed: int, run: int) -> dict[str, Any]:
     if "late_first_attempts" in provider:
         provider["late_processing_ms"] = wider.choice([3000, 8000])
     simulators["fraud"] |= _some(wider, {"error_rate": 0.3})
+    # A channel the notification service refuses for good, from a stream of its own.
+    channels = random.Random(f"{seed}:{run}:channels")
+    if channels.random() < 0.2:
+        simulators["notifications"]["refused_channels"] = [channels.choice(["email", "sms"])]
     return {
         "name": f"explore-{seed}-{run}",
         "description": f"Drawn by `saga explore --seed {seed}`, run {run}.",

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         ATOMIC_VELOCITY_PATCH,
         COMPENSATION_ROUND,
         DURABLE_NOTICE_PATCH,
+        NOTICE_FALLBACK_PATCH,
         PROVIDER_CALL,
         VALIDATED_DEBIT_PATCH,
         Decision,
@@ -388,6 +389,16 @@ class NoticeWrongChannel(PaymentWorkflow):
 class DropDelayedNotice(PaymentWorkflow):
     def _patched(self, patch_id: str) -> bool:
         return patch_id != DURABLE_NOTICE_PATCH and super()._patched(patch_id)
+
+
+@_mutant(
+    "no-channel-fallback",
+    "a notice whose channel the notification service refuses is dropped, not sent by the other"
+    " channel (the saga before notice-channel-fallback)",
+)
+class NoChannelFallback(PaymentWorkflow):
+    def _patched(self, patch_id: str) -> bool:
+        return patch_id != NOTICE_FALLBACK_PATCH and super()._patched(patch_id)
 
 
 @_mutant(

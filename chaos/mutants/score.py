@@ -60,6 +60,7 @@ KILLERS: dict[str, tuple[str, ...]] = {
     "timeout-read-as-cancel": ("missing-callback",),
     "notice-wrong-channel": ("happy-path",),
     "drop-delayed-notice": ("notification-outage",),
+    "no-channel-fallback": ("notify-channel-refused",),
     "velocity-off-by-one": ("velocity-burst",),
     "refuse-wallets": ("happy-path",),
     # No scenario holds an outage past a compensation round (about 6 min): saga mutants run

@@ -31,7 +31,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE
 from orchestrator.temporal_client import connect
 from orchestrator.workflows.payment import PAYMENT_STATUS
-from runtime.admin_client import notices_sent, provider_charges
+from runtime.admin_client import notices_refused, notices_sent, provider_charges
 
 
 class LedgerEntry(msgspec.Struct, frozen=True):
@@ -122,6 +122,9 @@ class Bundle(msgspec.Struct, frozen=True):
     velocity_max_payments: int
     callback_timeout_s: float | None = None
     """The run's callback timer (None: not recorded, its rule is not judged)."""
+    notices_refused: list[dict[str, Any]] = []
+    """Messages the notification service refused for their channel (its own record):
+    ``notification_id``, ``payment_id``, ``channel``."""
 
 
 #: Workflow-task failures Temporal causes by itself and retries: not a saga bug.
@@ -153,6 +156,7 @@ async def collect_bundle(
     snapshot = await asyncio.to_thread(Ledger(config.ledger_path).snapshot)
     charges = await asyncio.to_thread(provider_charges, config.admin_urls.provider)
     notifications = await asyncio.to_thread(notices_sent, config.admin_urls.notify)
+    refused = await asyncio.to_thread(notices_refused, config.admin_urls.notify)
     return Bundle(
         entries=[
             LedgerEntry(e.payment_id, e.user_id, e.kind, e.amount, e.created_at)
@@ -162,6 +166,7 @@ async def collect_bundle(
         repairs=[LedgerRepair(r.payment_id, r.kind, r.reason, r.amount) for r in snapshot.repairs],
         charges=charges,
         notifications=notifications,
+        notices_refused=refused,
         payments=[
             Payment(pid, user, amount, terminated, status, execution, pid in deleted, healthy)
             for (pid, user, amount, terminated, status), execution in zip(

@@ -67,6 +67,8 @@ class Facts:
     """The provider's own record of the payment's charge, if it holds one."""
     notices: list[dict[str, Any]]
     """What the notification service delivered for it."""
+    refused_channels: set[str]
+    """The channels the notification service refused for it (its own record)."""
     opening: int | None
     """The user's opening balance (the journal's ``opening`` entry)."""
     others_debited: int
@@ -160,17 +162,27 @@ def _cancelled_on_a_cancel(f: Facts) -> str | None:
 
 
 def _notice_delivered(f: Facts) -> str | None:
-    channel = "email" if f.state == SUCCEEDED else "sms"
+    preferred = "email" if f.state == SUCCEEDED else "sms"
+    other = "sms" if preferred == "email" else "email"
+    # The other channel is right once the service refused the preferred one for this payment;
+    # with both refused, no notice can be delivered.
+    channels = {preferred} | ({other} if preferred in f.refused_channels else set())
+    if channels <= f.refused_channels:
+        return None
+    by = " or ".join(sorted(channels))
     expected = f"Your payment {f.payment.payment_id} is {f.state}"
     if f.reason:
         expected += f" ({f.reason})"
     if not f.notices:
-        return f"{f.state}, but the notification service delivered nothing for it"
-    wrong = [n for n in f.notices if n.get("channel") != channel or n.get("message") != expected]
+        refused = f" ({preferred} refused)" if preferred in f.refused_channels else ""
+        return f"{f.state}, but the notification service delivered nothing for it{refused}"
+    wrong = [
+        n for n in f.notices if n.get("channel") not in channels or n.get("message") != expected
+    ]
     if wrong:
         n = wrong[0]
         return (
-            f"{f.state}: its notice must say {expected!r} by {channel}; the service delivered"
+            f"{f.state}: its notice must say {expected!r} by {by}; the service delivered"
             f" {n.get('message')!r} by {n.get('channel')}"
         )
     return None
@@ -240,7 +252,8 @@ RULES: tuple[tuple[Rule, Judge], ...] = (
         Rule(
             "the notice is delivered",
             "the notification service delivered a notice for every decided payment, by email"
-            " for a success and sms otherwise, naming its state and reason",
+            " for a success and sms otherwise (the other channel once the service refused that"
+            " one; nothing is owed when it refused both), naming its state and reason",
             "drop-delayed-notice",
         ),
         _notice_delivered,
@@ -254,6 +267,9 @@ def facts_of(bundle: Bundle) -> Iterator[Facts]:
     notices: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for n in bundle.notifications:
         notices[str(n["payment_id"])].append(n)
+    refused: dict[str, set[str]] = defaultdict(set)
+    for n in bundle.notices_refused:
+        refused[str(n["payment_id"])].add(str(n["channel"]))
     opening: dict[str, int] = {}
     debited: dict[str, dict[str, int]] = defaultdict(dict)
     for e in bundle.entries:
@@ -275,6 +291,7 @@ def facts_of(bundle: Bundle) -> Iterator[Facts]:
             str(reason) if reason else None,
             charges.get(p.payment_id),
             notices[p.payment_id],
+            refused[p.payment_id],
             opening.get(p.user_id),
             sum(others.values()),
             len(others),

@@ -10,6 +10,7 @@ from temporalio import activity
 from orchestrator.activities.http import post_json, refuse
 from orchestrator.activities.metrics import NOTIFICATIONS
 from orchestrator.models import NotificationRequest, NotificationResult
+from orchestrator.problems import problem_type
 
 #: Names the reconciler's notices (:func:`repair_notice_id`).
 REPAIR_NOTICE_NAMESPACE = uuid.UUID("5a6a0000-0000-4000-8000-00000000a1e7")
@@ -25,6 +26,20 @@ def notification_message(request: NotificationRequest) -> str:
     """What the user reads: the payment's id, its terminal state and why."""
     message = f"Your payment {request.payment_id} is {request.state}"
     return f"{message} ({request.reason})" if request.reason else message
+
+
+#: The error type for a channel the notification service refuses: the saga tries the other one.
+CHANNEL_REFUSED = "ChannelRefused"
+#: The notification service's problem type for a channel it will not deliver on.
+CHANNEL_UNAVAILABLE = problem_type("Channel unavailable")
+
+
+def _problem_type(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return str(body.get("type")) if isinstance(body, dict) else None
 
 
 class NotificationActivities:
@@ -50,6 +65,8 @@ class NotificationActivities:
                     "message": message,
                 },
             )
+            if response.status_code == 422 and _problem_type(response) == CHANNEL_UNAVAILABLE:
+                raise refuse(f"the {request.channel} channel is refused (422)", CHANNEL_REFUSED)
             if response.status_code >= 400:
                 raise refuse(
                     f"notification refused ({response.status_code})", "NotificationRejected"

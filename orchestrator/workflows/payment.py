@@ -41,7 +41,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
-    from orchestrator.activities.notifications import NotificationActivities
+    from orchestrator.activities.notifications import CHANNEL_REFUSED, NotificationActivities
     from orchestrator.activities.provider import DECLINED, VOID_REJECTED, ProviderActivities
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
@@ -98,6 +98,10 @@ SHIELDED_DEBIT_PATCH = "shielded-debit"
 #: A notice that failed its first attempts is retried for hours (``notice_give_up_s``), not
 #: dropped: asked only on that path, so a notice delivered at once records no marker.
 DURABLE_NOTICE_PATCH = "durable-notice"
+#: A notice whose channel the notification service refuses (``ChannelRefused``: the user has
+#: no working phone, say) goes by the other channel, under the same notification id: asked
+#: only on that path.
+NOTICE_FALLBACK_PATCH = "notice-channel-fallback"
 #: Every patch, oldest first (the previous build runs with none of them).
 PATCHES = (
     VELOCITY_CHECK_PATCH,
@@ -107,7 +111,9 @@ PATCHES = (
     VALIDATED_DEBIT_PATCH,
     REFUND_ON_REFUSAL_PATCH,
     DURABLE_NOTICE_PATCH,
+    NOTICE_FALLBACK_PATCH,
 )
+
 #: The patches a payment on the validated-debit path has without recording their markers.
 IMPLIED_BY_VALIDATED_DEBIT = frozenset(PATCHES[: PATCHES.index(VALIDATED_DEBIT_PATCH)])
 
@@ -155,6 +161,11 @@ TEMPORAL_CANCEL = "temporal_cancel"
 def _error_type(err: BaseException) -> str | None:
     cause = err.cause if isinstance(err, ActivityError | ChildWorkflowError) else err
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _refused_channel(err: ActivityError) -> bool:
+    """The notification service refused the notice's channel (not an outage)."""
+    return _error_type(err) == CHANNEL_REFUSED
 
 
 def _error_details(err: ActivityError) -> tuple[object, ...]:
@@ -716,8 +727,15 @@ class PaymentWorkflow:
         # workflow.uuid4() is recorded in history, so a replay sends the same notification id.
         notification_id = str(workflow.uuid4())
         channel = "email" if self._state is PaymentState.SUCCEEDED else "sms"
+        refused = await self._deliver(self._notice(notification_id, channel))
+        if refused and self._patched(NOTICE_FALLBACK_PATCH):
+            other = "sms" if channel == "email" else "email"
+            self._log("notice_channel_refused", f"{channel} refused: sending by {other}")
+            await self._deliver(self._notice(notification_id, other))
+
+    def _notice(self, notification_id: str, channel: str) -> NotificationRequest:
         r = self._request
-        notice = NotificationRequest(
+        return NotificationRequest(
             notification_id,
             r.payment_id,
             r.user_id,
@@ -725,27 +743,33 @@ class PaymentWorkflow:
             self._state.value,
             self._reason.value if self._reason else None,
         )
+
+    async def _deliver(self, notice: NotificationRequest) -> bool:
+        """Send ``notice``, retrying for hours on the durable-notice path; records the outcome.
+        True when the service refused its channel (another channel may do)."""
+        notification_id, channel = notice.notification_id, notice.channel
         try:
             await self._send(notice, NOTIFY_RETRY)
         except ActivityError as err:
             # A notification outage never changes the payment's outcome.
-            if not self._patched(DURABLE_NOTICE_PATCH):
+            if _refused_channel(err) or not self._patched(DURABLE_NOTICE_PATCH):
                 self._notification = f"failed:{notification_id}"
                 self._log("notification_failed", str(err.cause))
-                return
+                return _refused_channel(err)
             self._notification = f"retrying:{notification_id}"
             self._log("notification_delayed", str(err.cause))
             metrics.NOTICES_DELAYED.add(channel=channel)
-            give_up = timedelta(seconds=r.options.notice_give_up_s)
+            give_up = timedelta(seconds=self._request.options.notice_give_up_s)
             try:
                 await self._send(notice, NOTICE_PERSIST, give_up)
             except ActivityError as final:
                 self._notification = f"failed:{notification_id}"
                 self._log("notification_failed", str(final.cause))
                 metrics.NOTICES_DROPPED.add(channel=channel)
-                return
+                return _refused_channel(final)
         self._notification = f"sent:{notification_id}"
         self._log("notified", channel)
+        return False
 
     async def _send(
         self, notice: NotificationRequest, retry: RetryPolicy, give_up: timedelta | None = None

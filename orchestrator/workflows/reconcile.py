@@ -38,7 +38,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestrator.activities.accounts import AccountActivities
-    from orchestrator.activities.notifications import NotificationActivities, repair_notice_id
+    from orchestrator.activities.notifications import (
+        CHANNEL_REFUSED,
+        NotificationActivities,
+        repair_notice_id,
+    )
     from orchestrator.activities.provider import VOID_REJECTED, ProviderActivities
     from orchestrator.activities.reconcile import ReconcileActivities
     from orchestrator.models import (
@@ -90,6 +94,10 @@ LATE_CHARGES_PATCH = "late-charges"
 #: such executions (past any retention of closed ones).
 UNDEBITED_NOTICES_PATCH = "undebited-notices"
 UNDEBITED_LOOKBACK = timedelta(days=3)
+#: A notice whose channel the notification service refuses goes by the other channel, as the
+#: saga's does (payment.NOTICE_FALLBACK_PATCH); refused on both, it cannot be delivered, and
+#: the payment is settled without it rather than retried every pass for ever.
+NOTICE_FALLBACK_PATCH = "notice-channel-fallback"
 
 
 def plan_repairs(
@@ -292,6 +300,11 @@ def repair_notice(user_id: str, facts: ExecutionFacts) -> NotificationRequest:
         state.value,
         None if decided else Reason.TERMINATED.value,
     )
+
+
+def _error_type(err: ActivityError) -> str | None:
+    cause = err.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
 
 
 def _by_payment(repairs: Iterable[RepairRequest]) -> dict[str, list[RepairRequest]]:
@@ -522,20 +535,39 @@ class ReconcileWorkflow:
 
     async def _notice(self, user_id: str, facts: ExecutionFacts, report: ReconcileReport) -> bool:
         """Send one undecided payment's notice; a failure is counted and left for the next
-        pass (the payment stays unsettled)."""
+        pass (the payment stays unsettled). A refused channel is a refusal, not a failure:
+        the other channel is tried, and with both refused there is nothing left to try."""
+        notice = repair_notice(user_id, facts)
         try:
-            await self._call(
-                NotificationActivities.send_notification,
-                repair_notice(user_id, facts),
-                queue=NOTIFICATIONS_QUEUE,
-                retry=NOTICE_RETRY,
-            )
+            await self._send_notice(notice)
         except ActivityError as err:
-            report.failed.append(facts.payment_id)
-            metrics.RECONCILE_REPAIRS_FAILED.add()
-            workflow.logger.warning("notice of %s failed: %s", facts.payment_id, err.cause)
-            return False
+            if _error_type(err) == CHANNEL_REFUSED and workflow.patched(NOTICE_FALLBACK_PATCH):
+                other = "sms" if notice.channel == "email" else "email"
+                try:
+                    await self._send_notice(replace(notice, channel=other))
+                except ActivityError as again:
+                    if _error_type(again) != CHANNEL_REFUSED:
+                        return self._notice_failed(facts, report, again)
+                    workflow.logger.warning("no channel delivers %s's notice", facts.payment_id)
+                return True
+            return self._notice_failed(facts, report, err)
         return True
+
+    async def _send_notice(self, notice: NotificationRequest) -> None:
+        await self._call(
+            NotificationActivities.send_notification,
+            notice,
+            queue=NOTIFICATIONS_QUEUE,
+            retry=NOTICE_RETRY,
+        )
+
+    def _notice_failed(
+        self, facts: ExecutionFacts, report: ReconcileReport, err: ActivityError
+    ) -> bool:
+        report.failed.append(facts.payment_id)
+        metrics.RECONCILE_REPAIRS_FAILED.add()
+        workflow.logger.warning("notice of %s failed: %s", facts.payment_id, err.cause)
+        return False
 
     async def _repair(
         self, payment_id: str, repairs: list[RepairRequest], report: ReconcileReport

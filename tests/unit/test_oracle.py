@@ -30,6 +30,7 @@ def _bundle(
     others: int = 0,
     limit: int = 100,
     healthy: bool = False,
+    refused: tuple[str, ...] = (),
     **execution: Any,
 ) -> Bundle:
     """One payment ``p`` of 100 by alice, and ``others`` other payments' debits of 100 each."""
@@ -48,7 +49,12 @@ def _bundle(
     ]
     api = {"state": state, "reason": reason}
     payment = Payment("p", "alice", 100, False, api, _execution(**execution), healthy=healthy)
-    return Bundle(entries, {}, [], charges, notices, [payment], 60.0, limit, TIMEOUT_S)
+    refusals = [{"notification_id": "n", "payment_id": "p", "channel": c} for c in refused]
+    return Bundle(entries, {}, [], charges, notices, [payment], 60.0, limit, TIMEOUT_S, refusals)
+
+
+def _untold(bundle: Bundle) -> Bundle:
+    return msgspec.structs.replace(bundle, notifications=[])
 
 
 def _broken(bundle: Bundle) -> list[str]:
@@ -83,6 +89,11 @@ KEPT = {
     "healthy, rejected by the fraud service": _bundle(
         "failed", "fraud_rejected", fraud_passed=False, healthy=True
     ),
+    "email refused, a success told by sms": _bundle("succeeded", channel="sms", refused=("email",)),
+    "sms refused, a failure told by email": _bundle(
+        "failed", "provider_declined", outcome="declined", channel="email", refused=("sms",)
+    ),
+    "both channels refused, nothing told": _untold(_bundle("succeeded", refused=("email", "sms"))),
 }
 
 BROKEN = {
@@ -115,7 +126,9 @@ BROKEN = {
         _bundle(
             "failed", "provider_declined", outcome="declined", message="Your payment p is failed"
         ),
-        msgspec.structs.replace(_bundle("succeeded"), notifications=[]),
+        _untold(_bundle("succeeded")),
+        _untold(_bundle("succeeded", refused=("email",))),  # the other channel was open
+        _bundle("succeeded", channel="sms", refused=("sms",)),  # its own channel was open
     ],
 }
 

@@ -22,6 +22,10 @@ runs one by hand.
   checked that terminated payments are told, schedule 1000393).
 - ``terminated-before-its-debit.json``: terminated while its debit waited out a ledger outage,
   nothing in the ledger, never told (issue 34, item 8; written by hand).
+- ``terminated-notice-channel-refused.json``: terminated at its debit while the notification
+  service refused sms; the reconciler's repair notice went by sms only, was refused every
+  pass, and the user was never told (found by ``saga explore --virtual`` as soon as the world
+  could refuse a channel, schedule 7000009, before the reconciler's notice-channel-fallback).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ OTHER_CELLS = (
     "charge made after its worker gave up",
     "late charge voided or refunded by the reconciler",
     "notice delivered after its first attempts failed",
+    "notice's channel refused, delivered by the other",
     "terminated with nothing in the ledger, then told",
     "instance evicted mid-flight and rebuilt by replay",
     "an activity result and a cancel in one activation",
@@ -125,6 +126,8 @@ def race_cells(result: ScheduleResult) -> set[str]:
                 reached.add("late charge voided or refunded by the reconciler")
         if "notification_delayed" in events and "notified" in events:
             reached.add("notice delivered after its first attempts failed")
+        if "notice_channel_refused" in events and "notified" in events:
+            reached.add("notice's channel refused, delivered by the other")
         if payment.terminated and pid not in debited and pid in told:
             reached.add("terminated with nothing in the ledger, then told")
         if payment.execution is not None and any(

@@ -72,6 +72,9 @@ def scenario_of(schedule: Schedule, name: str) -> tuple[dict[str, Any], list[str
     }
     if any(p.callback == "late" for p in plans):
         settings["callback_timeout_s"] = LATE_TIMER_S
+    if schedule.refused_channels:
+        for k in knobs:
+            k["notifications"]["refused_channels"] = list(schedule.refused_channels)
     scenario = {
         "name": name,
         "description": f"Handed off by `saga explore --virtual` from schedule {schedule.seed}.",

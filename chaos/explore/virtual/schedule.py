@@ -6,7 +6,8 @@ vocabulary of the scenario files, in virtual time: a ledger outage window, attem
 attempts lost after their effect (a worker crash), attempts slower than their timeout, a
 provider that declines, captures, forgets voids or makes a charge long after its client gave
 up, callbacks early, late, duplicated, missing or
-for another charge, fraud slow, failing or rejecting, notifications failing, and one interrupt
+for another charge, fraud slow, failing or rejecting, notifications failing or refusing a
+channel, and one interrupt
 per payment (the ``cancel`` signal, a Temporal cancel or a termination) aimed at a step.
 
 The same seed always draws the same schedule; a schedule is also a JSON file
@@ -23,6 +24,7 @@ import msgspec
 Interrupt = Literal["none", "cancel", "temporal_cancel", "terminate"]
 Callback = Literal["normal", "early", "missing", "duplicate", "foreign", "late"]
 Fraud = Literal["pass", "reject", "error", "slow"]
+Channel = Literal["email", "sms"]
 
 #: Steps an interrupt can be aimed at: the activity in flight when it arrives, or
 #: ``await_confirmation``, the wait for the provider's callback after the charge returned.
@@ -104,6 +106,9 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """(start, length): the provider answers every charge, void and refund with a 503."""
     notify_outage: tuple[float, float] | None = None
     """(start, length): the notification service answers every notice with a 503."""
+    refused_channels: list[Channel] = []
+    """Channels the notification service refuses for good (a 422 ``ChannelRefused``), as its
+    ``refused_channels`` knob does."""
     account_attempts: int = 20
     """``account_retry.maximum_attempts`` (20, about 165 s of retries, by default)."""
     charge_attempts: int = 6
@@ -280,7 +285,17 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
         provider_outage=_outage(outages),
         notify_outage=_outage(outages),
         ledger_outage=outage or _hours(outages),
+        refused_channels=_refused_channels(random.Random(f"{seed}:channels")),
     )
+
+
+def _refused_channels(rng: random.Random) -> list[Channel]:
+    """One schedule in ten, a channel the notification service refuses; one in a hundred,
+    both."""
+    roll = rng.random()
+    if roll < 0.01:
+        return ["email", "sms"]
+    return [rng.choice(["email", "sms"])] if roll < 0.1 else []
 
 
 def _calm_first(rng: random.Random, plans: list[PaymentPlan]) -> list[PaymentPlan]:

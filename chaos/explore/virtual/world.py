@@ -40,7 +40,11 @@ from chaos.verdicts.findings import Check, Counterexample
 from orchestrator.activities.accounts import AccountActivities, ledger_refusal
 from orchestrator.activities.fraud import FraudActivities
 from orchestrator.activities.http import TRANSIENT
-from orchestrator.activities.notifications import NotificationActivities, notification_message
+from orchestrator.activities.notifications import (
+    CHANNEL_REFUSED,
+    NotificationActivities,
+    notification_message,
+)
 from orchestrator.activities.provider import (
     DECLINED,
     REFUND_REJECTED,
@@ -174,6 +178,8 @@ class World:
     """The provider's charges and tombstones: the HTTP simulator's own rules
     (:mod:`simulators.provider_rules`), in virtual time."""
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    """Notices the notification service refused for their channel, as it records them."""
     interrupted: set[str] = field(default_factory=set)
     terminated: set[str] = field(default_factory=set)
     _aimed: set[str] = field(default_factory=set)
@@ -598,6 +604,16 @@ class World:
         tries = self._notice_tries[r.notification_id] = (
             self._notice_tries.get(r.notification_id, 0) + 1
         )
+        if r.channel in self.schedule.refused_channels:
+            self.refused.append(
+                {
+                    "notification_id": r.notification_id,
+                    "payment_id": r.payment_id,
+                    "channel": r.channel,
+                }
+            )
+            refused = _final(f"the {r.channel} channel is refused (422)", call, CHANNEL_REFUSED)
+            return Attempt(plan.latency_s, _raise(refused))
         if tries <= plan.notify_failures or self._down(self.schedule.notify_outage):
             return _failing(plan, call, "notify answered 503")
 
@@ -650,6 +666,7 @@ class World:
                 for c in self.charges.values()
             ],
             notifications=[n for n in self.outbox.values() if n["payment_id"] in self.plans],
+            notices_refused=[n for n in self.refused if n["payment_id"] in self.plans],
             payments=payments,
             velocity_window_s=SagaOptions().velocity_window_s,
             velocity_max_payments=self.schedule.velocity_max_payments,
@@ -723,10 +740,20 @@ def terminated_told(bundle: Bundle) -> Check:
     """Every payment a termination cut short was told its outcome once the reconciler settled
     it: a notice naming the state its money settled as, and none naming another (its saga's
     own notice may have gone out before the termination too). A payment in review (its
-    charge captured, its debit kept) waits for a person, and is told by them."""
+    charge captured, its debit kept) waits for a person, and is told by them; one whose notice
+    the notification service refused on both channels cannot be told."""
     problems = []
     terminated = {p.payment_id for p in bundle.payments if p.terminated}
-    rows = [r for r in payment_rows(bundle) if r.payment_id in terminated and r.reason != REVIEW]
+    refused: dict[str, set[str]] = {}
+    for n in bundle.notices_refused:
+        refused.setdefault(str(n["payment_id"]), set()).add(str(n["channel"]))
+    # Refused on both channels, a notice cannot be delivered: the reconciler settles without it.
+    untellable = {pid for pid, channels in refused.items() if channels >= {"email", "sms"}}
+    rows = [
+        r
+        for r in payment_rows(bundle)
+        if r.payment_id in terminated and r.reason != REVIEW and r.payment_id not in untellable
+    ]
     for row in rows:
         if not row.notifications or any(n != row.state for n in row.notifications):
             told = row.notifications or "nothing"
