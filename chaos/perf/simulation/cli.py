@@ -1,4 +1,4 @@
-"""``saga simulate run | plan | calibrate | validate | chart``."""
+"""``saga simulate run | plan | ledger | calibrate | validate | chart``."""
 
 from __future__ import annotations
 
@@ -87,21 +87,68 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Find the smallest cluster for a target."""
+    """Find the smallest cluster for a target, and size it service by service."""
+    from chaos.perf.simulation import ledger, sizing
     from chaos.perf.simulation.plan import make_plan
 
     scenario = load_scenario(find_scenario(args.scenario))
+    cal = _calibration(args)
     plan = make_plan(
         scenario,
-        _calibration(args),
-        _positive(args.target_rate, "--target-rate"),
+        cal,
+        _positive(args.target_rate, "--rate"),
         _positive(args.p99, "--p99"),
         duration_s=parse_duration(args.duration),
     )
-    cal = _calibration(args)
     print(f"calibration: {_calibration_path(args)} (backend {cal.backend}; {cal.source})")
     print(report.plan_text(plan))
+    if plan.best is not None:
+        host_cores = int(_positive(args.host_cores, "--host-cores"))
+        result = plan.best.result
+        refunds = result.tally.compensations["refund"] / max(1, result.tally.finished)
+        fitted = ledger.load()
+        parts = sizing.size_cluster(plan, fitted, host_cores, sizing.service_costs(), refunds)
+        print()
+        print(sizing.sizing_text(parts, fitted, host_cores))
     return 0 if plan.best else 1
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    """Fit the ledger model to ``make bench-ledger`` and check it against every point."""
+    from chaos.perf.simulation import ledger
+    from runtime.tables import render_table
+
+    points = ledger.bench_points()
+    if not points:
+        raise ScenarioError(
+            "BENCHMARKS.md holds no `make bench-ledger` PostgreSQL points: run `make bench-ledger`"
+        )
+    fitted = ledger.fit(points) if args.fit else ledger.load()
+    if args.fit:
+        print(f"written: {ledger.save(fitted)}")
+    print(
+        f"writer CPU {fitted.client_cpu_s * 1000:.3f} ms, database CPU"
+        f" {fitted.db_cpu_s * 1000:.3f} ms, latency {fitted.latency_s * 1000:.3f} ms per debit"
+        f" on {fitted.cores} cores ({fitted.source})"
+    )
+    checks = ledger.validate(fitted, points)
+    rows = [["accounts", "writers", "processes", "locking", "bench /s", "model /s", "error"]]
+    rows += [
+        [
+            str(c.point.accounts),
+            str(c.point.writers),
+            str(c.point.processes),
+            "single lock" if c.locking == "global" else "per-account",
+            f"{c.point.measured(c.locking):,.0f}",
+            f"{c.model:,.0f}",
+            f"{c.error:+.0%}",
+        ]
+        for c in checks
+    ]
+    print(render_table(rows))
+    within = sum(abs(c.error) <= ledger.TOLERANCE for c in checks)
+    print(f"{within} of {len(checks)} figures within {ledger.TOLERANCE:.0%} of the bench")
+    return 0 if within == len(checks) else 1
 
 
 def _state_dir(args: argparse.Namespace) -> Path | None:
@@ -167,20 +214,21 @@ def add_simulate_commands(sub: Any) -> None:
     simulate_parser = sub.add_parser("simulate", help="the SimPy model of the saga at scale")
     commands = simulate_parser.add_subparsers(dest="simulate_command", required=True)
 
-    def common(parser: argparse.ArgumentParser) -> None:
-        backend(parser)
+    def common(parser: argparse.ArgumentParser, default_backend: str = "dev") -> None:
+        backend(parser, default_backend)
         parser.add_argument(
             "--calibration",
             help="service times (default: the calibration of --backend, chaos/perf/simulation/"
             "calibration.json or calibration-cluster.json)",
         )
 
-    def backend(parser: argparse.ArgumentParser) -> None:
+    def backend(parser: argparse.ArgumentParser, default: str = "dev") -> None:
         parser.add_argument(
             "--backend",
             choices=sorted(PATHS),
-            default="dev",
-            help="dev (default) or cluster: the stack measured, or whose calibration is used",
+            default=default,
+            help=f"dev or cluster (default {default}): the stack measured, or whose calibration"
+            " is used",
         )
 
     def topology(parser: argparse.ArgumentParser) -> None:
@@ -204,13 +252,25 @@ def add_simulate_commands(sub: Any) -> None:
     topology(run)
     run.set_defaults(func=cmd_run)
 
-    plan = commands.add_parser("plan", help="smallest workers and server cores for a target")
-    plan.add_argument("--target-rate", type=float, required=True)
-    plan.add_argument("--p99", type=float, required=True, help="saga p99 bound in seconds")
+    plan = commands.add_parser(
+        "plan", help="smallest cluster for a target rate, sized service by service"
+    )
+    plan.add_argument(
+        "--rate", "--target-rate", dest="target_rate", type=float, required=True,
+        help="payments per second",
+    )  # fmt: skip
+    plan.add_argument("--p99", type=float, default=5.0, help="saga p99 bound in s (default 5)")
     plan.add_argument("--scenario", default="happy-path")
     plan.add_argument("--duration", default="60s", help="simulated time per trial")
-    common(plan)
+    plan.add_argument("--host-cores", type=int, default=8, help="cores per host (default 8)")
+    common(plan, default_backend="cluster")
     plan.set_defaults(func=cmd_plan)
+
+    fit = commands.add_parser(
+        "ledger", help="the ledger model against make bench-ledger (--fit: refit it first)"
+    )
+    fit.add_argument("--fit", action="store_true", help="refit from BENCHMARKS.md and store it")
+    fit.set_defaults(func=cmd_ledger)
 
     calibrate = commands.add_parser("calibrate", help="measure service times on the real stack")
     calibrate.add_argument("--rate", type=float, default=3.0)
