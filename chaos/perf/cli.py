@@ -118,19 +118,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--rates: every rate must be > 0, got {args.rates!r}")
     if args.bisect < 0:
         raise ScenarioError(f"--bisect: must be >= 0, got {args.bisect}")
+    if args.repeat < 1:
+        raise ScenarioError(f"--repeat: must be >= 1, got {args.repeat}")
     require_k6()
-    state_dir = Path(args.state_dir)
-    print(f"starting the {args.backend} backend's stack in {state_dir} ...")
-    bench = Bench(state_dir, backend=args.backend, k6_wait_s=args.wait)
-    result = bench.run(
-        rates,
-        step_s=args.step,
-        p99_bound_s=args.p99,
-        ceiling_payments=args.ceiling_payments,
-        bisect=args.bisect,
-    )
-    print(bench_report.render(result))
-    print(f"written: {bench_report.write(result, Path(args.out))}")
+    results = []
+    for run in range(args.repeat):
+        state_dir = Path(args.state_dir) / (f"run-{run + 1}" if args.repeat > 1 else "")
+        print(f"starting the {args.backend} backend's stack in {state_dir} ...")
+        if args.repeat > 1:
+            print(f"run {run + 1} of {args.repeat}")
+        bench = Bench(state_dir, backend=args.backend, k6_wait_s=args.wait)
+        results.append(
+            bench.run(
+                rates,
+                step_s=args.step,
+                p99_bound_s=args.p99,
+                ceiling_payments=args.ceiling_payments,
+                bisect=args.bisect,
+            )
+        )
+    result = bench_report.median_run(results)
+    print(bench_report.render(result, results))
+    print(f"written: {bench_report.write(result, Path(args.out), results)}")
     return 0
 
 
@@ -166,6 +175,13 @@ def add_load_command(sub: Any) -> None:
         f"up to {CLIMB_BEYOND_CEILING:g} x the ceiling",
     )
     bench.add_argument("--step", type=int, default=20, help="seconds per k6 step (default 20)")
+    bench.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="whole runs, each on a fresh stack; reports each figure's median and spread and"
+        " writes the median run (default 1)",
+    )
     bench.add_argument("--p99", type=float, default=5.0, help="saga p99 bound in seconds")
     bench.add_argument("--ceiling-payments", type=int, default=300)
     bench.add_argument(

@@ -281,3 +281,33 @@ async def test_the_climb_goes_past_the_listed_rates_until_one_does_not_hold(tmp_
     assert [s.rate for s in flat] == [8, 8]
     single, _ = await bench.climb([8], 20, 5.0, bisect=0, beyond=30.0)
     assert [s.rate for s in single] == [8]
+
+
+def test_repeated_runs_report_the_median_run_and_every_figures_spread(tmp_path: Path) -> None:
+    """`saga bench --repeat N`: the block is the median run's; a table gives each figure's
+    median, range and spread; the ceiling measured after the climb is reported beside the one
+    before it."""
+
+    def run(succeeded: int, ceiling: float, after: float) -> BenchResult:
+        step = Step(8, 20.0, 160, 0, 160, succeeded, [0.5] * 100, 10, 20, 30, {"t": 4.0})
+        cost = Cost(40, 6, 11)
+        before = CeilingResult(100, 10, 100 / ceiling, [1.0] * 100)  # 100 sagas in 100/c s
+        later = CeilingResult(100, 10, 100 / after, [1.0] * 100)
+        return BenchResult(before, {}, [step], cost, 20, cost, 5.0, "held", ceiling_after=later)
+
+    runs = [run(140, 10.0, 9.0), run(160, 10.0, 10.0), run(120, 12.0, 11.0)]
+    assert [round(r.ratio, 2) for r in runs] == [0.7, 0.8, 0.5]
+    assert report.median_run(runs) is runs[0]
+    table = report.repeat_table(runs)
+    ratio = next(line.split() for line in table.splitlines() if line.startswith("ratio "))
+    assert ratio == ["ratio", "0.7", "0.5", "0.8", "43%"]  # (0.8 - 0.5) / 0.7
+    ceiling_after = next(
+        line.split() for line in table.splitlines() if line.startswith("ceiling_after")
+    )
+    assert ceiling_after[1:4] == ["10", "9", "11"]
+    path = tmp_path / "BENCHMARKS.md"
+    report.write(report.median_run(runs), path, runs)
+    text = path.read_text()
+    assert "Over 3 runs (`saga bench --repeat 3`)" in text
+    assert '"repeat": 3' in text
+    assert "after the climb: 9.0 payments/s (-10% on the one before it" in text

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,7 @@ def figures(result: BenchResult) -> dict[str, object]:
         "workflow_tasks": result.cost.workflow_tasks,
         "half_knee_rate": result.half_knee.rate,
         "p99_half_knee_s": round(result.half_knee.saga(99), 2),
+        "ceiling_after": round(result.ceiling_after.throughput, 1) if result.ceiling_after else "-",
     }
 
 
@@ -88,8 +90,48 @@ def _commit() -> str:
         return "unknown"
 
 
-def render(result: BenchResult) -> str:
-    """The generated Markdown block."""
+#: The figures a repeated bench reports the median and the spread of.
+REPEATED = (
+    "ceiling",
+    "ceiling_after",
+    "throughput",
+    "ratio",
+    "best_rate",
+    "p99_s",
+    "p99_half_knee_s",
+    "cpu_ms",
+    "cpu_ms_half_knee",
+    "marginal_cpu_ms",
+    "ceiling_cpu_ms",
+    "server_cpu_ms",
+    "events",
+    "workflow_tasks",
+)
+
+
+def median_run(results: list[BenchResult]) -> BenchResult:
+    """The run whose throughput / ceiling ratio is the median (the lower of the two middle)."""
+    ranked = sorted(results, key=lambda r: r.ratio)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def repeat_table(results: list[BenchResult]) -> str:
+    """Median, range and spread ((max - min) / median) of each headline figure over runs."""
+    runs = [figures(r) for r in results]
+    rows = [["figure", "median", "min", "max", "spread"]]
+    for name in REPEATED:
+        values = sorted(float(v) for r in runs if isinstance(v := r.get(name), int | float))
+        if not values:
+            continue
+        middle = statistics.median(values)
+        spread = (values[-1] - values[0]) / middle if middle else 0.0
+        rows.append([name, f"{middle:g}", f"{values[0]:g}", f"{values[-1]:g}", f"{spread:.0%}"])
+    return render_table(rows)
+
+
+def render(result: BenchResult, repeats: list[BenchResult] | None = None) -> str:
+    """The generated Markdown block (with ``repeats``: the median run's, and the table of every
+    figure over all of them)."""
     c, best = result.ceiling, result.best
     begin, end = markers(result.backend)
     knee_cpu = sum(result.cpu_ms_per_payment.values())
@@ -98,13 +140,23 @@ def render(result: BenchResult) -> str:
     marginal = result.marginal_cpu
     lines = [
         begin,
-        f"<!-- figures {json.dumps(figures(result), sort_keys=True)} -->",
+        f"<!-- figures {json.dumps(figures(result) | _repeat(repeats), sort_keys=True)} -->",
         f"Backend **{result.backend}**. Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit"
         f" `{_commit()}`, on {machine()}.",
         "",
         f"**Full-system throughput / ceiling: {best.achieved:.1f} / {c.throughput:.1f} "
         f"payments/s = {result.ratio:.2f}** (best k6 step: {best.rate:g}/s offered; "
         f"stopped because {result.stop_reason}).",
+        *(
+            [
+                "",
+                f"The ceiling measured again after the climb: {result.ceiling_after.throughput:.1f}"
+                f" payments/s ({result.ceiling_after.throughput / c.throughput - 1:+.0%} on the"
+                " one before it; the ratio above is against the one before).",
+            ]
+            if result.ceiling_after
+            else []
+        ),
         "",
         f"Knee: **{best.rate:g}/s** (the best step holding saga p99 under"
         f" {result.p99_bound_s:g} s). Saga p99 at half the knee ({result.half_knee.rate:g}/s):"
@@ -205,6 +257,20 @@ def render(result: BenchResult) -> str:
         "```",
         _cpu_table(result.ceiling_cpu_s),
         "```",
+        *(
+            [
+                "",
+                f"Over {len(repeats)} runs (`saga bench --repeat {len(repeats)}`), each on a fresh"
+                " stack, one after another, each with its ceiling measured before and after its"
+                " climb; the block above is the run with the median ratio:",
+                "",
+                "```",
+                repeat_table(repeats),
+                "```",
+            ]
+            if repeats and len(repeats) > 1
+            else []
+        ),
         end,
     ]
     return "\n".join(lines)
@@ -274,12 +340,16 @@ def replace_block(path: Path, name: str, body: str) -> None:
     path.write_text(_replace(text, begin, end, f"{begin}\n{body}\n{end}"))
 
 
-def write(result: BenchResult, path: Path) -> Path:
+def _repeat(repeats: list[BenchResult] | None) -> dict[str, object]:
+    return {"repeat": len(repeats)} if repeats and len(repeats) > 1 else {}
+
+
+def write(result: BenchResult, path: Path, repeats: list[BenchResult] | None = None) -> Path:
     """Replace this backend's generated block of ``path`` (created with a heading if missing),
     then the side-by-side table of every backend's last run."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
     begin, end = markers(result.backend)
-    text = _replace(text, begin, end, render(result))
+    text = _replace(text, begin, end, render(result, repeats))
     first_block = BEGIN if BEGIN in text else begin
     text = _replace(text, SIDE_BEGIN, SIDE_END, side_by_side(text), before=first_block)
     path.write_text(text)

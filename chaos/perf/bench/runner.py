@@ -104,6 +104,9 @@ class BenchResult:
     k6_wait_s: int = 0
     """How k6 waited for each saga's end: ``GET /payments/{id}?wait=`` of this many seconds,
     or (0) polling ``GET /payments/{id}/state``, then one full read."""
+    ceiling_after: CeilingResult | None = None
+    """The ceiling again after the climb, on the same (now older, busier) stack: how far the
+    ceiling drifted within the run."""
 
     @property
     def cpu_ms_per_payment(self) -> dict[str, float]:
@@ -273,7 +276,9 @@ class Bench:
             rates, step_s, p99_bound_s, bisect, beyond=CLIMB_BEYOND_CEILING * ceiling.throughput
         )
 
-        self.progress("3/3 cost per happy-path payment, from histories ...")
+        self.progress(f"3/3 the ceiling again ({ceiling_payments} no-op sagas), then the cost ...")
+        ceiling_after = await run_ceiling(config, payments=ceiling_payments)
+        self.progress(f"    {ceiling_after.throughput:.1f} payments/s after the climb")
         best = max(steps, key=lambda s: s.achieved)
         cost, samples = await self._cost_of_ids(best.payment_ids[:20])
         return BenchResult(
@@ -287,6 +292,7 @@ class Bench:
             stop_reason,
             self.backend,
             self.k6_wait_s,
+            ceiling_after,
         )
 
     async def climb(
