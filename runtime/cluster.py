@@ -98,7 +98,10 @@ def write_configs(
     def store(database: str, conns: int) -> dict[str, object]:
         return {
             "sql": {
-                "pluginName": "postgres12",
+                # pgx keeps each connection's prepared statements: PostgreSQL parses and plans
+                # a query once per connection instead of once per call (lib/pq, `postgres12`).
+                # Its CPU per payment fell 58 -> 35 ms (BENCHMARKS.md, issue 33).
+                "pluginName": "postgres12_pgx",
                 "databaseName": database,
                 "connectAddr": f"127.0.0.1:{postgres_port}",
                 "connectProtocol": "tcp",
