@@ -58,3 +58,15 @@ def weakness(value: str) -> str | None:
     if bits_per_char(value) < MIN_BITS_PER_CHAR:
         return f"too regular to be a secret ({bits_per_char(value):.1f} bits per character)"
     return None
+
+
+def required_secret(name: str, environ: Mapping[str, str]) -> str:
+    """``$NAME`` (or ``NAME_FILE``), which must be set and fit to be a secret: a
+    :class:`ConfigError` naming it and saying how to make one otherwise."""
+    value = secret_from_env(name, environ)
+    if not value:
+        raise ConfigError(f"${name} is not set: generate one with {GENERATE}")
+    problem = weakness(value)
+    if problem:
+        raise ConfigError(f"${name}: {problem}; generate one with {GENERATE}")
+    return value

@@ -19,7 +19,7 @@ from pathlib import Path
 import bcrypt
 
 from orchestrator.errors import ConfigError
-from orchestrator.secrets import GENERATE, secret_from_env, weakness
+from orchestrator.secrets import required_secret, secret_from_env
 
 #: The one user Prometheus knows; its password is the secret.
 PROMETHEUS_USER = "saga"
@@ -46,12 +46,7 @@ def web_config_yaml(password: str) -> str:
 
 def write_web_config(out: Path, environ: Mapping[str, str] = os.environ) -> None:
     """Write the web config for the password in ``environ``; a missing or weak one is refused."""
-    password = secret_from_env(PROMETHEUS_PASSWORD_ENV, environ)
-    if not password:
-        raise ConfigError(f"${PROMETHEUS_PASSWORD_ENV} is not set: generate one with {GENERATE}")
-    problem = weakness(password)
-    if problem:
-        raise ConfigError(f"${PROMETHEUS_PASSWORD_ENV}: {problem}; generate one with {GENERATE}")
+    password = required_secret(PROMETHEUS_PASSWORD_ENV, environ)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(web_config_yaml(password))
     out.chmod(0o644)  # Prometheus runs as another user; the file holds a hash, not the password

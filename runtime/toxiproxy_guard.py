@@ -23,7 +23,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from orchestrator.bearer import bearer_guard
 from orchestrator.errors import ConfigError
 from orchestrator.problems import send_problem
-from orchestrator.secrets import GENERATE, TOXIPROXY_TOKEN_ENV, secret_from_env, weakness
+from orchestrator.secrets import TOXIPROXY_TOKEN_ENV, required_secret
 
 #: Reads that change nothing, open to the health check and to Prometheus.
 OPEN_READS = ("/version", "/metrics")
@@ -83,17 +83,6 @@ def guard_app(
     return bearer_guard(forwarding(upstream, transport), token, needs_token, "toxiproxy")
 
 
-def token_from_env() -> str:
-    """``$SAGA_TOXIPROXY_TOKEN`` (or ``_FILE``); a missing or weak one is refused."""
-    token = secret_from_env(TOXIPROXY_TOKEN_ENV, os.environ)
-    if not token:
-        raise ConfigError(f"${TOXIPROXY_TOKEN_ENV} is not set: generate one with {GENERATE}")
-    problem = weakness(token)
-    if problem:
-        raise ConfigError(f"${TOXIPROXY_TOKEN_ENV}: {problem}; generate one with {GENERATE}")
-    return token
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m runtime.toxiproxy_guard --host H --port P --upstream URL``."""
     parser = argparse.ArgumentParser(description="A bearer token in front of Toxiproxy's API")
@@ -102,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", default="http://127.0.0.1:8474", help="Toxiproxy's API")
     args = parser.parse_args(argv)
     try:
-        token = token_from_env()
+        token = required_secret(TOXIPROXY_TOKEN_ENV, os.environ)
     except ConfigError as exc:
         print(f"toxiproxy-guard: {exc}", file=sys.stderr)
         return 2
