@@ -4,6 +4,7 @@ schedule and is handed off as a scenario file, and the same seed always gives th
 
 from __future__ import annotations
 
+import signal
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -84,15 +85,25 @@ def test_worker_processes_give_the_same_report_and_shrink_what_they_find(
     assert one.virtual_s == pytest.approx(two.virtual_s)
     assert [f.schedule for f in one.findings] == [f.schedule for f in two.findings]
     assert [f.files[0].name for f in two.findings] == [f.files[0].name for f in one.findings]
-    stopped = explore(
-        160,
-        5,
-        tmp_path / "stop",
-        mutant="fraud-fail-open",
-        jobs=2,
-        stop_at_first=True,
-        max_findings=0,
-    )
+
+    # As after a CLI test in this process: SIGTERM raises KeyboardInterrupt, which forked
+    # workers would inherit and hang on when the pool is terminated at the first violation.
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        stopped = explore(
+            160,
+            5,
+            tmp_path / "stop",
+            mutant="fraud-fail-open",
+            jobs=2,
+            stop_at_first=True,
+            max_findings=0,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert stopped.violations == 1 and stopped.first_failed == one.first_failed
 
 

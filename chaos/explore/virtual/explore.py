@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections import Counter
@@ -188,6 +189,14 @@ def _in_worker(job: tuple[int, int]) -> Outcome:
 
 def _start_worker(mutant: str | None, within: Path) -> None:
     global _WORKER_RUNNER
+    # A fork inherits the parent's handlers: a CLI's SIGTERM handler (raise KeyboardInterrupt)
+    # would turn the pool's terminate into a worker stuck in its exit, and the parent's join
+    # with it. A worker dies on SIGTERM; Ctrl-C is the parent's to handle.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Nor may it log through a queue whose listener thread stayed behind in the parent (a
+    # Litestar app built in the same process sets one up): plain stderr instead.
+    logging.root.handlers = [logging.StreamHandler()]
     # Inside the parent's temp space, which the parent removes: workers are killed, not closed.
     _WORKER_RUNNER = Runner(mutant, within)
 
