@@ -17,8 +17,7 @@ def test_the_committed_fit_holds_most_bench_points_within_twenty_percent() -> No
     assert len(points) == 10  # postgres: 2 account counts x 3 writer counts, 1 and 4 processes
     checks = ledger.validate(ledger.load(), points)
     within = [c for c in checks if abs(c.error) <= ledger.TOLERANCE]
-    # Measured: 18 of 20. The two off are 16 writers in 4 processes under per-account locks,
-    # where the real machine loses a fifth to process switching the model does not charge.
+    # Measured: 18 of 20 (docs/simulation.md says which two are off, and why).
     assert len(within) >= 18, [(c.point, c.locking, f"{c.error:+.0%}") for c in checks]
 
 
