@@ -123,6 +123,11 @@ SQLITE_SYNCHRONOUS = "FULL"
 DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 
+def host_clock() -> datetime:
+    """Now, by this host's clock."""
+    return datetime.now(UTC)
+
+
 def is_postgres(location: str) -> bool:
     """A ``postgresql://`` (or ``postgres://``) URL rather than a SQLite file path."""
     return location.startswith(("postgresql://", "postgres://"))
@@ -227,6 +232,9 @@ class Ledger:
         self.path = str(path)
         self.locking = locking
         self.clock = clock
+        self.host_clock: Callable[[], datetime] = host_clock
+        """This account worker's own clock: the SQLite ledger's (one file, one host), never a
+        shared ledger's (the virtual explorer gives each of its account workers its own)."""
         self.lock_wait_s = lock_wait_s
         self.postgres = is_postgres(self.path)
         self._sqlite: sqlite3.Connection | None = None
@@ -340,7 +348,7 @@ class Ledger:
         if isinstance(db, _Postgres):
             assert db.stamp is not None, "the clock is read inside a transaction"
             return db.stamp
-        return datetime.now(UTC)
+        return self.host_clock()
 
     def _now(self, db: Db) -> str:
         return self._clock(db).isoformat(timespec="milliseconds")

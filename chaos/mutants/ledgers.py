@@ -4,7 +4,9 @@ undone, for the saga mutants that attack the account service (see
 
 from __future__ import annotations
 
-from orchestrator.ledger import Ledger
+from datetime import datetime
+
+from orchestrator.ledger import Db, Ledger
 from orchestrator.models import LedgerResult, PaymentChecks
 
 
@@ -36,3 +38,12 @@ class NoTombstoneLedger(Ledger):
             with self._tx() as db:
                 db.execute("DELETE FROM tombstones WHERE payment_id=?", (payment_id,))
         return result
+
+
+class WorkerClockLedger(Ledger):
+    """Stamps entries and bounds the velocity window by the account worker's own clock, not the
+    one clock every worker of a shared ledger reads (the database's): account workers whose
+    clocks disagree each let a payment through the limit."""
+
+    def _clock(self, db: Db) -> datetime:
+        return self.host_clock()

@@ -24,7 +24,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from chaos.mutants.ledgers import NoTombstoneLedger, VelocityOffByOneLedger
+    from chaos.mutants.ledgers import (
+        NoTombstoneLedger,
+        VelocityOffByOneLedger,
+        WorkerClockLedger,
+    )
     from orchestrator.activities.accounts import AccountActivities
     from orchestrator.activities.provider import ProviderActivities
     from orchestrator.ledger import Ledger
@@ -407,6 +411,16 @@ class NoChannelFallback(PaymentWorkflow):
     ledger=VelocityOffByOneLedger,
 )
 class VelocityOffByOne(PaymentWorkflow):
+    pass
+
+
+@_mutant(
+    "worker-clock",
+    "the ledger judges the velocity window and stamps entries by the account worker's own clock,"
+    " not the database's: workers whose clocks disagree let payments through the limit",
+    ledger=WorkerClockLedger,
+)
+class WorkerClock(PaymentWorkflow):
     pass
 
 

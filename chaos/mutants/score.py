@@ -25,6 +25,7 @@ from chaos.mutants.worker import entry
 from chaos.run.runner import ScenarioRunner
 from chaos.scenario.format import Scenario, find_scenario, load_scenario, scenario_files
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.process_names import BACKENDS, Backend
 from runtime.progress import Steps
 from runtime.scratch import scratch_state_dir
 from runtime.tables import render_table
@@ -62,6 +63,8 @@ KILLERS: dict[str, tuple[str, ...]] = {
     "drop-delayed-notice": ("notification-outage",),
     "no-channel-fallback": ("notify-channel-refused",),
     "velocity-off-by-one": ("velocity-burst",),
+    # Cluster only (two account workers on one PostgreSQL ledger): its stack is a cluster.
+    "worker-clock": ("clock-skew-account-workers",),
     "refuse-wallets": ("happy-path",),
     # No scenario holds an outage past a compensation round (about 6 min): saga mutants run
     # --virtual kills it (a 400 s outage); on the real stack it survives the suite.
@@ -138,14 +141,25 @@ def require_mutants(names: list[str], flag: str = "--mutant") -> None:
         )
 
 
+def backend_of(name: str) -> Backend:
+    """The backend a mutant's stack runs: the cluster when its first killer runs only there (a
+    skew between two account workers), else the dev server."""
+    killers = KILLERS.get(name, ())
+    if killers and load_scenario(find_scenario(killers[0])).backends == ("cluster",):
+        return "cluster"
+    return "dev"
+
+
 def scenario_order(name: str, quick: bool) -> list[Scenario]:
-    """The scenarios to try on a mutant: its killers first, then (not quick) all the others."""
+    """The scenarios to try on a mutant: its killers first, then (not quick) all the others,
+    each that its backend (:func:`backend_of`) runs."""
+    backend = backend_of(name)
     killers = [load_scenario(find_scenario(s)) for s in KILLERS.get(name, ())]
     if quick:
         return killers[:1]
     known = {s.name for s in killers}
     rest = [load_scenario(p) for p in scenario_files()]
-    return killers + [s for s in rest if s.name not in known]
+    return [s for s in killers + [s for s in rest if s.name not in known] if backend in s.backends]
 
 
 def run_mutant(
@@ -165,6 +179,7 @@ def run_mutant(
             prometheus="off",
             worker_entry=entry(name),
             worker_versioning=True,
+            backend=backend_of(name),
         )
         with EmbeddedStack(options) as stack:
             runner = ScenarioRunner(stack, progress)
@@ -211,13 +226,33 @@ def confirm_kills(
     if not killers:
         return
     failing: dict[str, list[str]] = {}
+    for backend in BACKENDS:
+        mine = [n for n in killers if load_scenario(find_scenario(n)).backends[0] == backend]
+        if mine:
+            failing |= _failing_on_the_real_saga(mine, backend, progress)
+    for r in results:
+        if r.outcome == "killed" and r.scenario in failing:
+            r.outcome = "invalid"
+            r.detail = f"the real saga fails {r.scenario} too: {', '.join(failing[r.scenario])}"
+
+
+def _failing_on_the_real_saga(
+    names: list[str], backend: Backend, progress: Callable[[str], None]
+) -> dict[str, list[str]]:
+    """The scenarios of ``names`` the real saga fails on a stack of ``backend``, with what
+    failed."""
+    failing: dict[str, list[str]] = {}
     with scratch_state_dir("saga-mutant-reference-") as scratch:
         options = StackOptions(
-            state_dir=scratch.path, ui=False, prometheus="off", worker_versioning=True
+            state_dir=scratch.path,
+            ui=False,
+            prometheus="off",
+            worker_versioning=True,
+            backend=backend,
         )
         with EmbeddedStack(options) as stack:
             runner = ScenarioRunner(stack, progress)
-            for name in killers:
+            for name in names:
                 progress(f"the real saga: scenario {name}")
                 run = runner.run(load_scenario(find_scenario(name)))
                 if not run.passed:
@@ -225,10 +260,7 @@ def confirm_kills(
                         str(run.error)
                     ]
         scratch.keep = bool(failing)
-    for r in results:
-        if r.outcome == "killed" and r.scenario in failing:
-            r.outcome = "invalid"
-            r.detail = f"the real saga fails {r.scenario} too: {', '.join(failing[r.scenario])}"
+    return failing
 
 
 def render(report: MutationReport, time_format: str = "{:.0f}s") -> str:

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC
 from typing import Any
 
 import msgspec
+from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from chaos.run.workload import TERMINAL
+from orchestrator.activities.accounts import AccountActivities
 from orchestrator.config import StackConfig
 from orchestrator.ledger import Ledger
 from orchestrator.models import ACCOUNTS_QUEUE
@@ -88,6 +91,11 @@ class Execution(msgspec.Struct, frozen=True):
     account_workers: list[str] = msgspec.field(default_factory=list)
     """The worker processes that ran its account activities (validate, debit, refund), by name,
     from the identity (``<name>:<pid>``) of each activity-started event in its history."""
+    debit_between: list[str] = msgspec.field(default_factory=list)
+    """When its debit committed, by true time, not the ledger's stamp: ``[earliest, latest]``
+    (ISO 8601). On the real stack, from the Temporal server's clock: the debit activity was
+    scheduled, and it completed (then its debit, or the one it found, had committed); in the
+    virtual world, the exact virtual time. Empty when unknown (the activity did not complete)."""
 
 
 class Payment(msgspec.Struct, frozen=True):
@@ -126,6 +134,9 @@ class Bundle(msgspec.Struct, frozen=True):
     """Messages the notification service refused for their channel (its own record):
     ``notification_id``, ``payment_id``, ``channel``."""
 
+
+#: The activity whose commit the velocity limit counts (its history gives the commit's true time).
+DEBIT_ACTIVITY = AccountActivities.debit_account.__name__
 
 #: Workflow-task failures Temporal causes by itself and retries: not a saga bug.
 BENIGN_TASK_FAILURES = frozenset({"UNHANDLED_COMMAND", "RESET_STICKY_TASK_QUEUE"})
@@ -194,11 +205,21 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
     timers: list[float] = []
     account_activities: set[int] = set()
     account_workers: set[str] = set()
+    debits: set[int] = set()
+    debit_between: list[str] = []
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled = event.activity_task_scheduled_event_attributes
             if scheduled.task_queue.name == ACCOUNTS_QUEUE:
                 account_activities.add(event.event_id)
+            if scheduled.activity_type.name == DEBIT_ACTIVITY:
+                debits.add(event.event_id)
+                if not debit_between:  # its commit is after the first debit's scheduling
+                    debit_between = [_server_time(event.event_time), ""]
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed = event.activity_task_completed_event_attributes
+            if completed.scheduled_event_id in debits:  # and before this one's completion
+                debit_between[1] = _server_time(event.event_time)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
             if started.scheduled_event_id in account_activities:
@@ -237,7 +258,13 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
         timers_s=timers,
         fraud_passed=fraud_passed,
         account_workers=sorted(account_workers),
+        debit_between=debit_between if len(debit_between) == 2 and debit_between[1] else [],
     )
+
+
+def _server_time(stamp: Timestamp) -> str:
+    """An event's time, by the Temporal server's clock, as ISO 8601 in UTC."""
+    return stamp.ToDatetime(tzinfo=UTC).isoformat()
 
 
 async def _fraud_child(client: Client, workflow_id: str) -> tuple[str | None, bool | None]:

@@ -372,7 +372,8 @@ def cancels(bundle: Bundle) -> Check:
 
 
 def velocity(bundle: Bundle) -> Check:
-    """No user has more debits among the run's payments than the limit in any window."""
+    """No user has more debits among the run's payments than the limit in any window, by true
+    time where the evidence has it (a ledger that stamped by a skewed clock cannot hide them)."""
     limit, window = bundle.velocity_max_payments, bundle.velocity_window_s
     most = max_debits_in_window(bundle)
     problems = [
@@ -384,21 +385,30 @@ def velocity(bundle: Bundle) -> Check:
 
 
 def max_debits_in_window(bundle: Bundle) -> dict[str, int]:
-    """Per user, the most debits among the run's payments within one velocity window."""
+    """Per user, the most debits among the run's payments that surely committed within one
+    velocity window. Each debit's commit is known to lie in an interval: its execution's
+    ``debit_between`` (true time), else the ledger's stamp alone. Debits whose intervals all lie
+    within less than a window of each other committed within one, wherever in them they fell."""
+    between = {
+        p.payment_id: p.execution.debit_between
+        for p in bundle.payments
+        if p.execution is not None and len(p.execution.debit_between) == 2
+    }
     ours = {p.payment_id for p in bundle.payments}
-    times: dict[str, list[datetime]] = defaultdict(list)
+    spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for e in bundle.entries:
         if e.kind == "debit" and e.payment_id in ours:
-            times[e.user_id].append(datetime.fromisoformat(e.created_at))
+            first, last = between.get(e.payment_id, [e.created_at, e.created_at])
+            spans[e.user_id].append((datetime.fromisoformat(first), datetime.fromisoformat(last)))
     most = {}
-    for user, stamps in times.items():
-        stamps.sort()
-        start = best = 0
-        for end, at in enumerate(stamps):
-            while (at - stamps[start]).total_seconds() >= bundle.velocity_window_s:
-                start += 1
-            best = max(best, end - start + 1)
-        most[user] = best
+    for user, found in spans.items():
+        most[user] = max(
+            sum(
+                begin >= start and (end - start).total_seconds() < bundle.velocity_window_s
+                for begin, end in found
+            )
+            for start, _ in found
+        )
     return most
 
 

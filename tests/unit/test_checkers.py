@@ -336,3 +336,42 @@ def test_a_deleted_payment_must_have_no_execution_left() -> None:
     payments[0] = msgspec.structs.replace(payments[0], execution=None)
     gone = msgspec.structs.replace(b, payments=payments)
     assert "executions closed, search attribute final" not in _invalid(gone)
+
+
+def _stamped_hours_apart(b: Bundle) -> Bundle:
+    """The debits' stamps hours apart (a ledger that stamped by skewed worker clocks)."""
+    entries = [
+        msgspec.structs.replace(e, created_at=f"2026-11-26T1{i}:00:00+00:00")
+        if e.kind == "debit"
+        else e
+        for i, e in enumerate(b.entries)
+    ]
+    return msgspec.structs.replace(b, entries=entries)
+
+
+def _committed_between(b: Bundle, spans: dict[int, tuple[int, int]]) -> Bundle:
+    """Payment i's debit committed between ``spans[i]`` seconds past 10:00, by true time."""
+    for i, (first, last) in spans.items():
+        at = [f"2026-11-26T10:{s // 60:02d}:{s % 60:02d}+00:00" for s in (first, last)]
+        b = _with_execution(b, i, debit_between=at)
+    return b
+
+
+def test_velocity_is_judged_by_true_time_when_the_stamps_lie() -> None:
+    """Stamped an hour apart by skewed clocks, three debits that committed within 8 s of each
+    other (the Temporal server's clock) break a limit of 2 a minute; stamped so, but without
+    the true times, they do not."""
+    skewed = msgspec.structs.replace(_stamped_hours_apart(consistent()), velocity_max_payments=2)
+    assert "velocity limit held" not in _invalid(skewed)
+    caught = _committed_between(skewed, {0: (1, 2), 1: (2, 3), 3: (4, 8)})
+    assert "alice" in _invalid(caught)["velocity limit held"]
+
+
+def test_a_debit_whose_commit_is_uncertain_counts_only_where_it_surely_fell() -> None:
+    """Intervals that together span more than the window prove nothing: the debits may have
+    committed more than a window apart."""
+    b = msgspec.structs.replace(consistent(), velocity_max_payments=2)
+    wide = _committed_between(b, {0: (0, 2), 1: (1, 70), 3: (3, 5)})
+    assert "velocity limit held" not in _invalid(wide), _invalid(wide)
+    narrow = _committed_between(b, {0: (0, 2), 1: (1, 50), 3: (3, 5)})
+    assert "velocity limit held" in _invalid(narrow)

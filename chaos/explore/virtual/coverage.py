@@ -50,6 +50,7 @@ OTHER_CELLS = (
     "a healthy payment (no fault met) succeeded",
     "a healthy payment refused by the ledger",
     "workflow worker died mid-activation, its task retried",
+    "debits decided by account workers whose clocks disagree",
 )
 #: Steps the current saga can no longer be interrupted at: it validates inside the debit
 #: (validated-debit), so only mutants of the older path have a validate_payment step.
@@ -71,6 +72,8 @@ TABLE: tuple[str, ...] = (
 def race_cells(result: ScheduleResult) -> set[str]:
     """The cells one schedule's run reached."""
     reached: set[str] = set()
+    if result.clocks_split:
+        reached.add("debits decided by account workers whose clocks disagree")
     repaired = {r.payment_id for r in result.bundle.repairs}
     debited = {e.payment_id for e in result.bundle.entries if e.kind == "debit"}
     told = {str(n["payment_id"]) for n in result.bundle.notifications}

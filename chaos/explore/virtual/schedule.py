@@ -7,7 +7,7 @@ attempts lost after their effect (a worker crash), attempts slower than their ti
 provider that declines, captures, forgets voids or makes a charge long after its client gave
 up, callbacks early, late, duplicated, missing or
 for another charge, fraud slow, failing or rejecting, notifications failing or refusing a
-channel, and one interrupt
+channel, account workers whose clocks disagree, and one interrupt
 per payment (the ``cancel`` signal, a Temporal cancel or a termination) aimed at a step.
 
 The same seed always draws the same schedule; a schedule is also a JSON file
@@ -109,6 +109,10 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     refused_channels: list[Channel] = []
     """Channels the notification service refuses for good (a 422 ``ChannelRefused``), as its
     ``refused_channels`` knob does."""
+    account_clocks_s: list[float] = []
+    """The account workers' own clocks, seconds off true time, one per worker (empty: one
+    worker, its clock exact). Account calls go to the workers in turn. The ledger stamps and
+    judges by the database's clock, so only a ledger that reads the worker's meets the skew."""
     account_attempts: int = 20
     """``account_retry.maximum_attempts`` (20, about 165 s of retries, by default)."""
     charge_attempts: int = 6
@@ -286,7 +290,21 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
         notify_outage=_outage(outages),
         ledger_outage=outage or _hours(outages),
         refused_channels=_refused_channels(random.Random(f"{seed}:channels")),
+        account_clocks_s=_account_clocks(random.Random(f"{seed}:clocks")),
     )
+
+
+#: How far off an account worker's clock may be: a few seconds, past the velocity window (60 s),
+#: ten minutes; fast or slow.
+CLOCK_SKEWS_S = (5.0, 90.0, 600.0)
+
+
+def _account_clocks(rng: random.Random) -> list[float]:
+    """One schedule in eight, two account workers, one clock exact and the other off."""
+    if rng.random() >= 1 / 8:
+        return []
+    skew = rng.choice(CLOCK_SKEWS_S) * rng.choice([-1, 1])
+    return [0.0, skew] if rng.random() < 0.5 else [skew, 0.0]
 
 
 def _refused_channels(rng: random.Random) -> list[Channel]:

@@ -52,7 +52,7 @@ from orchestrator.activities.provider import (
     ProviderActivities,
 )
 from orchestrator.activities.reconcile import ReconcileActivities
-from orchestrator.errors import LedgerError
+from orchestrator.errors import LedgerError, VelocityLimitExceeded
 from orchestrator.ledger import LOCK_WAIT_S, Ledger
 from orchestrator.models import (
     DEFAULT_ACCOUNT_RETRY,
@@ -65,6 +65,7 @@ from orchestrator.models import (
     FraudCheckRequest,
     FraudVerdict,
     LedgerRequest,
+    LedgerResult,
     NotificationRequest,
     NotificationResult,
     PaymentRequest,
@@ -157,6 +158,9 @@ class ScheduleResult:
     """Per payment, the kinds of job that came together in one of its activations."""
     crashed: set[str] = field(default_factory=set)
     """Payments one of whose workflow tasks died with its worker mid-activation."""
+    clocks_split: bool = False
+    """Account workers whose clocks disagree decided the debits (committed or refused by the
+    velocity limit) of two payments of the user, under a limit those payments could reach."""
 
     @property
     def ok(self) -> bool:
@@ -193,6 +197,14 @@ class World:
     """Payments the fraud service answered with a rejection."""
     late_charged: set[str] = field(default_factory=set)
     """Payments whose charge attempt the provider processes after its worker gave up."""
+    debit_workers: dict[str, int] = field(default_factory=dict)
+    """Per payment, the account worker whose debit committed or was refused by the velocity
+    limit (an index into the schedule's ``account_clocks_s``)."""
+    debited_at: dict[str, datetime] = field(default_factory=dict)
+    """Per payment, when (true time) its debit committed."""
+    _account_calls: int = 0
+    _worker: int = 0
+    """The account worker running the ledger call in progress."""
 
     def __post_init__(self) -> None:
         self.kernel = Kernel(
@@ -208,6 +220,7 @@ class World:
         crashes = random.Random(f"{self.schedule.seed}:crash")
         self.kernel.crash = lambda _: crashes.random() < CRASH_SHARE
         self.ledger.clock = self.kernel.datetime
+        self.ledger.host_clock = self.kernel.datetime
         self.plans = dict(zip(payment_ids(self.schedule), self.schedule.payments, strict=True))
 
     # -- running -------------------------------------------------------------------------------
@@ -315,19 +328,30 @@ class World:
     def _ledger_call(
         self, call: ActivityCall, work: Callable[[], Any], failing: bool = False
     ) -> Attempt:
-        """A ledger call: it fails during the outage or when ``failing``."""
+        """A ledger call, on the next account worker in turn (with its own clock): it fails
+        during the outage or when ``failing``."""
         plan = self.plans.get(call.workflow_id.removesuffix("-fraud"))
         latency = plan.latency_s if plan else 0.05
         if failing:
             return Attempt(latency, _raise(_locked()))
+        clocks = self.schedule.account_clocks_s or [0.0]
+        worker = self._account_calls % len(clocks)
+        self._account_calls += 1
+        skew = timedelta(seconds=clocks[worker])
+
+        def on_worker() -> Any:
+            self._worker = worker
+            self.ledger.host_clock = lambda: self.kernel.datetime() + skew
+            return _ledger(work)
+
         outage = self.schedule.ledger_outage
         if outage is not None and outage[0] <= call.started_at < outage[0] + outage[1]:
             # Locked: the call waits for the lock, and commits if the outage ends in time.
             unlocked = outage[0] + outage[1] - call.started_at
             if unlocked > LOCK_WAIT_S:
                 return Attempt(LOCK_WAIT_S, _raise(_locked()), uncancellable=True)
-            return Attempt(unlocked + latency, lambda: _ledger(work), uncancellable=True)
-        return Attempt(latency, lambda: _ledger(work))
+            return Attempt(unlocked + latency, on_worker, uncancellable=True)
+        return Attempt(latency, on_worker)
 
     def _validate_payment(self, call: ActivityCall) -> Attempt:
         r = _arg(call, ValidateRequest)
@@ -350,12 +374,21 @@ class World:
         velocity = (
             (r.velocity_window_s, r.velocity_max_payments) if r.velocity_max_payments > 0 else None
         )
-        attempt = self._ledger_call(
-            call,
-            lambda: self.ledger.debit(
-                r.payment_id, r.user_id, r.amount, velocity=velocity, checks=r.checks
-            ),
-        )
+
+        def debit() -> LedgerResult:
+            try:
+                result = self.ledger.debit(
+                    r.payment_id, r.user_id, r.amount, velocity=velocity, checks=r.checks
+                )
+            except VelocityLimitExceeded:
+                self.debit_workers[r.payment_id] = self._worker
+                raise
+            if not result.duplicate:
+                self.debit_workers[r.payment_id] = self._worker
+                self.debited_at[r.payment_id] = self.kernel.datetime()
+            return result
+
+        attempt = self._ledger_call(call, debit)
         plan = self.plans.get(r.payment_id)
         if plan is None or call.attempt > 1:
             return attempt
@@ -697,6 +730,9 @@ class World:
             p: set(e.mixed) for p in self.plans if (e := self.kernel.executions.get(p)) and e.mixed
         }
         crashed = {p for p in self.plans if (e := self.kernel.executions.get(p)) and e.crashes}
+        clocks = self.schedule.account_clocks_s
+        deciders = {clocks[w] for w in self.debit_workers.values()} if clocks else set()
+        clocks_split = len(deciders) > 1 and self.schedule.velocity_max_payments < len(ids)
         return ScheduleResult(
             self.schedule,
             failed,
@@ -708,6 +744,7 @@ class World:
             evicted,
             mixed,
             crashed,
+            clocks_split,
         )
 
     def _payment(self, payment_id: str, user: str) -> Payment:
@@ -726,7 +763,7 @@ class World:
             plan.amount,
             payment_id in self.terminated,
             status,
-            _execution(execution, fraud),
+            _execution(execution, fraud, self.debited_at.get(payment_id)),
             healthy=healthy(self.schedule, plan),
         )
 
@@ -778,7 +815,9 @@ def reconciler_honest(bundle: Bundle, late_charged: Collection[str] = ()) -> Che
     return Check(RECONCILER_HONEST, not problems, len(bundle.repairs), problems)
 
 
-def _execution(execution: KernelExecution, fraud: KernelExecution | None) -> Execution:
+def _execution(
+    execution: KernelExecution, fraud: KernelExecution | None, debited_at: datetime | None
+) -> Execution:
     callbacks = []
     for signal in execution.signals:
         if signal.name != "provider_confirmation":
@@ -804,6 +843,7 @@ def _execution(execution: KernelExecution, fraud: KernelExecution | None) -> Exe
         cancel_signals=sum(
             s.name == "cancel" and _text(s.search_status) not in TERMINAL for s in execution.signals
         ),
+        debit_between=[] if debited_at is None else [debited_at.isoformat()] * 2,
     )
 
 
