@@ -56,8 +56,9 @@ SYSTEM_DEPS_CHECK = missing=""; \
 		|| missing="$$missing postgresql"; \
 	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } \
 		|| missing="$$missing docker-compose"; \
-	command -v chromium >/dev/null || missing="$$missing chromium"
-system-deps:  ## install Debian's prometheus, docker-compose, postgresql, chromium when missing (as root)
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$$missing libfaketime"
+system-deps:  ## install Debian's prometheus, docker-compose, postgresql, chromium, libfaketime when missing (as root)
 	@$(SYSTEM_DEPS_CHECK); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,7 @@ from orchestrator.config import StackConfig, load_config, write_config
 from orchestrator.models import SagaOptions
 from runtime.admin_client import put_back_knobs, read_knobs
 from runtime.control import ControlClient
+from runtime.errors import StackError
 from runtime.links import Links
 from runtime.seed import OpensAccounts
 
@@ -109,8 +111,10 @@ class AttachedStack(OpensAccounts):
             for name, p in answer["processes"].items()
         }
 
-    def restart(self, name: str) -> None:
+    def restart(self, name: str, env: Mapping[str, str] | None = None) -> None:
         """Have the owner restart one process (ready when this returns)."""
+        if env:
+            raise StackError(f"{name}: the stack's owner restarts it, with its own environment")
         self.control.call("POST", f"/processes/{name}/restart")
         self.refresh()
 

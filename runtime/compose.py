@@ -310,8 +310,10 @@ class ComposeStack:
             )
         self.processes = seen
 
-    def restart(self, name: str) -> None:
+    def restart(self, name: str, env: Mapping[str, str] | None = None) -> None:
         """Restart a service (a killed one is started) and wait until it is healthy."""
+        if env:
+            raise StackError(f"{name}: a service's environment is the compose file's")
         if self.processes[name].running:
             self._run(self.commands.restart(name))
         self._run(self.commands.up(name))

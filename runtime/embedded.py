@@ -21,7 +21,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -521,10 +521,15 @@ class EmbeddedStack(OpensAccounts):
             self.processes[name] = process
         self.build = build
 
-    def restart(self, name: str) -> None:
-        """Stop one process and start it again with the same command line and ports."""
+    def restart(self, name: str, env: Mapping[str, str] | None = None) -> None:
+        """Stop one process and start it again with the same command line and ports, with
+        ``env`` added to its environment (until its next restart)."""
         process = self.processes[name]
+        if env is not None and not isinstance(process, ManagedProcess):
+            raise StackError(f"{name} is a group of processes: it takes no environment of its own")
         process.stop()
+        if isinstance(process, ManagedProcess):
+            process.env = dict(env) if env else None
         CHAOS_PROCESS_RESTARTS.labels(name).inc()
         if name in self.workers and self.config is not None:
             ready_file(self.config, name, self.build).unlink(missing_ok=True)

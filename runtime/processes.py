@@ -127,6 +127,8 @@ class ManagedProcess:
     popen: subprocess.Popen[bytes] | None = None
     user: str | None = None
     """Run as this user (and its group), e.g. ``postgres``, which refuses to run as root."""
+    env: dict[str, str] | None = None
+    """Variables added to this process's inherited environment (None: none)."""
 
     def start(self, timeout_s: float = 60.0) -> None:
         """Start the process and wait until it is ready; raise :class:`StackError` if it is not."""
@@ -144,6 +146,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # own process group: a stop reaches its children too
+                env={**os.environ, **self.env} if self.env else None,
                 **(as_user if self.user else {}),
             )
 

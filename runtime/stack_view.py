@@ -72,8 +72,9 @@ class RunningStack(Protocol):
     def prometheus_url(self) -> str | None:
         """Its Prometheus, if it runs one."""
 
-    def restart(self, name: str) -> None:
-        """Restart one process (ready when this returns)."""
+    def restart(self, name: str, env: Mapping[str, str] | None = None) -> None:
+        """Restart one process (ready when this returns); ``env``: variables added to its
+        environment until its next restart (stacks that start their own processes only)."""
 
     def apply_saga(self, options: SagaOptions) -> None:
         """Make ``options`` the saga settings of payments created from now on (they travel in

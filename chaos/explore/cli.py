@@ -13,6 +13,7 @@ from chaos.mutants.score import require_mutants
 from chaos.verdicts.html import write_html_from
 from chaos.verdicts.journal import write_journal
 from chaos.verdicts.run_metadata import now, run_metadata
+from runtime.process_names import BACKENDS
 from runtime.tables import render_table
 
 
@@ -28,6 +29,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         return cmd_explore_virtual(args)
     if args.replay is not None or args.schedules is not None:
         raise ScenarioError("--replay and --schedules go with --virtual")
+    if args.virtual and args.backend != "dev":
+        raise ScenarioError("--backend is for real-stack runs (the virtual world has no backend)")
     if args.runs < 1:
         raise ScenarioError(f"--runs: expected at least 1, got {args.runs}")
     started_at = now()
@@ -42,6 +45,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         Path(args.out),
         shrink_runs=args.shrink_runs,
         progress=print,
+        backend=args.backend,
     )
     rows = [["run", "schedule", "invariants"]]
     rows += [[str(r), summary, ", ".join(broken) or "hold"] for r, summary, broken in result.runs]
@@ -55,7 +59,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         )
     print(f"{len(result.findings)} violation(s) in {len(result.runs)} run(s)")
     if args.report:
-        run = run_metadata(seed=args.seed, backend="dev", started_at=started_at)
+        run = run_metadata(seed=args.seed, backend=args.backend, started_at=started_at)
         journal = write_journal(result.results, Path(args.report), run)
         print(f"journal: {journal}")
         print(f"html:    {write_html_from(journal)}")
@@ -87,6 +91,13 @@ def add_explore_command(sub: Any) -> None:
         " for any number",
     )
     parser.add_argument("--mutant", help="explore against this saga mutant (saga mutants list)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="dev",
+        help="real-stack runs: the stack's backend; cluster also draws the faults only it runs"
+        " (an account worker's clock off)",
+    )
     parser.add_argument("--out", default="explore", help="where minimal scenarios go")
     parser.add_argument("--shrink-runs", type=int, default=20, help="budget for shrinking")
     parser.add_argument(

@@ -4,14 +4,16 @@
 ``Random(f"{S}:{i}")`` (same seed and version, same schedules): a workload (payments, rate,
 amounts, cancels at random steps), simulator knobs (declines, errors, missing, duplicate and
 foreign callbacks, foreign ones saying succeeded, charges the provider makes after its client
-gave up, latency, slow, failing and timed-out fraud, a notice channel refused), and 0 to 3
+gave up, latency, slow, failing and timed-out fraud, a notice channel refused), a velocity
+limit in reach one run in three, and 0 to 3
 faults, each drawn by its kind's nemesis (``chaos.nemesis``: toxics, link downs, process kills
 and pauses, worker crashes at a step, Temporal cancels, terminations at every step and deletes
-with the key retried, ledger outages and slowness, knob changes). Each runs on the real stack
-and is judged by the invariants and the reference model only (:data:`INVARIANTS`: the checkers,
-the outcome rules, every payment terminal and notified, the steady state after rollback, the
-reconciler's honesty), not by fault-effect verdicts: a random fault may legitimately touch
-nothing.
+with the key retried, ledger outages and slowness, knob changes; with ``--backend cluster``,
+kinds only the cluster runs too, each from a stream of its own: an account worker's clock
+off). Each runs on the real stack and is judged by the invariants and the reference model only
+(:data:`INVARIANTS`: the checkers, the outcome rules, every payment terminal and notified, the
+steady state after rollback, the reconciler's honesty), not by fault-effect verdicts: a random
+fault may legitimately touch nothing.
 
 On a violation the explorer shrinks the scenario greedily, keeping each simplification that
 still violates: drop faults one by one, drop the cancels, reset simulator knobs one by one,
@@ -32,12 +34,14 @@ from typing import Any
 import yaml
 
 from chaos.mutants.worker import entry
+from chaos.nemesis.base import Nemesis
 from chaos.nemesis.registry import KINDS
 from chaos.nemesis.workflow import EXPLORED_STEPS
 from chaos.run.runner import ScenarioResult, ScenarioRunner
 from chaos.scenario.format import Scenario, parse_scenario
 from chaos.verdicts.oracle import OUTCOMES
 from runtime.embedded import EmbeddedStack, StackOptions
+from runtime.process_names import Backend
 from runtime.progress import Steps
 from runtime.scratch import ScratchDir, scratch_state_dir
 
@@ -60,12 +64,16 @@ INVARIANTS = frozenset(
         "keys retried after delete",
     }
 )
-#: The kinds the explorer draws (each kind's nemesis draws its own fields).
-DRAWN = tuple(k for k in KINDS if k.explored)
+#: The kinds the explorer draws on either backend (each kind's nemesis draws its own fields).
+DRAWN = tuple(k for k in KINDS if k.explored and not k.cluster_only)
+#: The kinds it draws on the cluster backend alone, each from a stream of its own.
+CLUSTER_DRAWN = tuple(k for k in KINDS if k.explored and k.cluster_only)
+#: The share of cluster runs that draw each cluster-only kind.
+CLUSTER_SHARE = 0.3
 
 
-def generate(seed: int, run: int) -> dict[str, Any]:
-    """Scenario ``run`` of exploration ``seed``, as the YAML's data."""
+def generate(seed: int, run: int, backend: Backend = "dev") -> dict[str, Any]:
+    """Scenario ``run`` of exploration ``seed`` on ``backend``, as the YAML's data."""
     rng = random.Random(f"{seed}:{run}")
     payments = rng.randint(3, 10)
     rate = rng.choice([2, 3, 5])
@@ -110,6 +118,16 @@ def generate(seed: int, run: int) -> dict[str, Any]:
     channels = random.Random(f"{seed}:{run}:channels")
     if channels.random() < 0.2:
         simulators["notifications"]["refused_channels"] = [channels.choice(["email", "sms"])]
+    # A velocity limit the run's payments can reach, one run in three, from a stream of its own
+    # (the limit's both sides are judged; a clock skew between account workers needs one).
+    limits = random.Random(f"{seed}:{run}:velocity")
+    velocity = (
+        {"velocity_max_payments": limits.choice([1, 2, 3])} if limits.random() < 1 / 3 else {}
+    )
+    for nemesis in CLUSTER_DRAWN if backend == "cluster" else ():
+        apart = random.Random(f"{seed}:{run}:{nemesis.kind()}")
+        if apart.random() < CLUSTER_SHARE:
+            faults.append(_fault(apart, span, nemesis))
     return {
         "name": f"explore-{seed}-{run}",
         "description": f"Drawn by `saga explore --seed {seed}`, run {run}.",
@@ -118,7 +136,8 @@ def generate(seed: int, run: int) -> dict[str, Any]:
         "workload": workload,
         "simulators": simulators,
         "faults": faults,
-        "settings": {
+        "settings": velocity
+        | {
             "callback_timeout_s": rng.choice([3, 8]),
             "fraud_timeout_s": wider.choice([2, 60, 60]),
             "charge_retry": {
@@ -136,10 +155,12 @@ def _some(rng: random.Random, options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if rng.random() < 0.3}
 
 
-def _fault(rng: random.Random, span: float) -> dict[str, Any]:
+def _fault(
+    rng: random.Random, span: float, nemesis: type[Nemesis[Any]] | None = None
+) -> dict[str, Any]:
     at = round(rng.uniform(0, span + 1), 1)
     window = {"at_s": at, "duration_s": rng.choice([1, 2, 4]), "expect_effect": False}
-    nemesis = rng.choice(DRAWN)
+    nemesis = nemesis or rng.choice(DRAWN)
     return window | {"kind": nemesis.kind()} | nemesis.generate(rng, span)
 
 
@@ -208,9 +229,11 @@ class Explorer:
         self,
         mutant: str | None = None,
         progress: Callable[[str], None] = lambda line: None,
+        backend: Backend = "dev",
     ) -> None:
         self.mutant = mutant
         self.progress = progress
+        self.backend = backend
         self._stack: EmbeddedStack | None = None
         self._scratch = ExitStack()
         self._scratch_dir: ScratchDir | None = None
@@ -245,6 +268,7 @@ class Explorer:
                 toxiproxy="on",
                 prometheus="off",
                 worker_entry=entry(self.mutant),
+                backend=self.backend,
             )
             self._stack = EmbeddedStack(options)
             self._stack.start()
@@ -301,12 +325,15 @@ def explore(
     out: Path = Path("explore"),
     shrink_runs: int = 20,
     progress: Callable[[str], None] = lambda line: None,
+    backend: Backend = "dev",
 ) -> Exploration:
-    """Draw and run ``runs`` scenarios; shrink and write the first violation found."""
+    """Draw and run ``runs`` scenarios on a stack of ``backend``; shrink and write the first
+    violation found."""
     exploration = Exploration(seed, mutant)
-    with Explorer(mutant, progress) as explorer, Steps("runs", runs, progress) as steps:
+    explorer = Explorer(mutant, progress, backend)
+    with explorer, Steps("runs", runs, progress) as steps:
         for run in range(runs):
-            data = generate(seed, run)
+            data = generate(seed, run, backend)
             steps.begin(f"run {run}")
             broken = explorer.run(data)
             steps.advance()

@@ -158,6 +158,9 @@ class Nemesis(Generic[F]):
     virtual_note: ClassVar[str] = ""
     explored: ClassVar[bool] = False
     """Whether ``saga explore --runs`` draws this kind (:meth:`generate`)."""
+    cluster_only: ClassVar[bool] = False
+    """Its faults break what only the cluster backend runs: ``saga explore --backend cluster``
+    alone draws it, from a stream of its own (so the dev backend's seeds keep their draws)."""
     """What the virtual world does instead, when it has no field of its own for this kind."""
 
     def __init__(self, fault: F, record: FaultRecord, target: Target) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.nemesis.base import Conditions, FaultBase, Nemesis
+from chaos.nemesis.clock import ClockSkewFault, ClockSkewNemesis
 from chaos.nemesis.crash import CrashFault, CrashNemesis
 from chaos.nemesis.knobs import KnobsFault, KnobsNemesis
 from chaos.nemesis.ledger import LedgerFault, LedgerNemesis
@@ -22,7 +23,7 @@ from chaos.nemesis.workflow import WorkflowFault, WorkflowNemesis
 
 Fault = (
     ToxicFault | LinkDownFault | ProcessFault | KnobsFault | UpgradeFault | WorkflowFault
-    | LedgerFault | CrashFault
+    | LedgerFault | CrashFault | ClockSkewFault
 )  # fmt: skip
 #: Every kind, in the order the real-stack explorer draws them and the rollback restores them.
 KINDS: tuple[type[Nemesis[Any]], ...] = (
@@ -34,6 +35,7 @@ KINDS: tuple[type[Nemesis[Any]], ...] = (
     KnobsNemesis,
     UpgradeNemesis,
     CrashNemesis,
+    ClockSkewNemesis,
 )
 _BY_TYPE: dict[type[FaultBase], type[Nemesis[Any]]] = {k.fault_type: k for k in KINDS}
 _BY_KIND: dict[str, type[Nemesis[Any]]] = {k.kind(): k for k in KINDS}

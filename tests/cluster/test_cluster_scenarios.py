@@ -36,4 +36,9 @@ def test_scenario_holds_on_the_cluster(cluster: EmbeddedStack, path: Path) -> No
 
 
 def test_the_cluster_only_scenarios_are_the_new_ones() -> None:
-    assert {p.stem for p in CLUSTER_ONLY} == {"db-outage", "history-crash", "two-account-workers"}
+    assert {p.stem for p in CLUSTER_ONLY} == {
+        "db-outage",
+        "history-crash",
+        "two-account-workers",
+        "clock-skew-account-workers",
+    }

@@ -116,3 +116,16 @@ def test_each_stack_the_explorer_drops_takes_its_scratch_state_with_it(monkeypat
     assert (dirs[2] / "temporal.log").exists()
     (dirs[2] / "temporal.log").unlink()
     dirs[2].rmdir()
+
+
+def test_the_cluster_backend_also_draws_a_skewed_clock_and_leaves_the_other_draws_alone() -> None:
+    dev = [generate(3, r) for r in range(40)]
+    cluster = [generate(3, r, "cluster") for r in range(40)]
+    kinds = [{f["kind"] for f in d["faults"]} for d in cluster]
+    assert not any("clock_skew" in {f["kind"] for f in d["faults"]} for d in dev)
+    assert 5 <= sum("clock_skew" in k for k in kinds) <= 20  # about 30% of the runs
+    for mine, theirs in zip(dev, cluster, strict=True):
+        theirs = {**theirs, "faults": [f for f in theirs["faults"] if f["kind"] != "clock_skew"]}
+        assert mine == theirs
+    skewed = next(d for d in cluster if any(f["kind"] == "clock_skew" for f in d["faults"]))
+    assert to_scenario(skewed).backends == ("cluster",)

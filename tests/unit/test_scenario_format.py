@@ -111,7 +111,7 @@ def test_each_scenario_runs_on_the_backends_that_run_what_it_breaks() -> None:
     backends = {p.stem: load_scenario(p).backends for p in scenario_files()}
     assert backends["happy-path"] == ("dev", "cluster")
     assert backends["temporal-restart"] == ("dev", "cluster")  # `temporal`: every service there
-    for name in ("db-outage", "history-crash", "two-account-workers"):
+    for name in ("db-outage", "history-crash", "two-account-workers", "clock-skew-account-workers"):
         assert backends[name] == ("cluster",), name
 
 
