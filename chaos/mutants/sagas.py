@@ -29,8 +29,10 @@ with workflow.unsafe.imports_passed_through():
         VelocityOffByOneLedger,
         WorkerClockLedger,
     )
+    from chaos.mutants.request_logs import ForgetfulRequestLog
     from orchestrator.activities.accounts import AccountActivities
     from orchestrator.activities.provider import ProviderActivities
+    from orchestrator.api.request_log import RequestLog
     from orchestrator.ledger import Ledger
     from orchestrator.models import (
         ACCOUNTS_QUEUE,
@@ -75,13 +77,19 @@ class Mutant:
     """Why no test can tell this mutant from the saga, if that is so (it is then not run)."""
     ledger: type[Ledger] = Ledger
     """The ledger the account workers run (a ledger mutant's; the real one otherwise)."""
+    request_log: type[RequestLog] = RequestLog
+    """The API's request log (a request-log mutant's, in the virtual world only)."""
 
 
 MUTANTS: dict[str, Mutant] = {}
 
 
 def _mutant(
-    name: str, bug: str, equivalent: str | None = None, ledger: type[Ledger] = Ledger
+    name: str,
+    bug: str,
+    equivalent: str | None = None,
+    ledger: type[Ledger] = Ledger,
+    request_log: type[RequestLog] = RequestLog,
 ) -> Callable[[type[PaymentWorkflow]], type[PaymentWorkflow]]:
     """Register a subclass as a ``PaymentWorkflow`` mutant (it gets the saga's own ``run``)."""
 
@@ -95,7 +103,7 @@ def _mutant(
         cls.run = workflow.run(run)  # type: ignore[method-assign]
         cls.__doc__ = bug
         defined = workflow.defn(name="PaymentWorkflow")(cls)
-        MUTANTS[name] = Mutant(name, bug, defined, equivalent, ledger)
+        MUTANTS[name] = Mutant(name, bug, defined, equivalent, ledger, request_log)
         return defined
 
     return register
@@ -421,6 +429,16 @@ class VelocityOffByOne(PaymentWorkflow):
     ledger=WorkerClockLedger,
 )
 class WorkerClock(PaymentWorkflow):
+    pass
+
+
+@_mutant(
+    "forget-started-requests",
+    "the API's request log forgets that a payment's saga was started: a key retried once the"
+    " execution was deleted starts a second saga under the same id (the API before its log)",
+    request_log=ForgetfulRequestLog,
+)
+class ForgetStartedRequests(PaymentWorkflow):
     pass
 
 

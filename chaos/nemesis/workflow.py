@@ -115,7 +115,7 @@ class WorkflowNemesis(Nemesis[WorkflowFault]):
 
     fault_type = WorkflowFault
     explored = True
-    virtual_fields = ("interrupt", "interrupt_at", "interrupt_frac")
+    virtual_fields = ("interrupt", "interrupt_at", "interrupt_frac", "deleted_then_retried")
 
     @classmethod
     def describe(cls, fault: WorkflowFault) -> str:
@@ -173,6 +173,19 @@ class WorkflowNemesis(Nemesis[WorkflowFault]):
                     "action": "cancel" if plan.interrupt == "temporal_cancel" else "terminate",
                     "share": share,
                     "at_step": step,
+                    "at_s": 0,
+                    "duration_s": 60,
+                    "expect_effect": False,
+                }
+            )
+        reused = sum(p.deleted_then_retried for p in schedule.payments)
+        if reused:
+            faults.append(
+                {
+                    "kind": "workflow",
+                    "action": "delete",
+                    "share": round(reused / len(schedule.payments), 3),
+                    "at_step": "done",
                     "at_s": 0,
                     "duration_s": 60,
                     "expect_effect": False,

@@ -91,11 +91,6 @@ class Execution(msgspec.Struct, frozen=True):
     account_workers: list[str] = msgspec.field(default_factory=list)
     """The worker processes that ran its account activities (validate, debit, refund), by name,
     from the identity (``<name>:<pid>``) of each activity-started event in its history."""
-    debit_between: list[str] = msgspec.field(default_factory=list)
-    """When its debit committed, by true time, not the ledger's stamp: ``[earliest, latest]``
-    (ISO 8601). On the real stack, from the Temporal server's clock: the debit activity was
-    scheduled, and it completed (then its debit, or the one it found, had committed); in the
-    virtual world, the exact virtual time. Empty when unknown (the activity did not complete)."""
 
 
 class Payment(msgspec.Struct, frozen=True):
@@ -115,6 +110,12 @@ class Payment(msgspec.Struct, frozen=True):
     """Nothing the payment met went wrong on purpose (no fault, no cancel, every service
     answering), as the run that drove it knows: it must succeed unless the ledger or the fraud
     service refuses it (the reference model's "a healthy payment succeeds")."""
+    debit_between: list[str] = msgspec.field(default_factory=list)
+    """When its debit committed, by true time, not the ledger's stamp: ``[earliest, latest]``
+    (ISO 8601). On the real stack, from the Temporal server's clock: its first debit activity was
+    scheduled, and one completed (its debit, or the one it found, had committed by then); in
+    the virtual world, the exact virtual time (kept across a delete). Empty when unknown (no
+    debit activity completed, or the history is gone)."""
 
 
 class Bundle(msgspec.Struct, frozen=True):
@@ -179,8 +180,10 @@ async def collect_bundle(
         notifications=notifications,
         notices_refused=refused,
         payments=[
-            Payment(pid, user, amount, terminated, status, execution, pid in deleted, healthy)
-            for (pid, user, amount, terminated, status), execution in zip(
+            Payment(
+                pid, user, amount, terminated, status, execution, pid in deleted, healthy, between
+            )
+            for (pid, user, amount, terminated, status), (execution, between) in zip(
                 payments, executions, strict=True
             )
         ],
@@ -190,13 +193,14 @@ async def collect_bundle(
     )
 
 
-async def _execution(client: Client, payment_id: str) -> Execution | None:
+async def _execution(client: Client, payment_id: str) -> tuple[Execution | None, list[str]]:
+    """Temporal's view of a payment, and when its debit committed by the server's clock."""
     handle = client.get_workflow_handle(payment_id)
     try:
         description = await handle.describe()
         history = await handle.fetch_history()
     except RPCError:
-        return None
+        return None, []
     search = description.typed_search_attributes.get(PAYMENT_STATUS)
     task_failures = []
     callbacks = []
@@ -247,7 +251,7 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
                 )
     status = description.status
     fraud_child, fraud_passed = await _fraud_child(client, f"{payment_id}-fraud")
-    return Execution(
+    execution = Execution(
         status=status.name if isinstance(status, WorkflowExecutionStatus) else "UNKNOWN",
         search_status=search,
         task_failures=task_failures,
@@ -258,8 +262,8 @@ async def _execution(client: Client, payment_id: str) -> Execution | None:
         timers_s=timers,
         fraud_passed=fraud_passed,
         account_workers=sorted(account_workers),
-        debit_between=debit_between if len(debit_between) == 2 and debit_between[1] else [],
     )
+    return execution, debit_between if len(debit_between) == 2 and debit_between[1] else []
 
 
 def _server_time(stamp: Timestamp) -> str:

@@ -353,7 +353,9 @@ def _committed_between(b: Bundle, spans: dict[int, tuple[int, int]]) -> Bundle:
     """Payment i's debit committed between ``spans[i]`` seconds past 10:00, by true time."""
     for i, (first, last) in spans.items():
         at = [f"2026-11-26T10:{s // 60:02d}:{s % 60:02d}+00:00" for s in (first, last)]
-        b = _with_execution(b, i, debit_between=at)
+        payments = list(b.payments)
+        payments[i] = msgspec.structs.replace(payments[i], debit_between=at)
+        b = msgspec.structs.replace(b, payments=payments)
     return b
 
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import msgspec
 import pytest
+import yaml
 
 from chaos.explore.virtual.coverage import TABLE
 from chaos.explore.virtual.explore import Runner, explore, replay, schedule_seed
+from chaos.explore.virtual.handoff import scenario_of
 from chaos.explore.virtual.schedule import PaymentPlan, Schedule, decode, draw, encode
 from chaos.mutants.sagas import MUTANTS
 from chaos.scenario.format import parse_scenario
@@ -207,3 +209,37 @@ def test_a_reconciler_that_settles_a_payment_too_early_is_caught(
     monkeypatch.setattr(reconcile, "settled_payments", too_early)
     broken = replay(schedule)
     assert {c.name for c in broken.failed} == {"payments consistent (ledger, charge, notification)"}
+
+
+def test_a_deleted_payments_retried_request_is_answered_by_the_real_request_log() -> None:
+    """Workflow id reuse: once the saga completed, its execution is deleted and the request
+    retried with the same key. The real request log answers it as the payment; a log that
+    forgets (mutant forget-started-requests) starts a second saga under the id, and the checkers
+    find an execution where there must be none."""
+    schedule = Schedule(seed=9, payments=[PaymentPlan(deleted_then_retried=True)])
+    held = replay(schedule)
+    assert held.ok, [str(c) for c in held.failed]
+    (payment,) = held.bundle.payments
+    assert payment.deleted and payment.execution is None and held.replayed == {payment.payment_id}
+    assert payment.api["state"] == "succeeded"
+    with Runner("forget-started-requests") as runner:
+        broken = runner.run(schedule)
+    assert "executions closed, search attribute final" in {c.name for c in broken.failed}
+
+
+def test_a_deleted_payment_is_handed_off_as_a_delete_at_done() -> None:
+    plans = [PaymentPlan(deleted_then_retried=True), PaymentPlan()]
+    data, _ = scenario_of(Schedule(seed=9, payments=plans), "handed")
+    deletes = [f for f in data["faults"] if f.get("action") == "delete"]
+    assert deletes == [
+        {
+            "kind": "workflow",
+            "action": "delete",
+            "share": 0.5,
+            "at_step": "done",
+            "at_s": 0,
+            "duration_s": 60,
+            "expect_effect": False,
+        }
+    ]
+    parse_scenario(yaml.safe_dump(data), "handed.yaml")

@@ -51,6 +51,7 @@ OTHER_CELLS = (
     "a healthy payment refused by the ledger",
     "workflow worker died mid-activation, its task retried",
     "debits decided by account workers whose clocks disagree",
+    "a completed payment deleted, its retried request answered as the payment",
 )
 #: Steps the current saga can no longer be interrupted at: it validates inside the debit
 #: (validated-debit), so only mutants of the older path have a validate_payment step.
@@ -74,6 +75,8 @@ def race_cells(result: ScheduleResult) -> set[str]:
     reached: set[str] = set()
     if result.clocks_split:
         reached.add("debits decided by account workers whose clocks disagree")
+    if result.replayed:
+        reached.add("a completed payment deleted, its retried request answered as the payment")
     repaired = {r.payment_id for r in result.bundle.repairs}
     debited = {e.payment_id for e in result.bundle.entries if e.kind == "debit"}
     told = {str(n["payment_id"]) for n in result.bundle.notifications}

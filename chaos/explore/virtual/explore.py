@@ -37,6 +37,7 @@ from chaos.explore.virtual.schedule import PaymentPlan, Schedule, draw, encode
 from chaos.explore.virtual.world import ScheduleResult, World
 from chaos.mutants.sagas import MUTANTS
 from chaos.verdicts.findings import Check
+from orchestrator.api.request_log import RequestLog
 from orchestrator.ledger import Ledger
 from orchestrator.workflows.payment import PaymentWorkflow
 from runtime.progress import Steps
@@ -63,6 +64,7 @@ class Runner:
         found = MUTANTS[mutant] if mutant else None
         self.workflow: type = found.workflow if found else PaymentWorkflow
         self.ledger: type[Ledger] = found.ledger if found else Ledger
+        self.request_log: type[RequestLog] = found.request_log if found else RequestLog
         shm = Path("/dev/shm")
         self._dir = Path(
             tempfile.mkdtemp(prefix="saga-virtual-", dir=within or (shm if shm.is_dir() else None))
@@ -80,8 +82,11 @@ class Runner:
         level = workflow_log.level
         workflow_log.setLevel(logging.ERROR)
         ledger = self.ledger(path, keep_open=True)
+        # The API's request log, where a payment's request is retried (a file of its own).
+        reused = any(p.deleted_then_retried for p in schedule.payments)
+        requests = self.request_log(f"{path}.requests") if reused else None
         try:
-            return World(schedule, ledger, self.workflow).run()
+            return World(schedule, ledger, self.workflow, requests=requests).run()
         finally:
             ledger.close()
             workflow_log.setLevel(level)

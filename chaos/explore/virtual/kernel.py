@@ -364,6 +364,13 @@ class Kernel:
         self._close(execution, "TERMINATED", failure=_failure(ApplicationError("terminated")))
         return True
 
+    def delete(self, workflow_id: str) -> None:
+        """Forget a closed execution, as ``temporal workflow delete`` (or retention) does: its
+        id can be started again."""
+        execution = self.executions[workflow_id]
+        assert execution.closed_at is not None, "only a closed execution is deleted"
+        del self.executions[workflow_id]
+
     def query(self, workflow_id: str, name: str, result_type: type | None = None) -> Any:
         """Run a query on the execution's instance (open or closed) and decode its answer."""
         execution = self.executions[workflow_id]

@@ -7,8 +7,9 @@ attempts lost after their effect (a worker crash), attempts slower than their ti
 provider that declines, captures, forgets voids or makes a charge long after its client gave
 up, callbacks early, late, duplicated, missing or
 for another charge, fraud slow, failing or rejecting, notifications failing or refusing a
-channel, account workers whose clocks disagree, and one interrupt
-per payment (the ``cancel`` signal, a Temporal cancel or a termination) aimed at a step.
+channel, account workers whose clocks disagree, a completed payment deleted and its request
+retried with the same key, and one interrupt per payment (the ``cancel`` signal, a Temporal
+cancel or a termination) aimed at a step.
 
 The same seed always draws the same schedule; a schedule is also a JSON file
 (``saga explore --virtual --replay FILE``), which is how a shrunk one is kept.
@@ -87,6 +88,10 @@ class PaymentPlan(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     notify_failures: int = 0
     """Notification attempts that fail, counted over the notice's first attempts and its later
     retries (``durable-notice``)."""
+    deleted_then_retried: bool = False
+    """Once its saga completed, its execution is deleted (``temporal workflow delete``, as
+    retention does) and the client retries its ``POST /payments`` with the same key: the API's
+    request log (the real ``RequestLog``) must answer it as the payment, starting nothing."""
     interrupt: Interrupt = "none"
     interrupt_at: str = "debit_account"
     interrupt_frac: float = 0.5
@@ -283,8 +288,11 @@ def draw(seed: int, max_payments: int = 3) -> Schedule:
             [round(rng.uniform(0, 30), 3) for _ in range(rng.choice([0, 0, 1, 2]))]
             + later_passes(seed)
         ),
-        payments=_calm_first(
-            quiet, [extend(later, late, together, draw_payment(rng)) for _ in range(count)]
+        payments=_retried_after_delete(
+            random.Random(f"{seed}:reuse"),
+            _calm_first(
+                quiet, [extend(later, late, together, draw_payment(rng)) for _ in range(count)]
+            ),
         ),
         provider_outage=_outage(outages),
         notify_outage=_outage(outages),
@@ -314,6 +322,14 @@ def _refused_channels(rng: random.Random) -> list[Channel]:
     if roll < 0.01:
         return ["email", "sms"]
     return [rng.choice(["email", "sms"])] if roll < 0.1 else []
+
+
+def _retried_after_delete(rng: random.Random, plans: list[PaymentPlan]) -> list[PaymentPlan]:
+    """Each payment, one time in twelve, deleted once completed and its request retried."""
+    return [
+        msgspec.structs.replace(p, deleted_then_retried=True) if rng.random() < 1 / 12 else p
+        for p in plans
+    ]
 
 
 def _calm_first(rng: random.Random, plans: list[PaymentPlan]) -> list[PaymentPlan]:

@@ -52,6 +52,7 @@ from orchestrator.activities.provider import (
     ProviderActivities,
 )
 from orchestrator.activities.reconcile import ReconcileActivities
+from orchestrator.api.request_log import RequestLog
 from orchestrator.errors import LedgerError, VelocityLimitExceeded
 from orchestrator.ledger import LOCK_WAIT_S, Ledger
 from orchestrator.models import (
@@ -102,6 +103,9 @@ EVICT_SHARE = 0.1
 CRASH_SHARE = 0.02
 #: The reconciler's last pass, after every saga has had time to finish.
 FINAL_RECONCILE_S = 6 * 3600.0
+#: How long after a payment starts its completed execution is deleted and its request retried
+#: (past the callback timer and the compensations of most schedules).
+RETRY_AFTER_S = 1800.0
 FOREIGN_EVENT = "evt_foreign_"
 RECONCILER_HONEST = "reconciler repaired only what no saga could"
 TERMINATED_TOLD = "terminated payments told their outcome"
@@ -161,6 +165,8 @@ class ScheduleResult:
     clocks_split: bool = False
     """Account workers whose clocks disagree decided the debits (committed or refused by the
     velocity limit) of two payments of the user, under a limit those payments could reach."""
+    replayed: set[str] = field(default_factory=set)
+    """Payments deleted once completed whose retried request the API answered as the payment."""
 
     @property
     def ok(self) -> bool:
@@ -176,6 +182,9 @@ class World:
     ledger: Ledger
     """A fresh ledger for this schedule alone (the reconciler reads all of it)."""
     payment_workflow: type = PaymentWorkflow
+    requests: RequestLog | None = None
+    """The API's request log (the real one, on a file of this schedule's), where the schedule
+    retries a payment's request after deleting its execution; None: every request is new."""
     kernel: Kernel = field(init=False)
     plans: dict[str, PaymentPlan] = field(init=False)
     provider: Provider = field(default_factory=Provider)
@@ -202,6 +211,11 @@ class World:
     limit (an index into the schedule's ``account_clocks_s``)."""
     debited_at: dict[str, datetime] = field(default_factory=dict)
     """Per payment, when (true time) its debit committed."""
+    deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Payments whose completed execution was deleted (their request then retried), with the
+    status the API showed before the delete."""
+    replayed: set[str] = field(default_factory=set)
+    """Payments whose retried request the API answered as the payment, starting nothing."""
     _account_calls: int = 0
     _worker: int = 0
     """The account worker running the ledger call in progress."""
@@ -240,6 +254,10 @@ class World:
         for payment_id, plan in self.plans.items():
             request = PaymentRequest(payment_id, user, plan.amount, "USD", plan.method, options)
             self.kernel.at(plan.start_s, partial(self._pay, request))
+            if plan.deleted_then_retried:
+                self.kernel.at(
+                    plan.start_s + RETRY_AFTER_S, partial(self._delete_and_retry, request)
+                )
         for at in schedule.reconcile_at_s:
             self.kernel.at(at, self._reconcile)
         self.kernel.at(FINAL_RECONCILE_S, self._reconcile)
@@ -251,7 +269,37 @@ class World:
         return self._judge()
 
     def _pay(self, request: PaymentRequest) -> None:
-        self.kernel.start_workflow("PaymentWorkflow", request.payment_id, [request])
+        """``POST /payments`` below HTTP: the API's request log decides first (a payment whose
+        saga was started is a replay), then Temporal's duplicate check (REJECT_DUPLICATE)."""
+        payment_id = request.payment_id
+        fingerprint = f"{request.amount}:{request.currency}:{request.payment_method}"
+        log = self.requests
+        if log is not None and log.claim(payment_id, request.user_id, fingerprint).started:
+            self.replayed.add(payment_id)
+            return
+        if payment_id not in self.kernel.executions:
+            self.kernel.start_workflow("PaymentWorkflow", payment_id, [request])
+        if self.requests is not None:
+            self.requests.mark_started(payment_id)
+
+    def _delete_and_retry(self, request: PaymentRequest) -> None:
+        """Once the payment's saga completed: delete its execution, as retention does, and
+        retry its request with the same key (an hour later while it is still open)."""
+        payment_id = request.payment_id
+        execution = self.kernel.executions.get(payment_id)
+        if execution is None or execution.status != "COMPLETED":
+            if execution is not None and execution.closed_at is None:
+                later = self.kernel.now + RETRY_AFTER_S
+                if later < FINAL_RECONCILE_S:
+                    self.kernel.at(later, partial(self._delete_and_retry, request))
+            return  # a terminated or failed execution is the reconciler's, not retention's
+        try:
+            status = msgspec.to_builtins(self.kernel.query(payment_id, "status", PaymentStatus))
+        except Exception:  # a stuck instance may not answer; the checkers see an empty status
+            status = {}
+        self.deleted[payment_id] = status
+        self.kernel.delete(payment_id)
+        self._pay(request)
 
     def _follow_up(self) -> None:
         """The schedule's next pass, if the last one left work for it (repairs made, failed, or
@@ -745,11 +793,21 @@ class World:
             mixed,
             crashed,
             clocks_split,
+            set(self.replayed),
         )
 
     def _payment(self, payment_id: str, user: str) -> Payment:
         plan = self.plans[payment_id]
         execution = self.kernel.executions.get(payment_id)
+        debited_at = self.debited_at.get(payment_id)
+        between = [] if debited_at is None else [debited_at.isoformat()] * 2
+        if payment_id in self.deleted:  # the retry must have started no second saga
+            fraud = self.kernel.executions.get(f"{payment_id}-fraud")
+            again = None if execution is None else _execution(execution, fraud)
+            before = self.deleted[payment_id]
+            return Payment(
+                payment_id, user, plan.amount, False, before, again, True, False, between
+            )
         if execution is None:
             return Payment(payment_id, user, plan.amount, False, {}, None)
         try:
@@ -763,8 +821,9 @@ class World:
             plan.amount,
             payment_id in self.terminated,
             status,
-            _execution(execution, fraud, self.debited_at.get(payment_id)),
+            _execution(execution, fraud),
             healthy=healthy(self.schedule, plan),
+            debit_between=between,
         )
 
 
@@ -815,9 +874,7 @@ def reconciler_honest(bundle: Bundle, late_charged: Collection[str] = ()) -> Che
     return Check(RECONCILER_HONEST, not problems, len(bundle.repairs), problems)
 
 
-def _execution(
-    execution: KernelExecution, fraud: KernelExecution | None, debited_at: datetime | None
-) -> Execution:
+def _execution(execution: KernelExecution, fraud: KernelExecution | None) -> Execution:
     callbacks = []
     for signal in execution.signals:
         if signal.name != "provider_confirmation":
@@ -843,7 +900,6 @@ def _execution(
         cancel_signals=sum(
             s.name == "cancel" and _text(s.search_status) not in TERMINAL for s in execution.signals
         ),
-        debit_between=[] if debited_at is None else [debited_at.isoformat()] * 2,
     )
 
 
