@@ -147,6 +147,14 @@ BENIGN_TASK_FAILURES = frozenset({"UNHANDLED_COMMAND", "RESET_STICKY_TASK_QUEUE"
 TERMINATE_TASK_FAILURES = frozenset({"FORCE_CLOSE_COMMAND"})
 
 
+def refused_channels(bundle: Bundle) -> dict[str, set[str]]:
+    """Per payment, the channels the notification service refused for it (its own record)."""
+    refused: dict[str, set[str]] = {}
+    for n in bundle.notices_refused:
+        refused.setdefault(str(n["payment_id"]), set()).add(str(n["channel"]))
+    return refused
+
+
 def decode_bundle(raw: object) -> Bundle:
     """A bundle from its JSON form (as written into the journal)."""
     return msgspec.convert(raw, Bundle)

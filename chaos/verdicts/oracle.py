@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.verdicts.bundle import Bundle, Payment
+from chaos.verdicts.bundle import Bundle, Payment, refused_channels
 from chaos.verdicts.findings import Check, Counterexample
 
 OUTCOMES = "outcomes allowed by the reference model"
@@ -267,9 +267,7 @@ def facts_of(bundle: Bundle) -> Iterator[Facts]:
     notices: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for n in bundle.notifications:
         notices[str(n["payment_id"])].append(n)
-    refused: dict[str, set[str]] = defaultdict(set)
-    for n in bundle.notices_refused:
-        refused[str(n["payment_id"])].add(str(n["channel"]))
+    refused = refused_channels(bundle)
     opening: dict[str, int] = {}
     debited: dict[str, dict[str, int]] = defaultdict(dict)
     for e in bundle.entries:
@@ -291,7 +289,7 @@ def facts_of(bundle: Bundle) -> Iterator[Facts]:
             str(reason) if reason else None,
             charges.get(p.payment_id),
             notices[p.payment_id],
-            refused[p.payment_id],
+            refused.get(p.payment_id, set()),
             opening.get(p.user_id),
             sum(others.values()),
             len(others),

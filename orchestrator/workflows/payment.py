@@ -158,14 +158,15 @@ WORKFLOW_CANCEL = "workflow cancellation"
 TEMPORAL_CANCEL = "temporal_cancel"
 
 
-def _error_type(err: BaseException) -> str | None:
+def error_type(err: BaseException) -> str | None:
+    """The ``ApplicationError`` type an activity or child failure carries (or the error is)."""
     cause = err.cause if isinstance(err, ActivityError | ChildWorkflowError) else err
     return cause.type if isinstance(cause, ApplicationError) else None
 
 
 def _refused_channel(err: ActivityError) -> bool:
     """The notification service refused the notice's channel (not an outage)."""
-    return _error_type(err) == CHANNEL_REFUSED
+    return error_type(err) == CHANNEL_REFUSED
 
 
 def _error_details(err: ActivityError) -> tuple[object, ...]:
@@ -396,12 +397,12 @@ class PaymentWorkflow:
         except ActivityError as err:
             if not self._shielded_debit and is_cancelled_exception(err):
                 raise  # the first builds' unshielded debit: see run()
-            if _error_type(err) == PAYMENT_INVALID:
+            if error_type(err) == PAYMENT_INVALID:
                 self._refused(compensations)
                 reason = Reason(str(_error_details(err)[0]))
                 self._log("validation_failed", f"{reason.value}: {err.cause}")
                 return PaymentState.FAILED, reason
-            refusal = LEDGER_REFUSALS.get(_error_type(err) or "")
+            refusal = LEDGER_REFUSALS.get(error_type(err) or "")
             if refusal is None:
                 # Retries ran out; the last attempt may have committed: the refund stays.
                 self._log("debit_failed", str(err.cause))
@@ -541,7 +542,7 @@ class PaymentWorkflow:
                 self._log("charge_cancelled", "the saga is unwinding")
                 return
             self._attempts = self._attempts_of(err)
-            declined = _error_type(err) == DECLINED
+            declined = error_type(err) == DECLINED
             self._charge_error = (
                 Reason.PROVIDER_DECLINED if declined else Reason.PROVIDER_UNAVAILABLE
             )
@@ -652,7 +653,7 @@ class PaymentWorkflow:
             try:
                 result = await call()
             except ActivityError as err:
-                if _error_type(err) in final_errors:
+                if error_type(err) in final_errors:
                     raise
                 rounds += 1
                 if kind.value not in self._retrying:

@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         VoidRequest,
     )
     from orchestrator.workflows import metrics
-    from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL
+    from orchestrator.workflows.payment import ACCOUNT_CALL, PROVIDER_CALL, error_type
 
 CALL = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
@@ -302,11 +302,6 @@ def repair_notice(user_id: str, facts: ExecutionFacts) -> NotificationRequest:
     )
 
 
-def _error_type(err: ActivityError) -> str | None:
-    cause = err.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
 def _by_payment(repairs: Iterable[RepairRequest]) -> dict[str, list[RepairRequest]]:
     grouped: dict[str, list[RepairRequest]] = {}
     for repair in repairs:
@@ -541,12 +536,12 @@ class ReconcileWorkflow:
         try:
             await self._send_notice(notice)
         except ActivityError as err:
-            if _error_type(err) == CHANNEL_REFUSED and workflow.patched(NOTICE_FALLBACK_PATCH):
+            if error_type(err) == CHANNEL_REFUSED and workflow.patched(NOTICE_FALLBACK_PATCH):
                 other = "sms" if notice.channel == "email" else "email"
                 try:
                     await self._send_notice(replace(notice, channel=other))
                 except ActivityError as again:
-                    if _error_type(again) != CHANNEL_REFUSED:
+                    if error_type(again) != CHANNEL_REFUSED:
                         return self._notice_failed(facts, report, again)
                     workflow.logger.warning("no channel delivers %s's notice", facts.payment_id)
                 return True

@@ -34,7 +34,15 @@ from chaos.explore.virtual.kernel import CONVERTER, EPOCH, ActivityCall, Attempt
 from chaos.explore.virtual.kernel import Execution as KernelExecution
 from chaos.explore.virtual.schedule import PaymentPlan, Schedule, healthy
 from chaos.run.workload import TERMINAL
-from chaos.verdicts.bundle import Bundle, Callback, Execution, LedgerEntry, LedgerRepair, Payment
+from chaos.verdicts.bundle import (
+    Bundle,
+    Callback,
+    Execution,
+    LedgerEntry,
+    LedgerRepair,
+    Payment,
+    refused_channels,
+)
 from chaos.verdicts.checkers import REVIEW, check_all, payment_rows
 from chaos.verdicts.findings import Check, Counterexample
 from orchestrator.activities.accounts import AccountActivities, ledger_refusal
@@ -840,9 +848,7 @@ def terminated_told(bundle: Bundle) -> Check:
     the notification service refused on both channels cannot be told."""
     problems = []
     terminated = {p.payment_id for p in bundle.payments if p.terminated}
-    refused: dict[str, set[str]] = {}
-    for n in bundle.notices_refused:
-        refused.setdefault(str(n["payment_id"]), set()).add(str(n["channel"]))
+    refused = refused_channels(bundle)
     # Refused on both channels, a notice cannot be delivered: the reconciler settles without it.
     untellable = {pid for pid, channels in refused.items() if channels >= {"email", "sms"}}
     rows = [

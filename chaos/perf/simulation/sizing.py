@@ -72,9 +72,9 @@ def size_cluster(
     costs: dict[str, float],
     refunds_per_payment: float,
 ) -> list[Sized]:
-    """The cluster for the plan's answer (None when the plan found none)."""
+    """The cluster for the plan's answer (the caller sizes only a plan that found one)."""
     best = plan.best
-    assert best is not None
+    assert best is not None, "no configuration met the target: nothing to size"
     rate = plan.target_rate
     server_ms = sum(costs.values())
     parts = []
