@@ -144,13 +144,16 @@ def require_mutants(names: list[str], flag: str = "--mutant") -> None:
         )
 
 
+def home_backend(scenario: str) -> Backend:
+    """The backend a scenario is run on to judge it: the dev server, unless it breaks what only
+    the cluster runs (a skew between two account workers)."""
+    return load_scenario(find_scenario(scenario)).backends[0]
+
+
 def backend_of(name: str) -> Backend:
-    """The backend a mutant's stack runs: the cluster when its first killer runs only there (a
-    skew between two account workers), else the dev server."""
+    """The backend a mutant's stack runs: its first killer's (the dev server without one)."""
     killers = KILLERS.get(name, ())
-    if killers and load_scenario(find_scenario(killers[0])).backends == ("cluster",):
-        return "cluster"
-    return "dev"
+    return home_backend(killers[0]) if killers else "dev"
 
 
 def scenario_order(name: str, quick: bool) -> list[Scenario]:
@@ -162,7 +165,8 @@ def scenario_order(name: str, quick: bool) -> list[Scenario]:
         return killers[:1]
     known = {s.name for s in killers}
     rest = [load_scenario(p) for p in scenario_files()]
-    return [s for s in killers + [s for s in rest if s.name not in known] if backend in s.backends]
+    candidates = killers + [s for s in rest if s.name not in known]
+    return [s for s in candidates if backend in s.backends]
 
 
 def run_mutant(
@@ -229,8 +233,9 @@ def confirm_kills(
     if not killers:
         return
     failing: dict[str, list[str]] = {}
+    homes = {name: home_backend(name) for name in killers}
     for backend in BACKENDS:
-        mine = [n for n in killers if load_scenario(find_scenario(n)).backends[0] == backend]
+        mine = [n for n in killers if homes[n] == backend]
         if mine:
             failing |= _failing_on_the_real_saga(mine, backend, progress)
     for r in results:

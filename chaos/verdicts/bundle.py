@@ -218,7 +218,8 @@ async def _execution(client: Client, payment_id: str) -> tuple[Execution | None,
     account_activities: set[int] = set()
     account_workers: set[str] = set()
     debits: set[int] = set()
-    debit_between: list[str] = []
+    first_debit: str | None = None
+    debit_done: str | None = None
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled = event.activity_task_scheduled_event_attributes
@@ -226,12 +227,12 @@ async def _execution(client: Client, payment_id: str) -> tuple[Execution | None,
                 account_activities.add(event.event_id)
             if scheduled.activity_type.name == DEBIT_ACTIVITY:
                 debits.add(event.event_id)
-                if not debit_between:  # its commit is after the first debit's scheduling
-                    debit_between = [_server_time(event.event_time), ""]
+                if first_debit is None:  # its commit is after the first debit's scheduling
+                    first_debit = _server_time(event.event_time)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             completed = event.activity_task_completed_event_attributes
             if completed.scheduled_event_id in debits:  # and before this one's completion
-                debit_between[1] = _server_time(event.event_time)
+                debit_done = _server_time(event.event_time)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
             if started.scheduled_event_id in account_activities:
@@ -271,7 +272,8 @@ async def _execution(client: Client, payment_id: str) -> tuple[Execution | None,
         fraud_passed=fraud_passed,
         account_workers=sorted(account_workers),
     )
-    return execution, debit_between if len(debit_between) == 2 and debit_between[1] else []
+    between = [first_debit, debit_done] if first_debit and debit_done else []
+    return execution, between
 
 
 def _server_time(stamp: Timestamp) -> str:

@@ -227,6 +227,8 @@ class World:
     _account_calls: int = 0
     _worker: int = 0
     """The account worker running the ledger call in progress."""
+    _worker_clocks: list[Callable[[], datetime]] = field(init=False)
+    """Each account worker's own clock (the virtual clock plus its skew)."""
 
     def __post_init__(self) -> None:
         self.kernel = Kernel(
@@ -243,6 +245,10 @@ class World:
         self.kernel.crash = lambda _: crashes.random() < CRASH_SHARE
         self.ledger.clock = self.kernel.datetime
         self.ledger.host_clock = self.kernel.datetime
+        self._worker_clocks = [
+            partial(_skewed, self.kernel, timedelta(seconds=skew))
+            for skew in self.schedule.account_clocks_s or [0.0]
+        ]
         self.plans = dict(zip(payment_ids(self.schedule), self.schedule.payments, strict=True))
 
     # -- running -------------------------------------------------------------------------------
@@ -287,8 +293,8 @@ class World:
             return
         if payment_id not in self.kernel.executions:
             self.kernel.start_workflow("PaymentWorkflow", payment_id, [request])
-        if self.requests is not None:
-            self.requests.mark_started(payment_id)
+        if log is not None:
+            log.mark_started(payment_id)
 
     def _delete_and_retry(self, request: PaymentRequest) -> None:
         """Once the payment's saga completed: delete its execution, as retention does, and
@@ -390,14 +396,12 @@ class World:
         latency = plan.latency_s if plan else 0.05
         if failing:
             return Attempt(latency, _raise(_locked()))
-        clocks = self.schedule.account_clocks_s or [0.0]
-        worker = self._account_calls % len(clocks)
+        worker = self._account_calls % len(self._worker_clocks)
         self._account_calls += 1
-        skew = timedelta(seconds=clocks[worker])
 
         def on_worker() -> Any:
             self._worker = worker
-            self.ledger.host_clock = lambda: self.kernel.datetime() + skew
+            self.ledger.host_clock = self._worker_clocks[worker]
             return _ledger(work)
 
         outage = self.schedule.ledger_outage
@@ -922,6 +926,11 @@ def _text(value: Any) -> str | None:
     if isinstance(value, list):
         value = value[0] if value else None
     return None if value is None else str(value)
+
+
+def _skewed(kernel: Kernel, skew: timedelta) -> datetime:
+    """The virtual clock as a worker whose clock is ``skew`` off reads it."""
+    return kernel.datetime() + skew
 
 
 def _ledger(work: Callable[[], Any]) -> Any:
